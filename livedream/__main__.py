@@ -1,0 +1,3 @@
+from livedream.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,170 @@
+"""Temporal coherence: carry the last frame's dream detail along the motion into this frame.
+
+Without it each video frame is dreamed from scratch and the patterns boil. With it, the
+previous frame's detail (dream − source) is warped by the optical flow between the two
+SOURCE frames, faded by `decay`, and seeds the next dream, so patterns stick to what moves.
+Flow is computed on small grey frames (cheap), then scaled up to the dream size.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+FLOW_LONGEST_SIDE = 160
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """Per-frame zoom (fraction), rotation (degrees) and shift (pixels) applied to the carried detail."""
+
+    zoom: float = 0.0
+    rotate: float = 0.0
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+
+    @property
+    def is_identity(self) -> bool:
+        return self == Feedback()
+
+
+def create_flow(method: str = "dis") -> "cv2.DISOpticalFlow | FarnebackFlow":
+    """A dense flow estimator with `.calc(frame0, frame1, flow) -> flow` (frame0(p) ≈ frame1(p + flow))."""
+    if method == "dis":
+        return cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+    if method == "farneback":
+        return FarnebackFlow()
+    raise ValueError(f"unknown flow method {method!r}; use dis or farneback")
+
+
+class FarnebackFlow:
+    """Farneback flow with DIS's calling convention (slower, smoother, no extra dependency)."""
+
+    def calc(self, frame0: np.ndarray, frame1: np.ndarray, flow: np.ndarray) -> np.ndarray:
+        return cv2.calcOpticalFlowFarneback(frame0, frame1, flow, 0.5, 3, 15, 3, 5, 1.2, 0)
+
+
+class DetailWarper:
+    """Warps the previous dream detail onto the current source frame (flow × feedback × decay).
+
+    Feed it every source frame at the dream size, in order. Buffers are allocated once per
+    size; a size change rebuilds them and restarts (nothing is carried across the change).
+    """
+
+    def __init__(self, flow_longest_side: int = FLOW_LONGEST_SIDE, method: str = "dis") -> None:
+        self.flow_longest_side = flow_longest_side
+        self.flow_ms = 0.0  # time of the last carry(), for the HUD
+        self._flow = create_flow(method)
+        self._size: tuple[int, int] | None = None  # (height, width) of the dream
+        self._has_previous = False
+        self._feedback: Feedback | None = None
+
+    def reset(self) -> None:
+        """Forget the previous frame (e.g. after a cut): the next carry() returns None."""
+        self._has_previous = False
+
+    def carry(
+        self,
+        source_rgb: np.ndarray,
+        detail: np.ndarray | None,
+        decay: float,
+        feedback: Feedback = Feedback(),
+    ) -> np.ndarray | None:
+        """`detail` (1, 3, H, W) of the previous frame, moved to match `source_rgb` (H, W, 3 uint8).
+
+        Returns a buffer owned by the warper (valid until the next-but-one call), or None when
+        there is nothing to carry: first frame, size change, decay 0 or no detail. The flow
+        is updated either way so switching coherence on mid-stream works at once.
+        """
+        started = time.perf_counter()
+        height, width = source_rgb.shape[:2]
+        if self._size != (height, width):
+            self._allocate(height, width)
+        self._update_grey(source_rgb)
+        carried = None
+        if self._has_previous and detail is not None and decay > 0 and detail.shape[-2:] == (height, width):
+            self._update_map(feedback)
+            carried = self._warp(detail, decay)
+        self._grey_previous, self._grey_current = self._grey_current, self._grey_previous
+        self._has_previous = True
+        self.flow_ms = (time.perf_counter() - started) * 1000
+        return carried
+
+    def _allocate(self, height: int, width: int) -> None:
+        self._size = (height, width)
+        scale = min(1.0, self.flow_longest_side / max(height, width))
+        small_w, small_h = max(8, round(width * scale)), max(8, round(height * scale))
+        self._small_size = (small_w, small_h)
+        self._flow_to_dream = np.array([width / small_w, height / small_h], np.float32)
+        self._small_rgb = np.empty((small_h, small_w, 3), np.uint8)
+        self._grey_current = np.empty((small_h, small_w), np.uint8)
+        self._grey_previous = np.empty((small_h, small_w), np.uint8)
+        self._small_flow = np.zeros((small_h, small_w, 2), np.float32)
+        self._flow_up = np.empty((height, width, 2), np.float32)
+        self._feedback = Feedback()
+        self._feedback_grid = feedback_sample_grid(height, width, self._feedback)
+        self._sample_map = np.empty((height, width, 2), np.float32)
+        self._outputs = [np.empty((1, 3, height, width), np.float32) for _ in range(2)]
+        self._has_previous = False
+
+    def _update_grey(self, source_rgb: np.ndarray) -> None:
+        cv2.resize(source_rgb, self._small_size, dst=self._small_rgb, interpolation=cv2.INTER_AREA)
+        cv2.cvtColor(self._small_rgb, cv2.COLOR_RGB2GRAY, dst=self._grey_current)
+
+    def _update_map(self, feedback: Feedback) -> None:
+        """sample_map[p] = where pixel p of this frame was in the previous frame's detail."""
+        # Backward flow: current(p) ≈ previous(p + flow(p)).
+        self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
+        self._small_flow *= self._flow_to_dream
+        height, width = self._size  # type: ignore[misc]
+        cv2.resize(self._small_flow, (width, height), dst=self._flow_up, interpolation=cv2.INTER_LINEAR)
+        if feedback != self._feedback:
+            self._feedback_grid[:] = feedback_sample_grid(height, width, feedback)
+            self._feedback = feedback
+        np.add(self._feedback_grid, self._flow_up, out=self._sample_map)
+
+    def _warp(self, detail: np.ndarray, decay: float) -> np.ndarray:
+        # remap cannot work in place, and dream() may hand back our own buffer: use the other one.
+        out = self._outputs[0] if not np.shares_memory(detail, self._outputs[0]) else self._outputs[1]
+        for channel in range(3):
+            cv2.remap(
+                detail[0, channel], self._sample_map, None, cv2.INTER_LINEAR,
+                dst=out[0, channel], borderMode=cv2.BORDER_CONSTANT, borderValue=0,
+            )
+        out *= np.float32(decay)
+        return out
+
+
+def feedback_sample_grid(height: int, width: int, feedback: Feedback) -> np.ndarray:
+    """(H, W, 2) source coordinates of each output pixel under the inverse feedback transform.
+
+    Zoom in by `zoom` and rotate by `rotate` degrees about the centre, then shift: a pixel
+    of the output shows what was at the returned position in the previous frame.
+    """
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    forward = cv2.getRotationMatrix2D((centre_x, centre_y), feedback.rotate, 1.0 + feedback.zoom)
+    forward[:, 2] += (feedback.shift_x, feedback.shift_y)
+    inverse = cv2.invertAffineTransform(forward)
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    grid = np.empty((height, width, 2), np.float32)
+    grid[..., 0] = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
+    grid[..., 1] = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
+    return grid
+
+
+def motion_compensated_difference(previous: np.ndarray, current: np.ndarray, shift: tuple[float, float]) -> float:
+    """Mean |current − previous moved by `shift` (dx, dy)| over the area both frames cover.
+
+    A measure of temporal flicker for a known translation; used by tests and tools/bench.
+    """
+    dx, dy = shift
+    height, width = current.shape[:2]
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(previous.astype(np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR)
+    margin_x, margin_y = math.ceil(abs(dx)) + 2, math.ceil(abs(dy)) + 2
+    inner = (slice(margin_y, height - margin_y), slice(margin_x, width - margin_x))
+    return float(np.mean(np.abs(current.astype(np.float32)[inner] - moved[inner])))

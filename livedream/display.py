@@ -1,0 +1,348 @@
+"""The pygame window: shows a frame scaled to the screen, the HUD, banners; keys → actions.
+
+It knows nothing of sources, the network or the dream: it is given an RGB image and some
+text, and reports what the viewer pressed as `Action`s for the app to act on.
+"""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+
+import numpy as np  # noqa: E402
+import pygame  # noqa: E402
+
+from livedream.config import DisplayConfig  # noqa: E402
+from livedream.errors import UserError  # noqa: E402
+
+log = logging.getLogger(__name__)
+
+# --- keys ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Action:
+    """Something the viewer asked for; `value` is the preset number for "preset"."""
+
+    name: str
+    value: int | None = None
+
+
+@dataclass(frozen=True)
+class KeyBinding:
+    """Keys → action. `chars` match the typed character (layout-proof: "+" is "+" on any
+    keyboard); `keys` match pygame key names for keys that type nothing ("escape", "[+]")."""
+
+    label: str  # how help screens show the keys
+    action: str
+    description: str
+    chars: tuple[str, ...] = ()
+    keys: tuple[str, ...] = ()
+
+
+KEY_BINDINGS: tuple[KeyBinding, ...] = (
+    KeyBinding("Esc / q", "quit", "quit", chars=("q",), keys=("escape",)),
+    KeyBinding("f", "toggle_fullscreen", "full screen on/off", chars=("f",)),
+    KeyBinding("h", "toggle_hud", "stats overlay on/off", chars=("h",)),
+    KeyBinding("space", "pause", "freeze / resume", keys=("space",)),
+    KeyBinding("+ / -", "strength_up", "stronger dream", chars=("+", "="), keys=("[+]",)),
+    KeyBinding("-", "strength_down", "weaker dream", chars=("-",), keys=("[-]",)),
+    KeyBinding("] / [", "steps_up", "more steps per frame", chars=("]",)),
+    KeyBinding("[", "steps_down", "fewer steps per frame", chars=("[",)),
+    KeyBinding("s", "screenshot", "save a screenshot (PNG)", chars=("s",)),
+    KeyBinding("1 … 9", "preset", "recall preset 1 … 9", chars=tuple("123456789")),
+    KeyBinding("?", "help", "this help", chars=("?",), keys=("f1",)),
+)
+
+
+def key_help_rows() -> list[tuple[str, str]]:
+    """The key table as (keys, what they do) rows; up/down twins share one row."""
+    rows = []
+    for binding in KEY_BINDINGS:
+        if binding.action in ("strength_down", "steps_down"):
+            continue  # shown on the row of their "up" twin
+        description = {
+            "strength_up": "stronger / weaker dream",
+            "steps_up": "more / fewer steps per frame",
+        }.get(binding.action, binding.description)
+        rows.append((binding.label, description))
+    return rows
+
+
+def key_help_lines() -> list[str]:
+    """The key table as aligned text lines (for `livedream --help`)."""
+    return [f"{keys:<9} {description}" for keys, description in key_help_rows()]
+
+
+def action_for_key(char: str, key_name: str) -> Action | None:
+    """The action bound to a key press, given its typed character and pygame key name."""
+    for binding in KEY_BINDINGS:
+        if key_name in binding.keys or (char and char in binding.chars):
+            if binding.action == "preset":
+                return Action("preset", int(char))
+            return Action(binding.action)
+    return None
+
+
+# --- layout --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Layout:
+    """Where the image goes: `source` is the part of the image shown, `target` where on screen."""
+
+    source: pygame.Rect
+    target: pygame.Rect
+
+
+def fit_layout(image_size: tuple[int, int], screen_size: tuple[int, int], fit: str) -> Layout:
+    """letterbox: whole image, bars; crop: fill the screen, cut the overflow; stretch: fill."""
+    image_w, image_h = image_size
+    screen_w, screen_h = screen_size
+    whole_image = pygame.Rect(0, 0, image_w, image_h)
+    if fit == "stretch":
+        return Layout(whole_image, pygame.Rect(0, 0, screen_w, screen_h))
+    if fit == "letterbox":
+        scale = min(screen_w / image_w, screen_h / image_h)
+        width, height = max(1, round(image_w * scale)), max(1, round(image_h * scale))
+        return Layout(whole_image, pygame.Rect((screen_w - width) // 2, (screen_h - height) // 2, width, height))
+    if fit == "crop":
+        scale = max(screen_w / image_w, screen_h / image_h)
+        width = min(image_w, max(1, round(screen_w / scale)))
+        height = min(image_h, max(1, round(screen_h / scale)))
+        shown = pygame.Rect((image_w - width) // 2, (image_h - height) // 2, width, height)
+        return Layout(shown, pygame.Rect(0, 0, screen_w, screen_h))
+    raise ValueError(f"unknown fit {fit!r}")
+
+
+# --- HUD -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HudStats:
+    """What the HUD shows; the app fills it once per frame."""
+
+    fps: float = 0.0
+    dream_ms: float = 0.0
+    provider: str = ""
+    layers: tuple[str, ...] = ()
+    strength: float = 0.0
+    steps: int = 0
+    source_state: str = ""
+    extra: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.fps:5.1f} fps   dream {self.dream_ms:6.1f} ms/frame",
+            f"{self.provider or '?'}   layers {', '.join(self.layers) or '?'}",
+            f"strength {self.strength:.3f}   steps {self.steps}",
+            f"source {self.source_state or '?'}",
+            *self.extra,
+        ]
+
+
+HUD_BOX_ALPHA = 170
+TEXT_COLOUR = (240, 240, 240)
+BANNER_COLOUR = (255, 210, 90)
+
+
+def next_screenshot_path(directory: Path) -> Path:
+    """A new, time-stamped PNG path in `directory` (which is created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    return directory / f"livedream-{stamp}.png"
+
+
+# --- the window ----------------------------------------------------------------------------
+
+
+class Display:
+    """One window. `show()` draws a frame (plus HUD, banner, help) and flips; `poll()` → actions."""
+
+    def __init__(self, cfg: DisplayConfig, title: str = "LiveDream") -> None:
+        self.cfg = cfg
+        self.hud_visible = cfg.hud
+        self.help_visible = False
+        self.fullscreen = cfg.fullscreen
+        self.vsync_active = False
+        self._title = title
+        self._window: pygame.Surface | None = None
+        self._image_surface: pygame.Surface | None = None
+        self._shown_part: pygame.Surface | None = None
+        self._scaled: pygame.Surface | None = None
+        self._layout: Layout | None = None
+        self._box_cache: dict[tuple[int, int], pygame.Surface] = {}
+
+    # lifecycle
+
+    def open(self) -> None:
+        pygame.display.init()
+        pygame.font.init()
+        pygame.display.set_caption(self._title)
+        self._check_display_index()
+        self._set_mode()
+        line_height = max(18, self.size[1] // 28)  # readable from a few metres at any resolution
+        self._font = pygame.font.Font(None, line_height)
+        self._banner_font = pygame.font.Font(None, line_height * 2)
+
+    def close(self) -> None:
+        pygame.display.quit()
+
+    @property
+    def size(self) -> tuple[int, int]:
+        assert self._window is not None, "open() first"
+        return self._window.get_size()
+
+    def toggle_fullscreen(self) -> None:
+        self.fullscreen = not self.fullscreen
+        self._set_mode()
+
+    def toggle_hud(self) -> None:
+        self.hud_visible = not self.hud_visible
+
+    def toggle_help(self) -> None:
+        self.help_visible = not self.help_visible
+
+    # per frame
+
+    def show(self, image_rgb: np.ndarray, hud: HudStats | None = None, banner: str | None = None) -> None:
+        """Draw `image_rgb` (H, W, 3 uint8) scaled to the window, the overlays, and flip."""
+        window = self._window
+        assert window is not None, "open() first"
+        self._upload(image_rgb)
+        window.fill((0, 0, 0))
+        pygame.transform.smoothscale(self._shown_part, self._layout.target.size, self._scaled)  # type: ignore[union-attr]
+        window.blit(self._scaled, self._layout.target)  # type: ignore[union-attr, arg-type]
+        if self.hud_visible and hud is not None:
+            margin = self._font.get_height() // 2
+            self._draw_text_box([(line,) for line in hud.lines()], self._font, TEXT_COLOUR, (margin, margin))
+        if self.help_visible:
+            self._draw_centred([("Keys", ""), *key_help_rows()], self._font, TEXT_COLOUR)
+        elif banner:
+            self._draw_centred([(banner,)], self._banner_font, BANNER_COLOUR)
+        pygame.display.flip()
+
+    def poll(self) -> list[Action]:
+        """Actions from the events since the last call; handles window resizes itself."""
+        actions = []
+        for event in pygame.event.get():
+            if event.type == pygame.QUIT:
+                actions.append(Action("quit"))
+            elif event.type == pygame.KEYDOWN:
+                action = action_for_key(event.unicode, pygame.key.name(event.key))
+                if action is not None:
+                    actions.append(action)
+            elif event.type == pygame.WINDOWSIZECHANGED:
+                self._window = pygame.display.get_surface()
+                self._layout = None  # rebuilt on the next show()
+        return actions
+
+    def screenshot(self, path: Path) -> Path:
+        """Save what the window shows now as a PNG at `path`."""
+        assert self._window is not None, "open() first"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pygame.image.save(self._window, str(path.with_suffix(".png")))
+        return path.with_suffix(".png")
+
+    # internals
+
+    def _check_display_index(self) -> None:
+        count = pygame.display.get_num_displays()
+        if self.cfg.display >= count:
+            raise UserError(
+                f"[display] display = {self.cfg.display} is not allowed; this machine has "
+                f"{count} display(s): use 0..{count - 1}"
+            )
+
+    def _set_mode(self) -> None:
+        if self.fullscreen:
+            size = pygame.display.get_desktop_sizes()[self.cfg.display]
+            flags = pygame.FULLSCREEN
+        else:
+            size = (self.cfg.window_width, self.cfg.window_height)
+            flags = pygame.RESIZABLE
+        self._window = self._set_mode_with_vsync(size, flags)
+        pygame.mouse.set_visible(not self.fullscreen)
+        self._layout = None
+
+    def _set_mode_with_vsync(self, size: tuple[int, int], flags: int) -> pygame.Surface:
+        # pygame only syncs through its renderer (SCALED); drivers may refuse: fall back quietly.
+        if self.cfg.vsync:
+            try:
+                with warnings.catch_warnings():
+                    warnings.filterwarnings("ignore", "no fast renderer")  # software rendering is fine
+                    window = pygame.display.set_mode(size, flags | pygame.SCALED, vsync=1, display=self.cfg.display)
+                self.vsync_active = True
+                return window
+            except pygame.error as refusal:
+                log.debug("vsync refused (%s); running without", refusal)
+        self.vsync_active = False
+        return pygame.display.set_mode(size, flags, display=self.cfg.display)
+
+    def _upload(self, image_rgb: np.ndarray) -> None:
+        height, width = image_rgb.shape[:2]
+        if self._image_surface is None or self._image_surface.get_size() != (width, height):
+            self._image_surface = pygame.Surface((width, height), depth=32)
+            self._layout = None
+        if self._layout is None:
+            self._rebuild_layout()
+        pygame.surfarray.blit_array(self._image_surface, image_rgb.swapaxes(0, 1))
+
+    def _rebuild_layout(self) -> None:
+        """Once per image or window size: the layout, the shown part and the scaled target."""
+        assert self._image_surface is not None and self._window is not None
+        self._layout = fit_layout(self._image_surface.get_size(), self._window.get_size(), self.cfg.fit)
+        self._shown_part = self._image_surface.subsurface(self._layout.source)
+        self._scaled = pygame.Surface(self._layout.target.size, depth=32)
+
+    def _dark_box(self, size: tuple[int, int]) -> pygame.Surface:
+        box = self._box_cache.get(size)
+        if box is None:
+            box = pygame.Surface(size, pygame.SRCALPHA)
+            box.fill((0, 0, 0, HUD_BOX_ALPHA))
+            self._box_cache[size] = box
+        return box
+
+    def _draw_text_box(
+        self,
+        rows: list[tuple[str, ...]],
+        font: pygame.font.Font,
+        colour: tuple[int, int, int],
+        top_left: tuple[int, int],
+    ) -> None:
+        """Rows of cells on a translucent dark box; cells line up in columns."""
+        assert self._window is not None
+        padding = font.get_height() // 2
+        box_w, box_h, column_x = self._text_box_size(rows, font)
+        # Round the width up so the box cache holds a few sizes, not one per text width.
+        self._window.blit(self._dark_box((-(-box_w // 32) * 32, box_h)), top_left)
+        y = top_left[1] + padding
+        for row in rows:
+            for x, cell in zip(column_x, row):
+                if cell:
+                    self._window.blit(font.render(cell, True, colour), (top_left[0] + x, y))
+            y += font.get_linesize()
+
+    @staticmethod
+    def _text_box_size(rows: list[tuple[str, ...]], font: pygame.font.Font) -> tuple[int, int, list[int]]:
+        """(width, height, x of each column) of the box for `rows`."""
+        padding = font.get_height() // 2
+        gap = font.size("  ")[0] * 2
+        columns = max(len(row) for row in rows)
+        widths = [max((font.size(row[i])[0] for row in rows if i < len(row)), default=0) for i in range(columns)]
+        column_x = [padding + sum(widths[:i]) + gap * i for i in range(columns)]
+        width = column_x[-1] + widths[-1] + padding
+        height = font.get_linesize() * len(rows) + 2 * padding
+        return width, height, column_x
+
+    def _draw_centred(self, rows: list[tuple[str, ...]], font: pygame.font.Font, colour: tuple[int, int, int]) -> None:
+        assert self._window is not None
+        width, height, _ = self._text_box_size(rows, font)
+        window_w, window_h = self._window.get_size()
+        self._draw_text_box(rows, font, colour, top_left=((window_w - width) // 2, (window_h - height) // 2))

@@ -1,0 +1,176 @@
+"""The TensorFlow DeepDream tutorial's algorithm on an `Engine`.
+
+Arrays are NCHW float32 (1, 3, H, W) in [-1, 1]. A dream is returned as *detail*: the
+dreamed image minus the base image, so video and the live app can warp and decay it
+across frames and add it to the next frame.
+
+Per step (tutorial): random roll, gradient (in tiles for big images), divide by its std
+(+1e-8), times the step size, add, clip to [-1, 1]. Octaves go from small to large with
+scale 1.3.
+
+Across octaves the lost detail is re-injected (Google's original notebook) by default:
+each octave dreams on the sharp base image at that size plus the enlarged detail so far.
+The tutorial instead enlarges the dreamed image itself; every shrink/enlarge then blurs the
+source too, which accumulates across video frames. Both are kept (`reinject=False` is the
+tutorial's way) because stills made the tutorial's way are what users compare against.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import cv2
+import numpy as np
+
+from livedream.engine import Engine
+
+STD_EPSILON = 1e-8
+
+
+@dataclass(frozen=True)
+class AscentSettings:
+    steps: int = 10  # steps per octave
+    step_size: float = 0.01
+    octaves: int = 3  # number of octaves at or below the image's size, coarsest first
+    octaves_above: int = 0  # extra octaves larger than the image (the tutorial's 1, 2)
+    octave_scale: float = 1.3
+    tile: int = 512  # gradient tile size; larger images are done in tiles
+    jitter: bool = True  # random roll before each step, so tile seams never stay put
+    reinject: bool = True  # re-inject lost detail per octave (False = the tutorial's carry)
+
+
+# ---- image transforms ------------------------------------------------------------------
+
+
+def resize(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Resize an NCHW image (bilinear, like tf.image.resize)."""
+    if image.shape[2:] == (height, width):
+        return image
+    planar = image[0].transpose(1, 2, 0)
+    resized = cv2.resize(planar, (width, height), interpolation=cv2.INTER_LINEAR)
+    return np.ascontiguousarray(resized.transpose(2, 0, 1))[None]
+
+
+def roll_into(src: np.ndarray, shift_y: int, shift_x: int, out: np.ndarray) -> np.ndarray:
+    """`out[...] = np.roll(src, (shift_y, shift_x), axis=(2, 3))` without a temporary."""
+    height, width = src.shape[2:]
+    shift_y %= height
+    shift_x %= width
+    for dst_y, src_y in ((slice(shift_y, None), slice(None, height - shift_y)),
+                         (slice(None, shift_y), slice(height - shift_y, None))):
+        out[:, :, dst_y, shift_x:] = src[:, :, src_y, : width - shift_x]
+        out[:, :, dst_y, :shift_x] = src[:, :, src_y, width - shift_x :]
+    return out
+
+
+def octave_sizes(height: int, width: int, settings: AscentSettings, min_size: int) -> list[tuple[int, int]]:
+    """Sizes visited, coarsest first; octaves that would fall below the model minimum are skipped."""
+    sizes = []
+    for octave in range(-(settings.octaves - 1), settings.octaves_above + 1):
+        factor = settings.octave_scale**octave
+        size = (int(height * factor), int(width * factor))
+        if min(size) >= min_size:
+            sizes.append(size)
+    return sizes or [(height, width)]
+
+
+def tile_starts(length: int, tile: int, min_size: int) -> list[int]:
+    """Tile origins covering [0, length); a remainder too small for the model joins the last tile."""
+    starts = list(range(0, length, tile))
+    if len(starts) > 1 and length - starts[-1] < min_size:
+        starts.pop()
+    return starts
+
+
+# ---- the gradient ------------------------------------------------------------------------
+
+
+def tiled_gradient(engine: Engine, image: np.ndarray, tile: int, out: np.ndarray) -> float:
+    """Sum of the per-tile losses; their gradients written into `out` (image-shaped)."""
+    height, width = image.shape[2:]
+    ys = tile_starts(height, tile, engine.min_size)
+    xs = tile_starts(width, tile, engine.min_size)
+    if len(ys) == 1 and len(xs) == 1:
+        loss, grad = engine.gradient(image)
+        out[...] = grad
+        return loss
+    total = 0.0
+    for iy, y in enumerate(ys):
+        y_end = ys[iy + 1] if iy + 1 < len(ys) else height
+        for ix, x in enumerate(xs):
+            x_end = xs[ix + 1] if ix + 1 < len(xs) else width
+            loss, grad = engine.gradient(np.ascontiguousarray(image[:, :, y:y_end, x:x_end]))
+            out[:, :, y:y_end, x:x_end] = grad
+            total += loss
+    return total
+
+
+class Ascent:
+    """Normalised gradient ascent at one size, with its scratch buffers made once."""
+
+    def __init__(self, engine: Engine, shape: tuple[int, ...], settings: AscentSettings) -> None:
+        self.engine = engine
+        self.settings = settings
+        self.rolled = np.empty(shape, np.float32)
+        self.grad = np.empty(shape, np.float32)
+        self.unrolled = np.empty(shape, np.float32)
+
+    def step(self, image: np.ndarray, rng: np.random.Generator) -> float:
+        """One step on `image` in place; returns the loss before the step."""
+        height, width = image.shape[2:]
+        if self.settings.jitter:
+            max_roll = self.settings.tile
+            shift_y, shift_x = (int(s) for s in rng.integers(-max_roll, max_roll, size=2))
+            source = roll_into(image, shift_y, shift_x, self.rolled)
+        else:
+            shift_y = shift_x = 0
+            source = image
+        loss = tiled_gradient(self.engine, source, self.settings.tile, self.grad)
+        grad = roll_into(self.grad, -shift_y, -shift_x, self.unrolled) if self.settings.jitter else self.grad
+        grad *= self.settings.step_size / (grad.std() + STD_EPSILON)
+        image += grad
+        np.clip(image, -1.0, 1.0, out=image)
+        return loss
+
+
+OctaveCallback = Callable[[int, tuple[int, int], float], None]
+
+
+def dream(
+    engine: Engine,
+    base: np.ndarray,
+    settings: AscentSettings,
+    rng: np.random.Generator,
+    detail: np.ndarray | None = None,
+    on_octave: OctaveCallback | None = None,
+) -> tuple[np.ndarray, float]:
+    """Dream on `base` and return (detail, last loss); `clip(base + detail, -1, 1)` is the dream.
+
+    `detail` (base-shaped) seeds the dream, e.g. the previous video frame's warped and
+    decayed detail; None starts from nothing. `on_octave(index, (h, w), loss)` is called
+    after each octave (progress, timing).
+    """
+    height, width = base.shape[2:]
+    sizes = octave_sizes(height, width, settings, engine.min_size)
+    image = None
+    loss = 0.0
+    for index, (h, w) in enumerate(sizes):
+        base_here = resize(base, h, w)
+        if image is None or settings.reinject:
+            detail_here = resize(detail, h, w) if detail is not None else 0.0
+            image = base_here + detail_here
+        else:
+            image = resize(image, h, w)
+        image = np.clip(image, -1.0, 1.0).astype(np.float32, copy=False)
+        ascent = Ascent(engine, image.shape, settings)
+        for _ in range(settings.steps):
+            loss = ascent.step(image, rng)
+        detail = image - base_here
+        if on_octave is not None:
+            on_octave(index, (h, w), loss)
+    return resize(detail, height, width), loss
+
+
+def dreamed_image(base: np.ndarray, detail: np.ndarray) -> np.ndarray:
+    return np.clip(base + detail, -1.0, 1.0)

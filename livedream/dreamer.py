@@ -1,0 +1,137 @@
+"""The per-frame live dream: a source frame in, a dreamed frame out, with coherence.
+
+frame (uint8 RGB, any size) → resized into a buffer at the dream size → NCHW [-1, 1]
+→ last frame's detail carried along the motion (coherence) → dream.dream → uint8 RGB.
+Every buffer is allocated once per dream size; a size change rebuilds them once.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Protocol
+
+import cv2
+import numpy as np
+
+from livedream.coherence import DetailWarper, Feedback
+from livedream.dream import AscentSettings, dream
+from livedream.params import Params
+
+
+class GradientEngine(Protocol):
+    """What the dreamer needs of an `Engine` (tests use small fakes)."""
+
+    min_size: int
+
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]: ...
+
+
+@dataclass(frozen=True)
+class StageTimings:
+    """Milliseconds spent in each stage of the last frame, for the HUD and tools/bench."""
+
+    resize_ms: float = 0.0
+    flow_ms: float = 0.0
+    dream_ms: float = 0.0
+    output_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.resize_ms + self.flow_ms + self.dream_ms + self.output_ms
+
+
+def ascent_settings(params: Params) -> AscentSettings:
+    """The dream loop's settings for one live frame."""
+    return AscentSettings(
+        steps=params.steps,
+        step_size=params.strength,
+        octaves=params.octaves,
+        octave_scale=params.octave_scale,
+    )
+
+
+def feedback_of(params: Params) -> Feedback:
+    return Feedback(params.zoom, params.rotate, params.shift_x, params.shift_y)
+
+
+# uint8 → [-1, 1] as a lookup: one exact pass with no temporaries.
+_UNIT_FROM_BYTE = (np.arange(256, dtype=np.float32) / np.float32(127.5) - 1).astype(np.float32)
+
+
+class LiveDreamer:
+    """Dreams a stream of frames; keeps the previous frame's detail for coherence."""
+
+    def __init__(
+        self,
+        engine: GradientEngine,
+        seed: int = 0,
+        warper: DetailWarper | None = None,
+    ) -> None:
+        self.engine = engine
+        self.timings = StageTimings()
+        self.loss = 0.0
+        self._rng = np.random.default_rng(seed)
+        self._warper = warper or DetailWarper()
+        self._size: tuple[int, int] | None = None
+        self._detail: np.ndarray | None = None
+
+    def reset(self) -> None:
+        """Drop the carried dream (a cut, a new source): the next frame starts from nothing."""
+        self._detail = None
+        self._warper.reset()
+
+    def dream_frame(self, frame_rgb: np.ndarray, params: Params) -> np.ndarray:
+        """`frame_rgb` (H, W, 3) uint8 dreamed at the Params dream size, as (h, w, 3) uint8 RGB.
+
+        The result is the dreamer's own buffer, overwritten by the next call.
+        """
+        started = time.perf_counter()
+        self._ensure_size(params.dream_height, params.dream_width)
+        self._resize_into_base(frame_rgb)
+        resized = time.perf_counter()
+
+        carried = self._warper.carry(self._base_rgb, self._detail, params.decay, feedback_of(params))
+        flowed = time.perf_counter()
+
+        self._detail, self.loss = dream(self.engine, self._base, ascent_settings(params), self._rng, carried)  # type: ignore[arg-type]
+        dreamed = time.perf_counter()
+
+        self._compose_output()
+        finished = time.perf_counter()
+        self.timings = StageTimings(
+            resize_ms=(resized - started) * 1000,
+            flow_ms=(flowed - resized) * 1000,
+            dream_ms=(dreamed - flowed) * 1000,
+            output_ms=(finished - dreamed) * 1000,
+        )
+        return self._output_rgb
+
+    def _ensure_size(self, height: int, width: int) -> None:
+        if self._size == (height, width):
+            return
+        self._size = (height, width)
+        self._base_rgb = np.empty((height, width, 3), np.uint8)
+        self._base = np.empty((1, 3, height, width), np.float32)
+        self._dreamed = np.empty((1, 3, height, width), np.float32)
+        self._output_rgb = np.empty((height, width, 3), np.uint8)
+        self._detail = None  # detail of another size cannot be carried
+
+    def _resize_into_base(self, frame_rgb: np.ndarray) -> None:
+        height, width = self._size  # type: ignore[misc]
+        shrinking = frame_rgb.shape[0] * frame_rgb.shape[1] > height * width
+        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
+        cv2.resize(frame_rgb, (width, height), dst=self._base_rgb, interpolation=interpolation)
+        np.take(_UNIT_FROM_BYTE, self._base_rgb.transpose(2, 0, 1), out=self._base[0])
+
+    def _compose_output(self) -> None:
+        """output = clip(base + detail) as uint8 RGB, through preallocated buffers."""
+        dreamed = self._dreamed
+        if self._detail is None:
+            np.copyto(dreamed, self._base)
+        else:
+            np.add(self._base, self._detail, out=dreamed)
+        np.clip(dreamed, -1.0, 1.0, out=dreamed)
+        dreamed *= np.float32(127.5)
+        dreamed += np.float32(128.0)  # 127.5 to map to 0..255, +0.5 so the cast rounds
+        np.copyto(self._output_rgb, dreamed[0].transpose(1, 2, 0), casting="unsafe")

@@ -1,0 +1,136 @@
+"""ONNX Runtime session for one exported graph: image in, loss and gradient out.
+
+The runtime's only contract with the network. Arrays are NCHW float32 (1, 3, H, W) in
+[-1, 1]. One session per model file and provider, created once; output buffers are made
+once per image size and reused (IO binding), so a step allocates nothing large.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from livedream.errors import UserError
+
+log = logging.getLogger(__name__)
+
+CUDA = "CUDAExecutionProvider"
+CPU = "CPUExecutionProvider"
+DEVICES = ("auto", "cuda", "cpu")
+# Sizes whose output buffers are kept; live sizes are few, tiles of a still add a couple.
+MAX_CACHED_SIZES = 8
+
+
+def _session_options(threads: int) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads  # 0 = one per physical core
+    options.log_severity_level = 3  # ORT's own warnings are noise here; failures still raise
+    return options
+
+
+def choose_providers(device: str) -> list[str]:
+    """Provider list for `device`; "auto" prefers CUDA when this onnxruntime build has it."""
+    if device not in DEVICES:
+        raise UserError(f"device {device!r} is unknown; use one of {', '.join(DEVICES)}")
+    available = ort.get_available_providers()
+    if device == "cpu":
+        return [CPU]
+    if CUDA in available:
+        return [CUDA, CPU]
+    if device == "cuda":
+        raise UserError(
+            "device 'cuda' asked for, but this onnxruntime has no CUDA provider; "
+            "pip uninstall -y onnxruntime && pip install onnxruntime-gpu, or use device 'auto'"
+        )
+    return [CPU]
+
+
+def open_session(model_path: Path, device: str, threads: int) -> tuple[ort.InferenceSession, str]:
+    """Create the session; if CUDA fails to start, fall back to CPU with one warning."""
+    providers = choose_providers(device)
+    options = _session_options(threads)
+    try:
+        session = ort.InferenceSession(str(model_path), options, providers=providers)
+    except Exception as error:  # ORT raises its own exception types for bad files
+        if providers[0] == CUDA:
+            log.warning("CUDA provider failed to start (%s); using the CPU", error)
+            return open_session(model_path, "cpu", threads)
+        raise UserError(
+            f"{model_path} is not a loadable ONNX graph ({str(error).splitlines()[0]}); "
+            f"re-export it with `livedream export`"
+        ) from None
+    active = session.get_providers()[0]
+    if providers[0] == CUDA and active != CUDA:
+        log.warning("CUDA provider unavailable (cuDNN or driver missing?); using the CPU")
+    return session, "CUDA" if active == CUDA else "CPU"
+
+
+class Engine:
+    """`gradient(image) -> (loss, grad)` for one exported graph.
+
+    The returned gradient array is a reused buffer: it is valid until the next call with
+    the same image size.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        device: str = "auto",
+        threads: int = 0,
+        min_size: int = 75,
+        layers: tuple[str, ...] = (),
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.session, self.provider = open_session(self.model_path, device, threads)
+        self.min_size = min_size
+        self.layers = layers
+        names = {o.name for o in self.session.get_outputs()}
+        if {"loss", "gradient"} - names or [i.name for i in self.session.get_inputs()] != ["image"]:
+            raise UserError(
+                f"{self.model_path} is not a LiveDream gradient graph (needs input 'image', "
+                f"outputs 'loss' and 'gradient'); export one with `livedream export`"
+            )
+        self._binding = self.session.io_binding()
+        self._outputs: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+
+    def check_size(self, height: int, width: int) -> None:
+        if min(height, width) < self.min_size:
+            raise UserError(
+                f"image {width}x{height} is smaller than the model's minimum "
+                f"{self.min_size}x{self.min_size}; use a larger image or fewer octaves"
+            )
+
+    def _buffers(self, shape: tuple[int, ...]) -> tuple[np.ndarray, np.ndarray]:
+        buffers = self._outputs.get(shape)
+        if buffers is None:
+            if len(self._outputs) >= MAX_CACHED_SIZES:
+                self._outputs.pop(next(iter(self._outputs)))
+            buffers = (np.empty((), np.float32), np.empty(shape, np.float32))
+            self._outputs[shape] = buffers
+        return buffers
+
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        """Loss and d loss / d image for `image` (1, 3, H, W) float32, C-contiguous."""
+        if image.ndim != 4 or image.shape[:2] != (1, 3) or image.dtype != np.float32:
+            raise ValueError(f"expected (1, 3, H, W) float32, got {image.shape} {image.dtype}")
+        self.check_size(image.shape[2], image.shape[3])
+        loss, grad = self._buffers(image.shape)
+        binding = self._binding
+        binding.bind_cpu_input("image", np.ascontiguousarray(image))
+        binding.bind_output("loss", "cpu", 0, np.float32, [], loss.ctypes.data)
+        binding.bind_output("gradient", "cpu", 0, np.float32, list(grad.shape), grad.ctypes.data)
+        self.session.run_with_iobinding(binding)
+        return float(loss), grad
+
+
+def load_engine(model: str, models_dir: Path, device: str = "auto", threads: int = 0) -> Engine:
+    """Engine for a manifest name or .onnx path, checked against the manifest first."""
+    from livedream.models import find_graph
+
+    path, info = find_graph(model, models_dir)
+    return Engine(path, device, threads, min_size=info.min_size, layers=info.layers)

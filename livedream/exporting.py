@@ -1,0 +1,67 @@
+"""The runtime's door to the export step: progress display, and exporting the default graph
+on first use. Imports torch (through `livedream.export`) only when an export really runs."""
+
+from __future__ import annotations
+
+import importlib.util
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from livedream.errors import UserError
+from livedream.models import DEFAULT_MODEL, EXPORT_HINT, GraphInfo, find_graph, read_manifest
+
+console = Console(stderr=True)
+
+
+def export_available() -> bool:
+    return all(importlib.util.find_spec(name) for name in ("torch", "onnx"))
+
+
+def export_with_progress(
+    weights: str | None = None,
+    layers: tuple[str, ...] | None = None,
+    layer_weights: tuple[float, ...] | None = None,
+    name: str | None = None,
+    out_dir: Path = Path("models"),
+    fp16: bool = False,
+) -> GraphInfo:
+    if not export_available():
+        raise UserError("exporting needs torch and onnx: pip install 'livedream[export]'")
+    from livedream.export.graph import ExportRequest, export_graph
+    from livedream.export.inception import DEFAULT_LAYERS
+
+    request = ExportRequest(
+        weights=weights,
+        layers=layers or DEFAULT_LAYERS,
+        layer_weights=layer_weights,
+        name=name,
+        out_dir=out_dir,
+        fp16=fp16,
+    )
+    started = time.perf_counter()
+    with console.status("exporting", spinner="dots") as status:
+        def progress(message: str) -> None:
+            console.log(f"{message}")
+            status.update(f"{message} …")
+
+        result = export_graph(request, progress)
+    seconds = time.perf_counter() - started
+    console.print(
+        f"wrote [bold]{result.path}[/] ({result.size_bytes / 1e6:.1f} MB) in {seconds:.1f} s — "
+        f"layers {', '.join(result.info.layers)}, {result.info.dtype}, weights {result.info.weights_source}"
+    )
+    return result.info
+
+
+def ensure_model(name: str, models_dir: Path) -> tuple[Path, GraphInfo]:
+    """The graph `name`, exporting the default one first if it is missing and torch is here."""
+    known = read_manifest(models_dir)
+    missing = name not in known or not (models_dir / known[name].file).exists()
+    if name == DEFAULT_MODEL and missing:
+        if not export_available():
+            raise UserError(f"the default model is not exported yet; {EXPORT_HINT}")
+        console.print("first run: exporting the default DeepDream graph (once, under a minute)")
+        export_with_progress(out_dir=models_dir)
+    return find_graph(name, models_dir)

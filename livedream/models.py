@@ -1,0 +1,141 @@
+"""Where exported graphs live and what the manifest says about them (no torch here).
+
+`models/manifest.json` records, for each graph name: its file, layers and layer weights,
+the weights source and its sha256, the graph's own sha256, opset, dtype, input range and
+minimum input size. The runtime checks a graph against it before loading.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import platformdirs
+
+from livedream.errors import UserError
+
+DEFAULT_MODEL = "default"
+MANIFEST_NAME = "manifest.json"
+EXPORT_HINT = "run `livedream export` (needs: pip install 'livedream[export]')"
+
+
+@dataclass(frozen=True)
+class GraphInfo:
+    """One manifest entry."""
+
+    name: str
+    file: str
+    layers: tuple[str, ...]
+    layer_weights: tuple[float, ...]
+    weights_source: str
+    weights_sha256: str
+    graph_sha256: str
+    opset: int
+    dtype: str  # "float32" or "float16" (the compute precision; I/O is always float32)
+    input_range: tuple[float, float]
+    min_size: int
+    variant: str
+
+    @classmethod
+    def from_json(cls, name: str, entry: dict) -> "GraphInfo":
+        try:
+            return cls(
+                name=name,
+                file=entry["file"],
+                layers=tuple(entry["layers"]),
+                layer_weights=tuple(float(w) for w in entry["layer_weights"]),
+                weights_source=entry["weights_source"],
+                weights_sha256=entry["weights_sha256"],
+                graph_sha256=entry["graph_sha256"],
+                opset=int(entry["opset"]),
+                dtype=entry["dtype"],
+                input_range=tuple(entry["input_range"]),
+                min_size=int(entry["min_size"]),
+                variant=entry["variant"],
+            )
+        except (KeyError, TypeError, ValueError) as error:
+            raise UserError(
+                f"models/{MANIFEST_NAME}: entry {name!r} is damaged ({error}); "
+                f"re-export it with `livedream export`"
+            ) from None
+
+    def to_json(self) -> dict:
+        entry = asdict(self)
+        del entry["name"]
+        return entry
+
+
+def default_models_dir() -> Path:
+    """The repository's `models/` in a source checkout, else the user's data folder."""
+    checkout = Path(__file__).resolve().parent.parent / "models"
+    if checkout.is_dir():
+        return checkout
+    return Path(platformdirs.user_data_dir("livedream")) / "models"
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def read_manifest(models_dir: Path) -> dict[str, GraphInfo]:
+    path = models_dir / MANIFEST_NAME
+    if not path.exists():
+        return {}
+    try:
+        raw = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as error:
+        raise UserError(f"{path}: unreadable manifest ({error}); delete it and re-export") from None
+    return {name: GraphInfo.from_json(name, entry) for name, entry in raw.get("graphs", {}).items()}
+
+
+def write_manifest_entry(models_dir: Path, info: GraphInfo) -> None:
+    """Add or replace one entry; written to a temp file and renamed, never half a file."""
+    graphs = read_manifest(models_dir)
+    graphs[info.name] = info
+    document = {"graphs": {name: g.to_json() for name, g in sorted(graphs.items())}}
+    write_atomically(models_dir / MANIFEST_NAME, json.dumps(document, indent=2).encode() + b"\n")
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def find_graph(name: str, models_dir: Path, verify: bool = True) -> tuple[Path, GraphInfo]:
+    """Locate graph `name` (a manifest name or an .onnx path) and check it against the manifest."""
+    as_path = Path(name)
+    if as_path.suffix == ".onnx":
+        if not as_path.exists():
+            raise UserError(f"model file {as_path} not found; {EXPORT_HINT} or give an existing .onnx")
+        models_dir = as_path.parent
+        name = as_path.stem
+    graphs = read_manifest(models_dir)
+    if name not in graphs:
+        known = ", ".join(graphs) or "none yet"
+        raise UserError(
+            f"model {name!r} is not in {models_dir / MANIFEST_NAME} (known: {known}); {EXPORT_HINT}"
+        )
+    info = graphs[name]
+    path = models_dir / info.file
+    if not path.exists():
+        raise UserError(f"model file {path} is missing; {EXPORT_HINT}")
+    if verify and sha256_of(path) != info.graph_sha256:
+        raise UserError(
+            f"model file {path} does not match its manifest sha256 (changed or damaged); "
+            f"re-export it with `livedream export`"
+        )
+    return path, info

@@ -1,0 +1,97 @@
+"""Shared fixtures: small random-weight gradient graphs, made once per test session."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLE = ROOT / "livedream" / "assets" / "sample.jpg"
+
+
+def randomize_batch_norm(model, generator) -> None:
+    """Random BN statistics, so folding is exercised (fresh BN is an identity)."""
+    import torch
+
+    for module in model.modules():
+        if isinstance(module, torch.nn.BatchNorm2d):
+            with torch.no_grad():
+                module.running_mean.uniform_(-0.5, 0.5, generator=generator)
+                module.running_var.uniform_(0.5, 1.5, generator=generator)
+                module.weight.uniform_(0.5, 1.5, generator=generator)
+                module.bias.uniform_(-0.2, 0.2, generator=generator)
+
+
+def random_model(layers: tuple[str, ...], variant, seed: int = 0):
+    import torch
+
+    from livedream.export.inception import InceptionV3
+
+    generator = torch.Generator().manual_seed(seed)
+    torch.manual_seed(seed)
+    model = InceptionV3.for_layers(layers, variant)
+    randomize_batch_norm(model, generator)
+    return model.eval()
+
+
+def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant, seed: int = 0):
+    """Export a random-weight graph with its manifest entry; returns (path, model)."""
+    from livedream.export.backward import DreamGradient
+    from livedream.export.graph import OPSET, export_module
+    from livedream.models import GraphInfo, sha256_of, write_manifest_entry
+
+    model = random_model(layers, variant, seed)
+    module = DreamGradient(model, {layer: 1.0 for layer in layers}).eval()
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{name}.onnx"
+    export_module(module, path)
+    write_manifest_entry(
+        folder,
+        GraphInfo(
+            name=name,
+            file=path.name,
+            layers=layers,
+            layer_weights=tuple(1.0 for _ in layers),
+            weights_source=f"random (seed {seed})",
+            weights_sha256="0" * 64,
+            graph_sha256=sha256_of(path),
+            opset=OPSET,
+            dtype="float32",
+            input_range=(-1.0, 1.0),
+            min_size=75,
+            variant="test",
+        ),
+    )
+    return path, model
+
+
+@pytest.fixture(scope="session")
+def small_graph(tmp_path_factory) -> Path:
+    """A fast random-weight graph (mixed0 only) for engine, dream and app tests."""
+    pytest.importorskip("torch")
+    from livedream.export.inception import TF2015
+
+    folder = tmp_path_factory.mktemp("models")
+    path, _ = write_random_graph(folder, "small", ("mixed0",), TF2015)
+    return path
+
+
+@pytest.fixture(scope="session")
+def small_engine(small_graph):
+    from livedream.engine import Engine
+
+    return Engine(small_graph, device="cpu")
+
+
+@pytest.fixture
+def sample_image() -> np.ndarray:
+    """The bundled sample photo as uint8 RGB."""
+    import cv2
+
+    return cv2.cvtColor(cv2.imread(str(SAMPLE)), cv2.COLOR_BGR2RGB)

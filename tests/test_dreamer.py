@@ -1,0 +1,119 @@
+"""LiveDreamer: any frame size in, dream size out, buffers reused, coherence on/off, timings."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+
+from livedream.dreamer import LiveDreamer, ascent_settings
+from livedream.params import Params
+
+DREAM_SIZE = dict(dream_height=96, dream_width=128)
+
+
+class PatternEngine:
+    """A stand-in for `Engine` whose gradient is a fixed, deterministic function of the image.
+
+    Like a real network it amplifies the fine detail already in the image (a high-pass of
+    it), and it also "sees" a texture tied to the screen grid, which the dream's random roll
+    moves between steps: dreaming from scratch each frame therefore boils, as the real one does.
+    """
+
+    min_size = 8
+    DETAIL_GAIN = 10.0
+    DETAIL_SIGMA = 1.0
+
+    def __init__(self, seed: int = 7, max_size: int = 1024) -> None:
+        rng = np.random.default_rng(seed)
+        self.screen_texture = rng.standard_normal((1, 3, max_size, max_size)).astype(np.float32)
+        self.provider = "CPU"
+
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        height, width = image.shape[2:]
+        planes = image[0].transpose(1, 2, 0)
+        fine_detail = planes - cv2.GaussianBlur(planes, (0, 0), self.DETAIL_SIGMA)
+        grad = self.DETAIL_GAIN * fine_detail.transpose(2, 0, 1)[None] + self.screen_texture[:, :, :height, :width]
+        return float(np.sum(grad * image)), np.ascontiguousarray(grad, dtype=np.float32)
+
+
+def textured_frame(height: int = 120, width: int = 160, seed: int = 3) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
+
+
+def test_any_frame_size_gives_uint8_rgb_at_the_dream_size() -> None:
+    dreamer = LiveDreamer(PatternEngine())
+    for height, width in [(120, 160), (77, 201), (1080, 1920)]:
+        out = dreamer.dream_frame(textured_frame(height, width), Params(**DREAM_SIZE))
+        assert out.shape == (96, 128, 3) and out.dtype == np.uint8
+
+
+def test_without_steps_or_carry_the_output_is_the_resized_frame() -> None:
+    frame = textured_frame(96, 128)
+    out = LiveDreamer(PatternEngine()).dream_frame(frame, Params(steps=0, decay=0.0, **DREAM_SIZE))
+    assert np.abs(out.astype(int) - frame.astype(int)).max() <= 1
+
+
+def test_buffers_are_reused_across_frames_and_rebuilt_on_size_change() -> None:
+    dreamer = LiveDreamer(PatternEngine())
+    params = Params(**DREAM_SIZE)
+    first = dreamer.dream_frame(textured_frame(), params)
+    base_buffer = dreamer._base
+    second = dreamer.dream_frame(textured_frame(seed=4), params)
+    assert second is first and dreamer._base is base_buffer
+
+    bigger = dreamer.dream_frame(textured_frame(), Params(dream_height=120, dream_width=160))
+    assert bigger.shape == (120, 160, 3) and bigger is not first
+
+
+def dream_strength_after(frames: int, decay: float) -> float:
+    """Mean |dream − source| (in 0..255 units) after `frames` frames of one still image."""
+    frame = textured_frame(96, 128)
+    dreamer = LiveDreamer(PatternEngine())
+    params = Params(steps=1, strength=0.02, decay=decay, **DREAM_SIZE)
+    for _ in range(frames):
+        out = dreamer.dream_frame(frame, params)
+    return float(np.mean(np.abs(out.astype(int) - frame.astype(int))))
+
+
+def test_decay_zero_restarts_every_frame_and_decay_carries_the_dream() -> None:
+    one_frame = dream_strength_after(1, decay=0.0)
+    restarted = dream_strength_after(10, decay=0.0)
+    carried = dream_strength_after(10, decay=0.9)
+    print(f"|dream - source|: 1 frame {one_frame:.2f}, 10 frames decay 0: {restarted:.2f}, decay 0.9: {carried:.2f}")
+    assert restarted == pytest.approx(one_frame, rel=0.2)
+    assert carried > 2 * restarted
+
+
+def test_stage_timings_and_loss_are_reported() -> None:
+    dreamer = LiveDreamer(PatternEngine())
+    dreamer.dream_frame(textured_frame(), Params(**DREAM_SIZE))
+    timings = dreamer.timings
+    assert timings.dream_ms > 0 and timings.flow_ms >= 0 and timings.total_ms >= timings.dream_ms
+    assert dreamer.loss != 0.0
+
+
+def test_params_map_onto_the_dream_settings() -> None:
+    settings = ascent_settings(Params(strength=0.05, steps=4, octaves=2, octave_scale=1.4))
+    assert (settings.step_size, settings.steps, settings.octaves, settings.octave_scale) == (0.05, 4, 2, 1.4)
+
+
+def test_reset_forgets_the_carried_dream() -> None:
+    frame = textured_frame(96, 128)
+    dreamer = LiveDreamer(PatternEngine())
+    params = Params(steps=1, decay=0.9, **DREAM_SIZE)
+    for _ in range(10):
+        dreamer.dream_frame(frame, params)
+    dreamer.reset()
+    out = dreamer.dream_frame(frame, params)
+    assert np.mean(np.abs(out.astype(int) - frame.astype(int))) == pytest.approx(dream_strength_after(1, 0.9), rel=0.3)
+
+
+def test_dreamer_runs_on_the_real_engine(small_engine) -> None:
+    dreamer = LiveDreamer(small_engine)
+    frame = textured_frame(90, 160)
+    params = Params(steps=1, dream_height=80, dream_width=96)
+    for _ in range(2):
+        out = dreamer.dream_frame(frame, params)
+    assert out.shape == (80, 96, 3) and np.isfinite(dreamer.loss)
