@@ -44,6 +44,13 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--name", default=None, help="graph name in the manifest (default: derived)")
     parser.add_argument("--out", type=Path, default=None, help="models folder (default: models/)")
     parser.add_argument("--fp16", action="store_true", help="float16 compute for the GPU")
+    parser.add_argument(
+        "--steps-per-run",
+        type=int,
+        default=0,
+        metavar="K",
+        help="write a step graph: K whole ascent steps per run, for the GPU (default: the gradient graph)",
+    )
     parser.set_defaults(handler=run_export)
 
 
@@ -58,6 +65,7 @@ def run_export(args: argparse.Namespace) -> int:
         name=args.name,
         out_dir=args.out or default_models_dir(),
         fp16=args.fp16,
+        steps_per_run=args.steps_per_run,
     )
     return 0
 

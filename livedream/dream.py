@@ -109,29 +109,53 @@ def tiled_gradient(engine: Engine, image: np.ndarray, tile: int, out: np.ndarray
 class Ascent:
     """Normalised gradient ascent at one size, with its scratch buffers made once."""
 
-    def __init__(self, engine: Engine, shape: tuple[int, ...], settings: AscentSettings) -> None:
+    def __init__(self, engine: Engine, shape: tuple[int, ...]) -> None:
         self.engine = engine
-        self.settings = settings
         self.rolled = np.empty(shape, np.float32)
         self.grad = np.empty(shape, np.float32)
         self.unrolled = np.empty(shape, np.float32)
 
-    def step(self, image: np.ndarray, rng: np.random.Generator) -> float:
+    def step(self, image: np.ndarray, settings: AscentSettings, rng: np.random.Generator) -> float:
         """One step on `image` in place; returns the loss before the step."""
-        height, width = image.shape[2:]
-        if self.settings.jitter:
-            max_roll = self.settings.tile
+        if settings.jitter:
+            max_roll = settings.tile
             shift_y, shift_x = (int(s) for s in rng.integers(-max_roll, max_roll, size=2))
             source = roll_into(image, shift_y, shift_x, self.rolled)
         else:
-            shift_y = shift_x = 0
             source = image
-        loss = tiled_gradient(self.engine, source, self.settings.tile, self.grad)
-        grad = roll_into(self.grad, -shift_y, -shift_x, self.unrolled) if self.settings.jitter else self.grad
-        grad *= self.settings.step_size / (grad.std() + STD_EPSILON)
+        loss = tiled_gradient(self.engine, source, settings.tile, self.grad)
+        grad = roll_into(self.grad, -shift_y, -shift_x, self.unrolled) if settings.jitter else self.grad
+        grad *= settings.step_size / (grad.std() + STD_EPSILON)
         image += grad
         np.clip(image, -1.0, 1.0, out=image)
         return loss
+
+
+def ascend(
+    engine: Engine,
+    image: np.ndarray,
+    settings: AscentSettings,
+    rng: np.random.Generator,
+    workspace: dict | None = None,
+) -> float:
+    """`settings.steps` steps on `image` in place; returns the loss before the last step.
+
+    Whole steps run on the device when the engine has a step graph and the image is one
+    tile without roll. `workspace` keeps scratch buffers between calls (one per size).
+    """
+    if settings.steps == 0:
+        return 0.0
+    stepper = getattr(engine, "stepper", None)
+    if stepper is not None and max(image.shape[2:]) <= settings.tile and not settings.jitter:
+        return stepper.ascend(image, settings.steps, settings.step_size)
+    workspace = {} if workspace is None else workspace
+    ascent = workspace.get(image.shape)
+    if ascent is None:
+        ascent = workspace[image.shape] = Ascent(engine, image.shape)
+    loss = 0.0
+    for _ in range(settings.steps):
+        loss = ascent.step(image, settings, rng)
+    return loss
 
 
 OctaveCallback = Callable[[int, tuple[int, int], float], None]
@@ -144,12 +168,14 @@ def dream(
     rng: np.random.Generator,
     detail: np.ndarray | None = None,
     on_octave: OctaveCallback | None = None,
+    workspace: dict | None = None,
 ) -> tuple[np.ndarray, float]:
     """Dream on `base` and return (detail, last loss); `clip(base + detail, -1, 1)` is the dream.
 
     `detail` (base-shaped) seeds the dream, e.g. the previous video frame's warped and
     decayed detail; None starts from nothing. `on_octave(index, (h, w), loss)` is called
-    after each octave (progress, timing).
+    after each octave (progress, timing). `workspace`, a dict the caller keeps, lets
+    repeated calls (video, live) reuse scratch buffers.
     """
     height, width = base.shape[2:]
     sizes = octave_sizes(height, width, settings, engine.min_size)
@@ -163,9 +189,7 @@ def dream(
         else:
             image = resize(image, h, w)
         image = np.clip(image, -1.0, 1.0).astype(np.float32, copy=False)
-        ascent = Ascent(engine, image.shape, settings)
-        for _ in range(settings.steps):
-            loss = ascent.step(image, rng)
+        loss = ascend(engine, image, settings, rng, workspace)
         detail = image - base_here
         if on_octave is not None:
             on_octave(index, (h, w), loss)

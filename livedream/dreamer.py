@@ -42,12 +42,19 @@ class StageTimings:
 
 
 def ascent_settings(params: Params) -> AscentSettings:
-    """The dream loop's settings for one live frame."""
+    """The dream loop's settings for one live frame.
+
+    A live frame is dreamed as one tile and without the random roll: the roll exists to
+    hide tile seams, and on a single tile it would only move the wrap-around seam into the
+    picture. One tile also lets a step graph keep the image on the GPU between steps.
+    """
     return AscentSettings(
         steps=params.steps,
         step_size=params.strength,
         octaves=params.octaves,
         octave_scale=params.octave_scale,
+        tile=max(params.dream_height, params.dream_width),
+        jitter=False,
     )
 
 
@@ -75,6 +82,7 @@ class LiveDreamer:
         self._warper = warper or DetailWarper()
         self._size: tuple[int, int] | None = None
         self._detail: np.ndarray | None = None
+        self._workspace: dict = {}  # the dream's scratch buffers, one set per size
 
     def reset(self) -> None:
         """Drop the carried dream (a cut, a new source): the next frame starts from nothing."""
@@ -94,7 +102,10 @@ class LiveDreamer:
         carried = self._warper.carry(self._base_rgb, self._detail, params.decay, feedback_of(params))
         flowed = time.perf_counter()
 
-        self._detail, self.loss = dream(self.engine, self._base, ascent_settings(params), self._rng, carried)  # type: ignore[arg-type]
+        self._detail, self.loss = dream(
+            self.engine, self._base, ascent_settings(params), self._rng, carried,  # type: ignore[arg-type]
+            workspace=self._workspace,
+        )
         dreamed = time.perf_counter()
 
         self._compose_output()

@@ -97,6 +97,8 @@ class Engine:
             )
         self._binding = self.session.io_binding()
         self._outputs: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
+        # Whole steps on the device, when a step graph of this model is loaded (GPU).
+        self.stepper: StepRunner | None = None
 
     def check_size(self, height: int, width: int) -> None:
         if min(height, width) < self.min_size:
@@ -128,9 +130,108 @@ class Engine:
         return float(loss), grad
 
 
+class _PingPong:
+    """Two image buffers on the session's device and the bindings that run A→B and B→A."""
+
+    def __init__(self, session: ort.InferenceSession, shape: tuple[int, ...], device: str) -> None:
+        def device_array(array_shape: tuple[int, ...]) -> ort.OrtValue:
+            return ort.OrtValue.ortvalue_from_shape_and_type(array_shape, np.float32, device, 0)
+
+        self.a, self.b = device_array(shape), device_array(shape)
+        self.step_size, self.loss = device_array(()), device_array(())
+        self.bindings = []
+        for source, target in ((self.a, self.b), (self.b, self.a)):
+            binding = session.io_binding()
+            binding.bind_ortvalue_input("image", source)
+            binding.bind_ortvalue_input("step_size", self.step_size)
+            binding.bind_ortvalue_output("image_out", target)
+            binding.bind_ortvalue_output("loss", self.loss)
+            self.bindings.append(binding)
+
+
+class StepRunner:
+    """Runs a step graph (K whole ascent steps per run) with the image kept on the device.
+
+    One host→device copy in and one device→host copy out per `ascend`, however many steps.
+    With `cuda_graph` the CUDA provider replays captured graphs: then the session is made
+    per image size (a CUDA graph is captured for fixed shapes and addresses), once each.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        steps_per_run: int,
+        device: str = "auto",
+        threads: int = 0,
+        cuda_graph: bool = False,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.steps_per_run = steps_per_run
+        self.device, self.threads = device, threads
+        self.cuda_graph = cuda_graph
+        self._sessions: dict[tuple[int, ...], ort.InferenceSession] = {}
+        self._shared = None if cuda_graph else self._open()
+        self.provider = "CUDA" if (self._shared or self._open()).get_providers()[0] == CUDA else "CPU"
+        self._buffers: dict[tuple[int, ...], _PingPong] = {}
+        self._run_options = []
+        for graph_id in (1, 2):
+            options = ort.RunOptions()
+            if cuda_graph:
+                options.add_run_config_entry("gpu_graph_id", str(graph_id))
+            self._run_options.append(options)
+
+    def _open(self) -> ort.InferenceSession:
+        if not self.cuda_graph:
+            return open_session(self.model_path, self.device, self.threads)[0]
+        options = _session_options(self.threads)
+        providers = [(CUDA, {"enable_cuda_graph": "1"}), CPU]
+        return ort.InferenceSession(str(self.model_path), options, providers=providers)
+
+    def _session_for(self, shape: tuple[int, ...]) -> tuple[ort.InferenceSession, _PingPong]:
+        buffers = self._buffers.get(shape)
+        if buffers is None:
+            if len(self._buffers) >= MAX_CACHED_SIZES:
+                oldest = next(iter(self._buffers))
+                del self._buffers[oldest]
+                self._sessions.pop(oldest, None)
+            session = self._shared or self._open()
+            self._sessions[shape] = session
+            device = "cuda" if self.provider == "CUDA" else "cpu"
+            buffers = _PingPong(session, shape, device)
+            self._buffers[shape] = buffers
+        return self._sessions[shape], buffers
+
+    def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float:
+        """`steps` (rounded up to whole runs) ascent steps on `image` in place.
+
+        Returns the loss the last run saw before its first step (for one step per run: the
+        loss before the last step, as `dream.Ascent` reports it).
+        """
+        session, buffers = self._session_for(image.shape)
+        buffers.a.update_inplace(image)
+        buffers.step_size.update_inplace(np.asarray(step_size, np.float32))
+        runs = max(1, -(-steps // self.steps_per_run))
+        for run in range(runs):
+            session.run_with_iobinding(buffers.bindings[run % 2], self._run_options[run % 2])
+        result = buffers.b if runs % 2 else buffers.a
+        image[...] = result.numpy()
+        return float(buffers.loss.numpy())
+
+
 def load_engine(model: str, models_dir: Path, device: str = "auto", threads: int = 0) -> Engine:
-    """Engine for a manifest name or .onnx path, checked against the manifest first."""
-    from livedream.models import find_graph
+    """Engine for a manifest name or .onnx path, checked against the manifest first.
+
+    If the manifest also holds a step graph of the same model (`<model>-step<K>`) and the
+    session runs on CUDA, the engine gets a `StepRunner` so whole steps stay on the GPU.
+    """
+    from livedream.models import find_graph, read_manifest
 
     path, info = find_graph(model, models_dir)
-    return Engine(path, device, threads, min_size=info.min_size, layers=info.layers)
+    engine = Engine(path, device, threads, min_size=info.min_size, layers=info.layers)
+    if engine.provider == "CUDA":
+        steppers = [g for g in read_manifest(path.parent).values() if g.steps_per_run
+                    and g.name.startswith(f"{info.name}-step")]
+        if steppers:
+            step_path, step_info = find_graph(steppers[0].name, path.parent)
+            engine.stepper = StepRunner(step_path, step_info.steps_per_run, device, threads)
+    return engine

@@ -26,6 +26,7 @@ def export_with_progress(
     name: str | None = None,
     out_dir: Path = Path("models"),
     fp16: bool = False,
+    steps_per_run: int = 0,
 ) -> GraphInfo:
     if not export_available():
         raise UserError("exporting needs torch and onnx: pip install 'livedream[export]'")
@@ -39,6 +40,7 @@ def export_with_progress(
         name=name,
         out_dir=out_dir,
         fp16=fp16,
+        steps_per_run=steps_per_run,
     )
     started = time.perf_counter()
     with console.status("exporting", spinner="dots") as status:

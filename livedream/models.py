@@ -39,6 +39,7 @@ class GraphInfo:
     input_range: tuple[float, float]
     min_size: int
     variant: str
+    steps_per_run: int = 0  # 0: gradient graph (image → loss, gradient); K: K ascent steps
 
     @classmethod
     def from_json(cls, name: str, entry: dict) -> "GraphInfo":
@@ -56,6 +57,7 @@ class GraphInfo:
                 input_range=tuple(entry["input_range"]),
                 min_size=int(entry["min_size"]),
                 variant=entry["variant"],
+                steps_per_run=int(entry.get("steps_per_run", 0)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(

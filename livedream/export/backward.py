@@ -36,6 +36,7 @@ from livedream.export.inception import (
 )
 
 Cache = Any
+STD_EPSILON = 1e-8  # the tutorial's `gradients /= std + 1e-8`
 
 
 class FoldedConv(nn.Module):
@@ -51,12 +52,8 @@ class FoldedConv(nn.Module):
         self.padding = conv.padding
         self.register_buffer("weight", weight.to(dtype))
         self.register_buffer("bias", bias.to(dtype))
-        if self.stride == (1, 1):
-            kh, kw = weight.shape[2:]
-            self.back_padding = (kh - 1 - self.padding[0], kw - 1 - self.padding[1])
-            # The adjoint of a stride-1 convolution is a convolution with the kernel's
-            # in/out channels swapped and its taps flipped.
-            self.register_buffer("back_weight", weight.transpose(0, 1).flip(2, 3).to(dtype))
+        kh, kw = weight.shape[2:]
+        self.back_padding = (kh - 1 - self.padding[0], kw - 1 - self.padding[1])
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.relu(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
@@ -64,7 +61,11 @@ class FoldedConv(nn.Module):
     def backward(self, x: torch.Tensor, y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
         grad = grad * (y > 0).to(grad.dtype)
         if self.stride == (1, 1):
-            return F.conv2d(grad, self.back_weight, None, 1, self.back_padding)
+            # The adjoint of a stride-1 convolution is a convolution with the kernel's
+            # in/out channels swapped and its taps flipped. Derived in the graph, not
+            # stored: ORT folds it once at load, and the file stays half the size.
+            back_weight = self.weight.transpose(0, 1).flip(2, 3)
+            return F.conv2d(grad, back_weight, None, 1, self.back_padding)
         full = F.conv_transpose2d(
             grad,
             self.weight,
@@ -118,9 +119,11 @@ def node_backward(node: Node, cache: Cache, grad: torch.Tensor) -> torch.Tensor:
         return total
     if isinstance(node, MaxPool):
         x, indices = cache
-        flat = torch.zeros_like(x).flatten(2)
-        flat = flat.scatter_add(2, indices.flatten(2), grad.flatten(2))
-        return flat.view_as(x)
+        # float16 scatter-add has no CPU kernel in ORT (and would round the sums): add in float32.
+        sum_dtype = torch.float32 if x.dtype == torch.float16 else x.dtype
+        flat = torch.zeros_like(x, dtype=sum_dtype).flatten(2)
+        flat = flat.scatter_add(2, indices.flatten(2), grad.flatten(2).to(sum_dtype))
+        return flat.view_as(x).to(x.dtype)
     if isinstance(node, AvgPool):
         if not node.include_pad:
             grad = grad / _window_fraction(grad)
@@ -190,3 +193,30 @@ class DreamGradient(nn.Module):
                 grad = torch.full_like(output, seed) if grad is None else grad + seed
             grad = node_backward(node, cache, grad)
         return loss, grad.to(image.dtype) / reference
+
+
+class AscentSteps(nn.Module):
+    """`steps` whole DeepDream updates in one graph: (image, step_size) → (image', loss).
+
+    Each update: gradient, divided by its population std, times step_size, added, clipped
+    to [-1, 1] — the same update `dream.Ascent.step` makes on the host, minus the random
+    roll (a live frame is one tile, so there are no seams to hide). On a GPU the image then
+    never leaves the device between steps. The returned loss is the first step's.
+    """
+
+    def __init__(self, gradient: DreamGradient, steps: int) -> None:
+        super().__init__()
+        self.gradient = gradient
+        self.steps = steps
+
+    def forward(self, image: torch.Tensor, step_size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        first_loss = None
+        for _ in range(self.steps):
+            loss, grad = self.gradient(image)
+            # step / (std + 1e-8), written as (step / 1e-8) / (std / 1e-8 + 1): the
+            # exporter's optimiser deletes an Add of any constant as small as 1e-8, and
+            # with gradients of ~1e-9 that epsilon matters.
+            scale = (step_size / STD_EPSILON) / (grad.std(correction=0) / STD_EPSILON + 1.0)
+            image = (image + grad * scale).clamp(-1.0, 1.0)
+            first_loss = loss if first_loss is None else first_loss
+        return image, first_loss

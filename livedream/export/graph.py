@@ -1,7 +1,10 @@
 """Write the DeepDream gradient graph to ONNX and record it in the manifest.
 
-One graph: input `image` (1, 3, H, W) float32 in [-1, 1] with dynamic H and W; outputs
-`loss` (scalar) and `gradient` (exactly the image's shape).
+The gradient graph: input `image` (1, 3, H, W) float32 in [-1, 1] with dynamic H and W;
+outputs `loss` (scalar) and `gradient` (exactly the image's shape).
+
+The step graph (`--steps-per-run K`, for the GPU): inputs `image` and `step_size` (scalar);
+outputs `image_out` (K normalised, clipped ascent steps later) and `loss`.
 """
 
 from __future__ import annotations
@@ -20,11 +23,12 @@ import onnx
 import torch
 
 from livedream.errors import UserError
-from livedream.export.backward import DreamGradient
+from livedream.export.backward import AscentSteps, DreamGradient
 from livedream.export.inception import (
     DEFAULT_LAYERS,
     KERAS,
     MIN_INPUT_SIZE,
+    STAGE_NAMES,
     TF2015,
     TORCHVISION,
     InceptionV3,
@@ -46,6 +50,7 @@ class ExportRequest:
     name: str | None = None  # None = derived from layers, weights and precision
     out_dir: Path = Path("models")
     fp16: bool = False
+    steps_per_run: int = 0  # 0 = the gradient graph; K > 0 = K whole ascent steps per run
 
 
 @dataclass(frozen=True)
@@ -68,7 +73,11 @@ def graph_name(request: ExportRequest) -> str:
         base = "-".join(request.layers)
         if not default_source:
             base += "-" + (request.weights if request.weights in ("torchvision", "keras") else Path(str(request.weights)).stem)
-    return base + ("-fp16" if request.fp16 else "")
+    if request.fp16:
+        base += "-fp16"
+    if request.steps_per_run:
+        base += f"-step{request.steps_per_run}"
+    return base
 
 
 def validate(request: ExportRequest) -> dict[str, float]:
@@ -86,6 +95,8 @@ def validate(request: ExportRequest) -> dict[str, float]:
         raise UserError(
             f"{len(weights)} layer weights for {len(stages)} layers; give one weight per layer"
         )
+    if not 0 <= request.steps_per_run <= 16:
+        raise UserError(f"--steps-per-run {request.steps_per_run} is out of range; use 0 (gradient graph) to 16")
     _check_writable(request.out_dir)
     return dict(zip(stages, map(float, weights)))
 
@@ -111,29 +122,37 @@ def build_gradient_module(
     return DreamGradient(model, layer_weights, dtype).eval()
 
 
-def export_module(module: DreamGradient, path: Path) -> None:
-    """Export with dynamic H and W and name the gradient's dims like the image's."""
+def export_module(module: DreamGradient | AscentSteps, path: Path) -> None:
+    """Export with dynamic H and W and name the image-shaped output's dims like the input's."""
     height = torch.export.Dim("height", min=MIN_INPUT_SIZE)
     width = torch.export.Dim("width", min=MIN_INPUT_SIZE)
     example = torch.rand(1, 3, 128, 160) * 2 - 1
+    if isinstance(module, AscentSteps):
+        args = (example, torch.tensor(0.01))
+        names = (["image", "step_size"], ["image_out", "loss"])
+        dynamic = {"image": {2: height, 3: width}, "step_size": None}
+    else:
+        args = (example,)
+        names = (["image"], ["loss", "gradient"])
+        dynamic = {"image": {2: height, 3: width}}
     with _quiet_exporter():
         program = torch.onnx.export(
             module,
-            (example,),
+            args,
             None,
-            input_names=["image"],
-            output_names=["loss", "gradient"],
-            dynamic_shapes={"image": {2: height, 3: width}},
+            input_names=names[0],
+            output_names=names[1],
+            dynamic_shapes=dynamic,
             dynamo=True,
             opset_version=OPSET,
             optimize=True,
             verbose=False,
         )
     proto = program.model_proto
-    # The exporter writes the gradient's dims as expressions equal to H and W
+    # The exporter writes the output's dims as expressions equal to H and W
     # (`Min(height, 2*((height - 3)//2) + 4)`); name them plainly for readers and tools.
-    gradient = next(o for o in proto.graph.output if o.name == "gradient")
-    dims = gradient.type.tensor_type.shape.dim
+    image_like = next(o for o in proto.graph.output if o.name in ("gradient", "image_out"))
+    dims = image_like.type.tensor_type.shape.dim
     dims[2].dim_param, dims[3].dim_param = "height", "width"
     onnx.save(proto, str(path))
 
@@ -141,7 +160,7 @@ def export_module(module: DreamGradient, path: Path) -> None:
 @contextmanager
 def _quiet_exporter() -> Iterator[None]:
     """The exporter prints its own steps and warns about torchvision; our progress says enough."""
-    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._dynamo", "torch.export")]
+    loggers = [logging.getLogger(n) for n in ("torch.onnx", "torch._dynamo", "torch.export", "onnx_ir", "onnxscript")]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.ERROR)
@@ -159,9 +178,12 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
     name = graph_name(request)
     progress("loading weights")
     weights = load_weights(request.weights)
-    progress(f"building InceptionV3 up to {max(layer_weights, key=_stage_index)} ({weights.source})")
+    deepest = max(layer_weights, key=STAGE_NAMES.index)
+    progress(f"building InceptionV3 up to {deepest} ({weights.source})")
     dtype = torch.float16 if request.fp16 else torch.float32
     module = build_gradient_module(weights, layer_weights, dtype)
+    if request.steps_per_run:
+        module = AscentSteps(module, request.steps_per_run)
     progress("tracing the loss and hand-written gradient to ONNX")
     final = request.out_dir / f"{name}.onnx"
     fd, temp_name = tempfile.mkstemp(dir=request.out_dir, prefix=f".{name}.", suffix=".onnx.tmp")
@@ -185,16 +207,8 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
         input_range=(-1.0, 1.0),
         min_size=MIN_INPUT_SIZE,
         variant=VARIANT_NAMES.get(weights.variant, str(weights.variant)),
+        steps_per_run=request.steps_per_run,
     )
     progress("writing the manifest")
     write_manifest_entry(request.out_dir, info)
     return ExportResult(final, final.stat().st_size, info)
-
-
-def _stage_index(stage: str) -> int:
-    from livedream.export.inception import STAGE_NAMES
-
-    return STAGE_NAMES.index(stage)
-
-
-__all__ = ["ExportRequest", "ExportResult", "export_graph", "build_gradient_module", "Variant"]
