@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import json
 import re
 import tomllib
 import typing
@@ -59,9 +60,8 @@ def section(section_type: type, ranges: dict[str, Range] | None = None) -> Any:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """[model]: which exported graph to run and where."""
+    """[model]: where the graph runs. Which graph is `[dream] model` (a live value presets can change)."""
 
-    name: str = "default"
     device: str = choice("auto", "cuda", "cpu")
     threads: int = bounded(0, 0, 256)  # 0 = let ONNX Runtime decide
 
@@ -99,6 +99,268 @@ class DisplayConfig:
     target_fps: int = bounded(0, 0, 240)  # 0 = off
 
 
+# --- show control sections (livedream/control/) ----------------------------------------------
+
+NUMERIC_PARAMS = tuple(PARAM_RANGES)  # the Params fields OSC, MIDI, audio and the web panel may set
+
+
+@dataclass(frozen=True)
+class Preset:
+    """A named change of [dream] values; its Params are the [dream] section with `changes` applied."""
+
+    name: str
+    changes: tuple[tuple[str, Any], ...]
+
+    def params(self, base: Params) -> Params:
+        return dataclasses.replace(base, **dict(self.changes))
+
+
+DEFAULT_PRESETS = (
+    Preset("calm", (("strength", 0.01), ("steps", 1), ("decay", 0.95))),
+    Preset("deep", (("strength", 0.05), ("steps", 4), ("octaves", 2), ("decay", 0.9))),
+    Preset("infinite", (("strength", 0.03), ("steps", 2), ("decay", 0.98), ("zoom", 0.01), ("rotate", 0.2))),
+)
+
+
+@dataclass(frozen=True)
+class PresetsConfig:
+    """[presets] plus one [presets.<name>] table of [dream] keys per preset.
+
+    `order` holds the presets in key order (keys 1–9 = the first nine). In the file it is a
+    list of names; tables it does not list follow in file order. Any preset table replaces
+    the built-in library.
+    """
+
+    crossfade: float = bounded(2.0, 0.0, 600.0)
+    order: tuple[Preset, ...] = DEFAULT_PRESETS
+
+    def names(self) -> list[str]:
+        return [preset.name for preset in self.order]
+
+    @classmethod
+    def from_toml(cls, table: dict[str, Any], where: str) -> "PresetsConfig":
+        if isinstance(table.get("order"), tuple):  # `dataclasses.asdict` form (command-line overrides)
+            built = table["order"]
+            table = {**table, "order": [p["name"] for p in built], **{p["name"]: dict(p["changes"]) for p in built}}
+        scalars = {key: value for key, value in table.items() if key == "crossfade"}
+        tables = {key: value for key, value in table.items() if key not in ("crossfade", "order")}
+        library = {preset.name: preset for preset in DEFAULT_PRESETS}
+        if tables:
+            library = {name: _preset_from_toml(name, values, where) for name, values in tables.items()}
+        order = list(library)
+        if "order" in table:
+            listed = _string_list(table["order"], "order", where)
+            for name in listed:
+                if name not in library:
+                    raise UserError(f"{where} order names {name!r}, which has no [presets.{name}] table{_suggestion(name, library)}")
+            order = listed + [name for name in library if name not in listed]
+        return cls(order=tuple(library[name] for name in order), **_flat_values(cls, scalars, where))
+
+
+@dataclass(frozen=True)
+class SequenceStep:
+    """One playlist entry: show `preset` for `hold` seconds, fading into it over `fade`."""
+
+    preset: str
+    hold: float
+    fade: float
+
+
+@dataclass(frozen=True)
+class SequencerConfig:
+    """[sequencer]: a timed playlist of presets for unattended shows."""
+
+    enabled: bool = False
+    playlist: tuple[SequenceStep, ...] = tuple(SequenceStep(name, 60.0, 5.0) for name in ("calm", "deep", "infinite"))
+    hold: float = bounded(60.0, 1.0, 86400.0)
+    fade: float = bounded(5.0, 0.0, 600.0)
+    loop: bool = True
+    shuffle: bool = False
+    seed: int = bounded(0, 0, 2**31 - 1)
+
+    @classmethod
+    def from_toml(cls, table: dict[str, Any], where: str) -> "SequencerConfig":
+        values = _flat_values(cls, {k: v for k, v in table.items() if k != "playlist"}, where)
+        hold, fade = values.get("hold", 60.0), values.get("fade", 5.0)
+        entries = table.get("playlist", ["calm", "deep", "infinite"])
+        if not isinstance(entries, (list, tuple)) or not entries:  # a tuple: `dataclasses.asdict` form
+            raise UserError(f"{where} playlist = {_show(entries)} is not allowed; use a list of preset names")
+        steps = []
+        for entry in entries:
+            if isinstance(entry, str):
+                steps.append(SequenceStep(entry, hold, fade))
+            elif isinstance(entry, dict) and isinstance(entry.get("preset"), str):
+                step = {"preset": entry["preset"], "hold": entry.get("hold", hold), "fade": entry.get("fade", fade)}
+                extra = set(entry) - set(step)
+                for key in ("hold", "fade"):
+                    if _coerce(float, step[key]) is None or not 0 <= step[key] <= 86400 or extra:
+                        raise UserError(f"{where} playlist entry {entry} is not allowed; use {{ preset = \"name\", hold = 60.0, fade = 5.0 }}")
+                steps.append(SequenceStep(step["preset"], float(step["hold"]), float(step["fade"])))
+            else:
+                raise UserError(f"{where} playlist entry {_show(entry)} is not allowed; use a preset name or {{ preset = \"name\", hold = 60.0 }}")
+        return cls(playlist=tuple(steps), **values)
+
+
+@dataclass(frozen=True)
+class AttractConfig:
+    """[attract]: nobody in front of the camera for a while → an attract program; motion → back to live."""
+
+    enabled: bool = True
+    preset: str = "infinite"  # the attract program (a preset name)
+    threshold: float = bounded(0.02, 0.0, 1.0)  # motion level below this counts as "nobody there"
+    still_seconds: float = bounded(60.0, 0.0, 86400.0)
+    fade_in: float = bounded(5.0, 0.0, 600.0)
+    fade_out: float = bounded(1.5, 0.0, 600.0)
+    pixel_change: int = bounded(12, 1, 255)  # grey levels a pixel must change by to count as moving
+    smoothing: float = bounded(0.5, 0.0, 60.0)  # seconds; time constant of the motion level
+    motion_width: int = bounded(64, 16, 640)  # width of the small grey frames compared
+
+
+@dataclass(frozen=True)
+class OscConfig:
+    """[osc]: Open Sound Control server (python-osc)."""
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = bounded(9000, 0, 65535)  # 0 = any free port
+
+
+@dataclass(frozen=True)
+class MidiConfig:
+    """[midi]: CC numbers → [dream] keys (scaled over their range), notes → presets."""
+
+    enabled: bool = False
+    input: str = ""  # MIDI input port name; "" = the first one
+    channel: int = bounded(0, 0, 16)  # 0 = any channel
+    cc: tuple[tuple[int, str], ...] = ((1, "strength"), (2, "steps"), (3, "decay"), (4, "zoom"), (5, "rotate"))
+    notes: tuple[tuple[int, str], ...] = ((36, "calm"), (37, "deep"), (38, "infinite"))
+
+    @classmethod
+    def from_toml(cls, table: dict[str, Any], where: str) -> "MidiConfig":
+        values = _flat_values(cls, {k: v for k, v in table.items() if k not in ("cc", "notes")}, where)
+        if "cc" in table:
+            values["cc"] = _midi_map(table["cc"], "cc", where, allowed=NUMERIC_PARAMS)
+        if "notes" in table:
+            values["notes"] = _midi_map(table["notes"], "notes", where, allowed=None)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class AudioConfig:
+    """[audio]: input level (or one band) drives a [dream] key (sounddevice, optional)."""
+
+    enabled: bool = False
+    input_device: int | str = ""  # sounddevice index or name; "" = the default input
+    param: str = choice("strength", "zoom", "rotate", "decay", "steps")
+    amount: float = bounded(0.05, -50.0, 50.0)  # added to the param at full level
+    band_low: float = bounded(0.0, 0.0, 24000.0)  # Hz; band_high = 0 means the whole signal
+    band_high: float = bounded(0.0, 0.0, 24000.0)
+    floor_db: float = bounded(-50.0, -120.0, -1.0)  # level 0 at or below this dBFS, 1 at 0 dBFS
+    attack: float = bounded(0.05, 0.0, 10.0)  # seconds to follow a rise
+    release: float = bounded(0.5, 0.0, 10.0)  # seconds to follow a fall
+
+
+@dataclass(frozen=True)
+class OutputsConfig:
+    """[outputs]: video recording and the virtual camera."""
+
+    record_folder: str = "recordings"
+    record_fps: int = bounded(30, 1, 240)
+    record_codec: str = "mp4v"
+    virtualcam: bool = False
+    virtualcam_width: int = bounded(1280, 64, 7680)
+    virtualcam_height: int = bounded(720, 64, 4320)
+    virtualcam_fps: int = bounded(30, 1, 240)
+
+    def __post_init__(self) -> None:
+        if len(self.record_codec) != 4:
+            raise UserError(f'[outputs] record_codec = "{self.record_codec}" is not allowed; use a FourCC of 4 characters such as "mp4v"')
+
+
+@dataclass(frozen=True)
+class WebConfig:
+    """[web]: the control panel in a browser."""
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: int = bounded(8080, 0, 65535)  # 0 = any free port
+    preview_width: int = bounded(320, 32, 1920)
+
+
+def _flat_values(section_type: type, table: dict[str, Any], where: str) -> dict[str, Any]:
+    """Checked scalar keys of a `from_toml` section, validated like a flat section's."""
+    fields = {f.name: f for f in dataclasses.fields(section_type)}
+    hints = typing.get_type_hints(section_type)
+    values = {}
+    for key, value in table.items():
+        if key not in fields:
+            raise UserError(f"{where} unknown key {key!r}{_suggestion(key, fields)}")
+        values[key] = _checked_value(fields[key], hints[key], None, value, where)
+    return values
+
+
+def _string_list(value: Any, key: str, where: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+        raise UserError(f"{where} {key} = {_show(value)} is not allowed; use a list of names")
+    return list(value)
+
+
+def _preset_from_toml(name: str, values: Any, where: str) -> Preset:
+    where = where.replace("[presets]", f"[presets.{name}]")
+    if not isinstance(values, dict):
+        raise UserError(f"{where} = {_show(values)} is not allowed; a preset is a table of [dream] keys")
+    fields = {f.name: f for f in dataclasses.fields(Params)}
+    hints = typing.get_type_hints(Params)
+    changes = []
+    for key, value in values.items():
+        if key not in fields:
+            raise UserError(f"{where} unknown key {key!r}{_suggestion(key, fields)}")
+        changes.append((key, _checked_value(fields[key], hints[key], PARAM_RANGES.get(key), value, where)))
+    return Preset(name, tuple(changes))
+
+
+def _midi_map(table: Any, key: str, where: str, allowed: tuple[str, ...] | None) -> tuple[tuple[int, str], ...]:
+    where = where.replace("[midi]", f"[midi.{key}]")
+    if isinstance(table, tuple):  # `dataclasses.asdict` form (command-line overrides)
+        table = {str(number): name for number, name in table}
+    if not isinstance(table, dict):
+        raise UserError(f"{where} must be a table of number = name")
+    pairs = []
+    for number, name in table.items():
+        if not number.isdigit() or not 0 <= int(number) <= 127:
+            raise UserError(f"{where} {number} is not allowed; use a MIDI number in 0..127")
+        if not isinstance(name, str) or (allowed is not None and name not in allowed):
+            use = f"one of {', '.join(allowed)}" if allowed else "a preset name"
+            raise UserError(f"{where} {number} = {_show(name)} is not allowed; use {use}")
+        pairs.append((int(number), name))
+    return tuple(pairs)
+
+
+@dataclass(frozen=True)
+class LogConfig:
+    """[log]: the rotating log file and how often a health line is written."""
+
+    dir: str = ""  # "" = the platform's user log folder (platformdirs)
+    level: str = choice("info", "debug", "warning", "error")
+    max_bytes: int = bounded(5_000_000, 10_000, 1_000_000_000)  # size at which the file rotates
+    backups: int = bounded(5, 1, 100)  # rotated files kept (0 would never rotate)
+    health_interval_s: float = bounded(60.0, 1.0, 3600.0)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    """[schedule]: optional daily opening hours, "HH:MM" local time; off < on spans midnight."""
+
+    enabled: bool = False
+    on: str = "09:00"
+    off: str = "21:00"
+
+    def __post_init__(self) -> None:
+        from livedream.schedule import check_hours  # the clock format belongs to the schedule
+
+        check_hours(self.on, self.off)
+
+
 @dataclass(frozen=True)
 class Config:
     """The whole file. One field per [section]: field name = section name, type = its dataclass."""
@@ -107,6 +369,16 @@ class Config:
     dream: Params = section(Params, ranges=PARAM_RANGES)
     source: SourceConfig = section(SourceConfig)
     display: DisplayConfig = section(DisplayConfig)
+    presets: PresetsConfig = section(PresetsConfig)
+    sequencer: SequencerConfig = section(SequencerConfig)
+    attract: AttractConfig = section(AttractConfig)
+    osc: OscConfig = section(OscConfig)
+    midi: MidiConfig = section(MidiConfig)
+    audio: AudioConfig = section(AudioConfig)
+    outputs: OutputsConfig = section(OutputsConfig)
+    web: WebConfig = section(WebConfig)
+    log: LogConfig = section(LogConfig)
+    schedule: ScheduleConfig = section(ScheduleConfig)
 
 
 # --- loading -------------------------------------------------------------------------------
@@ -270,7 +542,8 @@ def _show(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str):
-        return f'"{value}"'
+        # Escaped as in a TOML basic string: a newline in the value must not split the message.
+        return json.dumps(value, ensure_ascii=False)
     return repr(value)
 
 

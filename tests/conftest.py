@@ -95,3 +95,64 @@ def sample_image() -> np.ndarray:
     import cv2
 
     return cv2.cvtColor(cv2.imread(str(SAMPLE)), cv2.COLOR_BGR2RGB)
+
+
+# ---- a random graph whose objective follows the image (dream tests) ------------------------
+
+LIVELY_LAYERS = ("mixed0",)
+LIVELY_SEED = 1
+
+
+def lively_model(layers: tuple[str, ...] = LIVELY_LAYERS, seed: int = LIVELY_SEED):
+    """Random weights that keep the signal's size through the layers (He init, BN near identity).
+
+    PyTorch's default init shrinks the signal layer by layer, so `random_model`'s mixed0 mean
+    is almost a constant (a flat image scores 99.99 % of a photo) and no dream can raise it
+    several-fold; with these weights the objective depends on the image as a trained one does.
+    """
+    import math
+
+    import torch
+
+    from livedream.export.inception import TF2015
+
+    model = random_model(layers, TF2015, seed)
+    generator = torch.Generator().manual_seed(seed + 1)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.Conv2d):
+                module.weight.normal_(0, math.sqrt(2 / module.weight[0].numel()), generator=generator)
+            elif isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.05, 0.05, generator=generator)
+                module.running_var.uniform_(0.9, 1.1, generator=generator)
+                module.weight.uniform_(0.9, 1.1, generator=generator)
+                module.bias.uniform_(-0.05, 0.05, generator=generator)
+    return model.eval()
+
+
+@pytest.fixture(scope="session")
+def lively_graph(tmp_path_factory) -> Path:
+    """`lively_model` exported like `small_graph` (mixed0, min size 75)."""
+    pytest.importorskip("torch")
+    from livedream.export.backward import DreamGradient
+    from livedream.export.graph import OPSET, export_module
+    from livedream.models import GraphInfo, sha256_of, write_manifest_entry
+
+    folder = tmp_path_factory.mktemp("lively")
+    path = folder / "lively.onnx"
+    export_module(DreamGradient(lively_model(), {layer: 1.0 for layer in LIVELY_LAYERS}).eval(), path)
+    info = GraphInfo(
+        name="lively", file=path.name, layers=LIVELY_LAYERS, layer_weights=(1.0,),
+        weights_source=f"lively random (seed {LIVELY_SEED})", weights_sha256="0" * 64,
+        graph_sha256=sha256_of(path), opset=OPSET, dtype="float32", input_range=(-1.0, 1.0),
+        min_size=75, variant="test",
+    )
+    write_manifest_entry(folder, info)
+    return path
+
+
+@pytest.fixture(scope="session")
+def lively_engine(lively_graph):
+    from livedream.engine import Engine
+
+    return Engine(lively_graph, device="cpu")

@@ -83,7 +83,7 @@ def test_bad_value_is_a_one_line_user_error_naming_the_key(document: dict, expec
 
 def test_unknown_key_without_a_close_match_lists_the_known_ones() -> None:
     message = user_error_message({"model": {"colour": "red"}})
-    assert "'colour'" in message and "known: name, device, threads" in message
+    assert "'colour'" in message and "known: device, threads" in message
 
 
 def test_toml_syntax_error_names_file_and_line(tmp_path: Path) -> None:

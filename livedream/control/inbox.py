@@ -1,0 +1,98 @@
+"""A thread-safe mailbox from network/device threads (OSC, web, MIDI) to the frame loop.
+
+Senders call `set_param`, `select_preset` or `command` from any thread; values are checked
+and clamped right away (a warning is logged, never raised) and queued. The frame loop's
+`update` applies the queue once per frame; `drain_commands` hands out the commands.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import math
+import threading
+from typing import Any
+
+from livedream.config import NUMERIC_PARAMS
+from livedream.params import Params
+
+log = logging.getLogger(__name__)
+
+COMMANDS = ("screenshot", "record_start", "record_stop", "pause")
+MAX_QUEUED = 1024  # a flood of messages drops the oldest, never grows memory
+MAX_TEXT = 64  # longest preset name accepted from the network
+
+
+def shown(value: Any) -> str:
+    """A short repr for log lines: a 1 MB string from the network must not fill the log."""
+    text = repr(value)
+    return text if len(text) <= 40 else f"{text[:37]}..."
+
+
+class Inbox:
+    """Queued changes from other threads; a `Control` that applies them once per frame."""
+
+    def __init__(self, select_preset=None) -> None:
+        self._lock = threading.Lock()
+        self._changes: collections.deque[tuple[str, Any]] = collections.deque(maxlen=MAX_QUEUED)
+        self._commands: collections.deque[str] = collections.deque(maxlen=64)
+        self._select_preset = select_preset  # (name_or_index, now) -> bool, called on the frame thread
+
+    def set_param(self, name: str, value: Any, source: str) -> float | int | None:
+        """Queue `name = value` clamped to its range; returns the queued value, or None if refused."""
+        if name not in NUMERIC_PARAMS:
+            log.warning("%s: unknown parameter %s; known: %s", source, shown(name), ", ".join(NUMERIC_PARAMS))
+            return None
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            log.warning("%s: %s needs a number, got %s; ignored", source, name, shown(value))
+            return None
+        if not math.isfinite(value):
+            log.warning("%s: %s needs a finite number, got %s; ignored", source, name, value)
+            return None
+        if isinstance(getattr(Params(), name), int):
+            value = round(value)
+        checked, warnings = Params().clamped(**{name: value})
+        for warning in warnings:
+            log.warning("%s: %s", source, warning)
+        clamped = getattr(checked, name)
+        with self._lock:
+            self._changes.append(("param", (name, clamped)))
+        return clamped
+
+    def select_preset(self, name_or_index: Any, source: str) -> bool:
+        """Queue a preset switch by name or key number; the name is checked on the frame thread."""
+        if isinstance(name_or_index, bool) or not isinstance(name_or_index, (str, int)):
+            log.warning("%s: preset needs a name or a number, got %s; ignored", source, shown(name_or_index))
+            return False
+        if isinstance(name_or_index, str) and len(name_or_index) > MAX_TEXT:
+            log.warning("%s: preset name of %d characters refused", source, len(name_or_index))
+            return False
+        with self._lock:
+            self._changes.append(("preset", name_or_index))
+        return True
+
+    def command(self, name: str) -> None:
+        if name not in COMMANDS:
+            raise ValueError(f"unknown command {name!r}")  # a wiring bug, not live input
+        with self._lock:
+            self._commands.append(name)
+
+    def drain_commands(self) -> list[str]:
+        with self._lock:
+            commands = list(self._commands)
+            self._commands.clear()
+        return commands
+
+    def update(self, params: Params, now: float) -> Params:
+        with self._lock:
+            changes = list(self._changes)
+            self._changes.clear()
+        for kind, payload in changes:
+            if kind == "param":
+                name, value = payload
+                params, warnings = params.clamped(**{name: value})
+                for warning in warnings:  # already clamped on arrival; kept as a guard
+                    log.warning("%s", warning)
+            elif self._select_preset is not None:
+                self._select_preset(payload, now)
+        return params

@@ -1,0 +1,295 @@
+"""A small control panel in the browser (standard library `http.server`, own thread).
+
+GET  /             the page: preview, fps, preset buttons, sliders, show commands
+GET  /preview.jpg  the latest output frame, shrunk to `preview_width`
+GET  /state        JSON: params, fps, presets, current preset, HUD lines
+POST /param        {"name": "strength", "value": 0.1}  → checked and clamped like OSC
+POST /preset       {"preset": "calm"} or {"preset": 2}
+POST /command      {"command": "screenshot" | "pause" | "record_start" | "record_stop"}
+
+Every POST goes through the same `Inbox` as OSC, so the frame loop applies it once per
+frame; bad input answers 400 with a reason and logs a warning, never reaches the show.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import logging
+import threading
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Callable
+
+import cv2
+import numpy as np
+
+from livedream.config import WebConfig
+from livedream.control.inbox import COMMANDS, Inbox, shown
+from livedream.errors import UserError
+
+log = logging.getLogger(__name__)
+
+MAX_BODY = 4096
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+SLIDERS = (  # name, step, decimals shown
+    ("strength", 0.001, 3),
+    ("steps", 1, 0),
+    ("decay", 0.01, 2),
+    ("zoom", 0.001, 3),
+    ("rotate", 0.05, 2),
+)
+
+
+class Preview:
+    """The newest output frame, shrunk once per publish into a reused buffer; JPEG on demand."""
+
+    def __init__(self, width: int) -> None:
+        self.width = width
+        self.fps = 0.0
+        self._lock = threading.Lock()
+        self._thumbnail: np.ndarray | None = None
+        self._bgr: np.ndarray | None = None
+
+    def publish(self, frame_rgb: np.ndarray, fps: float) -> None:
+        height = max(1, round(frame_rgb.shape[0] * self.width / frame_rgb.shape[1]))
+        with self._lock:
+            if self._thumbnail is None or self._thumbnail.shape[:2] != (height, self.width):
+                self._thumbnail = np.empty((height, self.width, 3), np.uint8)
+                self._bgr = np.empty_like(self._thumbnail)
+            cv2.resize(frame_rgb, (self.width, height), dst=self._thumbnail, interpolation=cv2.INTER_AREA)
+            self.fps = fps
+
+    def jpeg(self) -> bytes:
+        with self._lock:
+            if self._thumbnail is None:
+                image = np.full((round(self.width * 9 / 16), self.width, 3), 24, np.uint8)
+                cv2.putText(image, "no frame yet", (10, image.shape[0] // 2), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (160, 160, 160), 1)
+            else:
+                image = cv2.cvtColor(self._thumbnail, cv2.COLOR_RGB2BGR, dst=self._bgr)
+            ok, encoded = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 80])
+        return encoded.tobytes()
+
+
+class WebPanel:
+    """Serves the panel on [web] host:port until `close()`.
+
+    `state` is called from request threads and returns a JSON-ready dict (the hub's
+    params, presets, HUD lines); it must only read values that are replaced whole.
+    """
+
+    def __init__(self, config: WebConfig, inbox: Inbox, preset_names: list[str], state: Callable[[], dict]) -> None:
+        self.preview = Preview(config.preview_width)
+        self._inbox = inbox
+        self._preset_names = preset_names
+        self._state = state
+        if config.host not in LOCAL_HOSTS:
+            log.warning("web panel on %s:%d: anyone on that network can steer the show", config.host, config.port)
+        try:
+            self._server = ThreadingHTTPServer((config.host, config.port), self._handler_class())
+        except OSError as error:
+            if error.errno in (errno.EADDRINUSE, errno.EACCES):
+                raise UserError(
+                    f"web panel port {config.port} is in use or not allowed ({error.strerror}); "
+                    "choose another with [web] port in config.toml"
+                ) from None
+            raise UserError(f"web panel cannot listen on {config.host}:{config.port} ({error}); check [web] host and port") from None
+        self._server.daemon_threads = True
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="web-panel", daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/"
+
+    def close(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=2.0)
+
+    # --- requests --------------------------------------------------------------------------
+
+    def state_json(self) -> dict:
+        state = dict(self._state())
+        state["fps"] = round(self.preview.fps, 1)
+        state["presets"] = self._preset_names
+        return state
+
+    def post(self, path: str, body: dict) -> tuple[HTTPStatus, dict]:
+        """Apply one POST; returns the status and the JSON answer."""
+        where = f"web {path}"
+        if path == "/param":
+            value = self._inbox.set_param(body.get("name"), body.get("value"), where)
+            if value is None:
+                return HTTPStatus.BAD_REQUEST, {"ok": False, "error": "see the log: unknown name or not a number"}
+            return HTTPStatus.OK, {"ok": True, "name": body["name"], "value": value, "clamped": value != body["value"]}
+        if path == "/preset":
+            preset = body.get("preset")
+            if isinstance(preset, str) and preset not in self._preset_names and not preset.isdigit():
+                log.warning("%s: no preset %s", where, shown(preset))
+                return HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"no preset {shown(preset)}"}
+            ok = self._inbox.select_preset(preset, where)
+            return (HTTPStatus.OK if ok else HTTPStatus.BAD_REQUEST), {"ok": ok}
+        if path == "/command":
+            command = body.get("command")
+            if command not in COMMANDS:
+                log.warning("%s: unknown command %s", where, shown(command))
+                return HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"commands: {', '.join(COMMANDS)}"}
+            self._inbox.command(command)
+            return HTTPStatus.OK, {"ok": True}
+        return HTTPStatus.NOT_FOUND, {"ok": False, "error": "unknown address"}
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        panel = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "LiveDream"
+
+            def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+                log.debug("web: " + format, *args)
+
+            def do_GET(self) -> None:
+                path = self.path.split("?", 1)[0]
+                if path == "/":
+                    self._send(HTTPStatus.OK, "text/html; charset=utf-8", page_html().encode())
+                elif path == "/preview.jpg":
+                    self._send(HTTPStatus.OK, "image/jpeg", panel.preview.jpeg())
+                elif path == "/state":
+                    self._send_json(HTTPStatus.OK, panel.state_json())
+                else:
+                    self._send_json(HTTPStatus.NOT_FOUND, {"ok": False, "error": "unknown address"})
+
+            def do_POST(self) -> None:
+                try:
+                    length = int(self.headers.get("Content-Length", "0"))
+                except ValueError:
+                    length = -1
+                if not 0 <= length <= MAX_BODY:
+                    log.warning("web %s: body of %s bytes refused", shown(self.path), self.headers.get("Content-Length"))
+                    self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"ok": False, "error": f"at most {MAX_BODY} bytes"})
+                    self.close_connection = True
+                    return
+                try:
+                    body = json.loads(self.rfile.read(length) or b"{}")
+                    if not isinstance(body, dict):
+                        raise ValueError("not an object")
+                except ValueError as error:
+                    log.warning("web %s: body is not a JSON object (%s); ignored", shown(self.path), error)
+                    self._send_json(HTTPStatus.BAD_REQUEST, {"ok": False, "error": "send a JSON object"})
+                    return
+                status, answer = panel.post(self.path, body)
+                self._send_json(status, answer)
+
+            def _send_json(self, status: HTTPStatus, answer: dict) -> None:
+                self._send(status, "application/json", json.dumps(answer).encode())
+
+            def _send(self, status: HTTPStatus, content_type: str, data: bytes) -> None:
+                self.send_response(status)
+                self.send_header("Content-Type", content_type)
+                self.send_header("Content-Length", str(len(data)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(data)
+
+        return Handler
+
+
+def page_html() -> str:
+    from livedream.params import PARAM_RANGES
+
+    sliders = "\n".join(
+        f'<label>{name} <output id="{name}-value"></output>'
+        f'<input type="range" id="{name}" min="{PARAM_RANGES[name].low}" max="{PARAM_RANGES[name].high}" step="{step}"></label>'
+        for name, step, _ in SLIDERS
+    )
+    return PAGE.replace("{{sliders}}", sliders).replace("{{decimals}}", json.dumps({name: d for name, _, d in SLIDERS}))
+
+
+PAGE = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>LiveDream</title>
+<style>
+ body { margin: 0; font: 15px system-ui, sans-serif; background: #111; color: #ddd; }
+ main { display: flex; flex-wrap: wrap; gap: 24px; padding: 20px; }
+ h1 { font-size: 18px; margin: 0 0 12px; font-weight: 600; }
+ .controls h1:not(:first-child) { margin-top: 20px; }
+ section { background: #1c1c1c; border-radius: 8px; padding: 16px; }
+ #preview { display: block; width: 480px; max-width: 100%; background: #000; border-radius: 4px; }
+ #fps { color: #9c9; font-variant-numeric: tabular-nums; }
+ #status { font: 12px ui-monospace, monospace; color: #999; white-space: pre-wrap; margin-top: 8px; }
+ .controls { width: 320px; }
+ label { display: block; margin: 10px 0; }
+ input[type=range] { width: 100%; }
+ output { float: right; color: #fff; font-variant-numeric: tabular-nums; }
+ button { background: #333; color: #eee; border: 1px solid #555; border-radius: 4px; padding: 6px 12px; margin: 0 6px 6px 0; cursor: pointer; font: inherit; }
+ button:hover { background: #444; }
+ button.current { background: #2d5a8a; border-color: #4a8ad0; }
+</style></head>
+<body><main>
+<section>
+ <h1>LiveDream <span id="fps">– fps</span></h1>
+ <img id="preview" src="/preview.jpg" alt="live preview">
+ <div id="status"></div>
+</section>
+<section class="controls">
+ <h1>Presets</h1><div id="presets"></div>
+ <h1>Parameters</h1>
+ {{sliders}}
+ <h1>Show</h1>
+ <button data-command="screenshot">Screenshot</button><button data-command="record_start">Record</button><button data-command="record_stop">Stop recording</button><button data-command="pause">Pause</button>
+</section>
+</main>
+<script>
+const DECIMALS = {{decimals}};
+const SLIDERS = Object.keys(DECIMALS);
+let dragging = null;
+function post(path, body) {
+  return fetch(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+}
+for (const name of SLIDERS) {
+  const slider = document.getElementById(name);
+  slider.addEventListener("pointerdown", () => dragging = name);
+  slider.addEventListener("pointerup", () => dragging = null);
+  slider.addEventListener("input", () => {
+    document.getElementById(name + "-value").textContent = Number(slider.value).toFixed(DECIMALS[name]);
+    post("/param", {name: name, value: Number(slider.value)});
+  });
+}
+for (const button of document.querySelectorAll("[data-command]")) {
+  button.addEventListener("click", () => post("/command", {command: button.dataset.command}));
+}
+async function refreshState() {
+  try {
+    const state = await (await fetch("/state")).json();
+    document.getElementById("fps").textContent = state.fps.toFixed(1) + " fps";
+    document.getElementById("status").textContent = state.status.join("\\n");
+    const presets = document.getElementById("presets");
+    if (presets.children.length !== state.presets.length) {
+      presets.replaceChildren(...state.presets.map((name, i) => {
+        const button = document.createElement("button");
+        button.textContent = (i < 9 ? (i + 1) + " · " : "") + name;
+        button.dataset.preset = name;
+        button.addEventListener("click", () => post("/preset", {preset: name}));
+        return button;
+      }));
+    }
+    for (const button of presets.children) button.classList.toggle("current", button.dataset.preset === state.preset);
+    for (const name of SLIDERS) {
+      if (name === dragging) continue;
+      const value = state.params[name];
+      document.getElementById(name).value = value;
+      document.getElementById(name + "-value").textContent = value.toFixed(DECIMALS[name]);
+    }
+  } catch (error) { document.getElementById("fps").textContent = "offline"; }
+}
+function refreshPreview() {
+  const next = new Image();
+  next.onload = () => { document.getElementById("preview").src = next.src; setTimeout(refreshPreview, 200); };
+  next.onerror = () => setTimeout(refreshPreview, 1000);
+  next.src = "/preview.jpg?t=" + Date.now();
+}
+refreshState(); setInterval(refreshState, 1000); refreshPreview();
+</script>
+</body></html>
+"""

@@ -1,0 +1,151 @@
+"""`livedream dream` end to end through `cli.main`, on the small random-weight graph."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livedream import dream_cli, imageio
+from livedream.cli import main
+from livedream.imageio import VideoReader, read_photo
+
+from .test_imageio import moving_pattern, write_test_video
+
+FAST = ["--steps", "2", "--octaves", "2"]
+
+
+@pytest.fixture
+def folders(tmp_path) -> tuple[Path, Path]:
+    inputs, outputs = tmp_path / "in", tmp_path / "out"
+    inputs.mkdir()
+    outputs.mkdir()
+    return inputs, outputs
+
+
+def dream_args(small_graph: Path, *args: str | Path) -> list[str]:
+    return ["dream", *map(str, args), "--model", str(small_graph)]
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    with VideoReader(path) as reader:
+        return list(reader)
+
+
+def test_sample_dream_writes_png_of_input_size_and_reports_octaves(small_graph, folders, capsys, sample_image):
+    out = folders[1] / "dream.png"
+    assert main(dream_args(small_graph, "--sample", "-o", out, *FAST)) == 0
+    dreamed = read_photo(out)
+    assert dreamed.shape == sample_image.shape and dreamed.dtype == np.uint8
+    assert np.abs(dreamed.astype(int) - sample_image).mean() > 1
+    printed = capsys.readouterr().out
+    assert "provider: CPU" in printed
+    assert "octave 1/2" in printed and "octave 2/2" in printed
+
+
+def test_seed_repeats_a_photo_dream_bit_for_bit(small_graph, folders):
+    outs = [folders[1] / name for name in ("a.png", "b.png", "c.png")]
+    for out, seed in zip(outs, ("3", "3", "4")):
+        assert main(dream_args(small_graph, "--sample", "-o", out, "--seed", seed, "--tile", "200", *FAST)) == 0
+    first, again, other = (read_photo(out) for out in outs)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, other)
+
+
+def test_video_round_trip_keeps_frame_count_and_size(small_graph, folders):
+    frames = moving_pattern(frames=6, height=96, width=128)
+    source = write_test_video(folders[0] / "clip.avi", frames)
+    out = folders[1] / "dream.mp4"
+    assert main(dream_args(small_graph, source, "-o", out, "--steps", "3", "--octaves", "1", "--seed", "1")) == 0
+    dreamed = read_video(out)
+    assert len(dreamed) == 6
+    assert all(frame.shape == (96, 128, 3) for frame in dreamed)
+    assert np.abs(dreamed[0].astype(int) - read_video(source)[0]).mean() > 1
+    assert [p.name for p in folders[1].iterdir()] == ["dream.mp4"]
+
+
+def interrupt_after(calls: int, monkeypatch) -> None:
+    """Make the dream raise KeyboardInterrupt (a Ctrl-C) on call number `calls` + 1."""
+    real_dream = dream_cli.dream
+    done = 0
+
+    def dream_then_interrupt(*args, **kwargs):
+        nonlocal done
+        if done == calls:
+            raise KeyboardInterrupt
+        done += 1
+        return real_dream(*args, **kwargs)
+
+    monkeypatch.setattr(dream_cli, "dream", dream_then_interrupt)
+
+
+def test_ctrl_c_during_video_keeps_a_readable_partial_video(small_graph, folders, monkeypatch):
+    source = write_test_video(folders[0] / "clip.mp4", moving_pattern(frames=6))
+    out = folders[1] / "dream.avi"
+    interrupt_after(3, monkeypatch)
+    assert main(dream_args(small_graph, source, "-o", out, *FAST)) == 130
+    dreamed = read_video(out)
+    assert len(dreamed) == 3 and dreamed[0].shape == (96, 128, 3)
+    assert [p.name for p in folders[1].iterdir()] == ["dream.avi"]
+
+
+def test_ctrl_c_during_photo_writes_nothing(small_graph, folders, monkeypatch):
+    interrupt_after(0, monkeypatch)
+    assert main(dream_args(small_graph, "--sample", "-o", folders[1] / "dream.png", *FAST)) == 130
+    assert list(folders[1].iterdir()) == []
+
+
+def make_input(folder: Path, kind: str) -> Path:
+    if kind == "photo":
+        path = folder / "photo.png"
+        cv2.imwrite(str(path), np.full((100, 120, 3), 128, np.uint8))
+    elif kind == "tiny":
+        path = folder / "tiny.png"
+        cv2.imwrite(str(path), np.full((60, 60, 3), 128, np.uint8))
+    elif kind == "broken":
+        path = folder / "broken.png"
+        path.write_bytes(b"this is not a png")
+    elif kind == "video":
+        path = write_test_video(folder / "clip.avi", moving_pattern(frames=2))
+    else:
+        path = folder / "missing.jpg"
+    return path
+
+
+ERROR_CASES = {
+    "missing input": ("missing", "out.png", [], "does not exist"),
+    "unreadable input": ("broken", "out.png", [], "cannot read"),
+    "unknown model": ("photo", "out.png", ["--model", "no-such-model"], "is not in"),
+    "output folder missing": ("photo", "nowhere/out.png", [], "does not exist"),
+    "unknown output extension": ("photo", "out.gif", [], "unknown extension"),
+    "photo into a video file": ("photo", "out.mp4", [], "output must be one too"),
+    "image too small": ("tiny", "out.png", [], "smaller than the model's minimum"),
+    "bad steps": ("photo", "out.png", ["--steps", "0"], "--steps 0"),
+    "tile below model minimum": ("photo", "out.png", ["--tile", "50"], "--tile 50"),
+    "input and sample": ("photo", "out.png", ["--sample"], "drop one of them"),
+    "codec unavailable": ("video", "out.avi", [], "cannot write ZZZZ video"),
+}
+
+
+@pytest.mark.parametrize("case", list(ERROR_CASES))
+def test_user_errors_exit_2_with_one_line_and_leave_no_file(case, small_graph, folders, capfd, monkeypatch):
+    kind, output, extra, fragment = ERROR_CASES[case]
+    source = make_input(folders[0], kind)
+    if case == "codec unavailable":
+        monkeypatch.setitem(imageio.VIDEO_FOURCC, ".avi", "ZZZZ")
+    capfd.readouterr()
+    # `extra` comes last: argparse keeps an option's last value, so a case's --model wins.
+    args = ["dream", str(source), "-o", str(folders[1] / output), "--model", str(small_graph), *FAST, *extra]
+    assert main(args) == 2
+    captured = capfd.readouterr()
+    assert captured.err.count("\n") == 1 and captured.err.startswith("livedream: error:"), captured.err
+    assert fragment in captured.err
+    assert "Traceback" not in captured.err + captured.out
+    assert list(folders[1].iterdir()) == []
+
+
+def test_no_input_at_all_is_a_user_error(small_graph, folders, capfd):
+    assert main(["dream", "-o", str(folders[1] / "out.png"), "--model", str(small_graph)]) == 2
+    assert "--sample" in capfd.readouterr().err

@@ -1,0 +1,184 @@
+"""Photo and video files: colour order, exact pixel round trips, atomic writes, one-line errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from livedream import imageio
+from livedream.errors import UserError
+from livedream.imageio import (
+    AtomicVideoWriter,
+    VideoReader,
+    check_dreamable,
+    check_output,
+    read_photo,
+    to_nchw,
+    to_rgb,
+    write_photo,
+)
+
+
+def moving_pattern(frames: int = 6, height: int = 96, width: int = 128) -> list[np.ndarray]:
+    """A textured square drifting right: enough structure for codecs and optical flow."""
+    rng = np.random.default_rng(5)
+    texture = (rng.random((height, width * 2, 3)) * 255).astype(np.uint8)
+    texture = cv2.GaussianBlur(texture, (0, 0), 2)
+    return [np.ascontiguousarray(texture[:, 4 * i : 4 * i + width]) for i in range(frames)]
+
+
+def write_test_video(path: Path, frames: list[np.ndarray], fps: float = 12.0) -> Path:
+    with AtomicVideoWriter(path, fps, frames[0].shape[1], frames[0].shape[0]) as writer:
+        for frame in frames:
+            writer.write(frame)
+        writer.commit()
+    return path
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_read_photo_returns_rgb_order(tmp_path):
+    bgr = np.zeros((80, 90, 3), np.uint8)
+    bgr[..., 2] = 255  # pure red in OpenCV's BGR
+    cv2.imwrite(str(tmp_path / "red.png"), bgr)
+    rgb = read_photo(tmp_path / "red.png")
+    assert rgb.shape == (80, 90, 3) and rgb.dtype == np.uint8
+    assert (rgb[..., 0] == 255).all() and (rgb[..., 1:] == 0).all()
+
+
+def test_read_photo_turns_grey_into_rgb(tmp_path):
+    cv2.imwrite(str(tmp_path / "grey.png"), np.full((80, 90), 77, np.uint8))
+    assert read_photo(tmp_path / "grey.png").shape == (80, 90, 3)
+
+
+def test_every_byte_survives_nchw_round_trip():
+    rgb = np.arange(256 * 3, dtype=np.int64).reshape(16, 16, 3).astype(np.uint8)
+    image = to_nchw(rgb)
+    assert image.shape == (1, 3, 16, 16) and image.dtype == np.float32
+    assert image.min() == -1.0 and image.max() == 1.0
+    assert np.array_equal(to_rgb(image), rgb)
+
+
+def test_to_rgb_clips_out_of_range_values():
+    image = np.array([-3.0, -1.0, 0.0, 1.0, 3.0], np.float32).reshape(1, 1, 1, 5).repeat(3, axis=1)
+    assert to_rgb(image)[0, :, 0].tolist() == [0, 0, 128, 255, 255]
+
+
+@pytest.mark.parametrize("extension", [".png", ".jpg", ".webp", ".bmp"])
+def test_write_photo_round_trips_each_format(tmp_path, extension, sample_image):
+    path = tmp_path / f"out{extension}"
+    write_photo(path, sample_image)
+    back = read_photo(path)
+    assert back.shape == sample_image.shape
+    lossless = extension in (".png", ".bmp")
+    assert np.array_equal(back, sample_image) if lossless else np.abs(back.astype(int) - sample_image).mean() < 4
+    assert leftovers(tmp_path) == []
+
+
+def test_failed_photo_write_keeps_old_file_and_leaves_no_temp(tmp_path, sample_image, monkeypatch):
+    path = tmp_path / "out.png"
+    path.write_bytes(b"old")
+
+    def failing_replace(src, dst):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", failing_replace)
+    with pytest.raises(OSError):
+        write_photo(path, sample_image)
+    assert path.read_bytes() == b"old"
+    assert leftovers(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "name, content, fragment",
+    [
+        ("missing.png", None, "does not exist"),
+        ("broken.jpg", b"not a jpeg at all", "cannot read"),
+        ("notes.txt", b"hello", "unknown extension"),
+    ],
+)
+def test_bad_inputs_are_one_line_user_errors(tmp_path, name, content, fragment):
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(UserError, match=fragment) as raised:
+        read_photo(path)
+    assert "\n" not in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "output, video, fragment",
+    [
+        ("no/such/folder/out.png", False, "does not exist"),
+        ("out.gif", False, "unknown extension"),
+        ("out.png", True, "output must be one too"),
+        ("out.mp4", False, "output must be one too"),
+    ],
+)
+def test_bad_outputs_are_one_line_user_errors(tmp_path, output, video, fragment):
+    with pytest.raises(UserError, match=fragment) as raised:
+        check_output(tmp_path / output, video)
+    assert "\n" not in str(raised.value)
+
+
+def test_image_smaller_than_model_minimum_is_refused():
+    check_dreamable(Path("ok.png"), 75, 300, 75)
+    with pytest.raises(UserError, match="smaller than the model's minimum 75x75"):
+        check_dreamable(Path("small.png"), 74, 300, 75)
+
+
+@pytest.mark.parametrize("extension", [".mp4", ".mov", ".avi"])
+def test_video_round_trip_keeps_frame_count_size_and_fps(tmp_path, extension):
+    frames = moving_pattern()
+    path = write_test_video(tmp_path / f"clip{extension}", frames)
+    with VideoReader(path) as reader:
+        back = list(reader)
+        assert reader.info.frame_count == len(frames)
+        assert (reader.info.width, reader.info.height) == (128, 96)
+        assert reader.info.fps == pytest.approx(12.0)
+    assert len(back) == len(frames)
+    assert all(frame.shape == (96, 128, 3) and frame.dtype == np.uint8 for frame in back)
+    assert np.abs(back[3].astype(int) - frames[3]).mean() < 12  # lossy, but the same picture
+    assert leftovers(tmp_path) == []
+
+
+def test_video_writer_error_leaves_no_file(tmp_path):
+    path = tmp_path / "clip.mp4"
+    with pytest.raises(RuntimeError):
+        with AtomicVideoWriter(path, 10, 128, 96) as writer:
+            writer.write(moving_pattern(1)[0])
+            raise RuntimeError("a bug mid-video")
+    assert not path.exists() and leftovers(tmp_path) == []
+
+
+def test_committed_partial_video_is_readable(tmp_path):
+    path = tmp_path / "clip.avi"
+    with pytest.raises(KeyboardInterrupt):
+        with AtomicVideoWriter(path, 10, 128, 96) as writer:
+            for frame in moving_pattern(3):
+                writer.write(frame)
+            writer.commit()
+            raise KeyboardInterrupt
+    with VideoReader(path) as reader:
+        assert len(list(reader)) == 3
+    assert leftovers(tmp_path) == []
+
+
+def test_unavailable_codec_is_a_user_error(tmp_path, monkeypatch):
+    monkeypatch.setitem(imageio.VIDEO_FOURCC, ".avi", "ZZZZ")
+    with pytest.raises(UserError, match="cannot write ZZZZ video"):
+        AtomicVideoWriter(tmp_path / "clip.avi", 10, 128, 96)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_unreadable_video_is_a_user_error(tmp_path):
+    path = tmp_path / "clip.mp4"
+    path.write_bytes(b"\x00" * 1000)
+    with pytest.raises(UserError, match="cannot open"):
+        VideoReader(path)
