@@ -1,0 +1,157 @@
+"""`livedream run` (also plain `livedream`): flags → config overrides → `LiveApp.run`.
+
+Flags take text and are checked here or by the config, so every mistake is one line naming
+the flag and what is allowed (exit 2), never a usage dump or a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+from pathlib import Path
+from typing import Any, Callable, TypeVar
+
+from livedream.errors import UserError
+
+DEFAULT_CONFIG = Path("config.toml")
+SOURCES = ("auto", "demo", "camera", "video", "image")
+
+Number = TypeVar("Number", int, float)
+
+
+def key_table() -> str:
+    from livedream.display import key_help_lines
+
+    return "\n".join(f"  {line}" for line in key_help_lines())
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "run",
+        help="the live installation: camera (or demo) → dream → screen (the default command)",
+        description="Dream the newest camera frame, full screen, in real time. Settings come from "
+        "config.toml; these flags override it.",
+        epilog=f"keys while running:\n{key_table()}",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--config", metavar="PATH", default=None,
+        help=f"settings file (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)",
+    )
+    source = parser.add_argument_group("source")
+    source.add_argument("--source", metavar="KIND", help=f"one of {', '.join(SOURCES)} (auto = camera, else demo)")
+    source.add_argument("--camera", metavar="N|PATH", help="camera index or device path / stream URL")
+    source.add_argument("--video", metavar="PATH", help="a video file to loop (implies --source video)")
+    source.add_argument("--image", metavar="PATH", help="a still image (implies --source image)")
+    window = parser.add_argument_group("display")
+    mode = window.add_mutually_exclusive_group()
+    mode.add_argument("--windowed", dest="fullscreen", action="store_false", default=None, help="a window")
+    mode.add_argument("--fullscreen", dest="fullscreen", action="store_true", default=None, help="full screen")
+    window.add_argument("--display", metavar="N", help="monitor index for full screen")
+    window.add_argument("--no-hud", dest="hud", action="store_false", default=None, help="start with the HUD hidden")
+    dream = parser.add_argument_group("dream")
+    dream.add_argument("--size", metavar="WxH", help="dream size in pixels, e.g. 640x360 (upscaled for display)")
+    dream.add_argument("--strength", metavar="X", help="step size of one ascent step, 0..0.5")
+    dream.add_argument("--steps", metavar="N", help="ascent steps per frame, 0..50")
+    dream.add_argument("--octaves", metavar="N", help="octaves per frame, 1..8")
+    dream.add_argument("--decay", metavar="X", help="share of the dream carried to the next frame, 0..1")
+    dream.add_argument("--model", metavar="NAME|PATH", help="graph name in models/ or an .onnx file")
+    dream.add_argument("--device", metavar="DEVICE", help="auto, cuda or cpu")
+    run = parser.add_argument_group("running")
+    run.add_argument("--frames", metavar="N", help="stop after N frames")
+    run.add_argument("--seconds", metavar="S", help="stop after S seconds")
+    run.add_argument("--screenshot-after", metavar="N", help="save a screenshot after frame N and print its path")
+    run.add_argument("--keys", action="store_true", help="print the key table and exit")
+    parser.set_defaults(handler=run_live)
+
+
+def run_live(args: argparse.Namespace) -> int:
+    if args.keys:
+        print(f"keys while running:\n{key_table()}")
+        return 0
+    from livedream.app import open_app
+    from livedream.config import apply_overrides, load_config
+
+    frames = _number("--frames", args.frames, int, low=1)
+    seconds = _number("--seconds", args.seconds, float, low=0.001)
+    screenshot_after = _number("--screenshot-after", args.screenshot_after, int, low=1)
+    config = apply_overrides(load_config(_config_path(args.config)), **_overrides(args))
+    if not args.verbose:
+        _quiet_opencv()  # probing for an absent camera prints a page of driver errors
+    with open_app(config) as app:
+        if screenshot_after is not None:
+            app.request_screenshot(at_frame=screenshot_after)
+        stats = app.run(max_frames=frames, max_seconds=seconds)
+    print(stats.summary())
+    return 0
+
+
+def _quiet_opencv() -> None:
+    import cv2.utils.logging
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _config_path(given: str | None) -> Path | None:
+    if given is not None:
+        return Path(given)
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
+
+
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """Config overrides for the flags given (None = not given, left to the config)."""
+    width, height = _size(args.size) if args.size is not None else (None, None)
+    return {
+        "source__kind": _source_kind(args),
+        "source__camera": _camera(args.camera),
+        "source__path": args.video or args.image,
+        "display__fullscreen": args.fullscreen,
+        "display__display": _number("--display", args.display, int),
+        "display__hud": args.hud,
+        "dream__dream_width": width,
+        "dream__dream_height": height,
+        "dream__strength": _number("--strength", args.strength, float),
+        "dream__steps": _number("--steps", args.steps, int),
+        "dream__octaves": _number("--octaves", args.octaves, int),
+        "dream__decay": _number("--decay", args.decay, float),
+        "dream__model": args.model,
+        "model__device": args.device,
+    }
+
+
+def _source_kind(args: argparse.Namespace) -> str | None:
+    if args.video and args.image:
+        raise UserError("--video and --image both given; choose one source")
+    implied = "video" if args.video else "image" if args.image else "camera" if args.camera else None
+    if args.source is None:
+        return implied
+    if implied in ("video", "image") and args.source != implied:
+        raise UserError(f"--{implied} needs --source {implied} (or no --source), not --source {args.source}")
+    return args.source
+
+
+def _camera(text: str | None) -> int | str | None:
+    if text is None:
+        return None
+    return int(text) if text.isdigit() else text
+
+
+def _size(text: str) -> tuple[int, int]:
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", text)
+    if match is None:
+        raise UserError(f"--size {text!r} is not allowed; use WIDTHxHEIGHT, e.g. 640x360")
+    return int(match.group(1)), int(match.group(2))
+
+
+def _number(flag: str, text: str | None, kind: Callable[[str], Number], low: float | None = None) -> Number | None:
+    if text is None:
+        return None
+    described = "a whole number" if kind is int else "a number"
+    try:
+        value = kind(text)
+    except ValueError:
+        value = None
+    if value is None or value != value or (low is not None and value < low):
+        bound = f" >= {low:g}" if low is not None else ""
+        raise UserError(f"{flag} {text!r} is not allowed; use {described}{bound}")
+    return value
