@@ -664,7 +664,7 @@ class _SignalsStopLoop:
 # --- building the app from the config ---------------------------------------------------------
 
 
-def load_live_engine(name: str, model_cfg: ModelConfig, models_dir: Path | None = None) -> Engine:
+def load_live_engine(name: str, model_cfg: ModelConfig, models_dir: Path | None = None) -> GradientEngine:
     """The graph `name` (exported first if it is the missing default) on the configured device."""
     folder = models_dir or default_models_dir()
     ensure_model(name, folder)
