@@ -1,21 +1,24 @@
 """The live loop: newest source frame → dreamer → display, once per frame, until told to stop.
 
-It wires the stages and owns the loop's state (paused, frame budget, stop request); it
-knows nothing of how a stage works inside. Control only replaces the frozen `Params`: keys
-here, and any `Controls` (OSC, MIDI, sequencer from `livedream.control`), which the loop
-asks once per frame for the newest value.
+It wires the stages and owns the loop's state (paused, dark hours, frame budget, stop
+request); it knows nothing of how a stage works inside. Control only replaces the frozen
+`Params`: keys here, and any `Controls` (the control hub: OSC, MIDI, presets, sequencer,
+attract mode), which the loop asks once per frame for the newest value. The dream engine
+runs guarded: a failing frame is skipped (the last image stays up), a failing session is
+restarted; a watchdog and a health line report on the loop itself.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import logging
 import signal
 import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Protocol, Sequence
+from typing import Callable, Iterable, Mapping, Protocol, Sequence
 
 import numpy as np
 
@@ -25,8 +28,11 @@ from livedream.dreamer import GradientEngine, LiveDreamer
 from livedream.engine import load_engine
 from livedream.errors import UserError
 from livedream.exporting import ensure_model
+from livedream.logs import HealthReporter
 from livedream.models import default_models_dir
 from livedream.params import PARAM_RANGES, Params
+from livedream.resilience import FrameWatchdog, GuardedEngine
+from livedream.schedule import DailySchedule
 from livedream.sources import ENDED, Frame, Source, is_lost, open_source
 
 import pygame  # noqa: E402,I001 - after livedream.display, which silences pygame's greeting
@@ -37,23 +43,52 @@ STAGES = ("capture", "flow", "dream", "display")
 STRENGTH_STEP = 0.005  # one +/- key press
 IDLE_FPS = 30  # redraw rate when nothing is dreamed (paused, or a still frame not deepened)
 STOP_CHECK_S = 0.05  # longest sleep between looks at the stop flag
+DARK_FPS = 4  # redraw rate outside opening hours: keys and controls stay responsive
+MAX_FRAME_GAP_S = 2.0  # the watchdog's limit between two frames shown
+REMOTE_COMMANDS = ("screenshot", "pause")  # commands a control may send; they act like the keys
 
 
 class Controls(Protocol):
-    """A live control input (OSC, MIDI, sequencer, attract mode): the loop's one seam for them."""
+    """A live control input (the control hub, a sequencer, a test probe): the loop's one seam.
+
+    `update` is all a control must have. It may also have any of the optional hooks of
+    `ControlHooks`; once per frame the loop calls each hook a control has, in list order.
+    `control.hub.ControlHub` has them all. Whoever makes a control closes it.
+    """
 
     def update(self, params: Params, now: float) -> Params:
         """`params` with this input's pending changes applied (return it unchanged if none).
 
-        Called once per frame on the loop's thread with `time.monotonic()`; must not block.
-        Values from the outside world go through `Params.clamped`.
+        Called once per frame on the loop's thread with the app's clock (`time.monotonic()`);
+        must not block. Values from the outside world go through `Params.clamped`.
         """
+        ...
+
+
+class ControlHooks(Protocol):
+    """The optional hooks of a `Controls`; all are called on the loop's thread and must not block."""
+
+    def observe(self, frame_rgb: np.ndarray, now: float) -> None:
+        """Each new source frame, before it is dreamed (motion detection, attract mode)."""
+
+    def publish(self, frame_rgb: np.ndarray, fps: float, now: float) -> None:
+        """Each frame as shown, unscaled (recording, virtual camera, web preview)."""
+
+    def drain_commands(self) -> list[str]:
+        """Commands since the last frame; the loop runs those in `REMOTE_COMMANDS` as the keys."""
+        ...
+
+    def status_lines(self, now: float) -> list[str]:
+        """Lines for the HUD (preset, motion level, listeners, recording)."""
         ...
 
 
 PresetRecall = Callable[[int, float], bool]
 """Keys 1–9: `recall(slot, now)` starts that preset (through a `Controls`, e.g. as a
 crossfade) and says whether it exists; it logs its own warnings."""
+
+RecordingToggle = Callable[[], object]
+"""Key r: start a recording, or stop the running one (the control hub records)."""
 
 
 @dataclass(frozen=True)
@@ -241,17 +276,31 @@ class LiveApp:
         recall_preset: PresetRecall | None = None,
         load_engine: Callable[[str], GradientEngine] | None = None,
         deepen: bool = True,
+        toggle_recording: RecordingToggle | None = None,
+        health: HealthReporter | None = None,
+        schedule: DailySchedule | None = None,
+        watchdog: FrameWatchdog | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], datetime.datetime] = datetime.datetime.now,
     ) -> None:
-        """`recall_preset` serves the number keys (the control hub's `select_preset`). `load_engine(name)` lets a
-        change of `Params.model` switch graphs. `deepen`: keep dreaming an unchanged frame
-        (still scenes grow deeper); False shows it as dreamed once."""
+        """`recall_preset` / `toggle_recording` serve the number keys and key r (the control
+        hub's `select_preset` and recording). `load_engine(name)` lets a change of
+        `Params.model` switch graphs; each graph is loaded once and kept. `deepen`: keep
+        dreaming an unchanged frame (still scenes grow deeper); False shows it as dreamed
+        once. `health` gets a tick per frame; `schedule` darkens the screen outside its
+        hours (by `wall_clock`); `clock` is the loop's time for controls and the watchdog.
+        The dreamer's engine is guarded (`GuardedEngine`) if it is not already."""
         self.source = source
         self.dreamer = dreamer
         self.display = display
         self.params = params
         self.controls = list(controls)
         self.recall_preset = recall_preset
+        self.toggle_recording = toggle_recording
         self.deepen = deepen
+        self.health = health
+        self.schedule = schedule
+        self.watchdog = watchdog or FrameWatchdog(MAX_FRAME_GAP_S, clock=clock)
         self.paused = False
         self.frames = 0
         self.dreamed = 0
@@ -259,9 +308,20 @@ class LiveApp:
         self.times = StageTimes()
         self.counters = SourceCounters()
         self.budget = FrameBudget(display.cfg.target_fps, dreamer.engine.min_size)
-        dreamer.engine = StopBetweenSteps(dreamer.engine, lambda: self.stopping)
+        self.guard = _guarded(dreamer.engine)
+        self._engines = {params.model: self.guard}  # every graph loaded so far, by name
+        # The dreamer keeps this one wrapper for good (its workspace holds on to the engine
+        # it was first given); a model switch swaps the guard inside it.
+        self._stop_between_steps = StopBetweenSteps(self.guard, lambda: self.stopping)
+        dreamer.engine = self._stop_between_steps
         self._load_engine = load_engine
         self._model = params.model
+        self._clock = clock
+        self._wall_clock = wall_clock
+        self._now = clock()
+        self._in_hours: bool | None = None  # None until the schedule is first asked
+        self._dark_until: str | None = None
+        self.hud_stats = HudStats()  # the figures of the last frame shown (HUD, health line)
         self._opened = False
         self._stop_reason: str | None = None
         self._frame: Frame | None = None
@@ -288,10 +348,16 @@ class LiveApp:
                 f"or set SDL_VIDEODRIVER=dummy to run headless"
             ) from None
         self.source.start()
+        self.watchdog.start()
         self._opened = True
 
     def close(self) -> None:
+        """Stop the source, the watchdog and the health counter; close the window. The
+        controls are closed by whoever made them."""
         self.source.close()
+        self.watchdog.stop()
+        if self.health is not None:
+            self.health.close()
         if self._opened:
             self.display.close()
             self._opened = False
@@ -334,20 +400,24 @@ class LiveApp:
         return self._stats(self.frames - frames_before, self.dreamed - dreamed_before, time.monotonic() - started)
 
     def step(self) -> None:
-        """One frame: keys, newest Params, newest source frame, dream, show, hold the budget."""
+        """One frame: keys and commands, newest Params, newest source frame, dream, show,
+        report, hold the budget. Outside opening hours: a black frame, nothing read or dreamed."""
         started = time.perf_counter()
+        self._now = now = self._clock()
         self._measure_fps(started)
-        self._act_on(self._poll_keys())
-        self._take_controls(time.monotonic())
-        frame = None if self.paused else self._read_source()
+        self._act_on(self._poll_keys() + self._remote_commands())
+        self._take_controls(now)
+        dark = self._outside_opening_hours()
+        frame = None if self.paused or dark else self._read_source(now)
         dreamed = frame is not None and self._needs_dream(frame) and self._dream(frame)
-        self._show()
+        self._show(now, dark)
         self.frames += 1
         self._save_screenshot_if_due()
+        self._report(now)
         work_ms = (time.perf_counter() - started) * 1000
         if dreamed:
             self.budget.record(work_ms, self.params)
-        self._pace(work_ms, dreamed)
+        self._pace(work_ms, dreamed, dark)
 
     # --- the stages, one method each ---------------------------------------------------------
 
@@ -357,18 +427,51 @@ class LiveApp:
         self._poll_ms = (time.perf_counter() - started) * 1000
         return actions
 
+    def _remote_commands(self) -> list[Action]:
+        actions = []
+        for drain in self._hooks("drain_commands"):
+            for command in drain():
+                if command in REMOTE_COMMANDS:
+                    actions.append(Action(command))
+                else:
+                    log.warning("control command %r not known; known: %s", command, ", ".join(REMOTE_COMMANDS))
+        return actions
+
     def _take_controls(self, now: float) -> None:
         for control in self.controls:
             self.params = control.update(self.params, now)
         if self.params.model != self._model:
             self._switch_model(self.params.model)
 
-    def _read_source(self) -> Frame | None:
+    def _outside_opening_hours(self) -> bool:
+        """True while the schedule says dark; each change is logged once, with the next one."""
+        if self.schedule is None or self.schedule.always_on:
+            return False
+        wall_time = self._wall_clock()
+        in_hours = self.schedule.is_on(wall_time)
+        if in_hours != self._in_hours:
+            upcoming = self.schedule.next_change(wall_time)
+            until = f"{upcoming:%H:%M}" if upcoming is not None else "?"
+            if in_hours:
+                log.info("opening hours (%s): dreaming until %s", self.schedule.describe(), until)
+                self.dreamer.reset()  # the carried dream is hours old
+            else:
+                log.info("outside opening hours (%s): dark until %s", self.schedule.describe(), until)
+            self._in_hours = in_hours
+            self._dark_until = None if in_hours else until
+        return not in_hours
+
+    def _read_source(self, now: float) -> Frame | None:
+        """The newest source frame; a new one is also shown to the controls that observe."""
         started = time.perf_counter()
         frame = self.source.read()
         self.times.record("capture", (time.perf_counter() - started) * 1000)
         if frame is not None:
+            new = frame.index != self.counters.last_index
             self.counters.saw(frame.index)
+            if new:
+                for observe in self._hooks("observe"):
+                    observe(frame.image, now)
         self._frame = frame
         return frame
 
@@ -383,10 +486,13 @@ class LiveApp:
         started = time.perf_counter()
         image = cropped_to_aspect(frame.image, effective.dream_height, effective.dream_width)
         try:
-            self._shown = self.dreamer.dream_frame(image, effective)
-        except DreamInterrupted:
+            dreamed = self.guard.run_frame(self.dreamer.dream_frame, image, effective)
+        except DreamInterrupted:  # raised outside the guard: stopping is not an engine fault
             self.dreamer.reset()  # its coherence state is half-updated
             return False
+        if dreamed is None:  # an engine fault, logged by the guard: the last image stays up
+            return False
+        self._shown = dreamed
         total_ms = (time.perf_counter() - started) * 1000
         flow_ms = self.dreamer.timings.flow_ms
         self.times.record("flow", flow_ms)
@@ -395,15 +501,28 @@ class LiveApp:
         self.dreamed += 1
         return True
 
-    def _show(self) -> None:
+    def _show(self, now: float, dark: bool) -> None:
+        """Put the frame on the screen (black when dark) and hand it to the controls that publish."""
         started = time.perf_counter()
-        hud = self._hud_stats() if self.display.hud_visible else None
-        self.display.show(self._image_to_show(), hud, self.banner)
+        self.hud_stats = self._hud_stats(now)
+        image = self._black_frame() if dark else self._image_to_show()
+        hud = self.hud_stats if self.display.hud_visible else None
+        self.display.show(image, hud, None if dark else self.banner)
+        for publish in self._hooks("publish"):
+            publish(image, self._fps, now)
         self.times.record("display", (time.perf_counter() - started) * 1000 + self._poll_ms)
 
-    def _pace(self, work_ms: float, dreamed: bool) -> None:
+    def _report(self, now: float) -> None:
+        """The frame counts for the watchdog and the health line."""
+        self.watchdog.frame(now)
+        if self.health is not None:
+            self.health.tick(now, self.hud_stats, dropped_total=self.frames_skipped)
+
+    def _pace(self, work_ms: float, dreamed: bool, dark: bool = False) -> None:
         """Sleep off what is left of the frame budget (or of an idle frame), watching for stop."""
-        if self.budget.budget_ms is not None:
+        if dark:
+            frame_ms = 1000 / DARK_FPS
+        elif self.budget.budget_ms is not None:
             frame_ms = self.budget.budget_ms
         elif not dreamed:
             frame_ms = 1000 / IDLE_FPS
@@ -416,8 +535,9 @@ class LiveApp:
     # --- what the viewer sees ---------------------------------------------------------------
 
     def _image_to_show(self) -> np.ndarray:
-        if self._shown is not None:
-            return self._shown
+        return self._shown if self._shown is not None else self._black_frame()
+
+    def _black_frame(self) -> np.ndarray:
         size = (self.params.dream_height, self.params.dream_width, 3)
         if self._placeholder is None or self._placeholder.shape != size:
             self._placeholder = np.zeros(size, np.uint8)
@@ -425,19 +545,23 @@ class LiveApp:
 
     @property
     def banner(self) -> str | None:
-        """The message over the picture: the source's fault, if any."""
+        """The message over the picture: the source's fault, the engine's, or a late frame."""
         state = self.source.state
         if is_lost(state):
             return f"camera {state}"
         if state == ENDED:
             return "the video ended"
+        if self.guard.state:
+            return self.guard.state
+        late = self.watchdog.banner(self._now)
+        if late is not None:
+            return late
         if self._shown is None:
             return f"source {state}…"
         return None
 
-    def _hud_stats(self) -> HudStats:
+    def _hud_stats(self, now: float) -> HudStats:
         effective = self.budget.apply(self.params)
-        engine = self.engine
         recent = {name: self.times.median(name, last=30) for name in STAGES}
         extra = [
             "  ".join(f"{name} {ms:.0f}" for name, ms in recent.items()) + " ms",
@@ -448,11 +572,17 @@ class LiveApp:
             extra.append(f"frame budget {self.budget.budget_ms:.0f} ms: steps/size cut")
         if self.paused:
             extra.append("PAUSED (space)")
+        if self._in_hours is False:
+            extra.append(f"dark until {self._dark_until} (schedule)")
+        if self.frames_skipped:
+            extra.append(f"engine: {self.frames_skipped} frame(s) skipped, {self.restarts} restart(s)")
+        for status_lines in self._hooks("status_lines"):
+            extra.extend(status_lines(now))
         return HudStats(
             fps=self._fps,
             dream_ms=recent["flow"] + recent["dream"],
-            provider=getattr(engine, "provider", ""),
-            layers=tuple(getattr(engine, "layers", ())),
+            provider=self.guard.provider,
+            layers=tuple(getattr(self.engine, "layers", ())),
             strength=effective.strength,
             steps=effective.steps,
             source_state=self.source.state,
@@ -517,10 +647,16 @@ class LiveApp:
     def _on_screenshot(self) -> None:
         self.request_screenshot()
 
+    def _on_record(self) -> None:
+        if self.toggle_recording is None:
+            log.info("recording is not available here")
+        else:
+            self.toggle_recording()
+
     def _on_preset(self, slot: int) -> None:
         if self.recall_preset is None:
             log.info("preset %d not defined", slot)
-        elif self.recall_preset(slot, time.monotonic()):
+        elif self.recall_preset(slot, self._now):
             log.info("preset %d", slot)
 
     def _change_params(self, why: str, **changes: float | int) -> None:
@@ -540,21 +676,37 @@ class LiveApp:
             log.info("%s: %s", why, ", ".join(differences))
         self.params = new
 
-    def _switch_model(self, name: str) -> None:
-        """A new graph for `Params.model`; on failure, warn and keep the running one."""
-        try:
+    def load_engines(self, names: Iterable[str]) -> None:
+        """Load the graphs `names` now (every model a preset can switch to), so no switch
+        loads one mid-show. A missing model raises `UserError`."""
+        for name in sorted(names):
+            self._engine_named(name)
+
+    def _engine_named(self, name: str) -> GuardedEngine:
+        """The guarded engine of graph `name`, loaded on first use and kept for good."""
+        if name not in self._engines:
             if self._load_engine is None:
                 raise UserError("this app cannot switch models while running")
-            engine = self._load_engine(name)
+            self._engines[name] = _guarded(self._load_engine(name))
+        return self._engines[name]
+
+    def _switch_model(self, name: str) -> None:
+        """The graph for `Params.model` (loaded once, then reused); on failure, warn and keep the running one."""
+        try:
+            guard = self._engine_named(name)
         except UserError as error:
             log.warning("model %r not loaded: %s; keeping %r", name, error, self._model)
             self.params = dataclasses.replace(self.params, model=self._model)
             return
-        self.dreamer.engine = StopBetweenSteps(engine, lambda: self.stopping)
+        self.guard = self._stop_between_steps.engine = guard
         self.dreamer.reset()
-        self.budget.min_size = engine.min_size
+        self.budget.min_size = guard.min_size
         self._model = name
-        log.info("model %s loaded (%s)", name, getattr(engine, "provider", "?"))
+        log.info("model %s (%s)", name, guard.provider)
+
+    def _hooks(self, name: str) -> list[Callable]:
+        """The bound hook `name` of each control that has it (see `ControlHooks`), in order."""
+        return [hook for control in self.controls if (hook := getattr(control, name, None)) is not None]
 
     # --- signals and stats ------------------------------------------------------------------
 
@@ -578,9 +730,19 @@ class LiveApp:
     # read-only views for tests and tools
 
     @property
-    def engine(self) -> GradientEngine:
-        """The running graph's engine (the dreamer holds it wrapped in `StopBetweenSteps`)."""
-        return self.dreamer.engine.engine  # type: ignore[attr-defined]
+    def engine(self) -> GradientEngine | None:
+        """The running graph's session (None while a failed restart waits for its retry)."""
+        return self.guard.engine
+
+    @property
+    def frames_skipped(self) -> int:
+        """Frames not dreamed because of an engine fault, over every graph loaded."""
+        return sum(guard.frames_skipped for guard in self._engines.values())
+
+    @property
+    def restarts(self) -> int:
+        """Sessions re-created after repeated faults, over every graph loaded."""
+        return sum(guard.restarts for guard in self._engines.values())
 
     @property
     def shown_image(self) -> np.ndarray:
@@ -602,7 +764,8 @@ class StopBetweenSteps:
 
     One ONNX Runtime run cannot be interrupted, but a frame is steps × octaves runs: this
     makes SIGINT/SIGTERM wait for one gradient (~0.25 s at 640x360 on a 2-core CPU), not
-    for the rest of the frame, without the dream loop knowing about stopping.
+    for the rest of the frame, without the dream loop knowing about stopping. It wraps the
+    `GuardedEngine` from outside, so `DreamInterrupted` never counts as an engine fault.
     """
 
     def __init__(self, engine: GradientEngine, stopping: Callable[[], bool]) -> None:
@@ -616,6 +779,11 @@ class StopBetweenSteps:
 
     def __getattr__(self, name: str) -> object:  # min_size, provider, layers, …
         return getattr(self.engine, name)
+
+
+def _guarded(engine: GradientEngine) -> GuardedEngine:
+    """`engine` behind a `GuardedEngine` (a restart reuses the same session) unless it is one."""
+    return engine if isinstance(engine, GuardedEngine) else GuardedEngine(lambda: engine)
 
 
 def cropped_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
@@ -676,14 +844,27 @@ def open_app(
     controls: Sequence[Controls] = (),
     recall_preset: PresetRecall | None = None,
     models_dir: Path | None = None,
+    toggle_recording: RecordingToggle | None = None,
+    models: Iterable[str] = (),
+    clock: Callable[[], float] = time.monotonic,
 ) -> LiveApp:
-    """A LiveApp wired from `config` (model loaded first, so a bad model fails before a window opens)."""
-    def load(name: str) -> GradientEngine:
-        return load_live_engine(name, config.model, models_dir)
+    """A LiveApp wired from `config`, with the graphs of `models` (the presets' models)
+    loaded too. Models load first, so a bad one fails before a window opens. `clock` is
+    the loop's time (tests pass a fake one)."""
+    def load(name: str) -> GuardedEngine:
+        return GuardedEngine(lambda: load_live_engine(name, config.model, models_dir))
 
     engine = load(config.dream.model)
     source = open_source(config.source)
-    return LiveApp(
+    app = LiveApp(
         source, LiveDreamer(engine), Display(config.display), config.dream,
-        controls=controls, recall_preset=recall_preset, load_engine=load,
+        controls=controls, recall_preset=recall_preset, load_engine=load, toggle_recording=toggle_recording,
+        health=HealthReporter(config.log.health_interval_s), schedule=DailySchedule.from_config(config.schedule),
+        clock=clock,
     )
+    try:
+        app.load_engines(models)
+    except BaseException:
+        app.close()
+        raise
+    return app

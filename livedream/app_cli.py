@@ -7,6 +7,7 @@ the flag and what is allowed (exit 2), never a usage dump or a traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import re
 from pathlib import Path
 from typing import Any, Callable, TypeVar
@@ -71,18 +72,28 @@ def run_live(args: argparse.Namespace) -> int:
         return 0
     from livedream.app import open_app
     from livedream.config import apply_overrides, load_config
+    from livedream.control.hub import ControlHub
+    from livedream.logs import setup_logging
 
     frames = _number("--frames", args.frames, int, low=1)
     seconds = _number("--seconds", args.seconds, float, low=0.001)
     screenshot_after = _number("--screenshot-after", args.screenshot_after, int, low=1)
     config = apply_overrides(load_config(_config_path(args.config)), **_overrides(args))
+    log_file = setup_logging(config.log, args.verbose)
     if not args.verbose:
         _quiet_opencv()  # probing for an absent camera prints a page of driver errors
-    with open_app(config) as app:
+    with contextlib.closing(ControlHub(config)) as hub, open_app(
+        config,
+        controls=[hub],
+        recall_preset=hub.select_preset,
+        toggle_recording=lambda: hub.set_recording(not hub.recorder.recording),
+        models=hub.preset_models(),
+    ) as app:
         if screenshot_after is not None:
             app.request_screenshot(at_frame=screenshot_after)
         stats = app.run(max_frames=frames, max_seconds=seconds)
     print(stats.summary())
+    print(f"  log {log_file}")
     return 0
 
 

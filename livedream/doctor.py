@@ -166,8 +166,8 @@ REQUIRED_PACKAGES: tuple[tuple[str, str, Callable[[Any], str], str], ...] = (
 # (label, distribution, what it is for) — versions read from metadata: importing torch takes seconds.
 OPTIONAL_PACKAGES = (
     ("torch", "torch", "only `livedream export` needs it: pip install 'livedream[export]'"),
-    ("python-osc", "python-osc", "OSC control: pip install 'livedream[control]'"),
-    ("mido", "mido", "MIDI control: pip install 'livedream[control]'"),
+    ("python-osc", "python-osc", "OSC control: pip install python-osc"),
+    ("mido", "mido", "MIDI control: pip install mido"),
 )
 
 

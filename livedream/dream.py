@@ -109,13 +109,14 @@ def tiled_gradient(engine: Engine, image: np.ndarray, tile: int, out: np.ndarray
 class Ascent:
     """Normalised gradient ascent at one size, with its scratch buffers made once."""
 
-    def __init__(self, engine: Engine, shape: tuple[int, ...]) -> None:
-        self.engine = engine
+    def __init__(self, shape: tuple[int, ...]) -> None:
         self.rolled = np.empty(shape, np.float32)
         self.grad = np.empty(shape, np.float32)
         self.unrolled = np.empty(shape, np.float32)
 
-    def step(self, image: np.ndarray, settings: AscentSettings, rng: np.random.Generator) -> float:
+    def step(
+        self, engine: Engine, image: np.ndarray, settings: AscentSettings, rng: np.random.Generator
+    ) -> float:
         """One step on `image` in place; returns the loss before the step."""
         if settings.jitter:
             max_roll = settings.tile
@@ -123,7 +124,7 @@ class Ascent:
             source = roll_into(image, shift_y, shift_x, self.rolled)
         else:
             source = image
-        loss = tiled_gradient(self.engine, source, settings.tile, self.grad)
+        loss = tiled_gradient(engine, source, settings.tile, self.grad)
         grad = roll_into(self.grad, -shift_y, -shift_x, self.unrolled) if settings.jitter else self.grad
         grad *= settings.step_size / (grad.std() + STD_EPSILON)
         image += grad
@@ -149,12 +150,12 @@ def ascend(
     if stepper is not None and max(image.shape[2:]) <= settings.tile and not settings.jitter:
         return stepper.ascend(image, settings.steps, settings.step_size)
     workspace = {} if workspace is None else workspace
-    ascent = workspace.get(image.shape)
+    ascent = workspace.get(("ascent", image.shape))
     if ascent is None:
-        ascent = workspace[image.shape] = Ascent(engine, image.shape)
+        ascent = workspace[("ascent", image.shape)] = Ascent(image.shape)
     loss = 0.0
     for _ in range(settings.steps):
-        loss = ascent.step(image, settings, rng)
+        loss = ascent.step(engine, image, settings, rng)
     return loss
 
 
@@ -175,25 +176,38 @@ def dream(
     `detail` (base-shaped) seeds the dream, e.g. the previous video frame's warped and
     decayed detail; None starts from nothing. `on_octave(index, (h, w), loss)` is called
     after each octave (progress, timing). `workspace`, a dict the caller keeps, lets
-    repeated calls (video, live) reuse scratch buffers.
+    repeated calls (video, live) reuse scratch buffers; the returned detail is then one of
+    them, valid until the next call with the same workspace.
     """
     height, width = base.shape[2:]
     sizes = octave_sizes(height, width, settings, engine.min_size)
+    workspace = {} if workspace is None else workspace
     image = None
     loss = 0.0
     for index, (h, w) in enumerate(sizes):
         base_here = resize(base, h, w)
+        start = _scratch(workspace, "image", base_here.shape)
         if image is None or settings.reinject:
-            detail_here = resize(detail, h, w) if detail is not None else 0.0
-            image = base_here + detail_here
+            if detail is None:
+                start[...] = base_here
+            else:
+                np.add(base_here, resize(detail, h, w), out=start)
         else:
-            image = resize(image, h, w)
-        image = np.clip(image, -1.0, 1.0).astype(np.float32, copy=False)
+            start[...] = resize(image, h, w)
+        image = np.clip(start, -1.0, 1.0, out=start)
         loss = ascend(engine, image, settings, rng, workspace)
-        detail = image - base_here
+        detail = np.subtract(image, base_here, out=_scratch(workspace, "detail", image.shape))
         if on_octave is not None:
             on_octave(index, (h, w), loss)
     return resize(detail, height, width), loss
+
+
+def _scratch(workspace: dict, role: str, shape: tuple[int, ...]) -> np.ndarray:
+    """A float32 buffer kept in `workspace` for this role and size (made once)."""
+    buffer = workspace.get((role, shape))
+    if buffer is None:
+        buffer = workspace[(role, shape)] = np.empty(shape, np.float32)
+    return buffer
 
 
 def dreamed_image(base: np.ndarray, detail: np.ndarray) -> np.ndarray:

@@ -31,6 +31,8 @@ ENDED = "ended"
 CLOSED = "closed"
 LOST = "lost"  # every fault state starts with this word
 
+CLOSE_WAIT_S = 0.5  # how long close() waits for a reader thread to leave the driver
+
 
 def is_lost(state: str) -> bool:
     """True for the states worth a banner (the source is showing a frozen frame)."""
@@ -196,10 +198,19 @@ class CameraSource:
         return self._slot.newest()
 
     def close(self) -> None:
+        """Stop the threads and wait up to CLOSE_WAIT_S for them to leave the driver.
+
+        The worker releases its capture itself on the way out: OpenCV torn down at
+        interpreter exit under a thread still inside a cv2 call aborts the process (exit
+        134). A worker hung inside the driver cannot be interrupted; it is left as a daemon.
+        """
         self._stop.set()
         with self._lock:
             self._generation += 1  # retires the worker
             self._state, self._retry_at = CLOSED, None
+        threads = [thread for thread in (self._worker, self._watchdog, *self._hung_workers) if thread is not None]
+        if _join_within(threads, CLOSE_WAIT_S):
+            log.warning("camera %s: a reader thread is stuck in the driver; leaving it behind", self.device)
 
     # worker side
 
@@ -326,6 +337,15 @@ def _is_colour_frame(image: np.ndarray | None) -> bool:
     return image is not None and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8
 
 
+def _join_within(threads: list[threading.Thread], seconds: float) -> bool:
+    """Join `threads` within one shared deadline; True when any is still alive after it."""
+    deadline = time.monotonic() + seconds
+    for thread in threads:
+        if thread is not threading.current_thread():
+            thread.join(max(0.0, deadline - time.monotonic()))
+    return any(thread.is_alive() for thread in threads if thread is not threading.current_thread())
+
+
 def _release_quietly(capture: Capture) -> None:
     try:
         capture.release()
@@ -364,8 +384,15 @@ class VideoFileSource:
         return self._slot.newest()
 
     def close(self) -> None:
+        """Stop playback and wait up to CLOSE_WAIT_S for the thread, which releases the capture."""
         self._stop.set()
         self._state = CLOSED
+        if self._thread is None:
+            if self._capture is not None:  # never started: the capture is still ours to release
+                _release_quietly(self._capture)
+                self._capture = None
+        elif _join_within([self._thread], CLOSE_WAIT_S):
+            log.warning("video %s: the decoder thread is stuck; leaving it behind", self.path)
 
     def _open_checked(self) -> Capture:
         if not self.path.is_file():

@@ -8,6 +8,7 @@ import dataclasses
 import logging
 import os
 import signal
+import sys
 import threading
 from pathlib import Path
 
@@ -89,6 +90,22 @@ def make_app(small_engine, tmp_path: Path):
     yield make
     for app in apps:
         app.close()
+
+
+@pytest.fixture(autouse=True)
+def isolated_logging(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """`livedream run` sets up logging: keep its file under tmp_path and undo its handlers."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+    hooks = (sys.excepthook, threading.excepthook)
+    yield
+    for handler in [h for h in root.handlers if h not in handlers]:
+        root.removeHandler(handler)
+        handler.close()
+    root.setLevel(level)
+    sys.excepthook, threading.excepthook = hooks
+    logging.captureWarnings(False)
 
 
 def post_key(key: int, char: str = "") -> None:

@@ -114,12 +114,13 @@ def test_screenshot_is_a_png_of_the_window_size(open_display, tmp_path: Path) ->
     assert pygame.image.load(str(path)).get_size() == display.size == (400, 400)
 
 
-def test_image_surface_is_reused_between_frames(open_display) -> None:
+def test_scaled_surface_is_reused_between_frames(open_display) -> None:
     display = open_display()
     display.show(WHITE_IMAGE)
-    surface = display._image_surface
+    surface, pixels = display._scaled, display._target_pixels
     display.show(np.zeros_like(WHITE_IMAGE))
-    assert display._image_surface is surface
+    assert display._scaled is surface and display._target_pixels is pixels
+    assert pixels.max() == 0  # the surface shows the new frame through the shared buffer
 
 
 def post_key(key: int, char: str = "") -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -51,6 +53,7 @@ class FakeCamera:
         self.produced = 0
         self.grabs = 0
         self.opens = 0
+        self.released_by: list[str] = []  # names of the threads that released a capture
         self.unhang = threading.Event()
         self.gate = threading.Event()
         self.gate.set()
@@ -99,7 +102,7 @@ class FakeCapture:
         return True, frame
 
     def release(self) -> None:
-        pass
+        self.camera.released_by.append(threading.current_thread().name)
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = 10.0) -> None:
@@ -234,6 +237,65 @@ def test_camera_that_never_opens_says_lost_with_countdown(camera: FakeCamera) ->
     source.close()
 
 
+def camera_threads(device: str) -> list[threading.Thread]:
+    return [thread for thread in threading.enumerate() if thread.name.startswith(f"camera-{device}-")]
+
+
+def test_close_during_reads_returns_promptly_and_the_reader_thread_is_gone(camera: FakeCamera) -> None:
+    source = CameraSource("closing", WIDTH, HEIGHT, 30, capture_factory=camera.open, stall_timeout=0.3)
+    source.start()
+    wait_until(lambda: source.read() is not None and source.read().index > 5)
+    assert len(camera_threads("closing")) == 1
+    started = time.monotonic()
+    source.close()
+    assert time.monotonic() - started < 1.0
+    assert camera_threads("closing") == [] and source.state == "closed"
+    assert camera.released_by == ["camera-closing-1"], "the reader thread itself must release the capture"
+
+
+def test_close_does_not_wait_for_a_driver_that_hangs(camera: FakeCamera) -> None:
+    source = CameraSource("hung", WIDTH, HEIGHT, 30, capture_factory=camera.open, stall_timeout=30.0)
+    source.start()
+    wait_until(lambda: source.read() is not None)
+    grabs_before = camera.grabs
+    camera.mode = "hang"
+    wait_until(lambda: camera.grabs > grabs_before)  # the worker is inside a grab() that will not return
+    started = time.monotonic()
+    source.close()
+    assert time.monotonic() - started < 1.5
+    hung = camera_threads("hung")
+    assert len(hung) == 1 and hung[0].daemon  # left behind, cannot keep the process alive
+    camera.unhang.set()
+    hung[0].join(5)
+    assert not hung[0].is_alive() and camera.released_by == [hung[0].name]
+
+
+CLOSE_AT_EXIT = """
+import time
+from livedream.faults import FaultPlan, FaultyCamera
+from livedream.sources import CameraSource
+camera = FaultyCamera(FaultPlan(), 1280, 720, fps=240.0)
+source = CameraSource("faulty", 1280, 720, 240, capture_factory=camera)
+source.start()
+deadline = time.monotonic() + 10
+while source.read() is None and time.monotonic() < deadline:
+    time.sleep(0.01)
+time.sleep(0.2)
+source.close()
+"""
+
+
+def test_the_process_exits_cleanly_right_after_closing_a_busy_camera() -> None:
+    # Before close() joined the reader, the thread was still inside OpenCV at interpreter
+    # exit and the process aborted ("terminate called without an active exception", 134).
+    root = Path(__file__).resolve().parents[1]
+    for _ in range(3):
+        done = subprocess.run(
+            [sys.executable, "-c", CLOSE_AT_EXIT], cwd=root, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+
+
 @pytest.fixture
 def numbered_video(tmp_path: Path) -> Path:
     path = tmp_path / "numbered.avi"
@@ -253,6 +315,7 @@ def test_video_file_plays_in_a_loop(numbered_video: Path) -> None:
     source.close()
     assert frame.image.shape == (HEIGHT, WIDTH, 3) and frame.image.dtype == np.uint8
     assert source.state != "ended"
+    assert not any(thread.name == "video-file" for thread in threading.enumerate())
 
 
 @pytest.mark.parametrize("make_source", [VideoFileSource, StillSource])

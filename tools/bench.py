@@ -34,7 +34,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from livedream.models import DEFAULT_MODEL, default_models_dir  # noqa: E402
 
 Step = Callable[[], None]
+# Weights of the torch eager reference (None = the embedded default); set per cell process.
+REFERENCE_WEIGHTS: str | None = None
 DEFAULT_SIZES = "224x224,240x320,360x640,720x1280"
+DEFAULT_LIVE_SIZES = "240x320,360x640"
 FP16_MODEL = "default-fp16"
 STEP_MODEL = "default-step1"
 FP16_STEP_MODEL = "default-fp16-step1"
@@ -71,7 +74,7 @@ def torch_eager_step(device: str, height: int, width: int) -> Step:
     from livedream.export.inception import DEFAULT_LAYERS, InceptionV3, canonical_layer, dream_loss
     from livedream.export.weights import apply_weights, load_weights
 
-    weights = load_weights(None)
+    weights = load_weights(REFERENCE_WEIGHTS)
     model = InceptionV3.for_layers(DEFAULT_LAYERS, weights.variant)
     apply_weights(model, weights)
     model = model.eval().to(device)
@@ -102,19 +105,20 @@ def graph_unavailable(model: str, device: str) -> str | None:
     return None
 
 
-def ort_step(model: str, device: str, height: int, width: int) -> Step:
+def ort_step(model: str, device: str, height: int, width: int, cuda_options: dict[str, str] | None = None) -> Step:
     from livedream.engine import Engine
     from livedream.models import find_graph
 
     path, info = find_graph(model, default_models_dir())
-    engine = Engine(path, device, min_size=info.min_size, layers=info.layers)
+    engine = Engine(path, device, min_size=info.min_size, layers=info.layers, cuda_options=cuda_options)
     if engine.provider.lower() != device:
         raise RuntimeError(f"asked for {device}, the engine runs on {engine.provider}")
     image = np.random.default_rng(0).uniform(-1, 1, (1, 3, height, width)).astype(np.float32)
     return lambda: engine.gradient(image)  # returns once the gradient is in host memory
 
 
-def ort_stepper(model: str, device: str, height: int, width: int, cuda_graph: bool) -> Step:
+def ort_stepper(model: str, device: str, height: int, width: int, cuda_graph: bool,
+                cuda_options: dict[str, str] | None = None) -> Step:
     """A whole ascent step (gradient, normalise, step, clip) in the graph, image on the device.
 
     Timed per step over a run of 10 steps with one copy in and out, as the live loop does it.
@@ -123,7 +127,7 @@ def ort_stepper(model: str, device: str, height: int, width: int, cuda_graph: bo
     from livedream.models import find_graph
 
     path, info = find_graph(model, default_models_dir())
-    runner = StepRunner(path, info.steps_per_run, device, cuda_graph=cuda_graph)
+    runner = StepRunner(path, info.steps_per_run, device, cuda_graph=cuda_graph, cuda_options=cuda_options)
     if runner.provider.lower() != device:
         raise RuntimeError(f"asked for {device}, the step runner runs on {runner.provider}")
     image = np.random.default_rng(0).uniform(-1, 1, (1, 3, height, width)).astype(np.float32)
@@ -149,6 +153,12 @@ BACKENDS: list[Backend] = [
             lambda h, w: ort_stepper(STEP_MODEL, "cuda", h, w, cuda_graph=True), steps_per_call=STEPS_PER_TIMING),
     Backend("ORT CUDA fp16 step + CUDA graph", "cuda", lambda: graph_unavailable(FP16_STEP_MODEL, "cuda"),
             lambda h, w: ort_stepper(FP16_STEP_MODEL, "cuda", h, w, cuda_graph=True), steps_per_call=STEPS_PER_TIMING),
+    # Variants kept to show what did not help (see the performance notes in the README).
+    Backend("ORT CUDA fp32 no TF32", "cuda", lambda: graph_unavailable(DEFAULT_MODEL, "cuda"),
+            lambda h, w: ort_step(DEFAULT_MODEL, "cuda", h, w, {"use_tf32": "0"})),
+    Backend("ORT CUDA fp16 NHWC step + CUDA graph", "cuda", lambda: graph_unavailable(FP16_STEP_MODEL, "cuda"),
+            lambda h, w: ort_stepper(FP16_STEP_MODEL, "cuda", h, w, cuda_graph=True, cuda_options={"prefer_nhwc": "1"}),
+            steps_per_call=STEPS_PER_TIMING),
 ]
 
 
@@ -160,6 +170,7 @@ class Plan:
     warmup: int
     repeats: int
     budget_s: float  # stop repeating after this long, with at least MIN_SAMPLES
+    weights: str | None = None  # torch eager reference weights (a path); None = default
 
 
 MIN_SAMPLES = 3
@@ -225,6 +236,8 @@ def gpu_mib_of_this_process() -> float | None:
 
 def measure_cell(backend_name: str, height: int, width: int, plan: Plan) -> Cell:
     """Runs in a fresh process: set up the backend, time its step, report memory."""
+    global REFERENCE_WEIGHTS
+    REFERENCE_WEIGHTS = plan.weights
     backend = next(b for b in BACKENDS if b.name == backend_name)
     cell = Cell(backend.name, backend.device, height, width)
     try:
@@ -312,6 +325,70 @@ def cell_json(cell: Cell, cells: list[Cell]) -> dict:
     return row
 
 
+# ---- the second table: the live loop ----------------------------------------------------------
+
+
+@dataclass
+class LiveRow:
+    height: int
+    width: int
+    device: str
+    frames: int = 0
+    fps: float = 0.0
+    stage_ms: dict[str, float] = field(default_factory=dict)
+    provider: str = ""
+    error: str | None = None
+
+
+def measure_live(height: int, width: int, device: str, steps: int, seconds: float) -> LiveRow:
+    """The real app (demo source, 1920x1080 window, SDL dummy driver) for `seconds`."""
+    import os
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    from livedream.app import open_app
+    from livedream.config import apply_overrides, load_config
+
+    row = LiveRow(height, width, device)
+    config = apply_overrides(
+        load_config(None),
+        source__kind="demo", display__fullscreen=False, display__window_width=1920,
+        display__window_height=1080, display__vsync=False, dream_height=height, dream_width=width,
+        steps=steps, octaves=1, model__device=device,
+    )
+    try:
+        with open_app(config) as app:
+            app.run(max_frames=10)  # warm-up: sessions, buffers, CUDA graphs
+            stats = app.run(max_seconds=seconds)
+        row.frames, row.fps, row.provider = stats.frames, stats.fps, stats.provider
+        row.stage_ms = dict(stats.stage_ms)
+    except Exception as error:
+        row.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+    return row
+
+
+def run_live_isolated(height: int, width: int, device: str, steps: int, seconds: float) -> LiveRow:
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        return pool.submit(measure_live, height, width, device, steps, seconds).result()
+
+
+def render_live_table(rows: list[LiveRow], steps: int) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Live loop: demo source, 1920x1080 window, {steps} step(s) per frame, 1 octave")
+    stages = ("capture", "flow", "dream", "display")
+    for heading in ("dream size (HxW)", "provider", "fps", *[f"{s} ms" for s in stages], "frames"):
+        table.add_column(heading, justify="left" if heading.startswith("dream size") else "right")
+    for row in rows:
+        size = f"{row.height}x{row.width}"
+        if row.error:
+            table.add_row(size, f"[red]{row.error}[/]", *[""] * 6)
+            continue
+        table.add_row(size, row.provider, f"{row.fps:.1f}",
+                      *[f"{row.stage_ms.get(s, 0.0):.1f}" for s in stages], str(row.frames))
+    Console(width=None if sys.stdout.isatty() else 140).print(table)
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=parse_sizes, default=None, help=f"HxW list (default: {DEFAULT_SIZES})")
@@ -319,13 +396,29 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps first (default: %(default)s)")
     parser.add_argument("--budget", type=float, default=30.0, help="seconds of timing per cell before stopping early (default: %(default)s)")
     parser.add_argument("--backends", default=None, help="comma-separated backend names to run (default: all available)")
+    parser.add_argument("--weights", default=None,
+                        help="weights of the torch eager reference (path; default: the embedded TF 2015 weights)")
+    parser.add_argument("--live-sizes", type=parse_sizes, default=None,
+                        help="dream sizes for the live-loop table (default: 240x320,360x640; 'none' skips it)")
+    parser.add_argument("--live-steps", type=int, default=1, help="steps per frame in the live table (default: %(default)s)")
+    parser.add_argument("--live-seconds", type=float, default=20.0, help="seconds per live row (default: %(default)s)")
+    parser.add_argument("--live-device", default="auto", help="auto | cpu | cuda for the live table (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 224x224 only, 3 repeats, 1 warm-up")
-    args = parser.parse_args(argv)
+    raw = list(sys.argv[1:] if argv is None else argv)
+    skip_live = "--live-sizes" in raw and raw[raw.index("--live-sizes") + 1:][:1] == ["none"]
+    if skip_live:
+        position = raw.index("--live-sizes")
+        del raw[position:position + 2]
+    args = parser.parse_args(raw)
+    args.skip_live = skip_live
     if args.quick:
         args.sizes = args.sizes or [(224, 224)]
         args.repeats, args.warmup = 3, 1
     args.sizes = args.sizes or parse_sizes(DEFAULT_SIZES)
+    if args.quick:
+        args.live_sizes, args.live_seconds = args.live_sizes or [(120, 160)], min(args.live_seconds, 5.0)
+    args.live_sizes = args.live_sizes or parse_sizes(DEFAULT_LIVE_SIZES)
     return args
 
 
@@ -345,7 +438,7 @@ def chosen_backends(names: str | None) -> tuple[list[Backend], dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    plan = Plan(warmup=args.warmup, repeats=args.repeats, budget_s=args.budget)
+    plan = Plan(warmup=args.warmup, repeats=args.repeats, budget_s=args.budget, weights=args.weights)
     backends, skipped = chosen_backends(args.backends)
     cells = []
     for height, width in args.sizes:
@@ -353,8 +446,16 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measuring {backend.name} at {height}x{width} …", file=sys.stderr, flush=True)
             cells.append(run_cell_isolated(backend, height, width, plan))
     render_table(cells, skipped)
+    live_rows = []
+    if not args.skip_live:
+        for height, width in args.live_sizes:
+            print(f"measuring the live loop at {height}x{width} …", file=sys.stderr, flush=True)
+            live_rows.append(run_live_isolated(height, width, args.live_device, args.live_steps, args.live_seconds))
+        render_live_table(live_rows, args.live_steps)
     if args.json:
-        args.json.write_text(json.dumps({"plan": vars(plan), "cells": [cell_json(c, cells) for c in cells]}, indent=2))
+        document = {"plan": vars(plan), "cells": [cell_json(c, cells) for c in cells],
+                    "live": [vars(row) for row in live_rows]}
+        args.json.write_text(json.dumps(document, indent=2))
     return 0
 
 

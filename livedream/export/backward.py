@@ -59,6 +59,8 @@ class FoldedConv(nn.Module):
         return F.relu(F.conv2d(x, self.weight, self.bias, self.stride, self.padding))
 
     def backward(self, x: torch.Tensor, y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        # ReLU backward as a 0/1 mask. Measured in ORT's CPU profile at 360x640 (all 50
+        # masks): Greater + Cast + Mul 15 ms, Sign + Mul 25 ms, Where 41 ms.
         grad = grad * (y > 0).to(grad.dtype)
         if self.stride == (1, 1):
             # The adjoint of a stride-1 convolution is a convolution with the kernel's
