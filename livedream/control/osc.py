@@ -8,7 +8,6 @@ does can raise out of the server thread.
 
 from __future__ import annotations
 
-import errno
 import logging
 import threading
 from typing import Any
@@ -18,12 +17,11 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from livedream.config import NUMERIC_PARAMS, OscConfig
 from livedream.control.inbox import Inbox, shown
-from livedream.errors import UserError
+from livedream.control.listening import listen
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/livedream"
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
 class _Server(BlockingOSCUDPServer):
@@ -40,17 +38,8 @@ class OscServer:
         dispatcher = Dispatcher(strict_timing=False)  # a far-future timetag must not park the thread
         dispatcher.map(f"{PREFIX}/*", self._on_message)
         dispatcher.set_default_handler(self._on_unknown)
-        if config.host not in LOCAL_HOSTS:
-            log.warning("OSC listens on %s:%d: anyone on that network can steer the show", config.host, config.port)
-        try:
-            self._server = _Server((config.host, config.port), dispatcher)
-        except OSError as error:
-            if error.errno in (errno.EADDRINUSE, errno.EACCES):
-                raise UserError(
-                    f"OSC port {config.port} is in use or not allowed ({error.strerror}); "
-                    "choose another with [osc] port in config.toml"
-                ) from None
-            raise UserError(f"OSC cannot listen on {config.host}:{config.port} ({error}); check [osc] host and port") from None
+        self._server = listen("OSC", "osc", config.host, config.port,
+                              lambda: _Server((config.host, config.port), dispatcher))
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="osc-server", daemon=True)
         self._thread.start()
 

@@ -13,7 +13,6 @@ frame; bad input answers 400 with a reason and logs a warning, never reaches the
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
 import threading
@@ -26,12 +25,11 @@ import numpy as np
 
 from livedream.config import WebConfig
 from livedream.control.inbox import COMMANDS, Inbox, shown
-from livedream.errors import UserError
+from livedream.control.listening import listen
 
 log = logging.getLogger(__name__)
 
 MAX_BODY = 4096
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 SLIDERS = (  # name, step, decimals shown
     ("strength", 0.001, 3),
     ("steps", 1, 0),
@@ -83,17 +81,8 @@ class WebPanel:
         self._inbox = inbox
         self._preset_names = preset_names
         self._state = state
-        if config.host not in LOCAL_HOSTS:
-            log.warning("web panel on %s:%d: anyone on that network can steer the show", config.host, config.port)
-        try:
-            self._server = ThreadingHTTPServer((config.host, config.port), self._handler_class())
-        except OSError as error:
-            if error.errno in (errno.EADDRINUSE, errno.EACCES):
-                raise UserError(
-                    f"web panel port {config.port} is in use or not allowed ({error.strerror}); "
-                    "choose another with [web] port in config.toml"
-                ) from None
-            raise UserError(f"web panel cannot listen on {config.host}:{config.port} ({error}); check [web] host and port") from None
+        self._server = listen("web panel", "web", config.host, config.port,
+                              lambda: ThreadingHTTPServer((config.host, config.port), self._handler_class()))
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="web-panel", daemon=True)
         self._thread.start()

@@ -32,7 +32,6 @@ from livedream.export.inception import (
     TF2015,
     TORCHVISION,
     InceptionV3,
-    Variant,
     canonical_layer,
 )
 from livedream.export.weights import LoadedWeights, apply_weights, load_weights
