@@ -212,10 +212,17 @@ class FrameWatchdog:
     `late_by(now)` / `banner(now)` say whether the current frame is overdue (for the HUD);
     `largest_gap` and `late_frames` are the figures for the log and the soak. `start()`
     runs a monitor thread that logs, once per stall, the stack of the stuck loop.
+
+    The limit is `max_gap_s`, or STALL_FACTOR times the usual frame time when frames are
+    slow anyway (a 2-core CPU dreams 640x360 at ~1 s a frame): a stall is a frame far later
+    than usual, not a slow machine.
     """
+
+    STALL_FACTOR = 4.0
 
     def __init__(self, max_gap_s: float = 2.0, clock: Callable[[], float] = time.monotonic) -> None:
         self.max_gap_s = max_gap_s
+        self._usual_gap: float | None = None
         self._clock = clock
         self._last_frame: float | None = None
         self._loop_thread_id: int | None = None
@@ -233,16 +240,22 @@ class FrameWatchdog:
         self._stall_reported = False
         if gap > self.largest_gap:
             self.largest_gap = gap
-        if gap > self.max_gap_s:
+        if gap > self.limit_s:
             self.late_frames += 1
-            log.warning("frame gap of %.1f s (limit %.1f s)", gap, self.max_gap_s)
+            log.warning("frame gap of %.1f s (limit %.1f s)", gap, self.limit_s)
+        elif gap > 0:  # a stall must not become the new normal
+            self._usual_gap = gap if self._usual_gap is None else 0.9 * self._usual_gap + 0.1 * gap
         return gap
+
+    @property
+    def limit_s(self) -> float:
+        return max(self.max_gap_s, self.STALL_FACTOR * (self._usual_gap or 0.0))
 
     def late_by(self, now: float) -> float:
         """Seconds the next frame is overdue beyond the limit (0 when on time)."""
         if self._last_frame is None:
             return 0.0
-        return max(0.0, now - self._last_frame - self.max_gap_s)
+        return max(0.0, now - self._last_frame - self.limit_s)
 
     def banner(self, now: float) -> str | None:
         waited = 0.0 if self._last_frame is None else now - self._last_frame

@@ -219,3 +219,13 @@ def test_watchdog_monitor_thread_stops() -> None:
     watchdog.stop()
     monitor.join(timeout=5)
     assert isinstance(monitor, threading.Thread) and not monitor.is_alive()
+
+
+def test_watchdog_limit_follows_slow_but_steady_frames() -> None:
+    """A CPU that dreams a frame a second is slow, not stalled; a frame 4x later than usual is."""
+    watchdog = FrameWatchdog(max_gap_s=2.0)
+    for second in range(0, 40, 2):  # steady 2 s frames (e.g. a big dream on 2 cores)
+        watchdog.frame(float(second))
+    assert watchdog.late_frames == 0 and watchdog.limit_s > 7.0
+    assert watchdog.check(38.0 + 5.0) is False
+    assert watchdog.check(38.0 + 9.0) is True
