@@ -249,7 +249,9 @@ class FrameWatchdog:
 
     @property
     def limit_s(self) -> float:
-        return max(self.max_gap_s, self.STALL_FACTOR * (self._usual_gap or 0.0))
+        if self._usual_gap is None:  # the first frames also load sessions and buffers
+            return self.STALL_FACTOR * self.max_gap_s
+        return max(self.max_gap_s, self.STALL_FACTOR * self._usual_gap)
 
     def late_by(self, now: float) -> float:
         """Seconds the next frame is overdue beyond the limit (0 when on time)."""

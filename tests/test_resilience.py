@@ -195,14 +195,16 @@ def test_watchdog_flags_gaps_over_the_limit(caplog: pytest.LogCaptureFixture) ->
 def test_watchdog_banner_while_a_frame_is_overdue() -> None:
     watchdog = FrameWatchdog(max_gap_s=2.0)
     assert watchdog.banner(5.0) is None  # nothing shown yet: nothing late
-    watchdog.frame(10.0)
+    watchdog.frame(9.5)
+    watchdog.frame(10.0)  # the usual pace is known: 0.5 s
     assert watchdog.banner(11.9) is None and watchdog.late_by(11.9) == 0.0
     assert watchdog.banner(13.0) == "no new frame for 3 s" and watchdog.late_by(13.0) == pytest.approx(1.0)
 
 
 def test_watchdog_monitor_logs_a_stall_once_with_the_loop_stack(caplog: pytest.LogCaptureFixture) -> None:
     watchdog = FrameWatchdog(max_gap_s=2.0)
-    watchdog.frame(10.0)  # called from this thread: it is "the loop"
+    watchdog.frame(9.5)  # called from this thread: it is "the loop"
+    watchdog.frame(10.0)  # frames every 0.5 s: the usual pace, so the 2 s limit holds
     with caplog.at_level(logging.WARNING, logger="livedream.resilience"):
         results = [watchdog.check(t) for t in (11.0, 12.5, 13.0, 20.0)]
         watchdog.frame(21.0)
@@ -219,6 +221,13 @@ def test_watchdog_monitor_thread_stops() -> None:
     watchdog.stop()
     monitor.join(timeout=5)
     assert isinstance(monitor, threading.Thread) and not monitor.is_alive()
+
+
+def test_watchdog_gives_the_first_frames_time_to_load() -> None:
+    watchdog = FrameWatchdog(max_gap_s=2.0)
+    watchdog.frame(0.0)
+    assert watchdog.check(5.0) is False  # first frames: sessions and buffers are made
+    assert watchdog.check(9.0) is True
 
 
 def test_watchdog_limit_follows_slow_but_steady_frames() -> None:
