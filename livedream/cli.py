@@ -51,6 +51,11 @@ def add_export_parser(commands: argparse._SubParsersAction) -> None:
         metavar="K",
         help="write a step graph: K whole ascent steps per run, for the GPU (default: the gradient graph)",
     )
+    parser.add_argument(
+        "--frame",
+        action="store_true",
+        help="with --steps-per-run K: a whole live frame per run (warp, add, K steps, uint8 out), for the GPU",
+    )
     parser.set_defaults(handler=run_export)
 
 
@@ -66,6 +71,7 @@ def run_export(args: argparse.Namespace) -> int:
         out_dir=args.out or default_models_dir(),
         fp16=args.fp16,
         steps_per_run=args.steps_per_run,
+        frame=args.frame,
     )
     return 0
 

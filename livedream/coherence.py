@@ -94,6 +94,27 @@ class DetailWarper:
         self.flow_ms = (time.perf_counter() - started) * 1000
         return carried
 
+    def motion(self, source_rgb: np.ndarray, feedback: Feedback = Feedback()) -> tuple[np.ndarray, np.ndarray, bool]:
+        """For a warp done elsewhere (the GPU frame graph): the small backward flow in dream
+        pixels, the inverse feedback matrix (2, 3), and whether there is a previous frame to
+        carry from (False on the first frame or after a size change; the flow is then 0).
+        The flow array is the warper's own buffer."""
+        started = time.perf_counter()
+        height, width = source_rgb.shape[:2]
+        if self._size != (height, width):
+            self._allocate(height, width)
+        self._update_grey(source_rgb)
+        has_previous = self._has_previous
+        if has_previous:
+            self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
+            self._small_flow *= self._flow_to_dream
+        else:
+            self._small_flow[...] = 0.0
+        self._grey_previous, self._grey_current = self._grey_current, self._grey_previous
+        self._has_previous = True
+        self.flow_ms = (time.perf_counter() - started) * 1000
+        return self._small_flow, inverse_feedback_matrix(height, width, feedback), has_previous
+
     def _allocate(self, height: int, width: int) -> None:
         self._size = (height, width)
         scale = min(1.0, self.flow_longest_side / max(height, width))
@@ -139,16 +160,21 @@ class DetailWarper:
         return out
 
 
+def inverse_feedback_matrix(height: int, width: int, feedback: Feedback) -> np.ndarray:
+    """(2, 3) affine map from an output pixel to where it was before the feedback transform."""
+    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
+    forward = cv2.getRotationMatrix2D((centre_x, centre_y), feedback.rotate, 1.0 + feedback.zoom)
+    forward[:, 2] += (feedback.shift_x, feedback.shift_y)
+    return cv2.invertAffineTransform(forward).astype(np.float32)
+
+
 def feedback_sample_grid(height: int, width: int, feedback: Feedback) -> np.ndarray:
     """(H, W, 2) source coordinates of each output pixel under the inverse feedback transform.
 
     Zoom in by `zoom` and rotate by `rotate` degrees about the centre, then shift: a pixel
     of the output shows what was at the returned position in the previous frame.
     """
-    centre_x, centre_y = (width - 1) / 2, (height - 1) / 2
-    forward = cv2.getRotationMatrix2D((centre_x, centre_y), feedback.rotate, 1.0 + feedback.zoom)
-    forward[:, 2] += (feedback.shift_x, feedback.shift_y)
-    inverse = cv2.invertAffineTransform(forward)
+    inverse = inverse_feedback_matrix(height, width, feedback)
     xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     grid = np.empty((height, width, 2), np.float32)
     grid[..., 0] = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]

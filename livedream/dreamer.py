@@ -16,6 +16,7 @@ import numpy as np
 
 from livedream.coherence import DetailWarper, Feedback
 from livedream.dream import AscentSettings, dream
+from livedream.engine import FrameRunner
 from livedream.params import Params
 
 
@@ -83,10 +84,12 @@ class LiveDreamer:
         self._size: tuple[int, int] | None = None
         self._detail: np.ndarray | None = None
         self._workspace: dict = {}  # the dream's scratch buffers, one set per size
+        self._on_device = False  # the last frame ran as one GPU frame graph
 
     def reset(self) -> None:
         """Drop the carried dream (a cut, a new source): the next frame starts from nothing."""
         self._detail = None
+        self._on_device = False  # the frame runner is reset when it takes the next frame
         self._warper.reset()
 
     def dream_frame(self, frame_rgb: np.ndarray, params: Params) -> np.ndarray:
@@ -96,7 +99,12 @@ class LiveDreamer:
         """
         started = time.perf_counter()
         self._ensure_size(params.dream_height, params.dream_width)
-        self._resize_into_base(frame_rgb)
+        self._resize_into_base_rgb(frame_rgb)
+        runner = getattr(self.engine, "frame_runner", None)
+        if runner is not None and params.octaves == 1 and params.steps == runner.steps_per_run:
+            return self._dream_frame_on_device(runner, params, started)
+        self._on_device = False
+        np.take(_UNIT_FROM_BYTE, self._base_rgb.transpose(2, 0, 1), out=self._base[0])
         resized = time.perf_counter()
 
         carried = self._warper.carry(self._base_rgb, self._detail, params.decay, feedback_of(params))
@@ -118,6 +126,25 @@ class LiveDreamer:
         )
         return self._output_rgb
 
+    def _dream_frame_on_device(self, runner: FrameRunner, params: Params, started: float) -> np.ndarray:
+        """The whole frame in one GPU graph: the detail never leaves the device."""
+        resized = time.perf_counter()
+        if not self._on_device:  # the device's detail is stale after frames dreamed on the host
+            runner.reset()
+            self._on_device = True
+        flow, feedback, has_previous = self._warper.motion(self._base_rgb, feedback_of(params))
+        flowed = time.perf_counter()
+        decay = params.decay if has_previous else 0.0
+        dreamed_rgb, self.loss = runner.dream_frame(self._base_rgb, flow, feedback, decay, params.strength)
+        self._detail = None  # the host path starts afresh if it takes over
+        finished = time.perf_counter()
+        self.timings = StageTimings(
+            resize_ms=(resized - started) * 1000,
+            flow_ms=(flowed - resized) * 1000,
+            dream_ms=(finished - flowed) * 1000,
+        )
+        return dreamed_rgb
+
     def _ensure_size(self, height: int, width: int) -> None:
         if self._size == (height, width):
             return
@@ -128,12 +155,11 @@ class LiveDreamer:
         self._output_rgb = np.empty((height, width, 3), np.uint8)
         self._detail = None  # detail of another size cannot be carried
 
-    def _resize_into_base(self, frame_rgb: np.ndarray) -> None:
+    def _resize_into_base_rgb(self, frame_rgb: np.ndarray) -> None:
         height, width = self._size  # type: ignore[misc]
         shrinking = frame_rgb.shape[0] * frame_rgb.shape[1] > height * width
         interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
         cv2.resize(frame_rgb, (width, height), dst=self._base_rgb, interpolation=interpolation)
-        np.take(_UNIT_FROM_BYTE, self._base_rgb.transpose(2, 0, 1), out=self._base[0])
 
     def _compose_output(self) -> None:
         """output = clip(base + detail) as uint8 RGB, through preallocated buffers."""

@@ -111,8 +111,9 @@ class Engine:
             )
         self._binding = self.session.io_binding()
         self._outputs: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
-        # Whole steps on the device, when a step graph of this model is loaded (GPU).
+        # Whole steps / whole live frames on the device, when such graphs are loaded (GPU).
         self.stepper: StepRunner | None = None
+        self.frame_runner: FrameRunner | None = None
 
     def check_size(self, height: int, width: int) -> None:
         if min(height, width) < self.min_size:
@@ -257,6 +258,113 @@ class StepRunner:
         return float(buffers.loss.numpy())
 
 
+class FrameRunner:
+    """Runs a frame graph: a whole live frame (warp the carried detail, add, K steps, uint8 out).
+
+    The detail stays in two device buffers that the runs ping-pong between, so a frame
+    costs the uint8 frame and the small flow in and the uint8 dream out. Sessions are made
+    per size with fixed dimensions (CUDA graphs need them), once each.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        steps_per_run: int,
+        device: str = "auto",
+        threads: int = 0,
+        cuda_graph: bool = False,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.steps_per_run = steps_per_run
+        self.device, self.threads = device, threads
+        self.cuda_graph = cuda_graph
+        self._slots: dict[tuple[int, ...], _FrameSlot] = {}
+        self.provider = "CUDA" if self._open((96, 96), (8, 8)).get_providers()[0] == CUDA else "CPU"
+
+    def _open(self, size: tuple[int, int], flow_size: tuple[int, int]) -> ort.InferenceSession:
+        options = _session_options(self.threads)
+        for name, value in zip(("height", "width", "flow_height", "flow_width"), (*size, *flow_size)):
+            options.add_free_dimension_override_by_name(name, value)
+        cuda_options = {"enable_cuda_graph": "1"} if self.cuda_graph else None
+        return open_session(self.model_path, self.device, self.threads, cuda_options, options)[0]
+
+    def reset(self) -> None:
+        """Forget every carried detail (a cut, a new source)."""
+        for slot in self._slots.values():
+            slot.clear()
+
+    def dream_frame(
+        self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray, decay: float, step_size: float
+    ) -> tuple[np.ndarray, float]:
+        """`frame_rgb` (H, W, 3) uint8 dreamed; flow (h, w, 2) in dream pixels; feedback (2, 3).
+
+        Returns (dream (H, W, 3) uint8, loss). The detail carried from the previous call of
+        this size is warped by `flow` and `feedback` and scaled by `decay`.
+        """
+        key = (*frame_rgb.shape[:2], *flow.shape[:2])
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) >= MAX_CACHED_SIZES:
+                self._slots.pop(next(iter(self._slots)))
+            session = self._open(frame_rgb.shape[:2], flow.shape[:2])
+            device = "cuda" if self.provider == "CUDA" else "cpu"
+            slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph)
+        return slot.run(frame_rgb, flow, feedback, decay, step_size)
+
+
+class _FrameSlot:
+    """One size's session, device buffers and the two bindings (detail A→B, B→A)."""
+
+    def __init__(self, session: ort.InferenceSession, frame_shape: tuple[int, ...],
+                 flow_shape: tuple[int, ...], device: str, cuda_graph: bool) -> None:
+        def device_array(shape: tuple[int, ...], dtype: type = np.float32) -> ort.OrtValue:
+            return ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0)
+
+        height, width = frame_shape[:2]
+        self.session = session
+        self.frame = device_array(frame_shape, np.uint8)
+        self.dream = device_array(frame_shape, np.uint8)
+        self.flow = device_array(flow_shape)
+        self.feedback, self.decay, self.step_size, self.loss = (
+            device_array((2, 3)), device_array(()), device_array(()), device_array(())
+        )
+        self.details = [device_array((1, 3, height, width)) for _ in range(2)]
+        self.bindings, self.run_options = [], []
+        for index, (source, target) in enumerate(((0, 1), (1, 0))):
+            binding = session.io_binding()
+            for name, value in (("frame", self.frame), ("detail", self.details[source]), ("flow", self.flow),
+                                ("feedback", self.feedback), ("decay", self.decay), ("step_size", self.step_size)):
+                binding.bind_ortvalue_input(name, value)
+            for name, value in (("dream", self.dream), ("detail_out", self.details[target]), ("loss", self.loss)):
+                binding.bind_ortvalue_output(name, value)
+            options = ort.RunOptions()
+            if cuda_graph:
+                options.add_run_config_entry("gpu_graph_id", str(index + 1))
+            self.bindings.append(binding)
+            self.run_options.append(options)
+        self.parity = 0
+        if cuda_graph:  # the first runs capture the two graphs; their outputs are discarded
+            for binding, options in zip(self.bindings, self.run_options):
+                session.run_with_iobinding(binding, options)
+        self.clear()
+
+    def clear(self) -> None:
+        zeros = np.zeros(self.details[0].shape(), np.float32)
+        for detail in self.details:
+            detail.update_inplace(zeros)  # never warp uninitialised memory: NaN * 0 is NaN
+
+    def run(self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray,
+            decay: float, step_size: float) -> tuple[np.ndarray, float]:
+        self.frame.update_inplace(np.ascontiguousarray(frame_rgb))
+        self.flow.update_inplace(np.ascontiguousarray(flow, np.float32))
+        self.feedback.update_inplace(np.ascontiguousarray(feedback, np.float32))
+        self.decay.update_inplace(np.asarray(decay, np.float32))
+        self.step_size.update_inplace(np.asarray(step_size, np.float32))
+        self.session.run_with_iobinding(self.bindings[self.parity], self.run_options[self.parity])
+        self.parity ^= 1
+        return self.dream.numpy(), float(self.loss.numpy())
+
+
 def load_engine(
     model: str, models_dir: Path, device: str = "auto", threads: int = 0, cuda_graph: bool = True
 ) -> Engine:
@@ -270,20 +378,25 @@ def load_engine(
     path, info = find_graph(model, models_dir)
     engine = Engine(path, device, threads, min_size=info.min_size, layers=info.layers)
     if engine.provider == "CUDA":
-        step_graph = _best_step_graph(info.name, models_dir)
+        step_graph = _best_graph(info.name, models_dir, "step")
         if step_graph is not None:
             step_path, step_info = find_graph(step_graph, models_dir)
             engine.stepper = StepRunner(step_path, step_info.steps_per_run, device, threads, cuda_graph)
             log.info("whole steps on the GPU with %s%s", step_graph, " (CUDA graphs)" if cuda_graph else "")
+        frame_graph = _best_graph(info.name, models_dir, "frame")
+        if frame_graph is not None:
+            frame_path, frame_info = find_graph(frame_graph, models_dir)
+            engine.frame_runner = FrameRunner(frame_path, frame_info.steps_per_run, device, threads, cuda_graph)
+            log.info("whole live frames on the GPU with %s", frame_graph)
     return engine
 
 
-def _best_step_graph(model: str, models_dir: Path) -> str | None:
-    """The fastest step graph exported for `model`: float16 first (H100: 2.3 vs 2.6 ms a step
-    at 360x640 with CUDA graphs; tools/bench.py), then float32."""
+def _best_graph(model: str, models_dir: Path, kind: str) -> str | None:
+    """The fastest graph of `kind` exported for `model`: float16 first (H100: 2.3 vs 2.6 ms a
+    step at 360x640 with CUDA graphs; tools/bench.py), then float32, fewest steps per run."""
     from livedream.models import read_manifest
 
     candidates = [g for g in read_manifest(models_dir).values()
-                  if g.steps_per_run and g.name.startswith(f"{model}-") and g.layers]
+                  if g.kind == kind and g.name.startswith(f"{model}-")]
     candidates.sort(key=lambda g: (g.dtype != "float16", g.steps_per_run))
     return candidates[0].name if candidates else None

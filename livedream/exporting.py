@@ -27,6 +27,7 @@ def export_with_progress(
     out_dir: Path = Path("models"),
     fp16: bool = False,
     steps_per_run: int = 0,
+    frame: bool = False,
 ) -> GraphInfo:
     if not export_available():
         raise UserError("exporting needs torch and onnx: pip install 'livedream[export]'")
@@ -41,6 +42,7 @@ def export_with_progress(
         out_dir=out_dir,
         fp16=fp16,
         steps_per_run=steps_per_run,
+        frame=frame,
     )
     started = time.perf_counter()
     with console.status("exporting", spinner="dots") as status:

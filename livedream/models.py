@@ -40,6 +40,7 @@ class GraphInfo:
     min_size: int
     variant: str
     steps_per_run: int = 0  # 0: gradient graph (image → loss, gradient); K: K ascent steps
+    kind: str = "gradient"  # "gradient", "step" (K steps per run) or "frame" (a whole live frame)
 
     @classmethod
     def from_json(cls, name: str, entry: dict) -> "GraphInfo":
@@ -58,6 +59,7 @@ class GraphInfo:
                 min_size=int(entry["min_size"]),
                 variant=entry["variant"],
                 steps_per_run=int(entry.get("steps_per_run", 0)),
+                kind=entry.get("kind", "step" if entry.get("steps_per_run") else "gradient"),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(

@@ -71,7 +71,8 @@ class GuardedEngine:
         self._backoff_max = backoff_max_s
         self._clock = clock
         self._engine: GradientEngine | None = None
-        self._stepper: _GuardedStepper | None = None
+        self._stepper: _Guarded | None = None
+        self._frame_runner: _Guarded | None = None
         self._use(factory())
         self._min_size = self._engine.min_size  # type: ignore[union-attr]
         self._failed_in_a_row = 0
@@ -97,9 +98,14 @@ class GuardedEngine:
         return self._engine
 
     @property
-    def stepper(self) -> "_GuardedStepper | None":
+    def stepper(self) -> "_Guarded | None":
         """The engine's step graph runner (GPU), guarded the same way; `dream.ascend` uses it."""
         return self._stepper
+
+    @property
+    def frame_runner(self) -> "_Guarded | None":
+        """The engine's frame graph runner (GPU), guarded the same way; the dreamer uses it."""
+        return self._frame_runner
 
     def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
         engine = self._engine
@@ -109,8 +115,10 @@ class GuardedEngine:
 
     def _use(self, engine: GradientEngine | None) -> None:
         self._engine = engine
-        inner = getattr(engine, "stepper", None)
-        self._stepper = _GuardedStepper(inner) if inner is not None else None
+        self._stepper, self._frame_runner = (
+            _Guarded(inner) if inner is not None else None
+            for inner in (getattr(engine, "stepper", None), getattr(engine, "frame_runner", None))
+        )
 
     # the loop's side
 
@@ -179,14 +187,18 @@ class GuardedEngine:
             self._schedule_restart()
 
 
-class _GuardedStepper:
-    """`engine.StepRunner` with its run-time faults turned into `EngineFault`."""
+class _Guarded:
+    """A runner (`engine.StepRunner`, `engine.FrameRunner`) whose methods turn run-time faults
+    into `EngineFault`; plain attributes (steps_per_run, provider) pass through."""
 
-    def __init__(self, stepper) -> None:  # type: ignore[no-untyped-def]
-        self._stepper = stepper
+    def __init__(self, runner: object) -> None:
+        self._runner = runner
 
-    def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float:
-        return _guarded(self._stepper.ascend, image, steps, step_size)
+    def __getattr__(self, name: str) -> object:
+        value = getattr(self._runner, name)
+        if callable(value):
+            return lambda *args: _guarded(value, *args)
+        return value
 
 
 def _guarded(call: Callable[..., T], *args: object) -> T:

@@ -24,6 +24,7 @@ import torch
 
 from livedream.errors import UserError
 from livedream.export.backward import AscentSteps, DreamGradient
+from livedream.export.frame import FrameDream
 from livedream.export.inception import (
     DEFAULT_LAYERS,
     KERAS,
@@ -50,6 +51,7 @@ class ExportRequest:
     out_dir: Path = Path("models")
     fp16: bool = False
     steps_per_run: int = 0  # 0 = the gradient graph; K > 0 = K whole ascent steps per run
+    frame: bool = False  # with steps_per_run: a whole live frame (warp, add, K steps, uint8 out)
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def graph_name(request: ExportRequest) -> str:
     if request.fp16:
         base += "-fp16"
     if request.steps_per_run:
-        base += f"-step{request.steps_per_run}"
+        base += f"-{'frame' if request.frame else 'step'}{request.steps_per_run}"
     return base
 
 
@@ -94,6 +96,8 @@ def validate(request: ExportRequest) -> dict[str, float]:
         raise UserError(
             f"{len(weights)} layer weights for {len(stages)} layers; give one weight per layer"
         )
+    if request.frame and not request.steps_per_run:
+        raise UserError("--frame needs --steps-per-run K (the steps of one live frame), e.g. --frame --steps-per-run 1")
     if not 0 <= request.steps_per_run <= 16:
         raise UserError(f"--steps-per-run {request.steps_per_run} is out of range; use 0 (gradient graph) to 16")
     _check_writable(request.out_dir)
@@ -121,19 +125,30 @@ def build_gradient_module(
     return DreamGradient(model, layer_weights, dtype).eval()
 
 
-def export_module(module: DreamGradient | AscentSteps, path: Path) -> None:
-    """Export with dynamic H and W and name the image-shaped output's dims like the input's."""
+def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) -> None:
+    """Export with dynamic H and W and name the image-shaped outputs' dims like the input's."""
     height = torch.export.Dim("height", min=MIN_INPUT_SIZE)
     width = torch.export.Dim("width", min=MIN_INPUT_SIZE)
     example = torch.rand(1, 3, 128, 160) * 2 - 1
-    if isinstance(module, AscentSteps):
+    if isinstance(module, FrameDream):
+        flow_height, flow_width = torch.export.Dim("flow_height", min=2), torch.export.Dim("flow_width", min=2)
+        frame = (torch.rand(128, 160, 3) * 255).to(torch.uint8)
+        args = (frame, example * 0.1, torch.randn(24, 30, 2), torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]),
+                torch.tensor(0.9), torch.tensor(0.01))
+        names = (["frame", "detail", "flow", "feedback", "decay", "step_size"], ["dream", "detail_out", "loss"])
+        dynamic = {"frame": {0: height, 1: width}, "detail": {2: height, 3: width},
+                   "flow": {0: flow_height, 1: flow_width}, "feedback": None, "decay": None, "step_size": None}
+        image_dims = {"dream": (0, 1), "detail_out": (2, 3)}
+    elif isinstance(module, AscentSteps):
         args = (example, torch.tensor(0.01))
         names = (["image", "step_size"], ["image_out", "loss"])
         dynamic = {"image": {2: height, 3: width}, "step_size": None}
+        image_dims = {"image_out": (2, 3)}
     else:
         args = (example,)
         names = (["image"], ["loss", "gradient"])
         dynamic = {"image": {2: height, 3: width}}
+        image_dims = {"gradient": (2, 3)}
     with _quiet_exporter():
         program = torch.onnx.export(
             module,
@@ -148,11 +163,13 @@ def export_module(module: DreamGradient | AscentSteps, path: Path) -> None:
             verbose=False,
         )
     proto = program.model_proto
-    # The exporter writes the output's dims as expressions equal to H and W
+    # The exporter writes the outputs' dims as expressions equal to H and W
     # (`Min(height, 2*((height - 3)//2) + 4)`); name them plainly for readers and tools.
-    image_like = next(o for o in proto.graph.output if o.name in ("gradient", "image_out"))
-    dims = image_like.type.tensor_type.shape.dim
-    dims[2].dim_param, dims[3].dim_param = "height", "width"
+    for output in proto.graph.output:
+        if output.name in image_dims:
+            dims = output.type.tensor_type.shape.dim
+            row, column = image_dims[output.name]
+            dims[row].dim_param, dims[column].dim_param = "height", "width"
     onnx.save(proto, str(path))
 
 
@@ -183,6 +200,8 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
     module = build_gradient_module(weights, layer_weights, dtype)
     if request.steps_per_run:
         module = AscentSteps(module, request.steps_per_run)
+        if request.frame:
+            module = FrameDream(module)
     progress("tracing the loss and hand-written gradient to ONNX")
     final = request.out_dir / f"{name}.onnx"
     fd, temp_name = tempfile.mkstemp(dir=request.out_dir, prefix=f".{name}.", suffix=".onnx.tmp")
@@ -207,6 +226,7 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
         min_size=MIN_INPUT_SIZE,
         variant=VARIANT_NAMES.get(weights.variant, str(weights.variant)),
         steps_per_run=request.steps_per_run,
+        kind="frame" if request.frame else "step" if request.steps_per_run else "gradient",
     )
     progress("writing the manifest")
     write_manifest_entry(request.out_dir, info)
