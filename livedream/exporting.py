@@ -68,4 +68,26 @@ def ensure_model(name: str, models_dir: Path) -> tuple[Path, GraphInfo]:
             raise UserError(f"the default model is not exported yet; {EXPORT_HINT}")
         console.print("first run: exporting the default DeepDream graph (once, under a minute)")
         export_with_progress(out_dir=models_dir)
+    if name == DEFAULT_MODEL and _cuda_available() and export_available():
+        _export_missing_gpu_graphs(models_dir)
     return find_graph(name, models_dir)
+
+
+# The GPU live path: a whole frame (1 step) per run, and whole steps for other settings.
+GPU_GRAPHS = {"default-fp16-frame1": {"frame": True}, "default-fp16-step1": {"frame": False}}
+
+
+def _cuda_available() -> bool:
+    import onnxruntime
+
+    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
+
+
+def _export_missing_gpu_graphs(models_dir: Path) -> None:
+    """On a machine with the CUDA build, make the fast live graphs once, like the default."""
+    known = read_manifest(models_dir)
+    for name, options in GPU_GRAPHS.items():
+        if name in known and (models_dir / known[name].file).exists():
+            continue
+        console.print(f"CUDA found: exporting the GPU live graph {name} (once)")
+        export_with_progress(out_dir=models_dir, fp16=True, steps_per_run=1, **options)

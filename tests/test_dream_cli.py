@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import cv2
@@ -149,3 +150,37 @@ def test_user_errors_exit_2_with_one_line_and_leave_no_file(case, small_graph, f
 def test_no_input_at_all_is_a_user_error(small_graph, folders, capfd):
     assert main(["dream", "-o", str(folders[1] / "out.png"), "--model", str(small_graph)]) == 2
     assert "--sample" in capfd.readouterr().err
+
+
+def test_first_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(small_graph, tmp_path, monkeypatch):
+    """With the CUDA build of ONNX Runtime, `ensure_model("default")` makes the frame and step
+    graphs once; on later runs (or without CUDA) it exports nothing."""
+    import shutil
+
+    import onnxruntime
+
+    from livedream import exporting
+    from livedream.models import read_manifest, write_manifest_entry
+
+    models = tmp_path / "models"
+    models.mkdir()
+    shutil.copy(small_graph, models / "default.onnx")
+    info = read_manifest(small_graph.parent)["small"]
+    write_manifest_entry(models, dataclasses.replace(info, name="default", file="default.onnx"))
+    exported = []
+
+    def fake_export(out_dir, fp16=False, steps_per_run=0, frame=False, **_):
+        name = f"default-fp16-{'frame' if frame else 'step'}{steps_per_run}"
+        shutil.copy(models / "default.onnx", out_dir / f"{name}.onnx")
+        write_manifest_entry(out_dir, dataclasses.replace(info, name=name, file=f"{name}.onnx"))
+        exported.append((name, fp16, steps_per_run, frame))
+
+    monkeypatch.setattr(exporting, "export_with_progress", fake_export)
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    exporting.ensure_model("default", models)
+    assert exported == []
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    exporting.ensure_model("default", models)
+    assert exported == [("default-fp16-frame1", True, 1, True), ("default-fp16-step1", True, 1, False)]
+    exporting.ensure_model("default", models)
+    assert len(exported) == 2
