@@ -111,11 +111,13 @@ class RunStats:
     def summary(self) -> str:
         """A few lines for the terminal on exit."""
         stages = "  ".join(f"{name} {self.stage_ms[name]:.1f}" for name in STAGES)
+        total_ms = sum(self.stage_ms.values())
         height, width = self.dream_size
         return "\n".join([
             f"LiveDream: {self.frames} frames in {self.seconds:.1f} s = {self.fps:.2f} fps "
             f"({self.dreamed} dreamed at {width}x{height} on {self.provider or '?'}; stopped by {self.stopped_by})",
-            f"  median ms/frame: {stages}  total {sum(self.stage_ms.values()):.1f}",
+            f"  median ms/frame: {stages}  total {total_ms:.1f}"
+            + (f" (= {1000 / total_ms:.1f} fps once warm; the figure above includes start-up)" if total_ms > 0 else ""),
             f"  source frames {self.source_frames}: dropped {self.dropped}, read again {self.reused}",
             *(f"  screenshot {path}" for path in self.screenshots),
         ])

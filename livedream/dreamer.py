@@ -84,12 +84,12 @@ class LiveDreamer:
         self._size: tuple[int, int] | None = None
         self._detail: np.ndarray | None = None
         self._workspace: dict = {}  # the dream's scratch buffers, one set per size
-        self._on_device = False  # the last frame ran as one GPU frame graph
+        self._device_runner: FrameRunner | None = None  # the runner that dreamed the last frame
 
     def reset(self) -> None:
         """Drop the carried dream (a cut, a new source): the next frame starts from nothing."""
         self._detail = None
-        self._on_device = False  # the frame runner is reset when it takes the next frame
+        self._device_runner = None  # a frame runner is reset when it takes the next frame
         self._warper.reset()
 
     def dream_frame(self, frame_rgb: np.ndarray, params: Params) -> np.ndarray:
@@ -100,10 +100,10 @@ class LiveDreamer:
         started = time.perf_counter()
         self._ensure_size(params.dream_height, params.dream_width)
         self._resize_into_base_rgb(frame_rgb)
-        runner = getattr(self.engine, "frame_runner", None)
-        if runner is not None and params.octaves == 1 and params.steps == runner.steps_per_run:
+        runner = getattr(self.engine, "frame_runners", {}).get(params.steps) if params.octaves == 1 else None
+        if runner is not None:
             return self._dream_frame_on_device(runner, params, started)
-        self._on_device = False
+        self._device_runner = None
         np.take(_UNIT_FROM_BYTE, self._base_rgb.transpose(2, 0, 1), out=self._base[0])
         resized = time.perf_counter()
 
@@ -129,9 +129,9 @@ class LiveDreamer:
     def _dream_frame_on_device(self, runner: FrameRunner, params: Params, started: float) -> np.ndarray:
         """The whole frame in one GPU graph: the detail never leaves the device."""
         resized = time.perf_counter()
-        if not self._on_device:  # the device's detail is stale after frames dreamed on the host
+        if runner is not self._device_runner:  # its detail is stale: other frames ran elsewhere
             runner.reset()
-            self._on_device = True
+            self._device_runner = runner
         flow, feedback, has_previous = self._warper.motion(self._base_rgb, feedback_of(params))
         flowed = time.perf_counter()
         decay = params.decay if has_previous else 0.0
@@ -154,6 +154,7 @@ class LiveDreamer:
         self._dreamed = np.empty((1, 3, height, width), np.float32)
         self._output_rgb = np.empty((height, width, 3), np.uint8)
         self._detail = None  # detail of another size cannot be carried
+        self._device_runner = None  # nor can the device's
 
     def _resize_into_base_rgb(self, frame_rgb: np.ndarray) -> None:
         height, width = self._size  # type: ignore[misc]

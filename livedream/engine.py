@@ -113,7 +113,7 @@ class Engine:
         self._outputs: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
         # Whole steps / whole live frames on the device, when such graphs are loaded (GPU).
         self.stepper: StepRunner | None = None
-        self.frame_runner: FrameRunner | None = None
+        self.frame_runners: dict[int, FrameRunner] = {}  # by steps per frame
 
     def check_size(self, height: int, width: int) -> None:
         if min(height, width) < self.min_size:
@@ -378,25 +378,26 @@ def load_engine(
     path, info = find_graph(model, models_dir)
     engine = Engine(path, device, threads, min_size=info.min_size, layers=info.layers)
     if engine.provider == "CUDA":
-        step_graph = _best_graph(info.name, models_dir, "step")
-        if step_graph is not None:
-            step_path, step_info = find_graph(step_graph, models_dir)
+        step_graphs = _best_graphs(info.name, models_dir, "step")
+        if step_graphs:
+            step_path, step_info = find_graph(step_graphs[min(step_graphs)], models_dir)
             engine.stepper = StepRunner(step_path, step_info.steps_per_run, device, threads, cuda_graph)
-            log.info("whole steps on the GPU with %s%s", step_graph, " (CUDA graphs)" if cuda_graph else "")
-        frame_graph = _best_graph(info.name, models_dir, "frame")
-        if frame_graph is not None:
-            frame_path, frame_info = find_graph(frame_graph, models_dir)
-            engine.frame_runner = FrameRunner(frame_path, frame_info.steps_per_run, device, threads, cuda_graph)
-            log.info("whole live frames on the GPU with %s", frame_graph)
+            log.info("whole steps on the GPU with %s%s", step_info.name, " (CUDA graphs)" if cuda_graph else "")
+        for steps, name in _best_graphs(info.name, models_dir, "frame").items():
+            frame_path, _ = find_graph(name, models_dir)
+            engine.frame_runners[steps] = FrameRunner(frame_path, steps, device, threads, cuda_graph)
+            log.info("whole live frames of %d step(s) on the GPU with %s", steps, name)
     return engine
 
 
-def _best_graph(model: str, models_dir: Path, kind: str) -> str | None:
-    """The fastest graph of `kind` exported for `model`: float16 first (H100: 2.3 vs 2.6 ms a
-    step at 360x640 with CUDA graphs; tools/bench.py), then float32, fewest steps per run."""
+def _best_graphs(model: str, models_dir: Path, kind: str) -> dict[int, str]:
+    """For each steps-per-run, the fastest graph of `kind` exported for `model`: float16 first
+    (H100: 2.3 vs 2.6 ms a step at 360x640 with CUDA graphs; tools/bench.py), then float32."""
     from livedream.models import read_manifest
 
+    best: dict[int, str] = {}
     candidates = [g for g in read_manifest(models_dir).values()
                   if g.kind == kind and g.name.startswith(f"{model}-")]
-    candidates.sort(key=lambda g: (g.dtype != "float16", g.steps_per_run))
-    return candidates[0].name if candidates else None
+    for graph in sorted(candidates, key=lambda g: g.dtype != "float16"):
+        best.setdefault(graph.steps_per_run, graph.name)
+    return best

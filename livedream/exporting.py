@@ -74,7 +74,11 @@ def ensure_model(name: str, models_dir: Path) -> tuple[Path, GraphInfo]:
 
 
 # The GPU live path: a whole frame (1 step) per run, and whole steps for other settings.
-GPU_GRAPHS = {"default-fp16-frame1": {"frame": True}, "default-fp16-step1": {"frame": False}}
+GPU_GRAPHS = {
+    "default-fp16-frame1": {"frame": True, "steps_per_run": 1},
+    "default-fp16-frame2": {"frame": True, "steps_per_run": 2},  # config.toml's default steps
+    "default-fp16-step1": {"frame": False, "steps_per_run": 1},
+}
 
 
 def _cuda_available() -> bool:
@@ -90,4 +94,4 @@ def _export_missing_gpu_graphs(models_dir: Path) -> None:
         if name in known and (models_dir / known[name].file).exists():
             continue
         console.print(f"CUDA found: exporting the GPU live graph {name} (once)")
-        export_with_progress(out_dir=models_dir, fp16=True, steps_per_run=1, **options)
+        export_with_progress(out_dir=models_dir, fp16=True, **options)

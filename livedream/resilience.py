@@ -72,7 +72,7 @@ class GuardedEngine:
         self._clock = clock
         self._engine: GradientEngine | None = None
         self._stepper: _Guarded | None = None
-        self._frame_runner: _Guarded | None = None
+        self._frame_runners: dict[int, _Guarded] = {}
         self._use(factory())
         self._min_size = self._engine.min_size  # type: ignore[union-attr]
         self._failed_in_a_row = 0
@@ -103,9 +103,9 @@ class GuardedEngine:
         return self._stepper
 
     @property
-    def frame_runner(self) -> "_Guarded | None":
-        """The engine's frame graph runner (GPU), guarded the same way; the dreamer uses it."""
-        return self._frame_runner
+    def frame_runners(self) -> "dict[int, _Guarded]":
+        """The engine's frame graph runners by steps per frame (GPU), guarded the same way."""
+        return self._frame_runners
 
     def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
         engine = self._engine
@@ -115,10 +115,10 @@ class GuardedEngine:
 
     def _use(self, engine: GradientEngine | None) -> None:
         self._engine = engine
-        self._stepper, self._frame_runner = (
-            _Guarded(inner) if inner is not None else None
-            for inner in (getattr(engine, "stepper", None), getattr(engine, "frame_runner", None))
-        )
+        stepper = getattr(engine, "stepper", None)
+        self._stepper = _Guarded(stepper) if stepper is not None else None
+        runners = getattr(engine, "frame_runners", {})
+        self._frame_runners = {steps: _Guarded(runner) for steps, runner in runners.items()}
 
     # the loop's side
 

@@ -181,6 +181,10 @@ def test_first_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(small_grap
     assert exported == []
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     exporting.ensure_model("default", models)
-    assert exported == [("default-fp16-frame1", True, 1, True), ("default-fp16-step1", True, 1, False)]
+    assert exported == [
+        ("default-fp16-frame1", True, 1, True),
+        ("default-fp16-frame2", True, 2, True),
+        ("default-fp16-step1", True, 1, False),
+    ]
     exporting.ensure_model("default", models)
-    assert len(exported) == 2
+    assert len(exported) == 3

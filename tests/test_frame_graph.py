@@ -40,7 +40,7 @@ def test_frame_graph_dreams_like_the_host_path(graphs):
     gradient_path, frame_path = graphs
     host_engine = Engine(gradient_path, "cpu")
     device_engine = Engine(gradient_path, "cpu")
-    device_engine.frame_runner = FrameRunner(frame_path, steps_per_run=1, device="cpu")
+    device_engine.frame_runners = {1: FrameRunner(frame_path, steps_per_run=1, device="cpu")}
     params = Params(steps=1, octaves=1, strength=0.05, decay=0.9, dream_height=96, dream_width=128, zoom=0.01)
     host, device = LiveDreamer(host_engine), LiveDreamer(device_engine)
     differences = []
@@ -59,10 +59,11 @@ def test_frame_graph_dreams_like_the_host_path(graphs):
 def test_frame_runner_falls_back_to_the_host_path_for_other_step_counts(graphs):
     gradient_path, frame_path = graphs
     engine = Engine(gradient_path, "cpu")
-    engine.frame_runner = FrameRunner(frame_path, steps_per_run=1, device="cpu")
+    runner = FrameRunner(frame_path, steps_per_run=1, device="cpu")
+    engine.frame_runners = {1: runner}
     calls = []
-    original = engine.frame_runner.dream_frame
-    engine.frame_runner.dream_frame = lambda *args: calls.append(1) or original(*args)
+    original = runner.dream_frame
+    runner.dream_frame = lambda *args: calls.append(1) or original(*args)
     dreamer = LiveDreamer(engine)
     frame = moving_frames(1)[0]
     dreamer.dream_frame(frame, Params(steps=2, octaves=1, dream_height=96, dream_width=128))
