@@ -312,8 +312,7 @@ class LiveApp:
         self.budget = FrameBudget(display.cfg.target_fps, dreamer.engine.min_size)
         self.guard = _guarded(dreamer.engine)
         self._engines = {params.model: self.guard}  # every graph loaded so far, by name
-        # The dreamer keeps this one wrapper for good (its workspace holds on to the engine
-        # it was first given); a model switch swaps the guard inside it.
+        # The dreamer keeps this one wrapper for good; a model switch swaps the guard inside it.
         self._stop_between_steps = StopBetweenSteps(self.guard, lambda: self.stopping)
         dreamer.engine = self._stop_between_steps
         self._load_engine = load_engine
