@@ -145,6 +145,20 @@ class Engine:
         return float(loss), grad
 
 
+def open_fixed_size_session(
+    model_path: Path, device: str, threads: int, dims: dict[str, int], cuda_options: dict[str, str] | None
+) -> ort.InferenceSession:
+    """A session with the graph's named dynamic dimensions fixed to `dims`.
+
+    Fixed sizes let ORT fold every shape computation into constants, so no node is left on
+    the CPU and the whole graph can be captured as one CUDA graph.
+    """
+    options = _session_options(threads)
+    for name, value in dims.items():
+        options.add_free_dimension_override_by_name(name, value)
+    return open_session(model_path, device, threads, cuda_options, options)[0]
+
+
 class _PingPong:
     """Two image buffers on the session's device and the bindings that run A→B and B→A."""
 
@@ -201,13 +215,8 @@ class StepRunner:
             self._run_options.append(options)
 
     def _open(self, shape: tuple[int, ...] | None) -> ort.InferenceSession:
-        options = _session_options(self.threads)
-        if shape is not None:
-            # Fixed sizes let ORT fold every shape computation into constants, so no node
-            # is left on the CPU and the whole graph can be captured as one CUDA graph.
-            options.add_free_dimension_override_by_name("height", shape[2])
-            options.add_free_dimension_override_by_name("width", shape[3])
-        return open_session(self.model_path, self.device, self.threads, self.cuda_options, options)[0]
+        dims = {} if shape is None else {"height": shape[2], "width": shape[3]}
+        return open_fixed_size_session(self.model_path, self.device, self.threads, dims, self.cuda_options)
 
     def _drop_cuda_graph(self) -> None:
         self.cuda_graph = False
@@ -282,11 +291,9 @@ class FrameRunner:
         self.provider = "CUDA" if self._open((96, 96), (8, 8)).get_providers()[0] == CUDA else "CPU"
 
     def _open(self, size: tuple[int, int], flow_size: tuple[int, int]) -> ort.InferenceSession:
-        options = _session_options(self.threads)
-        for name, value in zip(("height", "width", "flow_height", "flow_width"), (*size, *flow_size)):
-            options.add_free_dimension_override_by_name(name, value)
+        dims = dict(zip(("height", "width", "flow_height", "flow_width"), (*size, *flow_size)))
         cuda_options = {"enable_cuda_graph": "1"} if self.cuda_graph else None
-        return open_session(self.model_path, self.device, self.threads, cuda_options, options)[0]
+        return open_fixed_size_session(self.model_path, self.device, self.threads, dims, cuda_options)
 
     def reset(self) -> None:
         """Forget every carried detail (a cut, a new source)."""
