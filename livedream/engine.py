@@ -14,6 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from livedream.errors import UserError
+from livedream.models import find_graph, read_manifest
 
 log = logging.getLogger(__name__)
 
@@ -380,8 +381,6 @@ def load_engine(
     If the manifest also holds a step graph of the same model (`<model>-…-step<K>`) and the
     session runs on CUDA, the engine gets a `StepRunner` so whole steps stay on the GPU.
     """
-    from livedream.models import find_graph
-
     path, info = find_graph(model, models_dir)
     engine = Engine(path, device, threads, min_size=info.min_size, layers=info.layers)
     if engine.provider == "CUDA":
@@ -400,8 +399,6 @@ def load_engine(
 def _best_graphs(model: str, models_dir: Path, kind: str) -> dict[int, str]:
     """For each steps-per-run, the fastest graph of `kind` exported for `model`: float16 first
     (H100: 2.3 vs 2.6 ms a step at 360x640 with CUDA graphs; tools/bench.py), then float32."""
-    from livedream.models import read_manifest
-
     best: dict[int, str] = {}
     candidates = [g for g in read_manifest(models_dir).values()
                   if g.kind == kind and g.name.startswith(f"{model}-")]
