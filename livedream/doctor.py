@@ -38,10 +38,10 @@ PROBE_TIMEOUT_S = 5.0
 HEADLESS_DRIVERS = ("dummy", "offscreen")
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CUDNN_FIX = (
-    "install the CUDA 12 and cuDNN 9 libraries onnxruntime-gpu needs "
-    "(pip install 'onnxruntime-gpu[cuda,cudnn]') and check that `nvidia-smi` works"
+    "install the CUDA and cuDNN libraries onnxruntime-gpu needs "
+    "(pip install \"onnxruntime-gpu[cuda,cudnn]\") and check that `nvidia-smi` works"
 )
-GPU_BUILD_FIX = "pip uninstall -y onnxruntime && pip install onnxruntime-gpu"
+GPU_BUILD_FIX = 'pip uninstall -y onnxruntime && pip install "onnxruntime-gpu[cuda,cudnn]"'
 # A one-node ONNX graph (y = Relu(x), x: float[1], opset 13), made with onnx.helper and
 # inlined so the CUDA check needs neither the onnx package nor an exported model.
 PROBE_GRAPH = base64.b64decode(
@@ -240,9 +240,10 @@ def _check_cuda_session(wants_cuda: bool) -> Check:
     import numpy as np
     import onnxruntime as ort
 
-    from livedream.engine import CPU, CUDA
+    from livedream.engine import CPU, CUDA, CUDA_LIBRARIES_FIX, preload_cuda_libraries
 
     status = FAIL if wants_cuda else WARN
+    missing = preload_cuda_libraries()
     try:
         options = ort.SessionOptions()
         options.log_severity_level = 4
@@ -251,6 +252,9 @@ def _check_cuda_session(wants_cuda: bool) -> Check:
     except Exception as error:  # noqa: BLE001 - ORT raises its own types
         return Check(status, "CUDA", f"a CUDA session fails: {_first_line(error)}", CUDNN_FIX)
     if session.get_providers()[0] != CUDA:
+        if missing:
+            return Check(status, "CUDA", f"the CUDA provider did not start: {', '.join(missing)} failed to load",
+                         CUDA_LIBRARIES_FIX)
         return Check(status, "CUDA", "the CUDA provider is installed but did not start (cuDNN or CUDA libraries not found)", CUDNN_FIX)
     return Check(OK, "CUDA", "a CUDA session runs (driver, CUDA and cuDNN found)")
 

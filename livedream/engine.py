@@ -7,7 +7,11 @@ once per image size and reused (IO binding), so a step allocates nothing large.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import io
 import logging
+import re
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +31,33 @@ DEVICES = ("auto", "cuda", "cpu")
 ACCURATE_CUDA = {"use_tf32": "0"}
 # Sizes whose output buffers are kept; live sizes are few, tiles of a still add a couple.
 MAX_CACHED_SIZES = 8
+
+
+CUDA_LIBRARIES_FIX = 'pip install "onnxruntime-gpu[cuda,cudnn]"  (the CUDA and cuDNN libraries as wheels)'
+_FAILED_LIBRARY = re.compile(r"Failed to load (\S+?):")
+
+
+@functools.cache
+def preload_cuda_libraries() -> tuple[str, ...]:
+    """Load the CUDA and cuDNN libraries of the nvidia-* wheels before the first CUDA session.
+
+    Without a system CUDA toolkit the CUDA provider finds them only when they are already
+    loaded (`onnxruntime.preload_dlls`, onnxruntime-gpu ≥ 1.21; a CPU build returns at once).
+    Returns the libraries that failed to load, so `livedream doctor` can name them;
+    onnxruntime reports those only by printing, which is captured here.
+    """
+    if not hasattr(ort, "preload_dlls"):  # an onnxruntime older than 1.21
+        return ()
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        try:
+            ort.preload_dlls()
+        except Exception as error:  # noqa: BLE001 - a failed preload must not stop the CPU path
+            print(f"Failed to load CUDA libraries: {error}")
+    failed = tuple(dict.fromkeys(Path(name).name for name in _FAILED_LIBRARY.findall(printed.getvalue())))
+    if failed:
+        log.warning("CUDA libraries not loaded: %s; %s", ", ".join(failed), CUDA_LIBRARIES_FIX)
+    return failed
 
 
 def _session_options(threads: int) -> ort.SessionOptions:
@@ -50,7 +81,7 @@ def choose_providers(device: str) -> list[str]:
     if device == "cuda":
         raise UserError(
             "device 'cuda' asked for, but this onnxruntime has no CUDA provider; "
-            "pip uninstall -y onnxruntime && pip install onnxruntime-gpu, or use device 'auto'"
+            'pip uninstall -y onnxruntime && pip install "onnxruntime-gpu[cuda,cudnn]", or use device \'auto\''
         )
     return [CPU]
 
@@ -64,8 +95,10 @@ def open_session(
 ) -> tuple[ort.InferenceSession, str]:
     """Create the session; if CUDA fails to start, fall back to CPU with one warning."""
     providers: list = choose_providers(device)
-    if providers[0] == CUDA and cuda_options:
-        providers = [(CUDA, cuda_options), CPU]
+    if providers[0] == CUDA:
+        preload_cuda_libraries()
+        if cuda_options:
+            providers = [(CUDA, cuda_options), CPU]
     options = options or _session_options(threads)
     try:
         session = ort.InferenceSession(str(model_path), options, providers=providers)

@@ -175,11 +175,58 @@ def test_cpu_build_on_an_nvidia_machine_says_install_onnxruntime_gpu() -> None:
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
     auto = check_providers(ModelConfig(device="auto"), gpu_present=lambda: True)[-1]
-    assert auto.status == WARN and auto.fix == GPU_BUILD_FIX == "pip uninstall -y onnxruntime && pip install onnxruntime-gpu"
+    assert auto.status == WARN and auto.fix == GPU_BUILD_FIX
+    assert 'pip install "onnxruntime-gpu[cuda,cudnn]"' in GPU_BUILD_FIX
     cuda = check_providers(ModelConfig(device="cuda"), gpu_present=lambda: True)[-1]
     assert cuda.status == FAIL
     plain = check_providers(ModelConfig(device="auto"), gpu_present=lambda: False)[-1]
     assert plain.status == OK and "CPU" in plain.detail
+
+
+def fake_cuda_build(monkeypatch, printed: str) -> None:
+    """An onnxruntime that lists CUDA, whose preload prints `printed`, and whose sessions fall back to the CPU."""
+    import onnxruntime as ort
+
+    from livedream import engine
+
+    class CpuOnlySession:
+        def __init__(self, *args, **kwargs) -> None:
+            pass
+
+        def run(self, *args, **kwargs) -> list:
+            return [np.zeros(1, np.float32)]
+
+        def get_providers(self) -> list[str]:
+            return ["CPUExecutionProvider"]
+
+    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: print(printed), raising=False)
+    monkeypatch.setattr(ort, "InferenceSession", CpuOnlySession)
+    engine.preload_cuda_libraries.cache_clear()
+
+
+@pytest.mark.parametrize("library", ["libcudnn.so.9", "libcublasLt.so.12", "libcudart.so.13"])
+def test_doctor_names_the_cuda_library_that_failed_to_load(monkeypatch, library) -> None:
+    from livedream import engine
+
+    fake_cuda_build(monkeypatch, f"Failed to load /x/nvidia/lib/{library}: cannot open shared object file\n"
+                                 f"Failed to load {library}: cannot open shared object file")
+    try:
+        check = check_providers(ModelConfig(device="auto"), gpu_present=lambda: True)[-1]
+    finally:
+        engine.preload_cuda_libraries.cache_clear()
+    assert check.status == WARN and check.detail.count(library) == 1 and "/x/" not in check.detail
+    assert 'onnxruntime-gpu[cuda,cudnn]' in check.fix
+
+
+def test_cuda_libraries_that_load_are_not_reported(monkeypatch) -> None:
+    from livedream import engine
+
+    fake_cuda_build(monkeypatch, "")
+    try:
+        assert engine.preload_cuda_libraries() == ()
+    finally:
+        engine.preload_cuda_libraries.cache_clear()
 
 
 def test_probe_graph_is_a_valid_onnx_graph() -> None:

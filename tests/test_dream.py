@@ -90,12 +90,19 @@ def untiled_ascent(engine, base: np.ndarray, steps: int, step_size: float) -> np
     return image
 
 
-def test_tile_covering_image_matches_untiled_ascent(lively_engine, sample_image):
+@pytest.mark.parametrize("steps", [1, 5])
+def test_tile_covering_image_matches_untiled_ascent(lively_engine, sample_image, steps):
+    """One step element-wise; five in aggregate, because chained steps amplify one-ulp
+    differences (a ReLU decision flips and that pixel takes another path)."""
     base = photo(sample_image, 101, 133)
-    settings = AscentSettings(steps=5, step_size=0.02, octaves=1, tile=133, jitter=False)
+    settings = AscentSettings(steps=steps, step_size=0.02, octaves=1, tile=133, jitter=False)
     detail, _ = dream(lively_engine, base, settings, np.random.default_rng(0))
     reference = untiled_ascent(lively_engine, base, settings.steps, settings.step_size)
-    np.testing.assert_allclose(dreamed_image(base, detail), reference, atol=1e-5)
+    tiled = dreamed_image(base, detail)
+    if steps == 1:
+        np.testing.assert_allclose(tiled, reference, atol=1e-5)
+    else:
+        assert np.linalg.norm(tiled - reference) / np.linalg.norm(reference - base) < 1e-3
 
 
 def test_tiled_dream_raises_objective_at_least_half_as_much_as_untiled(lively_engine, sample_image):

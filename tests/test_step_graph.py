@@ -56,21 +56,59 @@ def test_in_graph_step_equals_reference_update(graphs):
     np.testing.assert_allclose(stepped, expected, atol=2e-5)
 
 
-def test_step_runner_chains_steps_like_repeated_reference_updates(graphs):
-    """Ping-pong between the two device buffers must feed each run the previous result."""
+def relative_l2(actual: np.ndarray, expected: np.ndarray, start: np.ndarray) -> float:
+    """Difference between two ascents, relative to how far the reference moved from `start`."""
+    return float(np.linalg.norm(actual - expected) / np.linalg.norm(expected - start))
+
+
+def ascents(runner: StepRunner, start: np.ndarray, runs: int, step_size: float) -> list[np.ndarray]:
+    """The image after 0, 1, … `runs` runs of `runner`, each ascent started afresh from `start`."""
+    results = [start.copy()]
+    for run in range(1, runs + 1):
+        image = start.copy()
+        runner.ascend(image, steps=run * runner.steps_per_run, step_size=step_size)
+        results.append(image)
+    return results
+
+
+@pytest.mark.parametrize("name, per_run", [("step1", 1), ("step2", 2)])
+def test_each_run_of_the_step_runner_continues_from_the_previous_runs_output(graphs, name, per_run):
+    """Ping-pong between the two device buffers must feed each run the previous result.
+
+    Pinned per run: run k's output equals `per_run` host updates of run k-1's output. A
+    chain of steps on random weights amplifies one-ulp differences (a ReLU or max-pool
+    decision flips and the pixel takes another path), so an element-wise bound on the third
+    chained step would test ORT's fusion choices, not the ping-pong; each run is compared
+    on its own input instead, element-wise for one step and by L2 for a 2-step run.
+    """
     engine = Engine(graphs["gradient"], "cpu")
-    expected = random_image(1)
-    for _ in range(3):
-        expected = reference_update(engine, expected, 0.03)
-    for name, per_run, steps in (("step1", 1, 3), ("step2", 2, 4)):
-        runner = StepRunner(graphs[name], steps_per_run=per_run, device="cpu")
-        stepped = random_image(1)
-        runner.ascend(stepped, steps=steps, step_size=0.03)
-        if steps == 3:
-            np.testing.assert_allclose(stepped, expected, atol=1e-4)
+    runner = StepRunner(graphs[name], steps_per_run=per_run, device="cpu")
+    start = random_image(1)
+    results = ascents(runner, start, runs=3, step_size=0.03)
+    for previous, current in zip(results, results[1:]):
+        expected = previous.copy()
+        for _ in range(per_run):
+            expected = reference_update(engine, expected, 0.03)
+        assert np.abs(current - previous).mean() > 0.005  # it moved on from the last run...
+        if per_run == 1:  # ...by exactly one host update of the last run's output
+            np.testing.assert_allclose(current, expected, atol=2e-5)
         else:
-            further = reference_update(engine, expected.copy(), 0.03)
-            np.testing.assert_allclose(stepped, further, atol=1e-4)
+            assert relative_l2(current, expected, previous) < 1e-3
+
+
+def test_step_runner_chain_stays_close_to_repeated_host_updates(graphs):
+    """The whole chain in aggregate: chained steps may flip single pixels, never the picture."""
+    engine = Engine(graphs["gradient"], "cpu")
+    start = random_image(1)
+    expected = start.copy()
+    for _ in range(4):
+        expected = reference_update(engine, expected, 0.03)
+    for name, per_run in (("step1", 1), ("step2", 2)):
+        stepped = start.copy()
+        StepRunner(graphs[name], steps_per_run=per_run, device="cpu").ascend(stepped, steps=4, step_size=0.03)
+        error = relative_l2(stepped, expected, start)
+        print(f"{name}: 4 chained steps, relative L2 to the host chain {error:.2e}")
+        assert error < 1e-2
 
 
 def test_step_runner_keeps_buffers_per_size(graphs):
