@@ -57,12 +57,16 @@ def section(section_type: type, ranges: dict[str, Range] | None = None) -> Any:
 
 # --- sections ------------------------------------------------------------------------------
 
+DEFAULT_CONFIG = Path("config.toml")  # read from the current folder when no --config is given
+SOURCE_KINDS = ("auto", "camera", "video", "image", "demo")  # auto = camera, else the demo
+DEVICES = ("auto", "cuda", "cpu")  # auto = CUDA when this onnxruntime has it
+
 
 @dataclass(frozen=True)
 class ModelConfig:
     """[model]: where the graph runs. Which graph is `[dream] model` (a live value presets can change)."""
 
-    device: str = choice("auto", "cuda", "cpu")
+    device: str = choice(*DEVICES)
     threads: int = bounded(0, 0, 256)  # 0 = let ONNX Runtime decide
 
 
@@ -70,7 +74,7 @@ class ModelConfig:
 class SourceConfig:
     """[source]: where frames come from."""
 
-    kind: str = choice("auto", "camera", "video", "image", "demo")
+    kind: str = choice(*SOURCE_KINDS)
     camera: int | str = 0  # OpenCV index, or a device path / stream URL
     path: str = ""  # the file for kind = "video" or "image"
     width: int = bounded(1280, 16, 7680)  # requested from the camera; the demo's size
@@ -356,7 +360,7 @@ class ScheduleConfig:
     off: str = "21:00"
 
     def __post_init__(self) -> None:
-        from livedream.schedule import check_hours  # the clock format belongs to the schedule
+        from livedream.ops.schedule import check_hours  # the clock format belongs to the schedule
 
         check_hours(self.on, self.off)
 
@@ -382,6 +386,13 @@ class Config:
 
 
 # --- loading -------------------------------------------------------------------------------
+
+
+def config_path_or_default(given: Path | None) -> Path | None:
+    """`given`, else ./config.toml when it exists, else None (the built-in defaults)."""
+    if given is not None:
+        return given
+    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
 def load_config(path: Path | None) -> Config:

@@ -44,7 +44,7 @@ def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant
     """Export a random-weight graph with its manifest entry; returns (path, model)."""
     from livedream.export.backward import DreamGradient
     from livedream.export.graph import OPSET, export_module
-    from livedream.models import GraphInfo, sha256_of, write_manifest_entry
+    from livedream.manifest import GraphInfo, sha256_of, write_manifest_entry
 
     model = random_model(layers, variant, seed)
     module = DreamGradient(model, {layer: 1.0 for layer in layers}).eval()
@@ -84,7 +84,7 @@ def small_graph(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def small_engine(small_graph):
-    from livedream.engine import Engine
+    from livedream.runtime.engine import Engine
 
     return Engine(small_graph, device="cpu")
 
@@ -136,7 +136,7 @@ def lively_graph(tmp_path_factory) -> Path:
     pytest.importorskip("torch")
     from livedream.export.backward import DreamGradient
     from livedream.export.graph import OPSET, export_module
-    from livedream.models import GraphInfo, sha256_of, write_manifest_entry
+    from livedream.manifest import GraphInfo, sha256_of, write_manifest_entry
 
     folder = tmp_path_factory.mktemp("lively")
     path = folder / "lively.onnx"
@@ -153,6 +153,6 @@ def lively_graph(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def lively_engine(lively_graph):
-    from livedream.engine import Engine
+    from livedream.runtime.engine import Engine
 
     return Engine(lively_graph, device="cpu")

@@ -16,15 +16,15 @@ import numpy as np
 import pytest
 
 from livedream import cli
-from livedream.app import FrameBudget, LiveApp, cropped_to_aspect
+from livedream.live.app import FrameBudget, LiveApp, cropped_to_aspect
 from livedream.config import DisplayConfig
-from livedream.display import BANNER_COLOUR, Display
-from livedream.dreamer import LiveDreamer
+from livedream.pipeline.display import BANNER_COLOUR, Display
+from livedream.pipeline.dreamer import LiveDreamer
 from livedream.errors import UserError
 from livedream.params import Params
-from livedream.sources import LIVE, DemoSource, Frame
+from livedream.pipeline.sources import LIVE, DemoSource, Frame
 
-import pygame  # noqa: E402,I001 - after livedream.display, which silences pygame's greeting
+import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
 
 DREAM = Params(dream_height=96, dream_width=128, steps=1, strength=0.05, decay=0.9)
 WINDOW = (320, 240)
@@ -193,7 +193,7 @@ def test_dream_of_a_wider_source_is_cut_to_its_aspect_not_squashed() -> None:
 
 def test_keys_change_params_through_clamping_and_are_logged(make_app, caplog) -> None:
     app = make_app(ScriptedSource(grey_picture()), params=dataclasses.replace(DREAM, strength=0.02, steps=1))
-    with caplog.at_level(logging.INFO, logger="livedream.app"):
+    with caplog.at_level(logging.INFO, logger="livedream.live.app"):
         post_key(pygame.K_PLUS, "+")
         post_key(pygame.K_RIGHTBRACKET, "]")
         app.step()
@@ -238,7 +238,7 @@ def test_preset_keys_recall_presets_through_the_seam(make_app) -> None:
 
 def test_preset_keys_without_presets_say_so(make_app, caplog) -> None:
     app = make_app(ScriptedSource(grey_picture()))
-    with caplog.at_level(logging.INFO, logger="livedream.app"):
+    with caplog.at_level(logging.INFO, logger="livedream.live.app"):
         post_key(pygame.K_3, "3")
         app.step()
     assert app.params == DREAM
@@ -356,7 +356,7 @@ def test_a_control_asking_for_an_unknown_model_keeps_the_running_one(make_app, c
 
     app = make_app(ScriptedSource(grey_picture()), controls=[SwitchModel()], load_engine=refuse)
     engine = app.engine
-    with caplog.at_level(logging.WARNING, logger="livedream.app"):
+    with caplog.at_level(logging.WARNING, logger="livedream.live.app"):
         stats = app.run(max_frames=2)
     assert stats.frames == 2 and app.engine is engine and app.params.model == DREAM.model
     assert any("'nope' not loaded" in record.getMessage() for record in caplog.records)

@@ -20,22 +20,22 @@ from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from pythonosc.udp_client import SimpleUDPClient
 
 from livedream import cli
-from livedream.app import LiveApp, open_app
+from livedream.live.app import LiveApp, open_app
 from livedream.config import Config, parse_config
 from livedream.control.hub import ControlHub
-from livedream.display import Display
-from livedream.dreamer import LiveDreamer
+from livedream.pipeline.display import Display
+from livedream.pipeline.dreamer import LiveDreamer
 from livedream.errors import UserError
-from livedream.logs import HealthReporter
+from livedream.ops.logs import HealthReporter
 from livedream.params import Params
-from livedream.resilience import GuardedEngine
-from livedream.schedule import DailySchedule
-from livedream.sources import LIVE, Frame
+from livedream.runtime.guard import GuardedEngine
+from livedream.ops.schedule import DailySchedule
+from livedream.pipeline.sources import LIVE, Frame
 from tests.test_app import (  # noqa: F401 - isolated_logging is an autouse fixture
     DREAM, WINDOW, ScriptedSource, grey_picture, isolated_logging, post_key, window_pixels,
 )
 
-import pygame  # noqa: E402,I001 - after livedream.display, which silences pygame's greeting
+import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
 
 FRAME_S = 0.25  # fake seconds per frame
 MAX_FRAMES_FOR_A_MESSAGE = 200  # an OSC message on localhost arrives within a frame or two
@@ -373,7 +373,7 @@ class Counted(ScriptedSource):
 def test_outside_opening_hours_the_screen_is_black_and_nothing_is_dreamed(make_app_with_schedule, caplog) -> None:
     wall = {"time": datetime.datetime(2026, 5, 4, 20, 58)}
     app, source = make_app_with_schedule(lambda: wall["time"])
-    with caplog.at_level(logging.INFO, logger="livedream.app"):
+    with caplog.at_level(logging.INFO, logger="livedream.live.app"):
         app.run(max_frames=2)
         assert app.dreamed == 2 and source.reads == 2 and window_pixels().max() > 0
         wall["time"] = datetime.datetime(2026, 5, 4, 22, 30)  # closing time has passed

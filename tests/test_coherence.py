@@ -6,8 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream.coherence import DetailWarper, Feedback, feedback_sample_grid, motion_compensated_difference
-from livedream.dreamer import LiveDreamer
+from livedream.pipeline.coherence import DetailWarper, Feedback, feedback_sample_grid, motion_compensated_difference
+from livedream.pipeline.dreamer import LiveDreamer
 from livedream.params import Params
 from tests.test_dreamer import PatternEngine
 

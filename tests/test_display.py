@@ -13,7 +13,7 @@ import pygame  # noqa: E402
 import pytest  # noqa: E402
 
 from livedream.config import DisplayConfig  # noqa: E402
-from livedream.display import (  # noqa: E402
+from livedream.pipeline.display import (  # noqa: E402
     KEY_BINDINGS,
     Action,
     Display,

@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from livedream import cli, doctor
+from livedream import cli
+from livedream.ops import doctor
 from livedream.config import ModelConfig, SourceConfig
-from livedream.doctor import FAIL, GPU_BUILD_FIX, NOTE, OK, WARN, check_models, check_providers, check_source
+from livedream.ops.doctor import FAIL, GPU_BUILD_FIX, NOTE, OK, WARN, check_models, check_providers, check_source
 from livedream.errors import UserError
 
 
@@ -129,7 +130,7 @@ def test_missing_default_model_says_run_livedream_export(tmp_path: Path) -> None
 
 
 def test_tampered_model_fails_the_manifest_check_and_is_not_loaded(small_graph: Path, tmp_path: Path) -> None:
-    from livedream.engine import load_engine
+    from livedream.runtime.engine import load_engine
 
     models = tmp_path / "models"
     shutil.copytree(small_graph.parent, models)
@@ -187,7 +188,7 @@ def fake_cuda_build(monkeypatch, printed: str) -> None:
     """An onnxruntime that lists CUDA, whose preload prints `printed`, and whose sessions fall back to the CPU."""
     import onnxruntime as ort
 
-    from livedream import engine
+    from livedream.runtime import engine
 
     class CpuOnlySession:
         def __init__(self, *args, **kwargs) -> None:
@@ -207,7 +208,7 @@ def fake_cuda_build(monkeypatch, printed: str) -> None:
 
 @pytest.mark.parametrize("library", ["libcudnn.so.9", "libcublasLt.so.12", "libcudart.so.13"])
 def test_doctor_names_the_cuda_library_that_failed_to_load(monkeypatch, library) -> None:
-    from livedream import engine
+    from livedream.runtime import engine
 
     fake_cuda_build(monkeypatch, f"Failed to load /x/nvidia/lib/{library}: cannot open shared object file\n"
                                  f"Failed to load {library}: cannot open shared object file")
@@ -220,7 +221,7 @@ def test_doctor_names_the_cuda_library_that_failed_to_load(monkeypatch, library)
 
 
 def test_cuda_libraries_that_load_are_not_reported(monkeypatch) -> None:
-    from livedream import engine
+    from livedream.runtime import engine
 
     fake_cuda_build(monkeypatch, "")
     try:

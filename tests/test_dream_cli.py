@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream import dream_cli, imageio
+from livedream.cli import dream as dream_cli
+from livedream.offline import imageio
 from livedream.cli import main
-from livedream.imageio import VideoReader, read_photo
+from livedream.offline.imageio import VideoReader, read_photo
 
 from .test_imageio import moving_pattern, write_test_video
 
@@ -159,8 +160,8 @@ def test_first_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(small_grap
 
     import onnxruntime
 
-    from livedream import exporting
-    from livedream.models import read_manifest, write_manifest_entry
+    from livedream.runtime import exporting
+    from livedream.manifest import read_manifest, write_manifest_entry
 
     models = tmp_path / "models"
     models.mkdir()

@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream.dreamer import LiveDreamer, ascent_settings
+from livedream.pipeline.dreamer import LiveDreamer, ascent_settings
 from livedream.params import Params
 
 DREAM_SIZE = dict(dream_height=96, dream_width=128)

@@ -7,8 +7,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livedream.dreamer import LiveDreamer  # noqa: E402
-from livedream.engine import Engine, FrameRunner  # noqa: E402
+from livedream.pipeline.dreamer import LiveDreamer  # noqa: E402
+from livedream.runtime.engine import Engine, FrameRunner  # noqa: E402
 from livedream.export.backward import AscentSteps, DreamGradient  # noqa: E402
 from livedream.export.frame import FrameDream  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402

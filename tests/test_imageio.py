@@ -9,16 +9,15 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream import imageio
+from livedream.offline import imageio
 from livedream.errors import UserError
-from livedream.imageio import (
+from livedream.pipeline.images import to_nchw, to_rgb
+from livedream.offline.imageio import (
     AtomicVideoWriter,
     VideoReader,
     check_dreamable,
     check_output,
     read_photo,
-    to_nchw,
-    to_rgb,
     write_photo,
 )
 

@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, RuntimeException
 
-from livedream.dreamer import LiveDreamer
+from livedream.pipeline.dreamer import LiveDreamer
 from livedream.errors import UserError
 from livedream.params import Params
-from livedream.resilience import GuardedEngine, FrameWatchdog
+from livedream.live.watchdog import FrameWatchdog
+from livedream.runtime.guard import GuardedEngine
 
 IMAGE = np.zeros((1, 3, 80, 80), np.float32)
 
@@ -69,7 +70,7 @@ def one_frame(guard: GuardedEngine):
 def test_ort_error_on_one_frame_skips_only_that_frame_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
     engine = FlakyEngine(fail_on={3})
     guard = GuardedEngine(EngineFactory(engine), restart_after=3)
-    with caplog.at_level(logging.WARNING, logger="livedream.resilience"):
+    with caplog.at_level(logging.WARNING, logger="livedream.runtime.guard"):
         results = [one_frame(guard) for _ in range(6)]
     assert results == [1.0, 1.0, None, 1.0, 1.0, 1.0]
     assert guard.frames_skipped == 1 and guard.restarts == 0
@@ -93,7 +94,7 @@ def test_k_failed_frames_in_a_row_restart_the_session_once(caplog: pytest.LogCap
     broken, fresh = FlakyEngine(always=True), FlakyEngine()
     factory = EngineFactory(broken, fresh)
     guard = GuardedEngine(factory, restart_after=4)
-    with caplog.at_level(logging.WARNING, logger="livedream.resilience"):
+    with caplog.at_level(logging.WARNING, logger="livedream.runtime.guard"):
         results = [one_frame(guard) for _ in range(6)]
     assert results == [None, None, None, None, 1.0, 1.0]  # the 5th frame runs on the new session
     assert factory.calls == 2 and guard.restarts == 1 and guard.engine is fresh
@@ -147,7 +148,7 @@ def test_a_restart_that_fails_is_logged_and_retried_never_raised(caplog: pytest.
     healthy = FlakyEngine()
     factory = EngineFactory(FlakyEngine(always=True), UserError("model file models/x.onnx is missing"), healthy)
     guard = GuardedEngine(factory, restart_after=1, backoff_initial_s=1.0, clock=clock)
-    with caplog.at_level(logging.WARNING, logger="livedream.resilience"):
+    with caplog.at_level(logging.WARNING, logger="livedream.runtime.guard"):
         assert one_frame(guard) is None  # fails → restart due at once
         assert one_frame(guard) is None  # the restart raises UserError: logged, retried later
     assert guard.engine is None and guard.provider == "none"
@@ -185,7 +186,7 @@ def test_runtime_exception_from_the_step_graph_is_guarded_too() -> None:
 
 def test_watchdog_flags_gaps_over_the_limit(caplog: pytest.LogCaptureFixture) -> None:
     watchdog = FrameWatchdog(max_gap_s=2.0)
-    with caplog.at_level(logging.WARNING, logger="livedream.resilience"):
+    with caplog.at_level(logging.WARNING, logger="livedream.live.watchdog"):
         gaps = [watchdog.frame(t) for t in (10.0, 10.5, 11.0, 14.0, 14.5)]
     assert gaps == [0.0, 0.5, 0.5, 3.0, 0.5]
     assert watchdog.largest_gap == 3.0 and watchdog.late_frames == 1
@@ -205,7 +206,7 @@ def test_watchdog_monitor_logs_a_stall_once_with_the_loop_stack(caplog: pytest.L
     watchdog = FrameWatchdog(max_gap_s=2.0)
     watchdog.frame(9.5)  # called from this thread: it is "the loop"
     watchdog.frame(10.0)  # frames every 0.5 s: the usual pace, so the 2 s limit holds
-    with caplog.at_level(logging.WARNING, logger="livedream.resilience"):
+    with caplog.at_level(logging.WARNING, logger="livedream.live.watchdog"):
         results = [watchdog.check(t) for t in (11.0, 12.5, 13.0, 20.0)]
         watchdog.frame(21.0)
         after_recovery = watchdog.check(24.0)

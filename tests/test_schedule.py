@@ -8,7 +8,7 @@ import pytest
 
 from livedream.config import ScheduleConfig, parse_config
 from livedream.errors import UserError
-from livedream.schedule import DailySchedule
+from livedream.ops.schedule import DailySchedule
 
 
 def at(hh_mm: str, day: int = 10) -> datetime.datetime:

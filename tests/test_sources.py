@@ -15,7 +15,7 @@ import pytest
 
 from livedream.config import SourceConfig
 from livedream.errors import UserError
-from livedream.sources import (
+from livedream.pipeline.sources import (
     LIVE,
     CameraSource,
     DemoSource,
@@ -272,8 +272,8 @@ def test_close_does_not_wait_for_a_driver_that_hangs(camera: FakeCamera) -> None
 
 CLOSE_AT_EXIT = """
 import time
-from livedream.faults import FaultPlan, FaultyCamera
-from livedream.sources import CameraSource
+from livedream.testing.faults import FaultPlan, FaultyCamera
+from livedream.pipeline.sources import CameraSource
 camera = FaultyCamera(FaultPlan(), 1280, 720, fps=240.0)
 source = CameraSource("faulty", 1280, 720, 240, capture_factory=camera)
 source.start()

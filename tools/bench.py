@@ -31,7 +31,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from livedream.models import DEFAULT_MODEL, default_models_dir  # noqa: E402
+from livedream.manifest import DEFAULT_MODEL, default_models_dir  # noqa: E402
 
 Step = Callable[[], None]
 # Weights of the torch eager reference (None = the embedded default); set per cell process.
@@ -96,7 +96,7 @@ def torch_eager_step(device: str, height: int, width: int) -> Step:
 def graph_unavailable(model: str, device: str) -> str | None:
     import onnxruntime as ort
 
-    from livedream.models import read_manifest
+    from livedream.manifest import read_manifest
 
     if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
         return "onnxruntime has no CUDA provider"
@@ -106,8 +106,8 @@ def graph_unavailable(model: str, device: str) -> str | None:
 
 
 def ort_step(model: str, device: str, height: int, width: int, cuda_options: dict[str, str] | None = None) -> Step:
-    from livedream.engine import Engine
-    from livedream.models import find_graph
+    from livedream.runtime.engine import Engine
+    from livedream.manifest import find_graph
 
     path, info = find_graph(model, default_models_dir())
     engine = Engine(path, device, min_size=info.min_size, layers=info.layers, cuda_options=cuda_options)
@@ -123,8 +123,8 @@ def ort_stepper(model: str, device: str, height: int, width: int, cuda_graph: bo
 
     Timed per step over a run of 10 steps with one copy in and out, as the live loop does it.
     """
-    from livedream.engine import StepRunner
-    from livedream.models import find_graph
+    from livedream.runtime.engine import StepRunner
+    from livedream.manifest import find_graph
 
     path, info = find_graph(model, default_models_dir())
     runner = StepRunner(path, info.steps_per_run, device, cuda_graph=cuda_graph, cuda_options=cuda_options)
@@ -345,7 +345,7 @@ def measure_live(height: int, width: int, device: str, steps: int, seconds: floa
     import os
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
-    from livedream.app import open_app
+    from livedream.live.app import open_app
     from livedream.config import apply_overrides, load_config
 
     row = LiveRow(height, width, device)

@@ -24,16 +24,16 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from livedream.app import LiveApp, load_live_engine  # noqa: E402
-from livedream.config import Config, apply_overrides, load_config  # noqa: E402
-from livedream.display import Display  # noqa: E402
-from livedream.dreamer import LiveDreamer  # noqa: E402
+from livedream.live.app import LiveApp, load_live_engine  # noqa: E402
+from livedream.config import Config, apply_overrides, config_path_or_default, load_config  # noqa: E402
+from livedream.pipeline.display import Display  # noqa: E402
+from livedream.pipeline.dreamer import LiveDreamer  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
-from livedream.faults import FaultPlan, FaultyCamera  # noqa: E402
-from livedream.logs import HealthReporter, read_rss_bytes  # noqa: E402
+from livedream.testing.faults import FaultPlan, FaultyCamera  # noqa: E402
+from livedream.ops.logs import HealthReporter, read_rss_bytes  # noqa: E402
 from livedream.params import Params  # noqa: E402
-from livedream.resilience import FrameWatchdog  # noqa: E402
-from livedream.sources import CameraSource, DemoSource, Source, is_lost  # noqa: E402
+from livedream.live.watchdog import FrameWatchdog  # noqa: E402
+from livedream.pipeline.sources import CameraSource, DemoSource, Source, is_lost  # noqa: E402
 
 MAX_RSS_GROWTH_PERCENT = 5.0
 MAX_FRAME_GAP_S = 2.0
@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
-    path = args.config or (Path("config.toml") if Path("config.toml").is_file() else None)
+    path = config_path_or_default(args.config)
     try:
         width, height = (int(n) for n in args.size.lower().split("x")) if args.size else (None, None)
         config = apply_overrides(

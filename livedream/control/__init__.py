@@ -3,17 +3,6 @@
 Presets and crossfades, the sequencer, attract mode, OSC, MIDI, audio, the web panel and
 the outputs (recording, virtual camera). Each control is a small object with
 `update(params, now) -> Params`; `hub.ControlHub` builds the enabled ones from config and
-is the one object the live loop talks to. Nothing here reaches inside a stage.
+is the one object the live loop talks to. Nothing here reaches inside a stage: it
+never imports `live`, `pipeline`, `runtime`, `offline` or `cli`.
 """
-
-from __future__ import annotations
-
-from typing import Protocol
-
-from livedream.params import Params
-
-
-class Control(Protocol):
-    """Something that may change the parameters once per frame (the live loop's seam)."""
-
-    def update(self, params: Params, now: float) -> Params: ...

@@ -36,7 +36,7 @@ from livedream.export.inception import (
     canonical_layer,
 )
 from livedream.export.weights import LoadedWeights, apply_weights, load_weights
-from livedream.models import DEFAULT_MODEL, GraphInfo, sha256_of, write_manifest_entry
+from livedream.manifest import DEFAULT_MODEL, GraphInfo, sha256_of, write_manifest_entry
 
 OPSET = 18
 VARIANT_NAMES = {TF2015: "tf2015", TORCHVISION: "torchvision", KERAS: "keras"}

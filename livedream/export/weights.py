@@ -30,7 +30,7 @@ from pathlib import Path
 
 import torch
 
-from livedream.errors import UserError
+from livedream.errors import UserError, first_line
 from livedream.export.inception import (
     KERAS,
     LAYER_NAMES,
@@ -335,7 +335,7 @@ def _load_fid(path: Path, source: str) -> LoadedWeights:
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             raw = torch.jit.load(str(path), map_location="cpu").state_dict()
     except Exception as error:  # a corrupt archive raises many kinds of errors
-        raise WeightsError(f"{path} is not a readable TorchScript file ({_first_line(error)})")
+        raise WeightsError(f"{path} is not a readable TorchScript file ({first_line(error)})")
     tensors: dict[str, torch.Tensor] = {}
     origin: dict[str, str] = {}
     for conv_name, scope in fid_unit_names().items():
@@ -397,7 +397,7 @@ def _load_torchvision(path: Path, source: str) -> LoadedWeights:
     try:
         raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # unpickling failures come in many types
-        raise WeightsError(f"{path} is not a readable PyTorch state dict ({_first_line(error)})")
+        raise WeightsError(f"{path} is not a readable PyTorch state dict ({first_line(error)})")
     if not isinstance(raw, dict) or not all(
         isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in raw.items()
     ):
@@ -462,7 +462,7 @@ def _load_keras(path: Path, source: str) -> LoadedWeights:
                     for name in weight_names
                 }
     except (OSError, KeyError) as error:
-        raise WeightsError(f"{path} is not a readable Keras weights file ({_first_line(error)})")
+        raise WeightsError(f"{path} is not a readable Keras weights file ({first_line(error)})")
     if len(convs) != len(norms):
         raise WeightsError(
             f"{path} has {len(convs)} conv2d but {len(norms)} batch_normalization layers; "
@@ -489,7 +489,7 @@ def _load_keras(path: Path, source: str) -> LoadedWeights:
         except (KeyError, RuntimeError) as error:
             raise WeightsError(
                 f"{path}: conv2d #{conv_number} / batch_normalization #{norm_number} are no "
-                f"InceptionV3 unit ({_first_line(error)}); is this an InceptionV3 weights file?"
+                f"InceptionV3 unit ({first_line(error)}); is this an InceptionV3 weights file?"
             )
         tensors.update(unit)
         origin.update({n: f"keras layer #{conv_number}" for n in unit})
@@ -551,7 +551,7 @@ def fetch(remote: RemoteFile, cache_dir: Path | None = None) -> Path:
     except (urllib.error.URLError, OSError, ValueError) as error:
         partial.unlink(missing_ok=True)
         reason = getattr(error, "reason", error)
-        raise WeightsError(f"could not download {remote.url} ({_first_line(reason)}); {by_hand}")
+        raise WeightsError(f"could not download {remote.url} ({first_line(reason)}); {by_hand}")
     except BaseException:
         partial.unlink(missing_ok=True)
         raise
@@ -595,6 +595,3 @@ def _download(url: str, destination: Path, hash_name: str) -> str:
     return digest.hexdigest()
 
 
-def _first_line(error: object) -> str:
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

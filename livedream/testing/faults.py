@@ -16,7 +16,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from livedream.sources import DemoSource
+from livedream.pipeline.sources import DemoSource
 
 
 @dataclass(frozen=True)

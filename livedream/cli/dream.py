@@ -18,11 +18,11 @@ import numpy as np
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from livedream.coherence import DetailWarper
-from livedream.dream import AscentSettings, OctaveCallback, dream, dreamed_image, octave_sizes
-from livedream.engine import DEVICES, Engine
+from livedream.pipeline.coherence import DetailWarper
+from livedream.pipeline.dream import AscentSettings, OctaveCallback, dream, dreamed_image, octave_sizes
+from livedream.runtime.engine import DEVICES, Engine
 from livedream.errors import UserError
-from livedream.imageio import (
+from livedream.offline.imageio import (
     AtomicVideoWriter,
     VideoReader,
     check_dreamable,
@@ -30,17 +30,13 @@ from livedream.imageio import (
     check_output,
     is_video,
     read_photo,
-    to_nchw,
-    to_rgb,
     write_photo,
 )
-from livedream.exporting import ensure_model
-from livedream.models import DEFAULT_MODEL, GraphInfo, default_models_dir
+from livedream.runtime.exporting import ensure_model
+from livedream.manifest import DEFAULT_MODEL, GraphInfo, default_models_dir
 from livedream.params import Params
+from livedream.pipeline.images import SAMPLE_PHOTO, to_nchw, to_rgb
 
-# NASA photo of astronaut Eileen Collins (public domain), from scikit-image's data set
-# (skimage.data.astronaut).
-SAMPLE_PHOTO = Path(__file__).resolve().parent / "assets" / "sample.jpg"
 
 # Still defaults: the tutorial's look (mixed3 + mixed5, step 0.02, octave scale 1.3) in
 # ~15 s for the 512² sample on 2 CPU cores. The tutorial's own -2..2 octave range takes

@@ -14,18 +14,11 @@ from typing import Protocol
 import cv2
 import numpy as np
 
-from livedream.coherence import DetailWarper, Feedback
-from livedream.dream import AscentSettings, dream
-from livedream.engine import FrameRunner
+from livedream.pipeline.coherence import DetailWarper, Feedback
+from livedream.pipeline.dream import AscentSettings, dream
+from livedream.runtime.engine import FrameRunner, GradientEngine
 from livedream.params import Params
-
-
-class GradientEngine(Protocol):
-    """What the dreamer needs of an `Engine` (tests use small fakes)."""
-
-    min_size: int
-
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]: ...
+from livedream.pipeline.images import bytes_from_unit, unit_from_bytes
 
 
 @dataclass(frozen=True)
@@ -61,10 +54,6 @@ def ascent_settings(params: Params) -> AscentSettings:
 
 def feedback_of(params: Params) -> Feedback:
     return Feedback(params.zoom, params.rotate, params.shift_x, params.shift_y)
-
-
-# uint8 → [-1, 1] as a lookup: one exact pass with no temporaries.
-_UNIT_FROM_BYTE = (np.arange(256, dtype=np.float32) / np.float32(127.5) - 1).astype(np.float32)
 
 
 class LiveDreamer:
@@ -104,7 +93,7 @@ class LiveDreamer:
         if runner is not None:
             return self._dream_frame_on_device(runner, params, started)
         self._device_runner = None
-        np.take(_UNIT_FROM_BYTE, self._base_rgb.transpose(2, 0, 1), out=self._base[0])
+        unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
 
         carried = self._warper.carry(self._base_rgb, self._detail, params.decay, feedback_of(params))
@@ -169,7 +158,4 @@ class LiveDreamer:
             np.copyto(dreamed, self._base)
         else:
             np.add(self._base, self._detail, out=dreamed)
-        np.clip(dreamed, -1.0, 1.0, out=dreamed)
-        dreamed *= np.float32(127.5)
-        dreamed += np.float32(128.0)  # 127.5 to map to 0..255, +0.5 so the cast rounds
-        np.copyto(self._output_rgb, dreamed[0].transpose(1, 2, 0), casting="unsafe")
+        bytes_from_unit(dreamed, self._output_rgb)

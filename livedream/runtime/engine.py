@@ -13,18 +13,19 @@ import io
 import logging
 import re
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import onnxruntime as ort
 
+from livedream.config import DEVICES
 from livedream.errors import UserError
-from livedream.models import find_graph, read_manifest
+from livedream.manifest import find_graph, read_manifest
 
 log = logging.getLogger(__name__)
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
-DEVICES = ("auto", "cuda", "cpu")
 # The gradient graph is the reference path (stills, tests, a user's comparison): TF32
 # convolutions put it 7 % (relative L2) off float64 autograd on an H100, plain float32 0.05 %.
 # The live step graphs keep ORT's TF32 default: there speed matters and the error is noise.
@@ -114,6 +115,14 @@ def open_session(
     if providers[0] != CPU and active != CUDA:
         log.warning("CUDA provider unavailable (cuDNN or driver missing?); using the CPU")
     return session, "CUDA" if active == CUDA else "CPU"
+
+
+class GradientEngine(Protocol):
+    """What a dream needs of a graph: its minimum size and the gradient (tests use small fakes)."""
+
+    min_size: int
+
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]: ...
 
 
 class Engine:

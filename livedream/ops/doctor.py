@@ -26,13 +26,12 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markup import escape
 
-from livedream.config import Config, ModelConfig, SourceConfig, apply_overrides, load_config
-from livedream.errors import UserError
-from livedream.models import EXPORT_HINT, default_models_dir, find_graph, read_manifest
+from livedream.config import Config, ModelConfig, SourceConfig, apply_overrides, config_path_or_default, load_config
+from livedream.errors import UserError, first_line
+from livedream.manifest import EXPORT_HINT, default_models_dir, find_graph, read_manifest
 
 OK, WARN, FAIL, NOTE = "ok", "warn", "fail", "note"
 SYMBOLS = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[bold red]✗[/]", NOTE: "[dim]–[/]"}
-SOURCE_KINDS = ("auto", "camera", "video", "image", "demo")
 CAMERA_INDICES = range(4)
 PROBE_TIMEOUT_S = 5.0
 HEADLESS_DRIVERS = ("dummy", "offscreen")
@@ -57,27 +56,6 @@ class Check:
     name: str
     detail: str
     fix: str = ""
-
-
-# --- the command ---------------------------------------------------------------------------
-
-
-def add_parser(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser(
-        "doctor",
-        help="check that this machine can run the installation (GPU, model, camera, display, …)",
-        description="Check providers, model files, cameras, displays, config and folders; "
-        "exit code 0 only when the app can run as configured.",
-    )
-    parser.add_argument("--config", type=Path, default=None, help="config file (default: ./config.toml if present)")
-    parser.add_argument(
-        "--source", choices=SOURCE_KINDS, default=None, help="check for this source kind instead of [source] kind"
-    )
-    parser.set_defaults(handler=run_doctor_command)
-
-
-def run_doctor_command(args: argparse.Namespace) -> int:
-    return run_doctor(args.config, args.source)
 
 
 def run_doctor(
@@ -120,19 +98,13 @@ def run_doctor(
     return 0
 
 
-def default_config_path() -> Path | None:
-    """./config.toml when it exists, else None (the built-in defaults)."""
-    path = Path("config.toml")
-    return path if path.is_file() else None
-
-
 # --- checks --------------------------------------------------------------------------------
 
 
 def check_config(path: Path | None, source_kind: str | None) -> tuple[Config, list[Check]]:
     """The config with --source applied, and its line. A broken file gives the defaults, so
     the other checks still run (the exit code is 1 anyway)."""
-    path = path if path is not None else default_config_path()
+    path = config_path_or_default(path)
     label = str(path) if path is not None else "built-in defaults (no config.toml here)"
     try:
         config = load_config(path)
@@ -178,7 +150,7 @@ def check_packages() -> list[Check]:
         try:
             version = version_of(importlib.import_module(module_name))
         except Exception as error:  # noqa: BLE001 - ImportError, or a broken native library
-            checks.append(Check(FAIL, label, f"cannot be imported ({_first_line(error)})", fix))
+            checks.append(Check(FAIL, label, f"cannot be imported ({first_line(error)})", fix))
             continue
         checks.append(Check(OK, label, version))
     for label, distribution, purpose in OPTIONAL_PACKAGES:
@@ -207,7 +179,7 @@ def nvidia_gpu_present() -> bool:
 def check_providers(model_cfg: ModelConfig, gpu_present: Callable[[], bool] = nvidia_gpu_present) -> list[Check]:
     import onnxruntime as ort
 
-    from livedream.engine import CUDA
+    from livedream.runtime.engine import CUDA
 
     available = ort.get_available_providers()
     names = ", ".join(p.removesuffix("ExecutionProvider") for p in available)
@@ -240,7 +212,7 @@ def _check_cuda_session(wants_cuda: bool) -> Check:
     import numpy as np
     import onnxruntime as ort
 
-    from livedream.engine import CPU, CUDA, CUDA_LIBRARIES_FIX, preload_cuda_libraries
+    from livedream.runtime.engine import CPU, CUDA, CUDA_LIBRARIES_FIX, preload_cuda_libraries
 
     status = FAIL if wants_cuda else WARN
     missing = preload_cuda_libraries()
@@ -250,7 +222,7 @@ def _check_cuda_session(wants_cuda: bool) -> Check:
         session = ort.InferenceSession(PROBE_GRAPH, options, providers=[CUDA, CPU])
         session.run(None, {"x": np.ones(1, np.float32)})
     except Exception as error:  # noqa: BLE001 - ORT raises its own types
-        return Check(status, "CUDA", f"a CUDA session fails: {_first_line(error)}", CUDNN_FIX)
+        return Check(status, "CUDA", f"a CUDA session fails: {first_line(error)}", CUDNN_FIX)
     if session.get_providers()[0] != CUDA:
         if missing:
             return Check(status, "CUDA", f"the CUDA provider did not start: {', '.join(missing)} failed to load",
@@ -340,7 +312,7 @@ def _probe_one(device: int | str, cfg: SourceConfig, capture_factory: Callable[[
     try:
         capture = capture_factory(device)
     except Exception as error:  # noqa: BLE001 - a driver fault is a result here
-        return CameraProbe(device, False, f"opening fails: {_first_line(error)}")
+        return CameraProbe(device, False, f"opening fails: {first_line(error)}")
     try:
         if not capture.isOpened():
             return CameraProbe(device, False, "not found")
@@ -356,7 +328,7 @@ def _probe_one(device: int | str, cfg: SourceConfig, capture_factory: Callable[[
         asked = f"{cfg.width}x{cfg.height} @ {cfg.fps} fps"
         return CameraProbe(device, True, f"{mode} (asked {asked})")
     except Exception as error:  # noqa: BLE001
-        return CameraProbe(device, False, f"fails while reading: {_first_line(error)}")
+        return CameraProbe(device, False, f"fails while reading: {first_line(error)}")
     finally:
         try:
             capture.release()
@@ -397,7 +369,7 @@ def check_source(
 
 
 def _check_source_file(cfg: SourceConfig) -> Check:
-    from livedream.sources import StillSource, VideoFileSource
+    from livedream.pipeline.sources import StillSource, VideoFileSource
 
     try:
         if cfg.kind == "image":
@@ -427,7 +399,7 @@ def check_displays(display_index: int) -> list[Check]:
         finally:
             pygame.display.quit()
     except pygame.error as error:
-        return [Check(FAIL, "display", f"none available (SDL: {_first_line(error)})", fix)]
+        return [Check(FAIL, "display", f"none available (SDL: {first_line(error)})", fix)]
     chosen = os.environ.get("SDL_VIDEODRIVER", "").strip().lower()
     listed = ", ".join(f"{i}: {w}x{h}" for i, (w, h) in enumerate(sizes))
     if driver in HEADLESS_DRIVERS and chosen != driver:
@@ -465,7 +437,7 @@ def _section_values(config: Config) -> list[tuple[str, str, Any]]:
 
 def check_folders(config: Config) -> list[Check]:
     """Every folder setting (`dir`, `*_dir`, `*_folder`: screenshots, recordings, logs) can be written."""
-    from livedream.logs import log_dir
+    from livedream.ops.logs import log_dir
 
     checks = []
     for section, key, value in _section_values(config):
@@ -520,7 +492,7 @@ def check_control_ports(config: Config) -> list[Check]:
 def check_schedule(config: Config) -> list[Check]:
     import datetime
 
-    from livedream.schedule import DailySchedule
+    from livedream.ops.schedule import DailySchedule
 
     schedule = DailySchedule.from_config(config.schedule)
     if schedule.always_on:
@@ -530,6 +502,3 @@ def check_schedule(config: Config) -> list[Check]:
     return [Check(OK, "schedule", f"{schedule.describe()}; now {state} until {schedule.next_change(now):%H:%M}")]
 
 
-def _first_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return lines[0] if lines else type(error).__name__

@@ -23,7 +23,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from livedream.engine import Engine
+from livedream.runtime.engine import Engine
 
 STD_EPSILON = 1e-8
 

@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from livedream.errors import UserError
-from livedream.models import write_atomically
+from livedream.files import write_atomically
+from livedream.pipeline.images import read_image
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 # mp4v and MJPG ship with every opencv-python wheel; H.264 does not.
@@ -78,29 +79,13 @@ def check_dreamable(path: Path, height: int, width: int, min_size: int) -> None:
         )
 
 
-# ---- pixels ------------------------------------------------------------------------------
-
-
-def to_nchw(rgb: np.ndarray) -> np.ndarray:
-    """uint8 RGB (H, W, 3) → float32 (1, 3, H, W) in [-1, 1], as the graph expects."""
-    planar = rgb.transpose(2, 0, 1)[None].astype(np.float32)
-    return np.ascontiguousarray(planar / np.float32(127.5) - np.float32(1.0))
-
-
-def to_rgb(image: np.ndarray) -> np.ndarray:
-    """float32 (1, 3, H, W) in [-1, 1] → uint8 RGB (H, W, 3), rounded, the inverse of `to_nchw`."""
-    scaled = np.clip(image[0].transpose(1, 2, 0), -1.0, 1.0) * np.float32(127.5) + np.float32(127.5)
-    return np.ascontiguousarray(np.rint(scaled).astype(np.uint8))
+# ---- photos ------------------------------------------------------------------------------
 
 
 def read_photo(path: Path) -> np.ndarray:
-    """The photo at `path` as uint8 RGB (H, W, 3); grey and alpha images become RGB."""
+    """The photo at `path` as uint8 RGB (H, W, 3), after the input checks."""
     check_input(path)
-    # imdecode of the bytes (not imread) so non-ASCII paths work on every platform.
-    bgr = cv2.imdecode(np.fromfile(str(path), dtype=np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise UserError(f"cannot read {path} as an image (damaged, or not {', '.join(PHOTO_EXTENSIONS)})")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+    return read_image(path)
 
 
 def encode_photo(extension: str, rgb: np.ndarray) -> bytes:

@@ -23,19 +23,21 @@ from typing import Callable, Iterable, Mapping, Protocol, Sequence
 import numpy as np
 
 from livedream.config import Config, ModelConfig
-from livedream.display import Action, Display, HudStats, next_screenshot_path
-from livedream.dreamer import GradientEngine, LiveDreamer
-from livedream.engine import load_engine
+from livedream.pipeline.display import Action, Display, HudStats, next_screenshot_path
+from livedream.pipeline.dreamer import LiveDreamer
+from livedream.runtime.engine import GradientEngine
+from livedream.runtime.engine import load_engine
 from livedream.errors import UserError
-from livedream.exporting import ensure_model
-from livedream.logs import HealthReporter
-from livedream.models import default_models_dir
+from livedream.runtime.exporting import ensure_model
+from livedream.ops.logs import HealthReporter
+from livedream.manifest import default_models_dir
 from livedream.params import PARAM_RANGES, Params
-from livedream.resilience import FrameWatchdog, GuardedEngine
-from livedream.schedule import DailySchedule
-from livedream.sources import ENDED, Frame, Source, is_lost, open_source
+from livedream.live.watchdog import FrameWatchdog
+from livedream.runtime.guard import GuardedEngine
+from livedream.ops.schedule import DailySchedule
+from livedream.pipeline.sources import ENDED, Frame, Source, is_lost, open_source
 
-import pygame  # noqa: E402,I001 - after livedream.display, which silences pygame's greeting
+import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
 
 log = logging.getLogger(__name__)
 

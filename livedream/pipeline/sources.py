@@ -20,10 +20,10 @@ import numpy as np
 
 from livedream.config import SourceConfig
 from livedream.errors import UserError
+from livedream.pipeline.images import SAMPLE_PHOTO, read_image
 
 log = logging.getLogger(__name__)
 
-SAMPLE_PHOTO = Path(__file__).parent / "assets" / "sample.jpg"
 
 STARTING = "starting"
 LIVE = "live"
@@ -452,7 +452,7 @@ class StillSource:
 
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
-        self._frame = Frame(load_rgb(self.path), 1, time.monotonic())
+        self._frame = Frame(read_image(self.path), 1, time.monotonic())
 
     @property
     def state(self) -> str:
@@ -466,16 +466,6 @@ class StillSource:
 
     def close(self) -> None:
         pass
-
-
-def load_rgb(path: Path) -> np.ndarray:
-    """An image file as uint8 RGB (H, W, 3); a UserError if it is missing or unreadable."""
-    if not path.is_file():
-        raise UserError(f"image file {path} does not exist")
-    bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise UserError(f"{path}: cannot be read as an image (png, jpg, bmp, …)")
-    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
 
 
 # --- demo ----------------------------------------------------------------------------------
@@ -493,7 +483,7 @@ class DemoSource:
     def __init__(self, width: int = 1280, height: int = 720, clock: Callable[[], float] = time.monotonic):
         self.size = (width, height)
         self._clock = clock
-        self._photo = load_rgb(SAMPLE_PHOTO)
+        self._photo = read_image(SAMPLE_PHOTO)
         self._buffers = [np.empty((height, width, 3), np.uint8) for _ in range(2)]
         self._count = 0
         self._start_time: float | None = None

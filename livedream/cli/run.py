@@ -12,16 +12,15 @@ import re
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
+from livedream.config import DEFAULT_CONFIG, SOURCE_KINDS, config_path_or_default
 from livedream.errors import UserError
 
-DEFAULT_CONFIG = Path("config.toml")
-SOURCES = ("auto", "demo", "camera", "video", "image")
 
 Number = TypeVar("Number", int, float)
 
 
 def key_table() -> str:
-    from livedream.display import key_help_lines
+    from livedream.pipeline.display import key_help_lines
 
     return "\n".join(f"  {line}" for line in key_help_lines())
 
@@ -40,7 +39,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help=f"settings file (default: ./{DEFAULT_CONFIG} if present, else built-in defaults)",
     )
     source = parser.add_argument_group("source")
-    source.add_argument("--source", metavar="KIND", help=f"one of {', '.join(SOURCES)} (auto = camera, else demo)")
+    source.add_argument("--source", metavar="KIND", help=f"one of {', '.join(SOURCE_KINDS)} (auto = camera, else demo)")
     source.add_argument("--camera", metavar="N|PATH", help="camera index or device path / stream URL")
     source.add_argument("--video", metavar="PATH", help="a video file to loop (implies --source video)")
     source.add_argument("--image", metavar="PATH", help="a still image (implies --source image)")
@@ -70,15 +69,15 @@ def run_live(args: argparse.Namespace) -> int:
     if args.keys:
         print(f"keys while running:\n{key_table()}")
         return 0
-    from livedream.app import open_app
+    from livedream.live.app import open_app
     from livedream.config import apply_overrides, load_config
     from livedream.control.hub import ControlHub
-    from livedream.logs import setup_logging
+    from livedream.ops.logs import setup_logging
 
     frames = _number("--frames", args.frames, int, low=1)
     seconds = _number("--seconds", args.seconds, float, low=0.001)
     screenshot_after = _number("--screenshot-after", args.screenshot_after, int, low=1)
-    config = apply_overrides(load_config(_config_path(args.config)), **_overrides(args))
+    config = apply_overrides(load_config(config_path_or_default(None if args.config is None else Path(args.config))), **_overrides(args))
     log_file = setup_logging(config.log, args.verbose)
     if not args.verbose:
         _quiet_opencv()  # probing for an absent camera prints a page of driver errors
@@ -101,12 +100,6 @@ def _quiet_opencv() -> None:
     import cv2.utils.logging
 
     cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
-
-
-def _config_path(given: str | None) -> Path | None:
-    if given is not None:
-        return Path(given)
-    return DEFAULT_CONFIG if DEFAULT_CONFIG.is_file() else None
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

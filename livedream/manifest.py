@@ -10,13 +10,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import platformdirs
 
 from livedream.errors import UserError
+from livedream.files import write_atomically
 
 DEFAULT_MODEL = "default"
 MANIFEST_NAME = "manifest.json"
@@ -106,17 +106,6 @@ def write_manifest_entry(models_dir: Path, info: GraphInfo) -> None:
     graphs[info.name] = info
     document = {"graphs": {name: g.to_json() for name, g in sorted(graphs.items())}}
     write_atomically(models_dir / MANIFEST_NAME, json.dumps(document, indent=2).encode() + b"\n")
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def find_graph(name: str, models_dir: Path, verify: bool = True) -> tuple[Path, GraphInfo]:

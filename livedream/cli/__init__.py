@@ -1,0 +1,57 @@
+"""`livedream [run] | dream | export | doctor`: one parser, a module per command.
+
+Each command module has `add_parser(commands)`, which declares its flags and sets
+`handler`; the handler does the work by calling into the packages below. A `UserError`
+from anywhere becomes one line on stderr and exit code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from typing import Sequence
+
+from livedream.cli import doctor, dream, export, run
+from livedream.errors import UserError
+
+COMMANDS = (run, dream, export, doctor)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="livedream",
+        description="Real-time DeepDream for installations, live visuals and kiosks.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    known = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    # `livedream` alone, or with only options, runs the live app.
+    if "run" in known and not any(arg in known for arg in argv) and not {"-h", "--help"} & set(argv):
+        argv.insert(0, "run")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(message)s",
+    )
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return 2
+    started = time.perf_counter()
+    try:
+        return int(args.handler(args) or 0)
+    except UserError as error:
+        print(f"livedream: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"livedream: interrupted after {time.perf_counter() - started:.1f} s", file=sys.stderr)
+        return 130

