@@ -20,6 +20,7 @@ Stages receive only their own section; nothing else reads the file or the enviro
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import difflib
 import json
 import re
@@ -351,6 +352,28 @@ class LogConfig:
     health_interval_s: float = bounded(60.0, 1.0, 3600.0)
 
 
+_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
+
+
+def parse_clock(key: str, text: str) -> datetime.time:
+    """'HH:MM' as a time of day; a UserError naming `[schedule] key` otherwise."""
+    match = _CLOCK.fullmatch(text.strip())
+    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise UserError(
+            f'[schedule] {key} = {json.dumps(text)} is not allowed; use a 24-hour time "HH:MM", e.g. "09:00"'
+        )
+    return datetime.time(int(match.group(1)), int(match.group(2)))
+
+
+def check_hours(on: str, off: str) -> None:
+    """Both times parse and they differ."""
+    if parse_clock("on", on) == parse_clock("off", off):
+        raise UserError(
+            f"[schedule] on = {json.dumps(on)} and off = {json.dumps(off)} are the same time; give different times, "
+            f"or enabled = false to run all day"
+        )
+
+
 @dataclass(frozen=True)
 class ScheduleConfig:
     """[schedule]: optional daily opening hours, "HH:MM" local time; off < on spans midnight."""
@@ -360,8 +383,6 @@ class ScheduleConfig:
     off: str = "21:00"
 
     def __post_init__(self) -> None:
-        from livedream.ops.schedule import check_hours  # the clock format belongs to the schedule
-
         check_hours(self.on, self.off)
 
 

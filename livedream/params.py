@@ -75,6 +75,18 @@ class Params:
             applied[name] = coerced
         return dataclasses.replace(self, **applied), warnings
 
+    def changes_from(self, before: "Params") -> dict[str, object]:
+        """The fields whose value here differs from `before`'s, with this side's values."""
+        return {
+            spec.name: getattr(self, spec.name)
+            for spec in dataclasses.fields(self)
+            if getattr(self, spec.name) != getattr(before, spec.name)
+        }
+
+    def differences(self, new: "Params") -> list[str]:
+        """`name old → new` for each field that `new` changes, for the log."""
+        return [f"{name} {getattr(self, name)} → {value}" for name, value in new.changes_from(self).items()]
+
 
 PARAM_RANGES: dict[str, Range] = {
     "strength": Range(0.0, 0.5),

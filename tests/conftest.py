@@ -156,3 +156,23 @@ def lively_engine(lively_graph):
     from livedream.runtime.engine import Engine
 
     return Engine(lively_graph, device="cpu")
+
+
+# ---- engines as the live loop takes them ---------------------------------------------------
+
+
+def as_model(engine, frame_runners=None, step_runner=None):
+    """`engine` (a real one or a fake) as a `LoadedModel`, with any runners given."""
+    from livedream.runtime.model import LoadedModel
+
+    return LoadedModel(engine, step_runner=step_runner, frame_runners=frame_runners or {})
+
+
+def models_of(engine, name: str = "default", load=None, guard=None):
+    """A `ModelSet` whose first model (`name`) is `engine`; `load(name)` gives the others
+    (as engines too); `guard` replaces the first model's guard (a fake clock, say)."""
+    from livedream.live.models import ModelSet
+    from livedream.runtime.guard import GuardedModel
+
+    first = guard or GuardedModel(lambda: as_model(engine))
+    return ModelSet(name, first, (lambda other: as_model(load(other))) if load else None)

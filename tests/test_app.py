@@ -13,18 +13,21 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
 import pytest
 
 from livedream import cli
-from livedream.live.app import FrameBudget, LiveApp, cropped_to_aspect
 from livedream.config import DisplayConfig
+from livedream.errors import UserError
+from livedream.live.app import LiveApp
+from livedream.live.budget import FrameBudget
+from livedream.live.controls import PassiveControls
+from livedream.params import Params
 from livedream.pipeline.display import BANNER_COLOUR, Display
 from livedream.pipeline.dreamer import LiveDreamer
-from livedream.errors import UserError
-from livedream.params import Params
+from livedream.pipeline.images import cropped_to_aspect
 from livedream.pipeline.sources import LIVE, DemoSource, Frame
-
-import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
+from tests.conftest import models_of
 
 DREAM = Params(dream_height=96, dream_width=128, steps=1, strength=0.05, decay=0.9)
 WINDOW = (320, 240)
@@ -52,7 +55,7 @@ class ScriptedSource:
         self.closed = True
 
 
-class Recorder:
+class Recorder(PassiveControls):
     """A `Controls` that changes nothing and lets a test look at the app once per frame."""
 
     def __init__(self, look=None) -> None:
@@ -81,7 +84,8 @@ def make_app(small_engine, tmp_path: Path):
             screenshot_dir=str(tmp_path / "shots"),
         ))
         source = source or DemoSource(params.dream_width, params.dream_height)
-        app = LiveApp(source, LiveDreamer(engine or small_engine), display, params, **options)
+        models = models_of(engine or small_engine, params.model, options.pop("load_engine", None))
+        app = LiveApp(source, LiveDreamer(), display, params, models, **options)
         app.open()
         display.poll()  # drop the window's start-up events
         apps.append(app)
@@ -193,7 +197,7 @@ def test_dream_of_a_wider_source_is_cut_to_its_aspect_not_squashed() -> None:
 
 def test_keys_change_params_through_clamping_and_are_logged(make_app, caplog) -> None:
     app = make_app(ScriptedSource(grey_picture()), params=dataclasses.replace(DREAM, strength=0.02, steps=1))
-    with caplog.at_level(logging.INFO, logger="livedream.live.app"):
+    with caplog.at_level(logging.INFO, logger="livedream.live"):
         post_key(pygame.K_PLUS, "+")
         post_key(pygame.K_RIGHTBRACKET, "]")
         app.step()
@@ -208,7 +212,7 @@ def test_keys_change_params_through_clamping_and_are_logged(make_app, caplog) ->
     assert any("steps" in message and "clamped to 0" in message for message in messages)
 
 
-class PresetBank:
+class PresetBank(PassiveControls):
     """A `Controls` plus a recall function, as the control package plugs presets in."""
 
     def __init__(self, presets: dict[int, Params]) -> None:
@@ -238,7 +242,7 @@ def test_preset_keys_recall_presets_through_the_seam(make_app) -> None:
 
 def test_preset_keys_without_presets_say_so(make_app, caplog) -> None:
     app = make_app(ScriptedSource(grey_picture()))
-    with caplog.at_level(logging.INFO, logger="livedream.live.app"):
+    with caplog.at_level(logging.INFO, logger="livedream.live"):
         post_key(pygame.K_3, "3")
         app.step()
     assert app.params == DREAM
@@ -347,7 +351,7 @@ def test_a_stop_during_a_dream_waits_for_one_step_not_the_whole_frame(make_app, 
 
 
 def test_a_control_asking_for_an_unknown_model_keeps_the_running_one(make_app, caplog) -> None:
-    class SwitchModel:
+    class SwitchModel(PassiveControls):
         def update(self, params: Params, now: float) -> Params:
             return dataclasses.replace(params, model="nope")
 
@@ -355,10 +359,10 @@ def test_a_control_asking_for_an_unknown_model_keeps_the_running_one(make_app, c
         raise UserError(f"model {name!r} is not in models/manifest.json")
 
     app = make_app(ScriptedSource(grey_picture()), controls=[SwitchModel()], load_engine=refuse)
-    engine = app.engine
-    with caplog.at_level(logging.WARNING, logger="livedream.live.app"):
+    running = app.models.current
+    with caplog.at_level(logging.WARNING, logger="livedream.live"):
         stats = app.run(max_frames=2)
-    assert stats.frames == 2 and app.engine is engine and app.params.model == DREAM.model
+    assert stats.frames == 2 and app.models.current is running and app.params.model == DREAM.model
     assert any("'nope' not loaded" in record.getMessage() for record in caplog.records)
 
 

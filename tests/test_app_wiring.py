@@ -15,27 +15,35 @@ import threading
 from pathlib import Path
 
 import numpy as np
+import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
 import pytest
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from pythonosc.udp_client import SimpleUDPClient
 
 from livedream import cli
-from livedream.live.app import LiveApp, open_app
 from livedream.config import Config, parse_config
 from livedream.control.hub import ControlHub
+from livedream.errors import UserError
+from livedream.live.app import LiveApp
+from livedream.live.build import open_app
+from livedream.live.controls import PassiveControls
+from livedream.ops.logs import HealthReporter
+from livedream.ops.schedule import DailySchedule
+from livedream.params import Params
 from livedream.pipeline.display import Display
 from livedream.pipeline.dreamer import LiveDreamer
-from livedream.errors import UserError
-from livedream.ops.logs import HealthReporter
-from livedream.params import Params
-from livedream.runtime.guard import GuardedEngine
-from livedream.ops.schedule import DailySchedule
 from livedream.pipeline.sources import LIVE, Frame
+from livedream.runtime.guard import GuardedModel
+from tests.conftest import as_model, models_of
 from tests.test_app import (  # noqa: F401 - isolated_logging is an autouse fixture
-    DREAM, WINDOW, ScriptedSource, grey_picture, isolated_logging, post_key, window_pixels,
+    DREAM,
+    WINDOW,
+    ScriptedSource,
+    grey_picture,
+    isolated_logging,
+    post_key,
+    window_pixels,
 )
-
-import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
 
 FRAME_S = 0.25  # fake seconds per frame
 MAX_FRAMES_FOR_A_MESSAGE = 200  # an OSC message on localhost arrives within a frame or two
@@ -51,7 +59,7 @@ class FakeClock:
         return self.now
 
 
-class Tick:
+class Tick(PassiveControls):
     """The last `Controls`: moves the fake clock on by one frame and keeps the params each frame ran with."""
 
     def __init__(self, clock: FakeClock) -> None:
@@ -253,12 +261,13 @@ def test_switching_models_back_and_forth_reuses_the_sessions_and_runs_the_new_on
         loads.append(name)
         return engines[name]
 
-    class Alternate:
+    class Alternate(PassiveControls):
         def update(self, params: Params, now: float) -> Params:
             return dataclasses.replace(params, model="other" if params.model == "small" else "small")
 
-    app = LiveApp(ScriptedSource(grey_picture()), LiveDreamer(engines["small"]), windowed_display(),
-                  dataclasses.replace(DREAM, model="small"), controls=[Alternate()], load_engine=load)
+    app = LiveApp(ScriptedSource(grey_picture()), LiveDreamer(), windowed_display(),
+                  dataclasses.replace(DREAM, model="small"), models_of(engines["small"], "small", load),
+                  controls=[Alternate()])
     with app:
         app.run(max_frames=6)
     assert loads == ["other"]  # loaded once, then kept
@@ -289,10 +298,10 @@ def guarded_app(small_engine, tmp_path: Path):
 
     def make(factory, params: Params, **options) -> LiveApp:
         clock = FakeClock()
-        guard = GuardedEngine(factory, restart_after=3, clock=clock)
+        guard = GuardedModel(lambda: as_model(factory()), restart_after=3, clock=clock)
         display = windowed_display(screenshot_dir=str(tmp_path / "shots"))
-        app = LiveApp(ScriptedSource(grey_picture()), LiveDreamer(guard), display, params,
-                      controls=[Tick(clock)], clock=clock, **options)
+        app = LiveApp(ScriptedSource(grey_picture()), LiveDreamer(), display, params,
+                      models_of(None, params.model, guard=guard), controls=[Tick(clock)], clock=clock, **options)
         app.open()
         apps.append(app)
         return app
@@ -312,11 +321,11 @@ def test_an_engine_error_skips_that_frame_keeps_the_last_image_and_the_loop_goes
         app.step()
         last_image = app.shown_image.copy()
         app.step()  # the 3rd gradient fails
-        assert app.dreamed == 2 and app.frames == 3 and app.frames_skipped == 1
+        assert app.dreamed == 2 and app.frames == 3 and app.models.frames_skipped == 1
         assert np.array_equal(app.shown_image, last_image)
         stats = app.run(max_frames=6)
     assert stats.frames == 6 and stats.dreamed == 4  # gradients 6 and 9 fail too
-    assert app.frames_skipped == 3 and app.restarts == 0
+    assert app.models.frames_skipped == 3 and app.models.restarts == 0
     skipped = [r for r in caplog.records if r.getMessage().startswith("dream engine failed on a frame; skipping it")]
     assert len(skipped) == 3 and all("fake fault" in r.getMessage() for r in skipped)
     assert any(line.startswith("engine: 3 frame(s) skipped") for line in app.hud_stats.extra)
@@ -334,8 +343,8 @@ def test_k_failed_frames_in_a_row_re_create_the_engine_once(guarded_app, small_e
         app.step()
         assert app.banner == "dream engine error — 1 frame(s) skipped"
         stats = app.run(max_frames=7)
-    assert len(made) == 2 and app.restarts == 1  # re-created once, after 3 failed frames in a row
-    assert app.frames_skipped == 3 and stats.dreamed == 5 and app.engine is made[1]
+    assert len(made) == 2 and app.models.restarts == 1  # re-created once, after 3 failed frames in a row
+    assert app.models.frames_skipped == 3 and stats.dreamed == 5 and app.models.current.loaded.engine is made[1]
     assert made[1].calls == 5 * 3
     restarts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("restarting the dream engine")]
     assert len(restarts) == 1 and "after 3 failed frame(s)" in restarts[0]
@@ -354,7 +363,7 @@ def test_a_stop_between_steps_is_not_an_engine_fault(guarded_app, small_engine) 
     app = guarded_app(lambda: engine, dataclasses.replace(DREAM, steps=5))
     stats = app.run(max_frames=10)
     assert engine.calls == 2 and stats.frames == 1 and stats.dreamed == 0  # stopped after one step
-    assert app.frames_skipped == 0 and app.guard.state == ""
+    assert app.models.frames_skipped == 0 and app.models.current.state == ""
 
 
 # --- opening hours -----------------------------------------------------------------------------
@@ -373,7 +382,7 @@ class Counted(ScriptedSource):
 def test_outside_opening_hours_the_screen_is_black_and_nothing_is_dreamed(make_app_with_schedule, caplog) -> None:
     wall = {"time": datetime.datetime(2026, 5, 4, 20, 58)}
     app, source = make_app_with_schedule(lambda: wall["time"])
-    with caplog.at_level(logging.INFO, logger="livedream.live.app"):
+    with caplog.at_level(logging.INFO, logger="livedream.live"):
         app.run(max_frames=2)
         assert app.dreamed == 2 and source.reads == 2 and window_pixels().max() > 0
         wall["time"] = datetime.datetime(2026, 5, 4, 22, 30)  # closing time has passed
@@ -399,7 +408,7 @@ def test_sigterm_stops_the_loop_while_dark(make_app_with_schedule) -> None:
     assert stats.stopped_by == "signal SIGTERM" and 2 <= stats.frames <= 3 and stats.dreamed == 0
 
 
-class _Watcher:
+class _Watcher(PassiveControls):
     def __init__(self, look) -> None:
         self.calls = 0
         self.look = look
@@ -418,7 +427,8 @@ def make_app_with_schedule(small_engine, tmp_path: Path):
         source = Counted(grey_picture())
         display = windowed_display(hud=False)
         schedule = DailySchedule(datetime.time(9, 0), datetime.time(21, 0))
-        app = LiveApp(source, LiveDreamer(small_engine), display, DREAM, schedule=schedule, wall_clock=wall_clock)
+        app = LiveApp(source, LiveDreamer(), display, DREAM, models_of(small_engine), schedule=schedule,
+                      wall_clock=wall_clock)
         app.open()
         apps.append(app)
         return app, source
@@ -435,7 +445,7 @@ def test_health_line_once_per_interval_on_the_loops_clock(small_engine, caplog) 
     clock = FakeClock()
     health = HealthReporter(interval_s=1.0, read_rss=lambda: 100 * 2**20)
     display = windowed_display()
-    app = LiveApp(ScriptedSource(grey_picture()), LiveDreamer(small_engine), display, DREAM,
+    app = LiveApp(ScriptedSource(grey_picture()), LiveDreamer(), display, DREAM, models_of(small_engine),
                   controls=[Tick(clock)], health=health, clock=clock)
     with caplog.at_level(logging.INFO, logger="livedream.health"), app:
         app.run(max_frames=4)

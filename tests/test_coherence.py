@@ -6,10 +6,15 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream.pipeline.coherence import DetailWarper, Feedback, feedback_sample_grid, motion_compensated_difference
-from livedream.pipeline.dreamer import LiveDreamer
 from livedream.params import Params
-from tests.test_dreamer import PatternEngine
+from livedream.pipeline.coherence import (
+    DetailWarper,
+    Feedback,
+    feedback_sample_grid,
+    motion_compensated_difference,
+)
+from livedream.pipeline.dreamer import LiveDreamer
+from tests.test_dreamer import MODEL
 
 HEIGHT, WIDTH = 96, 128
 STEP_PX = 3  # the texture moves this far left per frame
@@ -91,12 +96,12 @@ def test_feedback_grid_is_identity_at_rest_and_shifts_when_asked() -> None:
 
 def flicker(decay: float, frames: int = 20, warm_up: int = 5) -> float:
     """Mean motion-compensated difference between consecutive dreamed outputs."""
-    dreamer = LiveDreamer(PatternEngine(), seed=0)
+    dreamer = LiveDreamer(seed=0)
     params = Params(steps=2, strength=0.03, decay=decay, dream_height=HEIGHT, dream_width=WIDTH)
     previous = None
     differences = []
     for t, frame in enumerate(moving_sequence(frames)):
-        out = dreamer.dream_frame(frame, params).copy()
+        out = dreamer.dream_frame(frame, params, MODEL).copy()
         if previous is not None and t >= warm_up:
             differences.append(motion_compensated_difference(previous, out, shift=(-STEP_PX, 0)))
         previous = out

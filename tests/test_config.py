@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from livedream.config import Config, DisplayConfig, SourceConfig, apply_overrides, load_config, parse_config
+from livedream.config import (
+    Config,
+    DisplayConfig,
+    SourceConfig,
+    apply_overrides,
+    load_config,
+    parse_config,
+)
 from livedream.errors import UserError
 from livedream.params import Params
 

@@ -9,7 +9,13 @@ import numpy as np
 import pytest
 
 from livedream.config import AudioConfig
-from livedream.control.audio import AudioInput, AudioReactive, Envelope, band_level, rms_level
+from livedream.control.audio import (
+    AudioInput,
+    AudioReactive,
+    Envelope,
+    band_level,
+    rms_level,
+)
 from livedream.params import Params
 
 RATE = 48000

@@ -9,7 +9,14 @@ import numpy as np
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
-from livedream.config import AttractConfig, Config, OscConfig, OutputsConfig, SequencerConfig, parse_config
+from livedream.config import (
+    AttractConfig,
+    Config,
+    OscConfig,
+    OutputsConfig,
+    SequencerConfig,
+    parse_config,
+)
 from livedream.control.hub import ControlHub
 from livedream.errors import UserError
 from livedream.params import Params

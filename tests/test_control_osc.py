@@ -10,10 +10,10 @@ from typing import Callable
 import pytest
 from pythonosc.udp_client import SimpleUDPClient
 
+from livedream.config import Config, OscConfig
 from livedream.control.inbox import Inbox
 from livedream.control.osc import OscServer
 from livedream.control.presets import PresetBank
-from livedream.config import Config, OscConfig
 from livedream.errors import UserError
 from livedream.params import Params
 

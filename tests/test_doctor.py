@@ -13,10 +13,19 @@ import pytest
 from rich.console import Console
 
 from livedream import cli
-from livedream.ops import doctor
 from livedream.config import ModelConfig, SourceConfig
-from livedream.ops.doctor import FAIL, GPU_BUILD_FIX, NOTE, OK, WARN, check_models, check_providers, check_source
 from livedream.errors import UserError
+from livedream.ops import doctor
+from livedream.ops.doctor import (
+    FAIL,
+    GPU_BUILD_FIX,
+    NOTE,
+    OK,
+    WARN,
+    check_models,
+    check_providers,
+    check_source,
+)
 
 
 class NoCamera:
@@ -130,7 +139,7 @@ def test_missing_default_model_says_run_livedream_export(tmp_path: Path) -> None
 
 
 def test_tampered_model_fails_the_manifest_check_and_is_not_loaded(small_graph: Path, tmp_path: Path) -> None:
-    from livedream.runtime.engine import load_engine
+    from livedream.runtime.model import load_model
 
     models = tmp_path / "models"
     shutil.copytree(small_graph.parent, models)
@@ -141,7 +150,7 @@ def test_tampered_model_fails_the_manifest_check_and_is_not_loaded(small_graph: 
     [check] = check_models("small", models)
     assert check.status == FAIL and "does not match its manifest sha256" in check.detail
     with pytest.raises(UserError, match="does not match its manifest sha256"):
-        load_engine("small", models, device="cpu")
+        load_model("small", models, device="cpu")
 
 
 def test_working_camera_is_listed_with_the_mode_it_gave() -> None:

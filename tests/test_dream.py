@@ -7,7 +7,14 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream.pipeline.dream import AscentSettings, dream, dreamed_image, octave_sizes, tile_starts, tiled_gradient
+from livedream.pipeline.dream import (
+    AscentSettings,
+    dream,
+    dreamed_image,
+    octave_sizes,
+    tile_starts,
+    tiled_gradient,
+)
 from livedream.pipeline.images import to_nchw
 
 from .conftest import LIVELY_LAYERS, lively_model

@@ -9,9 +9,10 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream.cli import dream as dream_cli
-from livedream.offline import imageio
 from livedream.cli import main
+from livedream.offline import imageio
+from livedream.offline import photo as offline_photo
+from livedream.offline import video as offline_video
 from livedream.offline.imageio import VideoReader, read_photo
 
 from .test_imageio import moving_pattern, write_test_video
@@ -70,7 +71,7 @@ def test_video_round_trip_keeps_frame_count_and_size(small_graph, folders):
 
 def interrupt_after(calls: int, monkeypatch) -> None:
     """Make the dream raise KeyboardInterrupt (a Ctrl-C) on call number `calls` + 1."""
-    real_dream = dream_cli.dream
+    real_dream = offline_video.dream
     done = 0
 
     def dream_then_interrupt(*args, **kwargs):
@@ -80,7 +81,8 @@ def interrupt_after(calls: int, monkeypatch) -> None:
         done += 1
         return real_dream(*args, **kwargs)
 
-    monkeypatch.setattr(dream_cli, "dream", dream_then_interrupt)
+    monkeypatch.setattr(offline_video, "dream", dream_then_interrupt)
+    monkeypatch.setattr(offline_photo, "dream", dream_then_interrupt)
 
 
 def test_ctrl_c_during_video_keeps_a_readable_partial_video(small_graph, folders, monkeypatch):
@@ -160,8 +162,8 @@ def test_first_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(small_grap
 
     import onnxruntime
 
-    from livedream.runtime import exporting
     from livedream.manifest import read_manifest, write_manifest_entry
+    from livedream.runtime import exporting
 
     models = tmp_path / "models"
     models.mkdir()

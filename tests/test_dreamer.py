@@ -6,8 +6,9 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream.pipeline.dreamer import LiveDreamer, ascent_settings
 from livedream.params import Params
+from livedream.pipeline.dreamer import LiveDreamer, ascent_settings
+from tests.conftest import as_model
 
 DREAM_SIZE = dict(dream_height=96, dream_width=128)
 
@@ -37,43 +38,46 @@ class PatternEngine:
         return float(np.sum(grad * image)), np.ascontiguousarray(grad, dtype=np.float32)
 
 
+MODEL = as_model(PatternEngine())
+
+
 def textured_frame(height: int = 120, width: int = 160, seed: int = 3) -> np.ndarray:
     rng = np.random.default_rng(seed)
     return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
 def test_any_frame_size_gives_uint8_rgb_at_the_dream_size() -> None:
-    dreamer = LiveDreamer(PatternEngine())
+    dreamer = LiveDreamer()
     for height, width in [(120, 160), (77, 201), (1080, 1920)]:
-        out = dreamer.dream_frame(textured_frame(height, width), Params(**DREAM_SIZE))
+        out = dreamer.dream_frame(textured_frame(height, width), Params(**DREAM_SIZE), MODEL)
         assert out.shape == (96, 128, 3) and out.dtype == np.uint8
 
 
 def test_without_steps_or_carry_the_output_is_the_resized_frame() -> None:
     frame = textured_frame(96, 128)
-    out = LiveDreamer(PatternEngine()).dream_frame(frame, Params(steps=0, decay=0.0, **DREAM_SIZE))
+    out = LiveDreamer().dream_frame(frame, Params(steps=0, decay=0.0, **DREAM_SIZE), MODEL)
     assert np.abs(out.astype(int) - frame.astype(int)).max() <= 1
 
 
 def test_buffers_are_reused_across_frames_and_rebuilt_on_size_change() -> None:
-    dreamer = LiveDreamer(PatternEngine())
+    dreamer = LiveDreamer()
     params = Params(**DREAM_SIZE)
-    first = dreamer.dream_frame(textured_frame(), params)
+    first = dreamer.dream_frame(textured_frame(), params, MODEL)
     base_buffer = dreamer._base
-    second = dreamer.dream_frame(textured_frame(seed=4), params)
+    second = dreamer.dream_frame(textured_frame(seed=4), params, MODEL)
     assert second is first and dreamer._base is base_buffer
 
-    bigger = dreamer.dream_frame(textured_frame(), Params(dream_height=120, dream_width=160))
+    bigger = dreamer.dream_frame(textured_frame(), Params(dream_height=120, dream_width=160), MODEL)
     assert bigger.shape == (120, 160, 3) and bigger is not first
 
 
 def dream_strength_after(frames: int, decay: float) -> float:
     """Mean |dream − source| (in 0..255 units) after `frames` frames of one still image."""
     frame = textured_frame(96, 128)
-    dreamer = LiveDreamer(PatternEngine())
+    dreamer = LiveDreamer()
     params = Params(steps=1, strength=0.02, decay=decay, **DREAM_SIZE)
     for _ in range(frames):
-        out = dreamer.dream_frame(frame, params)
+        out = dreamer.dream_frame(frame, params, MODEL)
     return float(np.mean(np.abs(out.astype(int) - frame.astype(int))))
 
 
@@ -87,8 +91,8 @@ def test_decay_zero_restarts_every_frame_and_decay_carries_the_dream() -> None:
 
 
 def test_stage_timings_and_loss_are_reported() -> None:
-    dreamer = LiveDreamer(PatternEngine())
-    dreamer.dream_frame(textured_frame(), Params(**DREAM_SIZE))
+    dreamer = LiveDreamer()
+    dreamer.dream_frame(textured_frame(), Params(**DREAM_SIZE), MODEL)
     timings = dreamer.timings
     assert timings.dream_ms > 0 and timings.flow_ms >= 0 and timings.total_ms >= timings.dream_ms
     assert dreamer.loss != 0.0
@@ -101,19 +105,19 @@ def test_params_map_onto_the_dream_settings() -> None:
 
 def test_reset_forgets_the_carried_dream() -> None:
     frame = textured_frame(96, 128)
-    dreamer = LiveDreamer(PatternEngine())
+    dreamer = LiveDreamer()
     params = Params(steps=1, decay=0.9, **DREAM_SIZE)
     for _ in range(10):
-        dreamer.dream_frame(frame, params)
+        dreamer.dream_frame(frame, params, MODEL)
     dreamer.reset()
-    out = dreamer.dream_frame(frame, params)
+    out = dreamer.dream_frame(frame, params, MODEL)
     assert np.mean(np.abs(out.astype(int) - frame.astype(int))) == pytest.approx(dream_strength_after(1, 0.9), rel=0.3)
 
 
 def test_dreamer_runs_on_the_real_engine(small_engine) -> None:
-    dreamer = LiveDreamer(small_engine)
+    dreamer = LiveDreamer()
     frame = textured_frame(90, 160)
     params = Params(steps=1, dream_height=80, dream_width=96)
     for _ in range(2):
-        out = dreamer.dream_frame(frame, params)
+        out = dreamer.dream_frame(frame, params, as_model(small_engine))
     assert out.shape == (80, 96, 3) and np.isfinite(dreamer.loss)

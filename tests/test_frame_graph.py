@@ -7,13 +7,14 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livedream.pipeline.dreamer import LiveDreamer  # noqa: E402
-from livedream.runtime.engine import Engine, FrameRunner  # noqa: E402
 from livedream.export.backward import AscentSteps, DreamGradient  # noqa: E402
 from livedream.export.frame import FrameDream  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.params import Params  # noqa: E402
-from tests.conftest import lively_model  # noqa: E402
+from livedream.pipeline.dreamer import DreamPath, LiveDreamer, choose_path  # noqa: E402
+from livedream.runtime.engine import Engine  # noqa: E402
+from livedream.runtime.runners import FrameRunner  # noqa: E402
+from tests.conftest import as_model, lively_model  # noqa: E402
 
 LAYERS = {"mixed0": 1.0}
 
@@ -38,15 +39,14 @@ def moving_frames(count: int, height: int = 96, width: int = 128) -> list[np.nda
 
 def test_frame_graph_dreams_like_the_host_path(graphs):
     gradient_path, frame_path = graphs
-    host_engine = Engine(gradient_path, "cpu")
-    device_engine = Engine(gradient_path, "cpu")
-    device_engine.frame_runners = {1: FrameRunner(frame_path, steps_per_run=1, device="cpu")}
+    host_model = as_model(Engine(gradient_path, "cpu"))
+    device_model = as_model(Engine(gradient_path, "cpu"), {1: FrameRunner(frame_path, steps_per_run=1, device="cpu")})
     params = Params(steps=1, octaves=1, strength=0.05, decay=0.9, dream_height=96, dream_width=128, zoom=0.01)
-    host, device = LiveDreamer(host_engine), LiveDreamer(device_engine)
+    host, device = LiveDreamer(), LiveDreamer()
     differences = []
     for frame in moving_frames(4):
-        host_out = host.dream_frame(frame, params).copy()
-        device_out = device.dream_frame(frame, params)
+        host_out = host.dream_frame(frame, params, host_model).copy()
+        device_out = device.dream_frame(frame, params, device_model)
         assert device_out.shape == frame.shape and device_out.dtype == np.uint8
         assert np.abs(device_out.astype(int) - frame.astype(int)).mean() > 0.5  # it dreamed
         differences.append(np.abs(device_out.astype(int) - host_out.astype(int)).mean())
@@ -58,17 +58,18 @@ def test_frame_graph_dreams_like_the_host_path(graphs):
 
 def test_frame_runner_falls_back_to_the_host_path_for_other_step_counts(graphs):
     gradient_path, frame_path = graphs
-    engine = Engine(gradient_path, "cpu")
     runner = FrameRunner(frame_path, steps_per_run=1, device="cpu")
-    engine.frame_runners = {1: runner}
     calls = []
     original = runner.dream_frame
     runner.dream_frame = lambda *args: calls.append(1) or original(*args)
-    dreamer = LiveDreamer(engine)
+    model = as_model(Engine(gradient_path, "cpu"), {1: runner})
+    dreamer = LiveDreamer()
     frame = moving_frames(1)[0]
-    dreamer.dream_frame(frame, Params(steps=2, octaves=1, dream_height=96, dream_width=128))
+    two_steps, one_step = (Params(steps=n, octaves=1, dream_height=96, dream_width=128) for n in (2, 1))
+    assert choose_path(two_steps, model) is DreamPath.HOST and choose_path(one_step, model) is DreamPath.FRAME_GRAPH
+    dreamer.dream_frame(frame, two_steps, model)
     assert calls == []
-    dreamer.dream_frame(frame, Params(steps=1, octaves=1, dream_height=96, dream_width=128))
+    dreamer.dream_frame(frame, one_step, model)
     assert calls == [1]
 
 

@@ -9,9 +9,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream.offline import imageio
 from livedream.errors import UserError
-from livedream.pipeline.images import to_nchw, to_rgb
+from livedream.offline import imageio
 from livedream.offline.imageio import (
     AtomicVideoWriter,
     VideoReader,
@@ -20,6 +19,7 @@ from livedream.offline.imageio import (
     read_photo,
     write_photo,
 )
+from livedream.pipeline.images import to_nchw, to_rgb
 
 
 def moving_pattern(frames: int = 6, height: int = 96, width: int = 128) -> list[np.ndarray]:

@@ -10,9 +10,14 @@ from pathlib import Path
 import pytest
 
 from livedream.config import LogConfig
-from livedream.pipeline.display import HudStats
 from livedream.errors import UserError
-from livedream.ops.logs import LOG_FILE_NAME, HealthReporter, read_rss_bytes, setup_logging
+from livedream.ops.logs import (
+    LOG_FILE_NAME,
+    HealthReporter,
+    read_rss_bytes,
+    setup_logging,
+)
+from livedream.pipeline.display import HudStats
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""GuardedEngine: a failed frame is skipped and logged, the loop goes on, K in a row restart the
+"""GuardedModel: a failed frame is skipped and logged, the loop goes on, K in a row restart the
 session with back-off; FrameWatchdog: late frames are flagged. All with fake engines and clocks."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import numpy as np
 import pytest
 from onnxruntime.capi.onnxruntime_pybind11_state import Fail, RuntimeException
 
-from livedream.pipeline.dreamer import LiveDreamer
 from livedream.errors import UserError
-from livedream.params import Params
 from livedream.live.watchdog import FrameWatchdog
-from livedream.runtime.guard import GuardedEngine
+from livedream.params import Params
+from livedream.pipeline.dreamer import LiveDreamer
+from livedream.runtime.guard import GuardedModel
+from livedream.runtime.model import LoadedModel
+from tests.conftest import as_model
 
 IMAGE = np.zeros((1, 3, 80, 80), np.float32)
 
@@ -59,17 +61,17 @@ class EngineFactory:
         item = self.engines[min(self.calls, len(self.engines)) - 1]
         if isinstance(item, BaseException):
             raise item
-        return item
+        return item if isinstance(item, LoadedModel) else as_model(item)
 
 
-def one_frame(guard: GuardedEngine):
+def one_frame(guard: GuardedModel):
     """What the dreamer does with its engine, in miniature: one gradient through the guard."""
-    return guard.run_frame(lambda: guard.gradient(IMAGE)[0])
+    return guard.run_frame(lambda model: model.engine.gradient(IMAGE)[0])
 
 
 def test_ort_error_on_one_frame_skips_only_that_frame_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
     engine = FlakyEngine(fail_on={3})
-    guard = GuardedEngine(EngineFactory(engine), restart_after=3)
+    guard = GuardedModel(EngineFactory(engine), restart_after=3)
     with caplog.at_level(logging.WARNING, logger="livedream.runtime.guard"):
         results = [one_frame(guard) for _ in range(6)]
     assert results == [1.0, 1.0, None, 1.0, 1.0, 1.0]
@@ -79,11 +81,11 @@ def test_ort_error_on_one_frame_skips_only_that_frame_and_logs_it(caplog: pytest
 
 def test_real_dreamer_keeps_dreaming_after_an_engine_error_mid_run() -> None:
     engine = FlakyEngine(fail_every=4)  # one gradient per frame (1 step, 1 octave)
-    guard = GuardedEngine(EngineFactory(engine), restart_after=3)
-    dreamer = LiveDreamer(guard)
+    guard = GuardedModel(EngineFactory(engine), restart_after=3)
+    dreamer = LiveDreamer()
     params = Params(steps=1, octaves=1, dream_height=80, dream_width=96, decay=0.0)
     frame = np.full((120, 160, 3), 128, np.uint8)
-    outputs = [guard.run_frame(dreamer.dream_frame, frame, params) for _ in range(9)]
+    outputs = [guard.run_frame(lambda model: dreamer.dream_frame(frame, params, model)) for _ in range(9)]
     skipped = [i for i, out in enumerate(outputs) if out is None]
     assert skipped == [3, 7]
     assert all(out.shape == (80, 96, 3) for out in outputs if out is not None)
@@ -93,18 +95,18 @@ def test_real_dreamer_keeps_dreaming_after_an_engine_error_mid_run() -> None:
 def test_k_failed_frames_in_a_row_restart_the_session_once(caplog: pytest.LogCaptureFixture) -> None:
     broken, fresh = FlakyEngine(always=True), FlakyEngine()
     factory = EngineFactory(broken, fresh)
-    guard = GuardedEngine(factory, restart_after=4)
+    guard = GuardedModel(factory, restart_after=4)
     with caplog.at_level(logging.WARNING, logger="livedream.runtime.guard"):
         results = [one_frame(guard) for _ in range(6)]
     assert results == [None, None, None, None, 1.0, 1.0]  # the 5th frame runs on the new session
-    assert factory.calls == 2 and guard.restarts == 1 and guard.engine is fresh
+    assert factory.calls == 2 and guard.restarts == 1 and guard.loaded.engine is fresh
     assert broken.calls == 4 and fresh.calls == 2
     assert any("restarting the dream engine" in r.getMessage() for r in caplog.records)
 
 
 def test_a_good_frame_resets_the_count_towards_a_restart() -> None:
     factory = EngineFactory(FlakyEngine(fail_on={1, 2, 4, 5, 7, 8}))
-    guard = GuardedEngine(factory, restart_after=3)
+    guard = GuardedModel(factory, restart_after=3)
     results = [one_frame(guard) for _ in range(9)]
     assert results.count(None) == 6 and factory.calls == 1 and guard.restarts == 0
 
@@ -112,7 +114,7 @@ def test_a_good_frame_resets_the_count_towards_a_restart() -> None:
 def test_restarts_that_do_not_help_back_off_without_blocking_the_loop() -> None:
     clock = FakeClock()
     factory = EngineFactory(FlakyEngine(always=True))  # every new session fails too
-    guard = GuardedEngine(factory, restart_after=2, backoff_initial_s=2.0, backoff_max_s=5.0, clock=clock)
+    guard = GuardedModel(factory, restart_after=2, backoff_initial_s=2.0, backoff_max_s=5.0, clock=clock)
     for _ in range(3):
         one_frame(guard)  # 2 failures, then an immediate restart and its first failure
     assert factory.calls == 2
@@ -136,7 +138,7 @@ def test_restarts_that_do_not_help_back_off_without_blocking_the_loop() -> None:
 def test_back_off_is_capped() -> None:
     clock = FakeClock()
     factory = EngineFactory(FlakyEngine(always=True))
-    guard = GuardedEngine(factory, restart_after=1, backoff_initial_s=2.0, backoff_max_s=5.0, clock=clock)
+    guard = GuardedModel(factory, restart_after=1, backoff_initial_s=2.0, backoff_max_s=5.0, clock=clock)
     for _ in range(40):
         one_frame(guard)
         clock.now += 5.0  # the cap: every wait is over by now
@@ -147,25 +149,25 @@ def test_a_restart_that_fails_is_logged_and_retried_never_raised(caplog: pytest.
     clock = FakeClock()
     healthy = FlakyEngine()
     factory = EngineFactory(FlakyEngine(always=True), UserError("model file models/x.onnx is missing"), healthy)
-    guard = GuardedEngine(factory, restart_after=1, backoff_initial_s=1.0, clock=clock)
+    guard = GuardedModel(factory, restart_after=1, backoff_initial_s=1.0, clock=clock)
     with caplog.at_level(logging.WARNING, logger="livedream.runtime.guard"):
         assert one_frame(guard) is None  # fails → restart due at once
         assert one_frame(guard) is None  # the restart raises UserError: logged, retried later
-    assert guard.engine is None and guard.provider == "none"
+    assert guard.loaded is None and guard.provider == "none"
     assert any("restart failed" in r.getMessage() and "models/x.onnx" in r.getMessage() for r in caplog.records)
     clock.now += 1.0
-    assert one_frame(guard) == 1.0 and guard.engine is healthy
+    assert one_frame(guard) == 1.0 and guard.loaded.engine is healthy
 
 
 def test_user_error_when_the_first_session_is_made_still_raises() -> None:
     with pytest.raises(UserError, match="run `livedream export`"):
-        GuardedEngine(EngineFactory(UserError("the default model is not exported yet; run `livedream export`")))
+        GuardedModel(EngineFactory(UserError("the default model is not exported yet; run `livedream export`")))
 
 
 def test_a_bug_in_the_frame_code_is_not_swallowed() -> None:
-    guard = GuardedEngine(EngineFactory(FlakyEngine()))
+    guard = GuardedModel(EngineFactory(FlakyEngine()))
 
-    def buggy_frame() -> None:
+    def buggy_frame(model: LoadedModel) -> None:
         raise ValueError("a programming error")
 
     with pytest.raises(ValueError, match="programming error"):
@@ -174,13 +176,13 @@ def test_a_bug_in_the_frame_code_is_not_swallowed() -> None:
 
 def test_runtime_exception_from_the_step_graph_is_guarded_too() -> None:
     class Stepper:
+        steps_per_run = 1
+
         def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float:
             raise RuntimeException("CUDA error: an illegal memory access")
 
-    engine = FlakyEngine()
-    engine.stepper = Stepper()  # type: ignore[attr-defined]
-    guard = GuardedEngine(EngineFactory(engine))
-    assert guard.run_frame(lambda: guard.stepper.ascend(IMAGE, 2, 0.01)) is None  # type: ignore[union-attr]
+    guard = GuardedModel(EngineFactory(as_model(FlakyEngine(), step_runner=Stepper())))
+    assert guard.run_frame(lambda model: model.step_runner.ascend(IMAGE, 2, 0.01)) is None  # type: ignore[union-attr]
     assert "illegal memory access" in guard.last_error
 
 

@@ -8,11 +8,12 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livedream.pipeline.dream import STD_EPSILON  # noqa: E402
-from livedream.runtime.engine import Engine, StepRunner  # noqa: E402
 from livedream.export.backward import AscentSteps, DreamGradient  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015  # noqa: E402
+from livedream.pipeline.dream import STD_EPSILON  # noqa: E402
+from livedream.runtime.engine import Engine  # noqa: E402
+from livedream.runtime.runners import StepRunner  # noqa: E402
 from tests.conftest import random_model  # noqa: E402
 
 LAYERS = {"mixed0": 1.0}

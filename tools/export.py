@@ -1,11 +1,8 @@
-"""`python tools/export.py [options]` = `livedream export [options]` (for a checkout without install)."""
+"""`python tools/export.py [options]` = `livedream export [options]`."""
 
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from livedream.cli import main  # noqa: E402
+from livedream.cli import main
 
 if __name__ == "__main__":
     sys.exit(main(["export", *sys.argv[1:]]))

@@ -25,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Real-time DeepDream for installations, live visuals and kiosks.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.set_defaults(handler=None)  # each command sets its own
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(commands)
@@ -43,7 +44,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         level=logging.DEBUG if args.verbose else logging.INFO,
         format="%(message)s",
     )
-    if not getattr(args, "handler", None):
+    if args.handler is None:
         parser.print_help()
         return 2
     started = time.perf_counter()

@@ -52,8 +52,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from livedream.runtime.exporting import export_with_progress
     from livedream.manifest import default_models_dir
+    from livedream.runtime.exporting import export_with_progress
 
     export_with_progress(
         weights=args.weights,

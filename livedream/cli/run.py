@@ -15,7 +15,6 @@ from typing import Any, Callable, TypeVar
 from livedream.config import DEFAULT_CONFIG, SOURCE_KINDS, config_path_or_default
 from livedream.errors import UserError
 
-
 Number = TypeVar("Number", int, float)
 
 
@@ -69,9 +68,9 @@ def run_live(args: argparse.Namespace) -> int:
     if args.keys:
         print(f"keys while running:\n{key_table()}")
         return 0
-    from livedream.live.app import open_app
     from livedream.config import apply_overrides, load_config
     from livedream.control.hub import ControlHub
+    from livedream.live.build import open_app
     from livedream.ops.logs import setup_logging
 
     frames = _number("--frames", args.frames, int, low=1)

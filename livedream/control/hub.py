@@ -179,11 +179,7 @@ class ControlHub:
     def _take_over_outside_changes(self, params: Params) -> Params:
         if self._base is None or self._last is None:
             return params
-        changed = {
-            spec.name: getattr(params, spec.name)
-            for spec in dataclasses.fields(Params)
-            if getattr(params, spec.name) != getattr(self._last, spec.name)
-        }
+        changed = params.changes_from(self._last)
         return dataclasses.replace(self._base, **changed) if changed else self._base
 
     def _select_queued_preset(self, name_or_index: str | int, now: float) -> None:

@@ -127,11 +127,7 @@ class PresetBank:
         return blended
 
     def _without_changed_fields(self, params: Params) -> Crossfade:
-        changed = {
-            spec.name: getattr(params, spec.name)
-            for spec in dataclasses.fields(Params)
-            if getattr(params, spec.name) != getattr(self._last, spec.name)
-        }
+        changed = params.changes_from(self._last)
         if not changed:
             return self._fade
         fade = self._fade

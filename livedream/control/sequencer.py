@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from livedream.config import SequenceStep, SequencerConfig
+from livedream.config import SequencerConfig, SequenceStep
 from livedream.control.presets import PresetBank
 from livedream.errors import UserError
 from livedream.params import Params

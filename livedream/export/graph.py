@@ -27,11 +27,8 @@ from livedream.export.backward import AscentSteps, DreamGradient
 from livedream.export.frame import FrameDream
 from livedream.export.inception import (
     DEFAULT_LAYERS,
-    KERAS,
     MIN_INPUT_SIZE,
     STAGE_NAMES,
-    TF2015,
-    TORCHVISION,
     InceptionV3,
     canonical_layer,
 )
@@ -39,7 +36,6 @@ from livedream.export.weights import LoadedWeights, apply_weights, load_weights
 from livedream.manifest import DEFAULT_MODEL, GraphInfo, sha256_of, write_manifest_entry
 
 OPSET = 18
-VARIANT_NAMES = {TF2015: "tf2015", TORCHVISION: "torchvision", KERAS: "keras"}
 
 
 @dataclass(frozen=True)
@@ -224,7 +220,7 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
         dtype="float16" if request.fp16 else "float32",
         input_range=(-1.0, 1.0),
         min_size=MIN_INPUT_SIZE,
-        variant=VARIANT_NAMES.get(weights.variant, str(weights.variant)),
+        variant=weights.variant.name,
         steps_per_run=request.steps_per_run,
         kind="frame" if request.frame else "step" if request.steps_per_run else "gradient",
     )

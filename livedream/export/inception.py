@@ -14,7 +14,7 @@ weights. Only the stages up to the deepest requested layer are built.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Union
 
 import torch
@@ -54,11 +54,12 @@ class Variant:
 
     pool_include_pad: bool
     last_pool: str  # "avg" or "max"
+    name: str = field(default="custom", compare=False)  # as the manifest records it
 
 
-TORCHVISION = Variant(pool_include_pad=True, last_pool="avg")
-TF2015 = Variant(pool_include_pad=False, last_pool="max")
-KERAS = Variant(pool_include_pad=False, last_pool="avg")
+TORCHVISION = Variant(pool_include_pad=True, last_pool="avg", name="torchvision")
+TF2015 = Variant(pool_include_pad=False, last_pool="max", name="tf2015")
+KERAS = Variant(pool_include_pad=False, last_pool="avg", name="keras")
 
 
 # ---- the wiring vocabulary ------------------------------------------------------------

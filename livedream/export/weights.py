@@ -63,13 +63,6 @@ class LoadedWeights:
     sha256: str
 
 
-VARIANT_NAMES: dict[Variant, str] = {
-    TORCHVISION: "torchvision",
-    TF2015: "TF 2015",
-    KERAS: "keras",
-}
-
-
 # ---- where the files come from -----------------------------------------------------------
 
 
@@ -161,8 +154,8 @@ def apply_weights(model: InceptionV3, weights: LoadedWeights) -> None:
     """
     if model.variant != weights.variant:
         raise WeightsError(
-            f"the model was built for the {VARIANT_NAMES.get(model.variant, model.variant)} "
-            f"pools but {weights.source} needs {VARIANT_NAMES[weights.variant]}; "
+            f"the model was built for the {model.variant.name} "
+            f"pools but {weights.source} needs {weights.variant.name}; "
             "build it with InceptionV3(weights.variant, ...)"
         )
     known = _full_model_shapes()

@@ -8,7 +8,6 @@ factory), so tests can run it without the machine's camera, GPU or models.
 
 from __future__ import annotations
 
-import argparse
 import base64
 import dataclasses
 import importlib
@@ -26,9 +25,21 @@ from typing import Any, Callable
 from rich.console import Console
 from rich.markup import escape
 
-from livedream.config import Config, ModelConfig, SourceConfig, apply_overrides, config_path_or_default, load_config
+from livedream.config import (
+    Config,
+    ModelConfig,
+    SourceConfig,
+    apply_overrides,
+    config_path_or_default,
+    load_config,
+)
 from livedream.errors import UserError, first_line
-from livedream.manifest import EXPORT_HINT, default_models_dir, find_graph, read_manifest
+from livedream.manifest import (
+    EXPORT_HINT,
+    default_models_dir,
+    find_graph,
+    read_manifest,
+)
 
 OK, WARN, FAIL, NOTE = "ok", "warn", "fail", "note"
 SYMBOLS = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[bold red]✗[/]", NOTE: "[dim]–[/]"}
@@ -212,7 +223,12 @@ def _check_cuda_session(wants_cuda: bool) -> Check:
     import numpy as np
     import onnxruntime as ort
 
-    from livedream.runtime.engine import CPU, CUDA, CUDA_LIBRARIES_FIX, preload_cuda_libraries
+    from livedream.runtime.engine import (
+        CPU,
+        CUDA,
+        CUDA_LIBRARIES_FIX,
+        preload_cuda_libraries,
+    )
 
     status = FAIL if wants_cuda else WARN
     missing = preload_cuda_libraries()

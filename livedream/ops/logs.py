@@ -156,7 +156,7 @@ class HealthReporter:
 
     Call `tick(now, stats, dropped_total=...)` once per frame shown, with `now` from
     `time.monotonic()` and `dropped_total` the running count of frames dropped (e.g.
-    `GuardedEngine.frames_skipped`). `close()` stops counting log problems.
+    `ModelSet.frames_skipped`). `close()` stops counting log problems.
     """
 
     def __init__(self, interval_s: float = 60.0, read_rss=read_rss_bytes) -> None:

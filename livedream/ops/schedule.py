@@ -10,36 +10,9 @@ paused) is the app's choice.
 from __future__ import annotations
 
 import datetime
-import json
-import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
-from livedream.errors import UserError
-
-if TYPE_CHECKING:
-    from livedream.config import ScheduleConfig
-
-_CLOCK = re.compile(r"(\d{1,2}):(\d{2})")
-
-
-def parse_clock(key: str, text: str) -> datetime.time:
-    """'HH:MM' as a time of day; a UserError naming `[schedule] key` otherwise."""
-    match = _CLOCK.fullmatch(text.strip())
-    if match is None or int(match.group(1)) > 23 or int(match.group(2)) > 59:
-        raise UserError(
-            f'[schedule] {key} = {json.dumps(text)} is not allowed; use a 24-hour time "HH:MM", e.g. "09:00"'
-        )
-    return datetime.time(int(match.group(1)), int(match.group(2)))
-
-
-def check_hours(on: str, off: str) -> None:
-    """The validation `ScheduleConfig` runs: both times parse and they differ."""
-    if parse_clock("on", on) == parse_clock("off", off):
-        raise UserError(
-            f"[schedule] on = {json.dumps(on)} and off = {json.dumps(off)} are the same time; give different times, "
-            f"or enabled = false to run all day"
-        )
+from livedream.config import ScheduleConfig, parse_clock
 
 
 @dataclass(frozen=True)
@@ -51,7 +24,7 @@ class DailySchedule:
     always_on: bool = False
 
     @classmethod
-    def from_config(cls, cfg: "ScheduleConfig") -> "DailySchedule":
+    def from_config(cls, cfg: ScheduleConfig) -> "DailySchedule":
         return cls(parse_clock("on", cfg.on), parse_clock("off", cfg.off), always_on=not cfg.enabled)
 
     def is_on(self, now: datetime.datetime) -> bool:

@@ -23,9 +23,21 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from livedream.runtime.engine import Engine
+from livedream.runtime.engine import GradientEngine
+from livedream.runtime.model import StepAscent
 
 STD_EPSILON = 1e-8
+
+StopCheck = Callable[[], bool]
+"""Asked before each ascent step; True abandons the dream with `DreamInterrupted`."""
+
+
+class DreamInterrupted(Exception):
+    """The caller's stop check said stop: the dream was abandoned between two steps.
+
+    One ONNX Runtime run cannot be interrupted, but a frame is steps × octaves runs, so a
+    live app asked to quit waits for one gradient, not for the rest of the frame.
+    """
 
 
 @dataclass(frozen=True)
@@ -86,7 +98,7 @@ def tile_starts(length: int, tile: int, min_size: int) -> list[int]:
 # ---- the gradient ------------------------------------------------------------------------
 
 
-def tiled_gradient(engine: Engine, image: np.ndarray, tile: int, out: np.ndarray) -> float:
+def tiled_gradient(engine: GradientEngine, image: np.ndarray, tile: int, out: np.ndarray) -> float:
     """Sum of the per-tile losses; their gradients written into `out` (image-shaped)."""
     height, width = image.shape[2:]
     ys = tile_starts(height, tile, engine.min_size)
@@ -115,7 +127,7 @@ class Ascent:
         self.unrolled = np.empty(shape, np.float32)
 
     def step(
-        self, engine: Engine, image: np.ndarray, settings: AscentSettings, rng: np.random.Generator
+        self, engine: GradientEngine, image: np.ndarray, settings: AscentSettings, rng: np.random.Generator
     ) -> float:
         """One step on `image` in place; returns the loss before the step."""
         if settings.jitter:
@@ -133,20 +145,24 @@ class Ascent:
 
 
 def ascend(
-    engine: Engine,
+    engine: GradientEngine,
     image: np.ndarray,
     settings: AscentSettings,
     rng: np.random.Generator,
     workspace: dict | None = None,
+    stepper: StepAscent | None = None,
+    should_stop: StopCheck | None = None,
 ) -> float:
     """`settings.steps` steps on `image` in place; returns the loss before the last step.
 
-    Whole steps run on the device when the engine has a step graph and the image is one
-    tile without roll. `workspace` keeps scratch buffers between calls (one per size).
+    With a `stepper` (a step graph on the GPU) whole steps run on the device when the
+    image is one tile without roll. `workspace` keeps scratch buffers between calls (one
+    per size). `should_stop` is asked before each step (before each run of a stepper).
     """
     if settings.steps == 0:
         return 0.0
-    stepper = getattr(engine, "stepper", None)
+    if should_stop is not None and should_stop():
+        raise DreamInterrupted
     if stepper is not None and max(image.shape[2:]) <= settings.tile and not settings.jitter:
         return stepper.ascend(image, settings.steps, settings.step_size)
     workspace = {} if workspace is None else workspace
@@ -154,7 +170,9 @@ def ascend(
     if ascent is None:
         ascent = workspace[("ascent", image.shape)] = Ascent(image.shape)
     loss = 0.0
-    for _ in range(settings.steps):
+    for step in range(settings.steps):
+        if step and should_stop is not None and should_stop():
+            raise DreamInterrupted
         loss = ascent.step(engine, image, settings, rng)
     return loss
 
@@ -163,13 +181,15 @@ OctaveCallback = Callable[[int, tuple[int, int], float], None]
 
 
 def dream(
-    engine: Engine,
+    engine: GradientEngine,
     base: np.ndarray,
     settings: AscentSettings,
     rng: np.random.Generator,
     detail: np.ndarray | None = None,
     on_octave: OctaveCallback | None = None,
     workspace: dict | None = None,
+    stepper: StepAscent | None = None,
+    should_stop: StopCheck | None = None,
 ) -> tuple[np.ndarray, float]:
     """Dream on `base` and return (detail, last loss); `clip(base + detail, -1, 1)` is the dream.
 
@@ -177,7 +197,8 @@ def dream(
     decayed detail; None starts from nothing. `on_octave(index, (h, w), loss)` is called
     after each octave (progress, timing). `workspace`, a dict the caller keeps, lets
     repeated calls (video, live) reuse scratch buffers; the returned detail is then one of
-    them, valid until the next call with the same workspace.
+    them, valid until the next call with the same workspace. `stepper` and `should_stop`:
+    see `ascend`.
     """
     height, width = base.shape[2:]
     sizes = octave_sizes(height, width, settings, engine.min_size)
@@ -195,7 +216,7 @@ def dream(
         else:
             start[...] = resize(image, h, w)
         image = np.clip(start, -1.0, 1.0, out=start)
-        loss = ascend(engine, image, settings, rng, workspace)
+        loss = ascend(engine, image, settings, rng, workspace, stepper, should_stop)
         detail = np.subtract(image, base_here, out=_scratch(workspace, "detail", image.shape))
         if on_octave is not None:
             on_octave(index, (h, w), loss)

@@ -9,16 +9,16 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
-from typing import Protocol
+from enum import Enum
 
 import cv2
 import numpy as np
 
-from livedream.pipeline.coherence import DetailWarper, Feedback
-from livedream.pipeline.dream import AscentSettings, dream
-from livedream.runtime.engine import FrameRunner, GradientEngine
 from livedream.params import Params
+from livedream.pipeline.coherence import DetailWarper, Feedback
+from livedream.pipeline.dream import AscentSettings, StopCheck, dream
 from livedream.pipeline.images import bytes_from_unit, unit_from_bytes
+from livedream.runtime.model import FrameDreaming, LoadedModel
 
 
 @dataclass(frozen=True)
@@ -56,16 +56,27 @@ def feedback_of(params: Params) -> Feedback:
     return Feedback(params.zoom, params.rotate, params.shift_x, params.shift_y)
 
 
-class LiveDreamer:
-    """Dreams a stream of frames; keeps the previous frame's detail for coherence."""
+class DreamPath(Enum):
+    """Where one live frame is dreamed (`choose_path`)."""
 
-    def __init__(
-        self,
-        engine: GradientEngine,
-        seed: int = 0,
-        warper: DetailWarper | None = None,
-    ) -> None:
-        self.engine = engine
+    FRAME_GRAPH = "frame graph"  # the whole frame in one GPU run; the detail stays on the device
+    STEP_GRAPH = "step graph"  # host warp and add, whole ascent steps on the GPU
+    HOST = "host"  # every step's gradient run from the host (the CPU path, and stills)
+
+
+def choose_path(params: Params, model: LoadedModel) -> DreamPath:
+    """The fastest path `model` offers for `params`: a frame graph needs one octave and a
+    graph exported for exactly `params.steps`; a step graph serves any other setting."""
+    if params.octaves == 1 and params.steps in model.frame_runners:
+        return DreamPath.FRAME_GRAPH
+    return DreamPath.STEP_GRAPH if model.step_runner is not None else DreamPath.HOST
+
+
+class LiveDreamer:
+    """Dreams a stream of frames with the model it is handed each frame; keeps the previous
+    frame's detail for coherence."""
+
+    def __init__(self, seed: int = 0, warper: DetailWarper | None = None) -> None:
         self.timings = StageTimings()
         self.loss = 0.0
         self._rng = np.random.default_rng(seed)
@@ -73,7 +84,7 @@ class LiveDreamer:
         self._size: tuple[int, int] | None = None
         self._detail: np.ndarray | None = None
         self._workspace: dict = {}  # the dream's scratch buffers, one set per size
-        self._device_runner: FrameRunner | None = None  # the runner that dreamed the last frame
+        self._device_runner: FrameDreaming | None = None  # the runner that dreamed the last frame
 
     def reset(self) -> None:
         """Drop the carried dream (a cut, a new source): the next frame starts from nothing."""
@@ -81,17 +92,20 @@ class LiveDreamer:
         self._device_runner = None  # a frame runner is reset when it takes the next frame
         self._warper.reset()
 
-    def dream_frame(self, frame_rgb: np.ndarray, params: Params) -> np.ndarray:
+    def dream_frame(
+        self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, should_stop: StopCheck | None = None
+    ) -> np.ndarray:
         """`frame_rgb` (H, W, 3) uint8 dreamed at the Params dream size, as (h, w, 3) uint8 RGB.
 
-        The result is the dreamer's own buffer, overwritten by the next call.
+        The result is the dreamer's own buffer, overwritten by the next call. `should_stop`
+        is asked between ascent steps (`dream.DreamInterrupted` when it says stop).
         """
         started = time.perf_counter()
         self._ensure_size(params.dream_height, params.dream_width)
         self._resize_into_base_rgb(frame_rgb)
-        runner = getattr(self.engine, "frame_runners", {}).get(params.steps) if params.octaves == 1 else None
-        if runner is not None:
-            return self._dream_frame_on_device(runner, params, started)
+        path = choose_path(params, model)
+        if path is DreamPath.FRAME_GRAPH:
+            return self._dream_frame_on_device(model.frame_runners[params.steps], params, started)
         self._device_runner = None
         unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
@@ -99,9 +113,10 @@ class LiveDreamer:
         carried = self._warper.carry(self._base_rgb, self._detail, params.decay, feedback_of(params))
         flowed = time.perf_counter()
 
+        stepper = model.step_runner if path is DreamPath.STEP_GRAPH else None
         self._detail, self.loss = dream(
-            self.engine, self._base, ascent_settings(params), self._rng, carried,  # type: ignore[arg-type]
-            workspace=self._workspace,
+            model.engine, self._base, ascent_settings(params), self._rng, carried,
+            workspace=self._workspace, stepper=stepper, should_stop=should_stop,
         )
         dreamed = time.perf_counter()
 
@@ -115,7 +130,7 @@ class LiveDreamer:
         )
         return self._output_rgb
 
-    def _dream_frame_on_device(self, runner: FrameRunner, params: Params, started: float) -> np.ndarray:
+    def _dream_frame_on_device(self, runner: FrameDreaming, params: Params, started: float) -> np.ndarray:
         """The whole frame in one GPU graph: the detail never leaves the device."""
         resized = time.perf_counter()
         if runner is not self._device_runner:  # its detail is stale: other frames ran elsewhere

@@ -61,3 +61,18 @@ def read_image(path: Path) -> np.ndarray:
     if bgr is None:
         raise UserError(f"cannot read {path} as an image (damaged, or not png, jpg, webp, bmp)")
     return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def cropped_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """The centred part of `image` with the aspect of height x width, as a view (no copy),
+    so a 4:3 dream of a 16:9 camera is cut, not squashed."""
+    image_h, image_w = image.shape[:2]
+    if abs(image_w * height - image_h * width) < max(height, width):  # within a pixel
+        return image
+    if image_w * height > image_h * width:  # the image is wider: cut the sides
+        kept = max(1, round(image_h * width / height))
+        left = (image_w - kept) // 2
+        return image[:, left : left + kept]
+    kept = max(1, round(image_w * height / width))
+    top = (image_h - kept) // 2
+    return image[top : top + kept]

@@ -10,7 +10,13 @@ from pathlib import Path
 from rich.console import Console
 
 from livedream.errors import UserError
-from livedream.manifest import DEFAULT_MODEL, EXPORT_HINT, GraphInfo, find_graph, read_manifest
+from livedream.manifest import (
+    DEFAULT_MODEL,
+    EXPORT_HINT,
+    GraphInfo,
+    find_graph,
+    read_manifest,
+)
 
 console = Console(stderr=True)
 

@@ -1,7 +1,8 @@
 """What keeps the live loop alive through run-time faults of the dream engine.
 
-`GuardedEngine` stands in for the `Engine` the dreamer uses. A run-time ONNX Runtime
-failure on one frame makes that frame skipped and logged; after `restart_after`
+`GuardedModel` holds the `LoadedModel` a show dreams with and hands out `model`: the same
+declared object with each engine and runner wrapped, so that a run-time ONNX Runtime
+failure on a frame becomes an `EngineFault`. That frame is skipped and logged; after `restart_after`
 consecutive failed frames the session is dropped and created afresh through the factory,
 with exponential back-off between restarts that do not help. Nothing of this raises into
 the loop. Mistakes the user can fix (a missing model at start) still raise `UserError`.
@@ -16,8 +17,9 @@ from typing import Callable, TypeVar
 import numpy as np
 from onnxruntime.capi import onnxruntime_pybind11_state as _ort_state
 
-from livedream.runtime.engine import GradientEngine
 from livedream.errors import UserError
+from livedream.runtime.engine import GradientEngine
+from livedream.runtime.model import FrameDreaming, LoadedModel, StepAscent
 
 log = logging.getLogger(__name__)
 
@@ -35,16 +37,14 @@ RUNTIME_FAULTS: tuple[type[BaseException], ...] = (*ORT_ERRORS, RuntimeError, Me
 
 
 class EngineFault(Exception):
-    """A run-time failure of the session inside one frame; `GuardedEngine.run_frame` catches it."""
+    """A run-time failure of the session inside one frame; `GuardedModel.run_frame` catches it."""
 
 
-class GuardedEngine:
-    """An engine that cannot take the loop down. Use it as the dreamer's engine, and run
-    each frame through `run_frame`:
+class GuardedModel:
+    """A model that cannot take the loop down. Dream with `model`, through `run_frame`:
 
-        guard = GuardedEngine(lambda: load_engine(model, models_dir, device, threads))
-        dreamer = LiveDreamer(guard)
-        dreamed = guard.run_frame(dreamer.dream_frame, frame.image, params)  # None = skipped
+        guard = GuardedModel(lambda: load_model(name, models_dir, device, threads))
+        dreamed = guard.run_frame(lambda model: dreamer.dream_frame(frame.image, params, model))  # None = skipped
 
     The factory runs once here, so a `UserError` (missing model, bad file) raises at start
     as before. Later restarts that fail are logged and retried with back-off.
@@ -52,7 +52,7 @@ class GuardedEngine:
 
     def __init__(
         self,
-        factory: Callable[[], GradientEngine],
+        factory: Callable[[], LoadedModel],
         restart_after: int = 5,
         backoff_initial_s: float = 2.0,
         backoff_max_s: float = 60.0,
@@ -63,11 +63,10 @@ class GuardedEngine:
         self._backoff_initial = backoff_initial_s
         self._backoff_max = backoff_max_s
         self._clock = clock
-        self._engine: GradientEngine | None = None
-        self._stepper: _Guarded | None = None
-        self._frame_runners: dict[int, _Guarded] = {}
+        self._loaded: LoadedModel | None = None
+        self._model = _NO_MODEL
         self._use(factory())
-        self._min_size = self._engine.min_size  # type: ignore[union-attr]
+        self._min_size = self.model.min_size
         self._failed_in_a_row = 0
         self._restart_at: float | None = None  # set while a restart is due
         self._next_backoff = 0.0  # the first restart after a good frame is immediate
@@ -75,7 +74,16 @@ class GuardedEngine:
         self.restarts = 0
         self.last_error = ""
 
-    # the Engine surface the dreamer and the HUD use
+    @property
+    def model(self) -> LoadedModel:
+        """The loaded model with every engine and runner guarded; while a failed restart
+        waits for its retry, one whose gradient raises `EngineFault`."""
+        return self._model
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        """The model as loaded, unguarded (None while a failed restart waits for its retry)."""
+        return self._loaded
 
     @property
     def min_size(self) -> int:
@@ -83,35 +91,20 @@ class GuardedEngine:
 
     @property
     def provider(self) -> str:
-        return getattr(self._engine, "provider", "") if self._engine is not None else "none"
+        return self._loaded.provider if self._loaded is not None else "none"
 
-    @property
-    def engine(self) -> GradientEngine | None:
-        """The session now in use (None while a failed restart waits for its retry)."""
-        return self._engine
-
-    @property
-    def stepper(self) -> "_Guarded | None":
-        """The engine's step graph runner (GPU), guarded the same way; `dream.ascend` uses it."""
-        return self._stepper
-
-    @property
-    def frame_runners(self) -> "dict[int, _Guarded]":
-        """The engine's frame graph runners by steps per frame (GPU), guarded the same way."""
-        return self._frame_runners
-
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
-        engine = self._engine
-        if engine is None:
-            raise EngineFault("no session (a restart is pending)")
-        return _guarded(engine.gradient, image)
-
-    def _use(self, engine: GradientEngine | None) -> None:
-        self._engine = engine
-        stepper = getattr(engine, "stepper", None)
-        self._stepper = _Guarded(stepper) if stepper is not None else None
-        runners = getattr(engine, "frame_runners", {})
-        self._frame_runners = {steps: _Guarded(runner) for steps, runner in runners.items()}
+    def _use(self, loaded: LoadedModel | None) -> None:
+        self._loaded = loaded
+        if loaded is None:
+            self._model = _NO_MODEL
+            return
+        self._model = LoadedModel(
+            engine=_GuardedGradient(loaded.engine),
+            step_runner=_GuardedSteps(loaded.step_runner) if loaded.step_runner is not None else None,
+            frame_runners={steps: _GuardedFrames(runner) for steps, runner in loaded.frame_runners.items()},
+            provider=loaded.provider,
+            layers=loaded.layers,
+        )
 
     # the loop's side
 
@@ -125,19 +118,19 @@ class GuardedEngine:
             return f"dream engine error — {self._failed_in_a_row} frame(s) skipped"
         return ""
 
-    def run_frame(self, dream: Callable[..., T], *args: object) -> T | None:
-        """`dream(*args)`, or None when this frame is skipped (an engine fault, or a restart
-        is pending). `dream` must reach the session only through this guard's `gradient`."""
+    def run_frame(self, dream: Callable[[LoadedModel], T]) -> T | None:
+        """`dream(model)` with the guarded model (after a restart that is due, the new one),
+        or None when this frame is skipped (an engine fault, or a restart is pending)."""
         if self._restart_at is not None:
             if self._clock() < self._restart_at:
                 self.frames_skipped += 1
                 return None
             self._restart()
-            if self._engine is None:
+            if self._loaded is None:
                 self.frames_skipped += 1
                 return None
         try:
-            result = dream(*args)
+            result = dream(self._model)
         except EngineFault as fault:
             self._note_failure(fault)
             return None
@@ -180,18 +173,53 @@ class GuardedEngine:
             self._schedule_restart()
 
 
-class _Guarded:
-    """A runner (`engine.StepRunner`, `engine.FrameRunner`) whose methods turn run-time faults
-    into `EngineFault`; plain attributes (steps_per_run, provider) pass through."""
+class _GuardedGradient:
+    """An engine whose gradient raises `EngineFault` for a run-time fault."""
 
-    def __init__(self, runner: object) -> None:
+    def __init__(self, engine: GradientEngine) -> None:
+        self._engine = engine
+        self.min_size = engine.min_size
+
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        return _guarded(self._engine.gradient, image)
+
+
+class _GuardedSteps:
+    """A step runner whose runs raise `EngineFault` for a run-time fault."""
+
+    def __init__(self, runner: StepAscent) -> None:
+        self._runner = runner
+        self.steps_per_run = runner.steps_per_run
+
+    def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float:
+        return _guarded(self._runner.ascend, image, steps, step_size)
+
+
+class _GuardedFrames:
+    """A frame runner whose runs raise `EngineFault` for a run-time fault."""
+
+    def __init__(self, runner: FrameDreaming) -> None:
         self._runner = runner
 
-    def __getattr__(self, name: str) -> object:
-        value = getattr(self._runner, name)
-        if callable(value):
-            return lambda *args: _guarded(value, *args)
-        return value
+    def reset(self) -> None:
+        _guarded(self._runner.reset)
+
+    def dream_frame(
+        self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray, decay: float, step_size: float
+    ) -> tuple[np.ndarray, float]:
+        return _guarded(self._runner.dream_frame, frame_rgb, flow, feedback, decay, step_size)
+
+
+class _NoSession:
+    """The engine while a restart is pending: every gradient is a fault, so the frame is skipped."""
+
+    min_size = 0
+
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        raise EngineFault("no session (a restart is pending)")
+
+
+_NO_MODEL = LoadedModel(_NoSession(), provider="none")
 
 
 def _guarded(call: Callable[..., T], *args: object) -> T:

@@ -1,0 +1,55 @@
+"""`open_app`: a `LiveApp` wired from the config, with its models loaded before any window opens."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable, Iterable, Sequence
+
+from livedream.config import Config, ModelConfig
+from livedream.live.app import LiveApp
+from livedream.live.controls import Controls
+from livedream.live.keys import PresetRecall, RecordingToggle
+from livedream.live.models import ModelSet
+from livedream.manifest import default_models_dir
+from livedream.ops.logs import HealthReporter
+from livedream.ops.schedule import DailySchedule
+from livedream.pipeline.display import Display
+from livedream.pipeline.dreamer import LiveDreamer
+from livedream.pipeline.sources import open_source
+from livedream.runtime.exporting import ensure_model
+from livedream.runtime.guard import GuardedModel
+from livedream.runtime.model import LoadedModel, load_model
+
+
+def load_live_model(name: str, model_cfg: ModelConfig, models_dir: Path | None = None) -> LoadedModel:
+    """The graph `name` (exported first if it is the missing default) on the configured device."""
+    folder = models_dir or default_models_dir()
+    ensure_model(name, folder)
+    return load_model(name, folder, model_cfg.device, model_cfg.threads)
+
+
+def open_app(
+    config: Config,
+    controls: Sequence[Controls] = (),
+    recall_preset: PresetRecall | None = None,
+    models_dir: Path | None = None,
+    toggle_recording: RecordingToggle | None = None,
+    models: Iterable[str] = (),
+    clock: Callable[[], float] = time.monotonic,
+) -> LiveApp:
+    """A LiveApp wired from `config`, with the graphs of `models` (the presets' models)
+    loaded too. Models load first, so a bad one fails before a window opens. `clock` is
+    the loop's time (tests pass a fake one)."""
+    def load(name: str) -> LoadedModel:
+        return load_live_model(name, config.model, models_dir)
+
+    first = config.dream.model
+    model_set = ModelSet(first, GuardedModel(lambda: load(first)), load)
+    model_set.preload(models)
+    return LiveApp(
+        open_source(config.source), LiveDreamer(), Display(config.display), config.dream, model_set,
+        controls=controls, recall_preset=recall_preset, toggle_recording=toggle_recording,
+        health=HealthReporter(config.log.health_interval_s), schedule=DailySchedule.from_config(config.schedule),
+        clock=clock,
+    )

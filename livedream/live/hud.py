@@ -1,0 +1,61 @@
+"""The HUD's text for one frame, from what the loop measured and what the controls report."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from livedream.live.budget import FrameBudget
+from livedream.live.stats import STAGES, StageTimes
+from livedream.params import Params
+from livedream.pipeline.display import HudStats
+from livedream.pipeline.sources import ENDED, is_lost
+
+RECENT_FRAMES = 30  # the HUD's stage times are medians of this many frames
+
+
+@dataclass(frozen=True)
+class LoopState:
+    """The loop's own state the HUD reports."""
+
+    paused: bool
+    dark_until: str | None  # set outside opening hours
+    frames_skipped: int
+    restarts: int
+
+
+def compose_hud(fps: float, times: StageTimes, effective: Params, budget: FrameBudget, loop: LoopState,
+                control_lines: list[str], provider: str, layers: tuple[str, ...], source_state: str) -> HudStats:
+    recent = times.medians(last=RECENT_FRAMES)
+    extra = [
+        "  ".join(f"{name} {recent[name]:.0f}" for name in STAGES) + " ms",
+        f"dream {effective.dream_width}x{effective.dream_height}   octaves {effective.octaves}"
+        f"   decay {effective.decay:.2f}",
+    ]
+    if budget.active:
+        extra.append(f"frame budget {budget.budget_ms:.0f} ms: steps/size cut")
+    if loop.paused:
+        extra.append("PAUSED (space)")
+    if loop.dark_until is not None:
+        extra.append(f"dark until {loop.dark_until} (schedule)")
+    if loop.frames_skipped:
+        extra.append(f"engine: {loop.frames_skipped} frame(s) skipped, {loop.restarts} restart(s)")
+    extra.extend(control_lines)
+    return HudStats(
+        fps=fps,
+        dream_ms=recent["flow"] + recent["dream"],
+        provider=provider,
+        layers=layers,
+        strength=effective.strength,
+        steps=effective.steps,
+        source_state=source_state,
+        extra=tuple(extra),
+    )
+
+
+def banner_text(source_state: str, engine_state: str, late: str | None, anything_shown: bool) -> str | None:
+    """The message over the picture: the source's fault, the engine's, or a late frame."""
+    if is_lost(source_state):
+        return f"camera {source_state}"
+    if source_state == ENDED:
+        return "the video ended"
+    return engine_state or late or (None if anything_shown else f"source {source_state}…")

@@ -1,0 +1,100 @@
+"""What each key does (and each command a control sends, which acts like its key)."""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Callable
+
+from livedream.pipeline.display import Action
+
+if TYPE_CHECKING:
+    from livedream.live.app import LiveApp
+
+log = logging.getLogger(__name__)
+
+STRENGTH_STEP = 0.005  # one +/- key press
+REMOTE_COMMANDS = ("screenshot", "pause")  # commands a control may send; they act like the keys
+
+PresetRecall = Callable[[int, float], bool]
+"""Keys 1–9: `recall(slot, now)` starts that preset (through a control, e.g. as a
+crossfade) and says whether it exists; it logs its own warnings."""
+
+RecordingToggle = Callable[[], object]
+"""Key r: start a recording, or stop the running one (the control hub records)."""
+
+
+class KeyActions:
+    """A table from action name to what it does to the app; keys only change `Params` or
+    ask the app for something (stop, pause, screenshot), never reach inside a stage."""
+
+    def __init__(self, app: "LiveApp", recall_preset: PresetRecall | None = None,
+                 toggle_recording: RecordingToggle | None = None) -> None:
+        self._app = app
+        self._recall_preset = recall_preset
+        self._toggle_recording = toggle_recording
+        display = app.display
+        self._handlers: dict[str, Callable[[int | None], None]] = {
+            "quit": lambda _: app.stop("quit"),
+            "toggle_fullscreen": lambda _: display.toggle_fullscreen(),
+            "toggle_hud": lambda _: display.toggle_hud(),
+            "help": lambda _: display.toggle_help(),
+            "pause": lambda _: self._pause(),
+            "strength_up": lambda _: self._strength(+STRENGTH_STEP),
+            "strength_down": lambda _: self._strength(-STRENGTH_STEP),
+            "steps_up": lambda _: self._change(steps=app.params.steps + 1),
+            "steps_down": lambda _: self._change(steps=app.params.steps - 1),
+            "screenshot": lambda _: app.request_screenshot(),
+            "record": lambda _: self._record(),
+            "preset": self._preset,
+        }
+
+    def run(self, actions: list[Action]) -> None:
+        for action in actions:
+            handler = self._handlers.get(action.name)
+            if handler is None:
+                log.debug("no handler for action %s", action.name)
+            else:
+                handler(action.value)
+
+    def _strength(self, change: float) -> None:
+        self._change(strength=round(self._app.params.strength + change, 4))
+
+    def _change(self, **changes: float | int) -> None:
+        """Key changes: clamped to the allowed ranges, warnings logged, never raised."""
+        app = self._app
+        changed, warnings = app.params.clamped(**changes)
+        for warning in warnings:
+            log.warning("key: %s", warning)
+        differences = app.params.differences(changed)
+        if differences:
+            log.info("key: %s", ", ".join(differences))
+        app.params = changed
+
+    def _pause(self) -> None:
+        self._app.paused = not self._app.paused
+        log.info("paused" if self._app.paused else "resumed")
+
+    def _record(self) -> None:
+        if self._toggle_recording is None:
+            log.info("recording is not available here")
+        else:
+            self._toggle_recording()
+
+    def _preset(self, slot: int | None) -> None:
+        if slot is None:
+            return
+        if self._recall_preset is None:
+            log.info("preset %d not defined", slot)
+        elif self._recall_preset(slot, self._app.now):
+            log.info("preset %d", slot)
+
+
+def remote_actions(commands: list[str]) -> list[Action]:
+    """The commands a control sent, as the actions of their keys; unknown ones are logged."""
+    actions = []
+    for command in commands:
+        if command in REMOTE_COMMANDS:
+            actions.append(Action(command))
+        else:
+            log.warning("control command %r not known; known: %s", command, ", ".join(REMOTE_COMMANDS))
+    return actions

@@ -1,0 +1,63 @@
+"""`livedream dream PHOTO`: the TensorFlow tutorial's dream of one still."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from livedream.offline.imageio import check_dreamable, read_photo, write_photo
+from livedream.offline.model import console, open_engine
+from livedream.pipeline.dream import (
+    AscentSettings,
+    OctaveCallback,
+    dream,
+    dreamed_image,
+    octave_sizes,
+)
+from livedream.pipeline.images import to_nchw, to_rgb
+
+
+@dataclass(frozen=True)
+class OfflineJob:
+    """One `livedream dream` run, its options checked."""
+
+    source: Path
+    output: Path
+    model: str
+    device: str
+    settings: AscentSettings
+    seed: int
+    decay: float = 0.9  # video: share of the previous frame's dream carried on
+    frame_steps: int | None = None  # video: steps per octave after the first frame
+
+
+def octave_timer(octave_count: int) -> OctaveCallback:
+    """An `on_octave` callback printing each octave's size and time since the previous one."""
+    last = time.perf_counter()
+
+    def on_octave(index: int, size: tuple[int, int], loss: float) -> None:
+        nonlocal last
+        now = time.perf_counter()
+        height, width = size
+        console.print(f"octave {index + 1}/{octave_count}  {width}x{height}  {now - last:5.1f} s  loss {loss:.3f}")
+        last = now
+
+    return on_octave
+
+
+def dream_photo(job: OfflineJob) -> None:
+    """Dream the photo `job.source` into `job.output` (the tutorial's octaves and steps)."""
+    source, settings, seed = job.source, job.settings, job.seed
+    rgb = read_photo(source)
+    engine = open_engine(job.model, job.device, settings.tile)
+    check_dreamable(source, *rgb.shape[:2], engine.min_size)
+    octave_count = len(octave_sizes(*rgb.shape[:2], settings, engine.min_size))
+    started = time.perf_counter()
+    base = to_nchw(rgb)
+    rng = np.random.default_rng(seed)
+    detail, _ = dream(engine, base, settings, rng, on_octave=octave_timer(octave_count))
+    write_photo(job.output, to_rgb(dreamed_image(base, detail)))
+    console.print(f"wrote {job.output} in {time.perf_counter() - started:.1f} s (seed {seed})")

@@ -1,0 +1,249 @@
+"""The GPU live path's runners: whole ascent steps (`StepRunner`) and whole live frames
+(`FrameRunner`) per ONNX Runtime run, with the image or the carried detail kept on the
+device between runs. Sessions are made per size with fixed dimensions, once each.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from livedream.errors import first_line
+from livedream.runtime.engine import (
+    CUDA,
+    MAX_CACHED_SIZES,
+    open_session,
+    session_options,
+)
+
+log = logging.getLogger(__name__)
+
+
+def open_fixed_size_session(
+    model_path: Path, device: str, threads: int, dims: dict[str, int], cuda_options: dict[str, str] | None
+) -> ort.InferenceSession:
+    """A session with the graph's named dynamic dimensions fixed to `dims`.
+
+    Fixed sizes let ORT fold every shape computation into constants, so no node is left on
+    the CPU and the whole graph can be captured as one CUDA graph.
+    """
+    options = session_options(threads)
+    for name, value in dims.items():
+        options.add_free_dimension_override_by_name(name, value)
+    return open_session(model_path, device, threads, cuda_options, options)[0]
+
+
+class _PingPong:
+    """Two image buffers on the session's device and the bindings that run A→B and B→A."""
+
+    def __init__(self, session: ort.InferenceSession, shape: tuple[int, ...], device: str) -> None:
+        def device_array(array_shape: tuple[int, ...]) -> ort.OrtValue:
+            return ort.OrtValue.ortvalue_from_shape_and_type(array_shape, np.float32, device, 0)
+
+        self.a, self.b = device_array(shape), device_array(shape)
+        self.step_size, self.loss = device_array(()), device_array(())
+        self.bindings = []
+        for source, target in ((self.a, self.b), (self.b, self.a)):
+            binding = session.io_binding()
+            binding.bind_ortvalue_input("image", source)
+            binding.bind_ortvalue_input("step_size", self.step_size)
+            binding.bind_ortvalue_output("image_out", target)
+            binding.bind_ortvalue_output("loss", self.loss)
+            self.bindings.append(binding)
+
+
+class StepRunner:
+    """Runs a step graph (K whole ascent steps per run) with the image kept on the device.
+
+    One host→device copy in and one device→host copy out per `ascend`, however many steps.
+    With `cuda_graph` the CUDA provider replays captured graphs: then the session is made
+    per image size (a CUDA graph is captured for fixed shapes and addresses), once each.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        steps_per_run: int,
+        device: str = "auto",
+        threads: int = 0,
+        cuda_graph: bool = False,
+        cuda_options: dict[str, str] | None = None,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.steps_per_run = steps_per_run
+        self.device, self.threads = device, threads
+        self.cuda_graph = cuda_graph
+        self.cuda_options = dict(cuda_options or {})
+        if cuda_graph:
+            self.cuda_options["enable_cuda_graph"] = "1"
+        self._shared = None if cuda_graph else self._open(None)
+        self.provider = "CUDA" if (self._shared or self._open((1, 3, 96, 96))).get_providers()[0] == CUDA else "CPU"
+        self._sessions: dict[tuple[int, ...], ort.InferenceSession] = {}
+        self._buffers: dict[tuple[int, ...], _PingPong] = {}
+        self._run_options = []
+        for graph_id in (1, 2):
+            options = ort.RunOptions()
+            if cuda_graph:
+                # Two captured graphs: one reads buffer A and writes B, the other B to A.
+                options.add_run_config_entry("gpu_graph_id", str(graph_id))
+            self._run_options.append(options)
+
+    def _open(self, shape: tuple[int, ...] | None) -> ort.InferenceSession:
+        dims = {} if shape is None else {"height": shape[2], "width": shape[3]}
+        return open_fixed_size_session(self.model_path, self.device, self.threads, dims, self.cuda_options)
+
+    def _drop_cuda_graph(self) -> None:
+        self.cuda_graph = False
+        self.cuda_options.pop("enable_cuda_graph", None)
+        self._run_options = [ort.RunOptions(), ort.RunOptions()]
+        self._sessions.clear()
+        self._buffers.clear()
+        self._shared = self._open(None)
+
+    def _session_for(self, shape: tuple[int, ...]) -> tuple[ort.InferenceSession, _PingPong]:
+        buffers = self._buffers.get(shape)
+        if buffers is None:
+            if len(self._buffers) >= MAX_CACHED_SIZES:
+                oldest = next(iter(self._buffers))
+                del self._buffers[oldest]
+                self._sessions.pop(oldest, None)
+            session = self._shared or self._open(shape)
+            self._sessions[shape] = session
+            device = "cuda" if self.provider == "CUDA" else "cpu"
+            buffers = _PingPong(session, shape, device)
+            if self.cuda_graph:  # the first runs capture the graphs; fail here, not mid-show
+                for binding, options in zip(buffers.bindings, self._run_options):
+                    session.run_with_iobinding(binding, options)
+            self._buffers[shape] = buffers
+        return self._sessions[shape], buffers
+
+    def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float:
+        """`steps` (rounded up to whole runs) ascent steps on `image` in place.
+
+        Returns the loss the last run saw before its first step (for one step per run: the
+        loss before the last step, as `dream.Ascent` reports it).
+        """
+        try:
+            session, buffers = self._session_for(image.shape)
+        except Exception as error:  # capture refused (a node on the CPU): run without graphs
+            if not self.cuda_graph:
+                raise
+            log.warning("CUDA graph capture unavailable (%s); running without it", first_line(error))
+            self._drop_cuda_graph()
+            session, buffers = self._session_for(image.shape)
+        buffers.a.update_inplace(image)
+        buffers.step_size.update_inplace(np.asarray(step_size, np.float32))
+        runs = max(1, -(-steps // self.steps_per_run))
+        for run in range(runs):
+            session.run_with_iobinding(buffers.bindings[run % 2], self._run_options[run % 2])
+        result = buffers.b if runs % 2 else buffers.a
+        image[...] = result.numpy()
+        return float(buffers.loss.numpy())
+
+
+class FrameRunner:
+    """Runs a frame graph: a whole live frame (warp the carried detail, add, K steps, uint8 out).
+
+    The detail stays in two device buffers that the runs ping-pong between, so a frame
+    costs the uint8 frame and the small flow in and the uint8 dream out. Sessions are made
+    per size with fixed dimensions (CUDA graphs need them), once each.
+    """
+
+    def __init__(
+        self,
+        model_path: Path,
+        steps_per_run: int,
+        device: str = "auto",
+        threads: int = 0,
+        cuda_graph: bool = False,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.steps_per_run = steps_per_run
+        self.device, self.threads = device, threads
+        self.cuda_graph = cuda_graph
+        self._slots: dict[tuple[int, ...], _FrameSlot] = {}
+        self.provider = "CUDA" if self._open((96, 96), (8, 8)).get_providers()[0] == CUDA else "CPU"
+
+    def _open(self, size: tuple[int, int], flow_size: tuple[int, int]) -> ort.InferenceSession:
+        dims = dict(zip(("height", "width", "flow_height", "flow_width"), (*size, *flow_size)))
+        cuda_options = {"enable_cuda_graph": "1"} if self.cuda_graph else None
+        return open_fixed_size_session(self.model_path, self.device, self.threads, dims, cuda_options)
+
+    def reset(self) -> None:
+        """Forget every carried detail (a cut, a new source)."""
+        for slot in self._slots.values():
+            slot.clear()
+
+    def dream_frame(
+        self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray, decay: float, step_size: float
+    ) -> tuple[np.ndarray, float]:
+        """`frame_rgb` (H, W, 3) uint8 dreamed; flow (h, w, 2) in dream pixels; feedback (2, 3).
+
+        Returns (dream (H, W, 3) uint8, loss). The detail carried from the previous call of
+        this size is warped by `flow` and `feedback` and scaled by `decay`.
+        """
+        key = (*frame_rgb.shape[:2], *flow.shape[:2])
+        slot = self._slots.get(key)
+        if slot is None:
+            if len(self._slots) >= MAX_CACHED_SIZES:
+                self._slots.pop(next(iter(self._slots)))
+            session = self._open(frame_rgb.shape[:2], flow.shape[:2])
+            device = "cuda" if self.provider == "CUDA" else "cpu"
+            slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph)
+        return slot.run(frame_rgb, flow, feedback, decay, step_size)
+
+
+class _FrameSlot:
+    """One size's session, device buffers and the two bindings (detail A→B, B→A)."""
+
+    def __init__(self, session: ort.InferenceSession, frame_shape: tuple[int, ...],
+                 flow_shape: tuple[int, ...], device: str, cuda_graph: bool) -> None:
+        def device_array(shape: tuple[int, ...], dtype: type = np.float32) -> ort.OrtValue:
+            return ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0)
+
+        height, width = frame_shape[:2]
+        self.session = session
+        self.frame = device_array(frame_shape, np.uint8)
+        self.dream = device_array(frame_shape, np.uint8)
+        self.flow = device_array(flow_shape)
+        self.feedback, self.decay, self.step_size, self.loss = (
+            device_array((2, 3)), device_array(()), device_array(()), device_array(())
+        )
+        self.details = [device_array((1, 3, height, width)) for _ in range(2)]
+        self.bindings, self.run_options = [], []
+        for index, (source, target) in enumerate(((0, 1), (1, 0))):
+            binding = session.io_binding()
+            for name, value in (("frame", self.frame), ("detail", self.details[source]), ("flow", self.flow),
+                                ("feedback", self.feedback), ("decay", self.decay), ("step_size", self.step_size)):
+                binding.bind_ortvalue_input(name, value)
+            for name, value in (("dream", self.dream), ("detail_out", self.details[target]), ("loss", self.loss)):
+                binding.bind_ortvalue_output(name, value)
+            options = ort.RunOptions()
+            if cuda_graph:
+                options.add_run_config_entry("gpu_graph_id", str(index + 1))
+            self.bindings.append(binding)
+            self.run_options.append(options)
+        self.parity = 0
+        if cuda_graph:  # the first runs capture the two graphs; their outputs are discarded
+            for binding, options in zip(self.bindings, self.run_options):
+                session.run_with_iobinding(binding, options)
+        self.clear()
+
+    def clear(self) -> None:
+        zeros = np.zeros(self.details[0].shape(), np.float32)
+        for detail in self.details:
+            detail.update_inplace(zeros)  # never warp uninitialised memory: NaN * 0 is NaN
+
+    def run(self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray,
+            decay: float, step_size: float) -> tuple[np.ndarray, float]:
+        self.frame.update_inplace(np.ascontiguousarray(frame_rgb))
+        self.flow.update_inplace(np.ascontiguousarray(flow, np.float32))
+        self.feedback.update_inplace(np.ascontiguousarray(feedback, np.float32))
+        self.decay.update_inplace(np.asarray(decay, np.float32))
+        self.step_size.update_inplace(np.asarray(step_size, np.float32))
+        self.session.run_with_iobinding(self.bindings[self.parity], self.run_options[self.parity])
+        self.parity ^= 1
+        return self.dream.numpy(), float(self.loss.numpy())

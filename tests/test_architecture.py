@@ -1,0 +1,141 @@
+"""The shape of the package, as the README's picture draws it: which package may import
+which, torch only in `export`, no capability probing, small packages, a LiveApp that fits
+in a head, and every command's --help. Parsed from the source, so a wrong arrow fails here
+the day it is written."""
+
+from __future__ import annotations
+
+import ast
+import re
+from pathlib import Path
+
+import pytest
+
+from livedream import cli
+
+PACKAGE = Path(__file__).resolve().parent.parent / "livedream"
+SHARED = {"config", "params", "errors", "manifest", "files"}  # the bottom layer: data and contracts
+PACKAGES = {"cli", "live", "control", "offline", "pipeline", "runtime", "ops", "export", "testing"}
+# What each part must never import (the README's "How it is built" table).
+FORBIDDEN: dict[str, set[str]] = {
+    "cli": {"testing"},
+    "live": {"cli", "export", "offline", "testing"},
+    "control": {"cli", "live", "pipeline", "runtime", "offline", "export", "testing"},
+    "offline": {"cli", "live", "control", "export", "testing"},
+    "pipeline": {"cli", "live", "control", "offline", "ops", "export", "testing"},
+    "runtime": {"cli", "live", "control", "offline", "pipeline", "ops", "testing"},
+    "ops": {"cli", "live", "export", "testing"},
+    "export": {"cli", "live", "control", "offline", "pipeline", "runtime", "ops", "testing"},
+    "testing": set(),
+    "__main__": set(),
+    "__init__": set(),
+    **{name: PACKAGES for name in SHARED},
+}
+# The one door from the runtime to the build step: the first run exports the default graph.
+ALLOWED = {("runtime/exporting.py", "export")}
+TORCH_USERS = {"export", "testing"}  # testing: the bench's torch eager reference
+MAX_MODULES = 12
+MAX_LIVE_APP_LINES = 250
+PROBED = re.compile(r"engine|model|runner|stepper|guard|session", re.IGNORECASE)
+
+
+def modules() -> list[Path]:
+    return sorted(PACKAGE.rglob("*.py"))
+
+
+def part_of(path: Path) -> str:
+    relative = path.relative_to(PACKAGE)
+    return relative.parts[0] if len(relative.parts) > 1 else relative.stem
+
+
+def imported_names(tree: ast.AST) -> list[str]:
+    """Every module an import statement names, at any depth (lazy imports count too)."""
+    names = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names += [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.append(node.module)
+            if node.module == "livedream":
+                names += [f"livedream.{alias.name}" for alias in node.names]
+    return names
+
+
+def test_no_module_imports_a_package_its_part_must_never_import() -> None:
+    wrong = []
+    for path in modules():
+        part = part_of(path)
+        where = str(path.relative_to(PACKAGE))
+        for name in imported_names(ast.parse(path.read_text())):
+            pieces = name.split(".")
+            if pieces[0] != "livedream" or len(pieces) < 2:
+                continue
+            target = pieces[1]
+            if target != part and target in FORBIDDEN[part] and (where, target) not in ALLOWED:
+                wrong.append(f"{where} imports {name} ({part} never imports {target})")
+    assert not wrong, "\n".join(wrong)
+
+
+def test_the_import_check_sees_a_wrong_arrow() -> None:
+    """The check above must fail on a lazy import of `live` inside a pipeline function."""
+    tree = ast.parse("def f():\n    from livedream.live.app import LiveApp\n")
+    assert "livedream.live.app" in imported_names(tree) and "live" in FORBIDDEN["pipeline"]
+
+
+def test_nothing_outside_export_imports_torch() -> None:
+    users = [
+        str(path.relative_to(PACKAGE)) for path in modules()
+        if part_of(path) not in TORCH_USERS
+        and any(name.split(".")[0] == "torch" for name in imported_names(ast.parse(path.read_text())))
+    ]
+    assert not users, f"torch imported outside export/: {users}"
+
+
+def test_every_package_says_its_job_and_what_it_never_imports() -> None:
+    for name in PACKAGES - {"export"}:
+        doc = ast.get_docstring(ast.parse((PACKAGE / name / "__init__.py").read_text())) or ""
+        assert "never" in doc.lower() or name == "cli", f"livedream/{name}/__init__.py does not say what it never imports"
+        assert len(doc.split()) > 10, f"livedream/{name}/__init__.py does not say its job"
+
+
+def test_no_capability_is_found_by_getattr_and_nothing_forwards_by_getattr() -> None:
+    found = []
+    for path in modules():
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.FunctionDef) and node.name == "__getattr__":
+                found.append(f"{path.relative_to(PACKAGE)}: a __getattr__ forwarding proxy")
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id in ("getattr", "hasattr") and node.args
+                    and PROBED.search(ast.unparse(node.args[0]))):
+                found.append(f"{path.relative_to(PACKAGE)}:{node.lineno}: {ast.unparse(node)}")
+    assert not found, "\n".join(found)
+
+
+def test_no_package_holds_more_than_twelve_modules() -> None:
+    folders = [PACKAGE, *(folder for folder in PACKAGE.iterdir() if (folder / "__init__.py").exists())]
+    crowded = {str(f.relative_to(PACKAGE.parent)): n for f in folders if (n := len(list(f.glob("*.py")))) > MAX_MODULES}
+    assert not crowded
+
+
+def test_live_app_fits_in_a_head() -> None:
+    tree = ast.parse((PACKAGE / "live" / "app.py").read_text())
+    [live_app] = [node for node in tree.body if isinstance(node, ast.ClassDef) and node.name == "LiveApp"]
+    lines = live_app.end_lineno - live_app.lineno + 1  # type: ignore[operator]
+    assert lines <= MAX_LIVE_APP_LINES, f"LiveApp is {lines} lines"
+
+
+def test_product_code_never_imports_the_testing_package() -> None:
+    users = [
+        str(path.relative_to(PACKAGE)) for path in modules() if part_of(path) != "testing"
+        and any(name.startswith("livedream.testing") for name in imported_names(ast.parse(path.read_text())))
+    ]
+    assert not users
+
+
+@pytest.mark.parametrize("command", [[], ["run"], ["dream"], ["export"], ["doctor"]])
+def test_every_command_answers_help(command: list[str], capsys) -> None:
+    with pytest.raises(SystemExit) as leaving:
+        cli.main([*command, "--help"])
+    assert leaving.value.code == 0
+    text = capsys.readouterr().out
+    assert text.startswith("usage: livedream") and (not command or command[0] in text)
