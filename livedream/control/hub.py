@@ -31,6 +31,7 @@ from livedream.control.presets import PresetBank
 from livedream.control.sequencer import Sequencer
 from livedream.control.web import WebPanel
 from livedream.errors import UserError
+from livedream.files import state_dir
 from livedream.params import Params
 
 log = logging.getLogger(__name__)
@@ -41,7 +42,9 @@ PREVIEW_INTERVAL = 0.1  # seconds between web preview thumbnails
 class ControlHub:
     """Show control for the live loop. Raises `UserError` (one line) for config mistakes and busy ports."""
 
-    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic, open_devices: bool = True) -> None:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.monotonic, open_devices: bool = True,
+                 state_folder: Path | None = None) -> None:
+        """`state_folder` keeps what the hub makes for itself (the web token); default: `files.state_dir()`."""
         self._clock = clock
         self.inbox = Inbox(select_preset=self._select_queued_preset)
         self.presets = PresetBank(config.presets, config.dream)
@@ -66,7 +69,8 @@ class ControlHub:
             if config.osc.enabled:
                 self.osc = OscServer(config.osc, self.inbox)
             if config.web.enabled:
-                self.web = WebPanel(config.web, self.inbox, self.presets.names, self._web_state)
+                self.web = WebPanel(config.web, self.inbox, self.presets.names, self._web_state,
+                                    state_folder or state_dir())
             if open_devices and config.midi.enabled:
                 self.midi = MidiInput.open(config.midi, self.midi_mapping)
             if open_devices and self.audio is not None:

@@ -1,8 +1,10 @@
 """A thread-safe mailbox from network/device threads (OSC, web, MIDI) to the frame loop.
 
 Senders call `set_param`, `select_preset` or `command` from any thread; values are checked
-and clamped right away (a warning is logged, never raised) and queued. The frame loop's
-`update` applies the queue once per frame; `drain_commands` hands out the commands.
+and clamped right away (a warning is logged, never raised) and kept. The frame loop's
+`update` applies them once per frame; `drain_commands` hands out the commands. Per
+address the newest value wins, so a flood of 10,000 messages costs the loop at most one
+change per parameter and memory stays the same size.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from livedream.params import Params
 log = logging.getLogger(__name__)
 
 COMMANDS = ("screenshot", "record_start", "record_stop", "pause")
-MAX_QUEUED = 1024  # a flood of messages drops the oldest, never grows memory
+MAX_COMMANDS = 64  # queued commands beyond this drop the oldest
 MAX_TEXT = 64  # longest preset name accepted from the network
 
 
@@ -34,8 +36,9 @@ class Inbox:
 
     def __init__(self, select_preset=None) -> None:
         self._lock = threading.Lock()
-        self._changes: collections.deque[tuple[str, Any]] = collections.deque(maxlen=MAX_QUEUED)
-        self._commands: collections.deque[str] = collections.deque(maxlen=64)
+        # ("param", name) or ("preset",) → the newest value, in the order they last arrived
+        self._changes: collections.OrderedDict[tuple[str, ...], Any] = collections.OrderedDict()
+        self._commands: collections.deque[str] = collections.deque(maxlen=MAX_COMMANDS)
         self._select_preset = select_preset  # (name_or_index, now) -> bool, called on the frame thread
 
     def set_param(self, name: str, value: Any, source: str) -> float | int | None:
@@ -55,8 +58,7 @@ class Inbox:
         for warning in warnings:
             log.warning("%s: %s", source, warning)
         clamped = getattr(checked, name)
-        with self._lock:
-            self._changes.append(("param", (name, clamped)))
+        self._keep(("param", name), clamped)
         return clamped
 
     def select_preset(self, name_or_index: Any, source: str) -> bool:
@@ -67,9 +69,19 @@ class Inbox:
         if isinstance(name_or_index, str) and len(name_or_index) > MAX_TEXT:
             log.warning("%s: preset name of %d characters refused", source, len(name_or_index))
             return False
-        with self._lock:
-            self._changes.append(("preset", name_or_index))
+        self._keep(("preset",), name_or_index)
         return True
+
+    def _keep(self, address: tuple[str, ...], value: Any) -> None:
+        with self._lock:
+            self._changes.pop(address, None)  # re-inserted last: the newest arrival is applied last
+            self._changes[address] = value
+
+    @property
+    def pending(self) -> int:
+        """Changes waiting for the next frame (at most one per parameter, plus a preset)."""
+        with self._lock:
+            return len(self._changes)
 
     def command(self, name: str) -> None:
         if name not in COMMANDS:
@@ -85,14 +97,13 @@ class Inbox:
 
     def update(self, params: Params, now: float) -> Params:
         with self._lock:
-            changes = list(self._changes)
+            changes = list(self._changes.items())
             self._changes.clear()
-        for kind, payload in changes:
-            if kind == "param":
-                name, value = payload
-                params, warnings = params.clamped(**{name: value})
+        for address, value in changes:
+            if address[0] == "param":
+                params, warnings = params.clamped(**{address[1]: value})
                 for warning in warnings:  # already clamped on arrival; kept as a guard
                     log.warning("%s", warning)
             elif self._select_preset is not None:
-                self._select_preset(payload, now)
+                self._select_preset(value, now)
         return params

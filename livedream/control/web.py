@@ -7,29 +7,35 @@ POST /param        {"name": "strength", "value": 0.1}  → checked and clamped l
 POST /preset       {"preset": "calm"} or {"preset": 2}
 POST /command      {"command": "screenshot" | "pause" | "record_start" | "record_stop"}
 
-Every POST goes through the same `Inbox` as OSC, so the frame loop applies it once per
-frame; bad input answers 400 with a reason and logs a warning, never reaches the show.
+Every request passes `httpguard.RequestGuard` first (Host, token beyond localhost, Origin,
+JSON content type, body size, rate). Every POST goes through the same `Inbox` as OSC, so
+the frame loop applies it once per frame; bad input answers 400 with a reason and logs a
+warning, never reaches the show. Nothing is served from disk.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
+import time
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any, Callable
 
 import cv2
 import numpy as np
 
 from livedream.config import WebConfig
+from livedream.control.httpguard import Refusal, RequestGuard, is_loopback, load_or_create_token
 from livedream.control.inbox import COMMANDS, Inbox, shown
 from livedream.control.listening import listen
 
 log = logging.getLogger(__name__)
 
-MAX_BODY = 4096
+REFUSAL_LOG_INTERVAL_S = 60.0  # a flood of refused requests logs one line per client and kind a minute
 SLIDERS = (  # name, step, decimals shown
     ("strength", 0.001, 3),
     ("steps", 1, 0),
@@ -76,21 +82,44 @@ class WebPanel:
     params, presets, HUD lines); it must only read values that are replaced whole.
     """
 
-    def __init__(self, config: WebConfig, inbox: Inbox, preset_names: list[str], state: Callable[[], dict]) -> None:
+    def __init__(self, config: WebConfig, inbox: Inbox, preset_names: list[str], state: Callable[[], dict],
+                 token_folder: Path) -> None:
+        """Beyond loopback the panel needs a token, kept in `token_folder` (the state folder)."""
         self.preview = Preview(config.preview_width)
         self._inbox = inbox
         self._preset_names = preset_names
         self._state = state
+        self._refusals_logged: dict[tuple[str, int], float] = {}
         self._server = listen("web panel", "web", config.host, config.port,
                               lambda: ThreadingHTTPServer((config.host, config.port), self._handler_class()))
         self._server.daemon_threads = True
+        token = None if is_loopback(config.host) else load_or_create_token(token_folder)
+        self.guard = RequestGuard(config.host, self._server.server_address[1], token)
+        if token is not None:
+            log.warning("web panel reachable from the network; open it with its token: %s", self.url)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="web-panel", daemon=True)
         self._thread.start()
 
     @property
     def url(self) -> str:
+        """The address to open, with the token when one is needed."""
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/"
+        if host in ("0.0.0.0", "::"):
+            host = socket.gethostname()
+        elif ":" in host:
+            host = f"[{host}]"
+        token = f"?token={self.guard.token}" if self.guard.token else ""
+        return f"http://{host}:{port}/{token}"
+
+    def refuse(self, client: str, refusal: Refusal, method: str, path: str) -> None:
+        """Log a refused request: once per client and kind a minute, so a flood cannot fill the log."""
+        key, now = (client, refusal.status.value), time.monotonic()
+        if now - self._refusals_logged.get(key, -REFUSAL_LOG_INTERVAL_S) >= REFUSAL_LOG_INTERVAL_S:
+            self._refusals_logged[key] = now
+            if len(self._refusals_logged) > 1024:
+                self._refusals_logged.pop(next(iter(self._refusals_logged)))
+            log.warning("web: %s %s from %s refused (%d): %s", method, shown(path), client,
+                        refusal.status.value, refusal.reason)
 
     def close(self) -> None:
         self._server.shutdown()
@@ -138,7 +167,18 @@ class WebPanel:
             def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
                 log.debug("web: " + format, *args)
 
+            def _refused(self) -> bool:
+                refusal = panel.guard.check(self.command, self.path, self.headers, self.client_address[0])
+                if refusal is None:
+                    return False
+                panel.refuse(self.client_address[0], refusal, self.command, self.path)
+                self._send_json(refusal.status, {"ok": False, "error": refusal.reason})
+                self.close_connection = True
+                return True
+
             def do_GET(self) -> None:
+                if self._refused():
+                    return
                 path = self.path.split("?", 1)[0]
                 if path == "/":
                     self._send(HTTPStatus.OK, "text/html; charset=utf-8", page_html().encode())
@@ -150,24 +190,17 @@ class WebPanel:
                     self._send_json(HTTPStatus.NOT_FOUND, {"ok": False, "error": "unknown address"})
 
             def do_POST(self) -> None:
-                try:
-                    length = int(self.headers.get("Content-Length", "0"))
-                except ValueError:
-                    length = -1
-                if not 0 <= length <= MAX_BODY:
-                    log.warning("web %s: body of %s bytes refused", shown(self.path), self.headers.get("Content-Length"))
-                    self._send_json(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"ok": False, "error": f"at most {MAX_BODY} bytes"})
-                    self.close_connection = True
+                if self._refused():  # also checks the type and a Content-Length of at most MAX_BODY
                     return
                 try:
-                    body = json.loads(self.rfile.read(length) or b"{}")
+                    body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
                     if not isinstance(body, dict):
                         raise ValueError("not an object")
                 except ValueError as error:
                     log.warning("web %s: body is not a JSON object (%s); ignored", shown(self.path), error)
                     self._send_json(HTTPStatus.BAD_REQUEST, {"ok": False, "error": "send a JSON object"})
                     return
-                status, answer = panel.post(self.path, body)
+                status, answer = panel.post(self.path.split("?", 1)[0], body)
                 self._send_json(status, answer)
 
             def _send_json(self, status: HTTPStatus, answer: dict) -> None:
@@ -178,6 +211,8 @@ class WebPanel:
                 self.send_header("Content-Type", content_type)
                 self.send_header("Content-Length", str(len(data)))
                 self.send_header("Cache-Control", "no-store")
+                self.send_header("X-Content-Type-Options", "nosniff")
+                self.send_header("X-Frame-Options", "DENY")  # no clickjacking from a framing page
                 self.end_headers()
                 self.wfile.write(data)
 
@@ -218,7 +253,7 @@ PAGE = """<!doctype html>
 <body><main>
 <section>
  <h1>LiveDream <span id="fps">– fps</span></h1>
- <img id="preview" src="/preview.jpg" alt="live preview">
+ <img id="preview" alt="live preview">
  <div id="status"></div>
 </section>
 <section class="controls">
@@ -231,10 +266,13 @@ PAGE = """<!doctype html>
 </main>
 <script>
 const DECIMALS = {{decimals}};
+const TOKEN = new URLSearchParams(location.search).get("token") || "";
+const AUTH = TOKEN ? {"X-LiveDream-Token": TOKEN} : {};
+const WITH_TOKEN = TOKEN ? "&token=" + encodeURIComponent(TOKEN) : "";
 const SLIDERS = Object.keys(DECIMALS);
 let dragging = null;
 function post(path, body) {
-  return fetch(path, {method: "POST", headers: {"Content-Type": "application/json"}, body: JSON.stringify(body)});
+  return fetch(path, {method: "POST", headers: {"Content-Type": "application/json", ...AUTH}, body: JSON.stringify(body)});
 }
 for (const name of SLIDERS) {
   const slider = document.getElementById(name);
@@ -250,7 +288,7 @@ for (const button of document.querySelectorAll("[data-command]")) {
 }
 async function refreshState() {
   try {
-    const state = await (await fetch("/state")).json();
+    const state = await (await fetch("/state", {headers: AUTH})).json();
     document.getElementById("fps").textContent = state.fps.toFixed(1) + " fps";
     document.getElementById("status").textContent = state.status.join("\\n");
     const presets = document.getElementById("presets");
@@ -276,7 +314,7 @@ function refreshPreview() {
   const next = new Image();
   next.onload = () => { document.getElementById("preview").src = next.src; setTimeout(refreshPreview, 200); };
   next.onerror = () => setTimeout(refreshPreview, 1000);
-  next.src = "/preview.jpg?t=" + Date.now();
+  next.src = "/preview.jpg?t=" + Date.now() + WITH_TOKEN;
 }
 refreshState(); setInterval(refreshState, 1000); refreshPreview();
 </script>
