@@ -32,6 +32,7 @@ from types import UnionType
 from typing import Any
 
 from livedream.errors import UserError
+from livedream.files import file_problem
 from livedream.params import PARAM_RANGES, Params, Range
 
 # --- field constraints -------------------------------------------------------------------
@@ -272,6 +273,9 @@ class OutputsConfig:
     record_folder: str = "recordings"
     record_fps: int = bounded(30, 1, 240)
     record_codec: str = "mp4v"
+    segment_seconds: float = bounded(60.0, 1.0, 3600.0)  # a recording is cut into finished files this long
+    min_free_mb: int = bounded(2000, 0, 10_000_000)  # recordings and screenshots stop below this much free disk
+    keep_recordings_mb: int = bounded(0, 0, 100_000_000)  # 0 = keep all; else delete the oldest beyond this
     virtualcam: bool = False
     virtualcam_width: int = bounded(1280, 64, 7680)
     virtualcam_height: int = bounded(720, 64, 4320)
@@ -460,10 +464,13 @@ def apply_overrides(config: Config, **cli_values: Any) -> Config:
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
+    problem = file_problem(path)
+    if problem == "does not exist":
+        raise UserError(f"{path}: no such config file; check --config, or copy the shipped config.toml")
+    if problem is not None and problem != "is empty":  # an empty file is the built-in defaults
+        raise UserError(f"config {path} {problem}; give a config.toml file")
     try:
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such config file") from None
     except (OSError, UnicodeDecodeError) as error:
         raise UserError(f"{path}: cannot read config file ({error})") from None
     try:

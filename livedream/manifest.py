@@ -15,7 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from livedream.errors import UserError
-from livedream.files import write_atomically
+from livedream.files import file_problem, write_atomically
 
 DEFAULT_MODEL = "default"
 MANIFEST_NAME = "manifest.json"
@@ -111,11 +111,15 @@ def find_graph(name: str, models_dir: Path, verify: bool = True) -> tuple[Path, 
     """Locate graph `name` (a manifest name or an .onnx path) and check it against the manifest."""
     as_path = Path(name)
     if as_path.suffix == ".onnx":
-        if not as_path.exists():
-            raise UserError(f"model file {as_path} not found; {EXPORT_HINT} or give an existing .onnx")
+        problem = file_problem(as_path)
+        if problem is not None:
+            raise UserError(f"model file {as_path} {problem}; {EXPORT_HINT} or give an exported .onnx")
         models_dir = as_path.parent
         name = as_path.stem
     graphs = read_manifest(models_dir)
+    if name not in graphs and as_path.suffix == ".onnx":
+        raise UserError(f"model file {as_path} is not listed in {models_dir / MANIFEST_NAME}, so it cannot be "
+                        f"checked; export it with `livedream export --out {models_dir}`")
     if name not in graphs:
         known = ", ".join(graphs) or "none yet"
         raise UserError(

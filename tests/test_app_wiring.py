@@ -167,9 +167,9 @@ def test_osc_screenshot_writes_a_png_of_the_window(show, tmp_path: Path) -> None
     app, hub, _ = show()
     app.step()
     SimpleUDPClient("127.0.0.1", hub.osc.address[1]).send_message("/livedream/screenshot", [])
-    step_until(app, lambda: len(app.screenshots) > 0)
+    step_until(app, lambda: len(app.screenshots.saved) > 0)
     shots = sorted((tmp_path / "shots").glob("*.png"))
-    assert shots == list(app.screenshots)
+    assert shots == list(app.screenshots.saved)
     assert pygame.image.load(str(shots[0])).get_size() == WINDOW
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from livedream.config import AttractConfig, Config, OscConfig, WebConfig
 from livedream.control.hub import ControlHub
-from livedream.control.httpguard import BURST, MAX_BODY, RateLimit, RequestGuard, _split_host
+from livedream.control.ports import BURST, MAX_BODY, RateLimit, RequestGuard, _split_host
 from livedream.params import Params
 
 PARAM = json.dumps({"name": "strength", "value": 0.125}).encode()

@@ -255,7 +255,7 @@ def test_download_failure_names_url_and_manual_fix(tmp_path):
 def test_missing_file_is_reported(tmp_path):
     with pytest.raises(WeightsError) as error:
         load_weights(tmp_path / "nope.pth")
-    assert_one_line(error, "nope.pth", "not found", "pass an existing file to --weights")
+    assert_one_line(error, "nope.pth", "does not exist", "pass a .pth, .pt or .h5 file to --weights")
 
 
 @pytest.mark.filterwarnings("ignore:Detected pickle protocol")

@@ -11,7 +11,7 @@ import argparse
 import logging
 import sys
 import time
-from typing import Sequence
+from typing import NoReturn, Sequence
 
 from livedream.cli import doctor, dream, export, run
 from livedream.errors import UserError
@@ -19,8 +19,15 @@ from livedream.errors import UserError
 COMMANDS = (run, dream, export, doctor)
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a mistake on the command line is one line (a `UserError`), not a usage page."""
+
+    def error(self, message: str) -> NoReturn:
+        raise UserError(f"{message}; see `{self.prog} --help`")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="livedream",
         description="Real-time DeepDream for installations, live visuals and kiosks.",
     )
@@ -34,21 +41,20 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser()
-    known = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
-    # `livedream` alone, or with only options, runs the live app.
-    if "run" in known and not any(arg in known for arg in argv) and not {"-h", "--help"} & set(argv):
-        argv.insert(0, "run")
-    args = parser.parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(message)s",
-    )
-    if args.handler is None:
-        parser.print_help()
-        return 2
     started = time.perf_counter()
     try:
+        parser = build_parser()
+        known = set(parser._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+        # `livedream` alone, or with only options, runs the live app.
+        if not any(arg in known for arg in argv) and not {"-h", "--help"} & set(argv):
+            argv.insert(0, "run")
+        args = parser.parse_args(argv)
+        logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(message)s")
+        if not args.verbose:
+            _quiet_opencv()  # its decoders and camera probes print pages of their own; we say one line
+        if args.handler is None:
+            parser.print_help()
+            return 2
         return int(args.handler(args) or 0)
     except UserError as error:
         print(f"livedream: error: {error}", file=sys.stderr)
@@ -56,3 +62,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"livedream: interrupted after {time.perf_counter() - started:.1f} s", file=sys.stderr)
         return 130
+
+
+def _quiet_opencv() -> None:
+    import cv2.utils.logging
+
+    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)

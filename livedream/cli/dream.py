@@ -84,7 +84,7 @@ def run_dream(args: argparse.Namespace) -> int:
     source = input_path(args)
     check_input(source)
     video = is_video(source)
-    check_output(args.output, video)
+    check_output(args.output, video, source)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.decay, args.frame_steps)
     (dream_video if video else dream_photo)(job)

@@ -3,18 +3,25 @@
 from __future__ import annotations
 
 import argparse
+import math
 from pathlib import Path
 
 
 def _csv(text: str) -> tuple[str, ...]:
-    return tuple(part.strip() for part in text.split(",") if part.strip())
+    parts = tuple(part.strip() for part in text.split(","))
+    if not all(parts):
+        raise argparse.ArgumentTypeError(f"{text!r} has an empty name; use e.g. mixed3,mixed5")
+    return parts
 
 
 def _floats(text: str) -> tuple[float, ...]:
     try:
-        return tuple(float(part) for part in _csv(text))
+        numbers = tuple(float(part) for part in _csv(text))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers")
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from None
+    if not all(math.isfinite(number) for number in numbers):
+        raise argparse.ArgumentTypeError(f"{text!r}: use finite numbers, e.g. 1,0.5")
+    return numbers
 
 
 def add_parser(commands: argparse._SubParsersAction) -> None:

@@ -78,8 +78,6 @@ def run_live(args: argparse.Namespace) -> int:
     screenshot_after = _number("--screenshot-after", args.screenshot_after, int, low=1)
     config = apply_overrides(load_config(config_path_or_default(None if args.config is None else Path(args.config))), **_overrides(args))
     log_file = setup_logging(config.log, args.verbose)
-    if not args.verbose:
-        _quiet_opencv()  # probing for an absent camera prints a page of driver errors
     with contextlib.closing(ControlHub(config)) as hub, open_app(
         config,
         controls=[hub],
@@ -93,12 +91,6 @@ def run_live(args: argparse.Namespace) -> int:
     print(stats.summary())
     print(f"  log {log_file}")
     return 0
-
-
-def _quiet_opencv() -> None:
-    import cv2.utils.logging
-
-    cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:

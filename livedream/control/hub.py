@@ -31,7 +31,7 @@ from livedream.control.presets import PresetBank
 from livedream.control.sequencer import Sequencer
 from livedream.control.web import WebPanel
 from livedream.errors import UserError
-from livedream.files import state_dir
+from livedream.files import DiskFloor, state_dir
 from livedream.params import Params
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,9 @@ class ControlHub:
         )
         self.audio = AudioReactive(config.audio) if config.audio.enabled else None
         self.midi_mapping = MidiMapping(config.midi, self.inbox)
-        self.recorder = Recorder(Path(config.outputs.record_folder), config.outputs.record_fps, config.outputs.record_codec)
+        outputs = config.outputs
+        self.recorder = Recorder(Path(outputs.record_folder), outputs.record_fps, outputs.record_codec,
+                                 outputs.segment_seconds, DiskFloor(outputs.min_free_mb), outputs.keep_recordings_mb)
         self.osc: OscServer | None = None
         self.web: WebPanel | None = None
         self.midi: MidiInput | None = None
@@ -164,7 +166,9 @@ class ControlHub:
         if self.audio is not None:
             lines.append(f"audio {self.audio.level:.2f}" + ("" if self.audio_input else " (no input)"))
         if self.recorder.recording:
-            lines.append(f"REC {self.recorder.frames_written} frames")
+            lines.append(f"REC {self.recorder.frames_written} frames, segment {len(self.recorder.saved) + 1}")
+        elif self.recorder.warning:
+            lines.append(self.recorder.warning)
         return lines
 
     def close(self) -> None:

@@ -17,7 +17,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 
 from livedream.config import NUMERIC_PARAMS, OscConfig
 from livedream.control.inbox import Inbox, shown
-from livedream.control.listening import listen
+from livedream.control.ports import listen
 
 log = logging.getLogger(__name__)
 

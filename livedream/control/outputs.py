@@ -1,8 +1,8 @@
 """Outputs of the dreamed frames: a video recording and a virtual camera.
 
-`Recorder` writes into `[outputs] record_folder` only: the file is written under an
-`incomplete-…` name and renamed when recording stops, so a crash never leaves a broken
-file under the final name. Its names come from the clock, never from a control message.
+`Recorder` writes into `[outputs] record_folder` only, in segments: each is written under an
+`incomplete-…` name and renamed when it closes, so a crash never leaves a broken file under
+a final name and loses at most the open segment. Its names come from the clock, never from a control message.
 `VirtualCamera` sends frames to pyvirtualcam (optional dependency).
 """
 
@@ -18,6 +18,7 @@ import numpy as np
 
 from livedream.config import OutputsConfig
 from livedream.errors import UserError
+from livedream.files import DiskFloor
 
 log = logging.getLogger(__name__)
 
@@ -25,22 +26,38 @@ INCOMPLETE_PREFIX = "incomplete-"
 
 
 class Recorder:
-    """Start/stop recording of RGB frames to `folder`/livedream-<time>.mp4."""
+    """Start/stop recording of RGB frames to `folder`/<name>-001.mp4, -002.mp4, …
 
-    def __init__(self, folder: Path, fps: int = 30, codec: str = "mp4v") -> None:
+    A recording is cut into segments of `segment_seconds` of video, each a finished,
+    playable file: the open segment is written under an `incomplete-` name and renamed when
+    it closes, so a crash (even `kill -9`) loses at most the open segment. Before each
+    segment the disk floor is checked; below it the recording stops with a HUD warning.
+    With `keep_mb` > 0 the oldest finished recordings are deleted beyond that many MB.
+    """
+
+    def __init__(self, folder: Path, fps: int = 30, codec: str = "mp4v", segment_seconds: float = 60.0,
+                 disk: DiskFloor | None = None, keep_mb: int = 0) -> None:
         self.folder = Path(folder)
         self.fps = fps
         self.codec = codec
+        self.segment_frames = max(1, round(segment_seconds * fps))
+        self.disk = disk or DiskFloor(0)
+        self.keep_mb = keep_mb
         self._writer: cv2.VideoWriter | None = None
+        self._base: str | None = None  # the recording's name without extension, while recording
+        self._segment = 0
         self._partial: Path | None = None
         self._final: Path | None = None
         self._size: tuple[int, int] | None = None  # (width, height) of the file
         self._bgr: np.ndarray | None = None
-        self.frames_written = 0
+        self.frames_written = 0  # in this recording, over all its segments
+        self._segment_frames_written = 0
+        self.saved: list[Path] = []  # finished segments of this recording
+        self.warning: str | None = None  # why the last recording stopped by itself
 
     @property
     def recording(self) -> bool:
-        return self._final is not None
+        return self._base is not None
 
     def path_for(self, name: str) -> Path:
         """`folder/name`, refused (UserError) when it would land anywhere else."""
@@ -51,56 +68,96 @@ class Recorder:
         return path
 
     def start(self, name: str | None = None) -> Path:
-        """Begin a recording; the file opens with the first frame. Returns the final path."""
+        """Begin a recording; the first segment opens with the first frame. Returns its final path."""
         if self.recording:
-            return self._final
+            return self._final  # type: ignore[return-value]
         name = name or datetime.datetime.now().strftime("livedream-%Y%m%d-%H%M%S.mp4")
-        final = self.path_for(name)
+        first = self.path_for(name)
         self.folder.mkdir(parents=True, exist_ok=True)
-        self._final = final
-        self._partial = final.with_name(INCOMPLETE_PREFIX + final.name)
-        self.frames_written = 0
-        log.info("recording to %s", final)
-        return final
+        self._base, self._segment = first.stem, 0
+        self.frames_written, self.saved, self.warning = 0, [], None
+        self._next_segment_names()
+        log.info("recording to %s (segments of %d frames)", self._final, self.segment_frames)
+        return self._final  # type: ignore[return-value]
 
     def write(self, frame_rgb: np.ndarray) -> None:
         if not self.recording:
             return
-        if self._writer is None:
-            self._open(frame_rgb.shape[1], frame_rgb.shape[0])
-        if self._writer is None:
+        if self._writer is None and not self._open(frame_rgb.shape[1], frame_rgb.shape[0]):
             return
         if (frame_rgb.shape[1], frame_rgb.shape[0]) != self._size:  # the dream size changed mid-recording
             frame_rgb = cv2.resize(frame_rgb, self._size, interpolation=cv2.INTER_AREA)
         cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR, dst=self._bgr)
-        self._writer.write(self._bgr)
+        self._writer.write(self._bgr)  # type: ignore[union-attr]
         self.frames_written += 1
+        self._segment_frames_written += 1
+        if self._segment_frames_written >= self.segment_frames:
+            self._close_segment()
+            self._next_segment_names()
 
     def stop(self) -> Path | None:
-        """Finish the file and give it its final name; None when nothing was recorded."""
+        """Finish the open segment; returns the last saved segment (None when nothing was recorded)."""
         if not self.recording:
             return None
-        final, partial = self._final, self._partial
-        if self._writer is not None:
-            self._writer.release()
-        self._writer, self._final, self._partial, self._size = None, None, None, None
-        if self.frames_written == 0 or partial is None or not partial.exists():
+        self._close_segment()
+        self._base = self._final = self._partial = None
+        if not self.saved:
             log.warning("recording stopped with no frames; nothing saved")
             return None
-        partial.replace(final)
-        log.info("recording saved: %s (%d frames)", final, self.frames_written)
-        return final
+        log.info("recording saved: %d segment(s), %d frames, last %s", len(self.saved), self.frames_written,
+                 self.saved[-1])
+        return self.saved[-1]
 
-    def _open(self, width: int, height: int) -> None:
+    def _next_segment_names(self) -> None:
+        self._segment += 1
+        self._final = self.folder.resolve() / f"{self._base}-{self._segment:03d}.mp4"
+        self._partial = self._final.with_name(INCOMPLETE_PREFIX + self._final.name)
+
+    def _open(self, width: int, height: int) -> bool:
+        problem = self.disk.problem(self.folder)
+        if problem is not None:
+            self._stop_by_itself(f"recording stopped: {problem}")
+            return False
         width, height = width - width % 2, height - height % 2  # most codecs need even sizes
         writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*self.codec), self.fps, (width, height))
         if not writer.isOpened():
-            log.warning("recording off: OpenCV cannot write %r video to %s; try [outputs] record_codec", self.codec, self._partial)
-            self._final = None
-            return
-        self._writer = writer
-        self._size = (width, height)
+            self._stop_by_itself(f"recording off: OpenCV cannot write {self.codec!r} video to {self._partial}; "
+                                 f"try [outputs] record_codec")
+            return False
+        self._writer, self._size = writer, (width, height)
         self._bgr = np.empty((height, width, 3), np.uint8)
+        self._segment_frames_written = 0
+        return True
+
+    def _close_segment(self) -> None:
+        if self._writer is None:
+            return
+        self._writer.release()
+        self._writer = None
+        if self._segment_frames_written and self._partial is not None and self._partial.exists():
+            self._partial.replace(self._final)  # type: ignore[arg-type]
+            self.saved.append(self._final)  # type: ignore[arg-type]
+            self._rotate()
+        self._segment_frames_written = 0
+
+    def _stop_by_itself(self, why: str) -> None:
+        log.warning("%s", why)
+        self.warning = why
+        self.stop()
+
+    def _rotate(self) -> None:
+        """Delete the oldest finished recordings while all of them take more than `keep_mb`."""
+        if self.keep_mb <= 0:
+            return
+        finished = sorted((p for p in self.folder.glob("*.mp4") if not p.name.startswith(INCOMPLETE_PREFIX)),
+                          key=lambda p: p.stat().st_mtime)
+        total = sum(p.stat().st_size for p in finished)
+        for oldest in finished[:-1]:  # never the segment just finished
+            if total <= self.keep_mb * 2**20:
+                break
+            total -= oldest.stat().st_size
+            oldest.unlink()
+            log.info("recording rotated out (keep %d MB): %s", self.keep_mb, oldest.name)
 
 
 class VirtualCamera:

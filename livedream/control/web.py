@@ -29,9 +29,8 @@ import cv2
 import numpy as np
 
 from livedream.config import WebConfig
-from livedream.control.httpguard import Refusal, RequestGuard, is_loopback, load_or_create_token
 from livedream.control.inbox import COMMANDS, Inbox, shown
-from livedream.control.listening import listen
+from livedream.control.ports import Refusal, RequestGuard, is_loopback, listen, load_or_create_token
 
 log = logging.getLogger(__name__)
 

@@ -101,15 +101,15 @@ def validate(request: ExportRequest) -> dict[str, float]:
 
 
 def _check_writable(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".write-test-"):
-            pass
-    except OSError as error:
-        reason = error.strerror or str(error)
-        raise UserError(
-            f"cannot write to {folder}: {reason}; choose a writable folder with --out"
-        ) from None
+    """`folder` is, or can become, a writable folder; nothing is created before the export
+    succeeds, so a refused export leaves no empty folder behind."""
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UserError(f"cannot write to {folder}: {existing} is a file, not a folder; choose a folder with --out")
+    if not os.access(existing, os.W_OK):
+        raise UserError(f"cannot write to {folder}: {existing} is not writable; choose a writable folder with --out")
 
 
 def build_gradient_module(
@@ -200,6 +200,7 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
             module = FrameDream(module)
     progress("tracing the loss and hand-written gradient to ONNX")
     final = request.out_dir / f"{name}.onnx"
+    request.out_dir.mkdir(parents=True, exist_ok=True)
     fd, temp_name = tempfile.mkstemp(dir=request.out_dir, prefix=f".{name}.", suffix=".onnx.tmp")
     os.close(fd)
     temp = Path(temp_name)

@@ -45,6 +45,7 @@ from livedream.export.inception import (
     InceptionV3,
     Variant,
 )
+from livedream.files import file_problem
 
 
 class WeightsError(UserError):
@@ -497,8 +498,9 @@ _PICKLE_PROTOCOL = 0x80  # legacy (pre-zip) torch.save files are a pickle stream
 
 
 def _load_any(path: Path) -> LoadedWeights:
-    if not path.is_file():
-        raise WeightsError(f"weights file {path} not found; pass an existing file to --weights")
+    problem = file_problem(path)
+    if problem is not None:
+        raise WeightsError(f"weights file {path} {problem}; pass a .pth, .pt or .h5 file to --weights")
     with open(path, "rb") as file:
         head = file.read(8)
     if head == _HDF5_SIGNATURE:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import logging
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Sequence
@@ -20,6 +22,7 @@ import numpy as np
 import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
 
 from livedream.errors import UserError
+from livedream.files import DiskFloor
 from livedream.live.budget import FrameBudget
 from livedream.live.controls import Controls
 from livedream.live.hours import OpeningHours
@@ -31,13 +34,13 @@ from livedream.live.keys import (
     remote_actions,
 )
 from livedream.live.models import ModelSet
-from livedream.live.signals import SignalsStopLoop, sleep_unless_stopped
+from livedream.live.screenshots import Screenshots
 from livedream.live.stats import FpsMeter, RunStats, SourceCounters, StageTimes
 from livedream.live.watchdog import FrameWatchdog
 from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
 from livedream.params import Params
-from livedream.pipeline.display import Action, Display, HudStats, next_screenshot_path
+from livedream.pipeline.display import Action, Display, HudStats
 from livedream.pipeline.dream import DreamInterrupted
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.images import cropped_to_aspect
@@ -49,6 +52,7 @@ log = logging.getLogger(__name__)
 IDLE_FPS = 30  # redraw rate when nothing is dreamed (paused, or a still frame not deepened)
 DARK_FPS = 4  # redraw rate outside opening hours: keys and controls stay responsive
 MAX_FRAME_GAP_S = 2.0  # the watchdog's limit between two frames shown
+STOP_CHECK_S = 0.05  # longest sleep between looks at the stop flag
 
 
 class LiveApp:
@@ -71,10 +75,11 @@ class LiveApp:
         schedule: DailySchedule | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime.datetime] = datetime.datetime.now,
+        disk: DiskFloor | None = None,
     ) -> None:
         """`recall_preset` / `toggle_recording`: the number keys and key r. `deepen`: keep dreaming
         an unchanged frame (still scenes grow deeper). `schedule` darkens the screen outside
-        its hours (by `wall_clock`); `clock` is the loop's time for controls and the watchdog."""
+        its hours (by `wall_clock`); `clock` is the loop's time; `disk` keeps screenshots off a full disk."""
         self.source, self.dreamer, self.display, self.params = source, dreamer, display, params
         self.models = models
         self.controls = list(controls)
@@ -87,7 +92,7 @@ class LiveApp:
         self.times, self.counters, self.fps = StageTimes(), SourceCounters(), FpsMeter()
         self.paused = False
         self.frames = self.dreamed = 0
-        self.screenshots: list[Path] = []
+        self.screenshots = Screenshots(Path(display.cfg.screenshot_dir), disk)
         self.hud_stats = HudStats()  # the figures of the last frame shown (HUD, health line)
         self.now = clock()
         self._clock = clock
@@ -97,7 +102,6 @@ class LiveApp:
         self._shown: np.ndarray | None = None  # the dreamer's output buffer
         self._placeholder: np.ndarray | None = None
         self._last_dream: tuple[int, Params] | None = None  # (source index, effective Params)
-        self._screenshot_at: int | None = None
         self._poll_ms = 0.0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -144,7 +148,7 @@ class LiveApp:
 
     def request_screenshot(self, at_frame: int | None = None) -> None:
         """Save the window after frame `at_frame` is shown (None: after the next one)."""
-        self._screenshot_at = self.frames + 1 if at_frame is None else at_frame
+        self.screenshots.request(self.frames + 1 if at_frame is None else at_frame)
 
     # --- the loop ---------------------------------------------------------------------------
 
@@ -176,7 +180,7 @@ class LiveApp:
         dreamed = frame is not None and self._needs_dream(frame) and self._dream(frame)
         self._show(now, dark)
         self.frames += 1
-        self._save_screenshot_if_due()
+        self.screenshots.save_if_due(self.frames, self.display)
         self.watchdog.frame(now)
         if self.health is not None:
             self.health.tick(now, self.hud_stats, dropped_total=self.models.frames_skipped)
@@ -277,26 +281,54 @@ class LiveApp:
     def _hud(self, now: float) -> HudStats:
         loop = LoopState(self.paused, self.hours.dark_until, self.models.frames_skipped, self.models.restarts)
         lines = [line for control in self.controls for line in control.status_lines(now)]
+        lines += [self.screenshots.warning] if self.screenshots.warning else []
         model = self.models.current.model
         return compose_hud(self.fps.fps, self.times, self.budget.apply(self.params), self.budget, loop,
                            lines, self.models.current.provider, model.layers, self.source.state)
-
-    def _save_screenshot_if_due(self) -> None:
-        if self._screenshot_at is None or self.frames < self._screenshot_at:
-            return
-        self._screenshot_at = None
-        path = self.display.screenshot(next_screenshot_path(Path(self.display.cfg.screenshot_dir)))
-        self.screenshots.append(path)
-        log.info("screenshot saved: %s", path)
 
     def _stats(self, frames: int, dreamed: int, seconds: float) -> RunStats:
         effective = self.budget.apply(self.params)
         return RunStats(frames, dreamed, seconds, frames / seconds if seconds > 0 else 0.0, self.times.medians(),
                         self.counters.source_frames, self.counters.dropped, self.counters.reused,
                         self._stop_reason or "?", (effective.dream_height, effective.dream_width),
-                        self.models.current.provider, tuple(self.screenshots))
+                        self.models.current.provider, tuple(self.screenshots.saved))
 
     @property
     def shown_image(self) -> np.ndarray:
         """What the last frame put on screen (before scaling and overlays)."""
         return self._shown if self._shown is not None else self._black_frame()
+
+
+class SignalsStopLoop:
+    """While inside: SIGINT/SIGTERM ask the loop to stop after this frame; a second one
+    interrupts at once. Only the main thread can own signals; elsewhere this does nothing."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self, app: LiveApp) -> None:
+        self._app = app
+        self._previous: dict[int, object] = {}
+
+    def __enter__(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for signum in self.SIGNALS:
+            self._previous[signum] = signal.signal(signum, self._on_signal)
+
+    def __exit__(self, *exc_info: object) -> None:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)  # type: ignore[arg-type]
+        self._previous.clear()
+
+    def _on_signal(self, signum: int, _frame: object) -> None:
+        # A plain flag, no locks: a handler can run in the middle of any bytecode.
+        if self._app.stopping:
+            raise KeyboardInterrupt  # asked twice: the user means it
+        self._app.stop(f"signal {signal.Signals(signum).name}")
+
+
+def sleep_unless_stopped(seconds: float, stopping: Callable[[], bool]) -> None:
+    """Sleep `seconds` (nothing if ≤ 0), waking every STOP_CHECK_S to see whether to stop."""
+    deadline = time.monotonic() + max(0.0, seconds)
+    while not stopping() and (left := deadline - time.monotonic()) > 0:
+        time.sleep(min(left, STOP_CHECK_S))

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from livedream.config import Config, ModelConfig
+from livedream.files import DiskFloor
 from livedream.live.app import LiveApp
 from livedream.live.controls import Controls
 from livedream.live.keys import PresetRecall, RecordingToggle
@@ -51,5 +52,5 @@ def open_app(
         open_source(config.source), LiveDreamer(), Display(config.display), config.dream, model_set,
         controls=controls, recall_preset=recall_preset, toggle_recording=toggle_recording,
         health=HealthReporter(config.log.health_interval_s), schedule=DailySchedule.from_config(config.schedule),
-        clock=clock,
+        clock=clock, disk=DiskFloor(config.outputs.min_free_mb),
     )

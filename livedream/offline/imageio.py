@@ -9,7 +9,6 @@ one-line `UserError` naming the fix.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import tempfile
 from dataclasses import dataclass
@@ -20,7 +19,7 @@ import cv2
 import numpy as np
 
 from livedream.errors import UserError
-from livedream.files import write_atomically
+from livedream.files import file_problem, native_stderr_silenced, write_atomically
 from livedream.pipeline.images import read_image
 
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
@@ -48,19 +47,27 @@ def _known_extensions() -> str:
 
 def check_input(path: Path) -> None:
     """Raise unless `path` is an existing file with a photo or video extension."""
-    if not path.exists():
-        raise UserError(f"input {path} does not exist; check the path, or use --sample")
-    if not path.is_file():
-        raise UserError(f"input {path} is not a file; give a photo or video file")
+    problem = file_problem(path)
+    if problem is not None:
+        raise UserError(f"input {path} {problem}; give a photo or video file, or use --sample")
     if _extension(path) not in PHOTO_EXTENSIONS + VIDEO_EXTENSIONS:
         raise UserError(f"input {path} has an unknown extension; use one of {_known_extensions()}")
 
 
-def check_output(path: Path, video: bool) -> None:
-    """Raise unless `path` can be written: folder exists, extension fits the input kind."""
+def check_output(path: Path, video: bool, source: Path | None = None) -> None:
+    """Raise unless `path` can be written: folder exists, extension fits the input kind, and
+    it is neither a folder nor the input itself (through a link or another spelling)."""
     folder = path.parent
+    if folder.exists() and not folder.is_dir():
+        raise UserError(f"output {path} is inside {folder}, which is a file, not a folder; choose another -o")
     if not folder.is_dir():
         raise UserError(f"output folder {folder} does not exist; create it first (mkdir -p {folder})")
+    if path.is_dir():
+        raise UserError(f"output {path} is a folder; give a file name, e.g. {path / ('dream' + _extension(path))}")
+    if source is not None and path.exists() and os.path.samefile(path, source):
+        raise UserError(f"output {path} is the input itself; choose another -o so the input is kept")
+    if not os.access(folder, os.W_OK):
+        raise UserError(f"output folder {folder} is not writable; choose another -o or fix its permissions")
     extension = _extension(path)
     if extension not in PHOTO_EXTENSIONS + VIDEO_EXTENSIONS:
         raise UserError(f"output {path} has an unknown extension; use one of {_known_extensions()}")
@@ -119,7 +126,8 @@ class VideoReader:
     def __init__(self, path: Path) -> None:
         check_input(path)
         self.path = path
-        self._capture = cv2.VideoCapture(str(path))
+        with native_stderr_silenced():  # FFmpeg prints its own complaint; ours is the one line
+            self._capture = cv2.VideoCapture(str(path))
         if not self._capture.isOpened():
             raise UserError(f"cannot open {path} as a video (damaged, or a codec OpenCV lacks); try re-encoding it")
         fps = self._capture.get(cv2.CAP_PROP_FPS)
@@ -147,19 +155,6 @@ class VideoReader:
         self.close()
 
 
-@contextlib.contextmanager
-def _native_stderr_silenced() -> Iterator[None]:
-    """OpenCV's FFmpeg backend prints codec complaints straight to fd 2; we report our own line."""
-    saved = os.dup(2)
-    try:
-        with open(os.devnull, "wb") as devnull:
-            os.dup2(devnull.fileno(), 2)
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
 class AtomicVideoWriter:
     """A video written to a temp file beside `path` and renamed onto it by `commit()`.
 
@@ -176,7 +171,7 @@ class AtomicVideoWriter:
         os.close(fd)
         self._temp = Path(temp)
         fourcc = cv2.VideoWriter_fourcc(*VIDEO_FOURCC[_extension(path)])
-        with _native_stderr_silenced():
+        with native_stderr_silenced():
             self._writer = cv2.VideoWriter(str(self._temp), fourcc, fps, self._size)
         if not self._writer.isOpened():
             self._temp.unlink(missing_ok=True)

@@ -20,6 +20,7 @@ import numpy as np
 
 from livedream.config import SourceConfig
 from livedream.errors import UserError
+from livedream.files import file_problem, native_stderr_silenced
 from livedream.pipeline.images import SAMPLE_PHOTO, read_image
 
 log = logging.getLogger(__name__)
@@ -395,10 +396,13 @@ class VideoFileSource:
             log.warning("video %s: the decoder thread is stuck; leaving it behind", self.path)
 
     def _open_checked(self) -> Capture:
-        if not self.path.is_file():
-            raise UserError(f"video file {self.path} does not exist")
-        capture = self._factory(str(self.path))
-        if not capture.isOpened() or not capture.grab():
+        problem = file_problem(self.path)
+        if problem is not None:
+            raise UserError(f"video {self.path} {problem}; give a video file (--video PATH or [source] path)")
+        with native_stderr_silenced():  # FFmpeg prints its own complaint; ours is the one line
+            capture = self._factory(str(self.path))
+            opened = capture.isOpened() and capture.grab()
+        if not opened:
             _release_quietly(capture)
             raise UserError(f"{self.path}: cannot be read as a video (is it a video file?)")
         capture.release()

@@ -18,7 +18,7 @@ from livedream.manifest import (
     read_manifest,
 )
 
-console = Console(stderr=True)
+console = Console()  # progress on stdout: stderr carries only the error line, if any
 
 
 def export_available() -> bool:

@@ -5,18 +5,26 @@
     python tools/soak.py --minutes 10 --faults   # a camera that fails every 7th read, hangs
                                                  # for 3 s, sends wrong-sized frames and
                                                  # vanishes for 6 s every 40 s
+    python tools/soak.py --minutes 60 --faults --abuse   # also: the show control hub with an
+                                                 # OSC flood (10,000 messages every 30 s),
+                                                 # web requests (good and refused) and a
+                                                 # recording in 1-minute segments
 
 It runs `LiveApp.run` as the installation does (SDL_VIDEODRIVER=dummy, no screen) and
 watches each frame through the app's `Controls` seam. Exit code 1 when resident memory grew
-by 5 % or more after the warm-up, or a frame gap exceeded 2 s.
+by 5 % or more after the warm-up, a frame gap exceeded 2 s, or the picture's mean brightness
+drifted by more than 3 grey levels between the first and the last full demo period.
 """
 
 from __future__ import annotations
 
 import argparse
+import http.client
+import json
 import logging
 import os
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,12 +32,15 @@ from pathlib import Path
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
+from pythonosc.udp_client import SimpleUDPClient  # noqa: E402
+
 from livedream.config import (  # noqa: E402
     Config,
     apply_overrides,
     config_path_or_default,
     load_config,
 )
+from livedream.control.hub import ControlHub  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
 from livedream.live.app import LiveApp  # noqa: E402
 from livedream.live.build import load_live_model  # noqa: E402
@@ -46,6 +57,9 @@ from livedream.testing.faults import FaultPlan, FaultyCamera  # noqa: E402
 
 MAX_RSS_GROWTH_PERCENT = 5.0
 MAX_FRAME_GAP_S = 2.0
+MAX_BRIGHTNESS_DRIFT = 3.0  # grey levels, first vs last full demo period
+FLOOD_MESSAGES = 10_000
+ABUSE_INTERVAL_S = 30.0
 
 
 class SoakProbe(PassiveControls):
@@ -65,6 +79,18 @@ class SoakProbe(PassiveControls):
         self._bucket_start = 0.0
         self._bucket_frames = 0
         self._bucket_gap = 0.0
+        self.period_brightness: list[float] = []  # mean grey level of the shown frames, per demo period
+        self._period_sum, self._period_frames, self._period_start = 0.0, 0, None
+
+    def publish(self, frame_rgb, fps: float, now: float) -> None:
+        """Brightness per demo pan period (the demo repeats itself every PAN_PERIOD_S)."""
+        if self._period_start is None:
+            self._period_start = now
+        self._period_sum += float(frame_rgb[::8, ::8].mean())
+        self._period_frames += 1
+        if now - self._period_start >= DemoSource.PAN_PERIOD_S:
+            self.period_brightness.append(self._period_sum / self._period_frames)
+            self._period_sum, self._period_frames, self._period_start = 0.0, 0, now
 
     def update(self, params: Params, now: float) -> Params:
         if self.started is None:
@@ -123,6 +149,50 @@ def _join_camera_threads(timeout_s: float) -> None:
             thread.join(max(0.0, deadline - time.monotonic()))
 
 
+class Abuse:
+    """What a public room throws at the control ports, from threads of its own, every
+    ABUSE_INTERVAL_S: an OSC flood, and web requests the panel must serve or refuse."""
+
+    def __init__(self, hub: ControlHub) -> None:
+        self.hub = hub
+        self.floods = self.requests = self.refused = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="soak-abuse", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        client = SimpleUDPClient("127.0.0.1", self.hub.osc.address[1])  # type: ignore[union-attr]
+        while not self._stop.wait(ABUSE_INTERVAL_S):
+            for i in range(FLOOD_MESSAGES):
+                client.send_message("/livedream/strength", 0.01 + (i % 20) / 1000)
+            self.floods += 1
+            for headers, expect_refusal in (({}, False), ({"Host": "evil.example"}, True),
+                                            ({"Origin": "http://evil.example"}, True)):
+                self._request(headers, expect_refusal)
+
+    def _request(self, headers: dict[str, str], expect_refusal: bool) -> None:
+        port = self.hub.web.guard.port  # type: ignore[union-attr]
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+        try:
+            body = json.dumps({"name": "decay", "value": 0.9}).encode()
+            connection.request("POST", "/param", body, {"Content-Type": "application/json", **headers})
+            status = connection.getresponse().status
+        except OSError:
+            status = 0
+        finally:
+            connection.close()
+        self.requests += 1
+        self.refused += status in (401, 403, 415, 429)
+        if expect_refusal != (status in (401, 403, 415)):
+            print(f"soak: web request {headers} answered {status}", flush=True)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
@@ -131,6 +201,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--interval", type=float, default=30.0, help="seconds per fps row (default 30)")
     parser.add_argument("--size", default=None, help="dream size WxH instead of the config's (CPU: 320x180)")
     parser.add_argument("--steps", type=int, default=None, help="ascent steps per frame instead of the config's")
+    parser.add_argument("--abuse", action="store_true",
+                        help="the control hub too, with OSC floods, web requests and a segmented recording")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -141,6 +213,11 @@ def main(argv: list[str] | None = None) -> int:
             load_config(path), display__fullscreen=False,
             dream__dream_width=width, dream__dream_height=height, dream__steps=args.steps,
         )
+        if args.abuse:
+            folder = Path(tempfile.mkdtemp(prefix="livedream-soak-"))
+            config = apply_overrides(config, osc__port=0, web__enabled=True, web__port=0,
+                                     outputs__record_folder=str(folder / "recordings"), outputs__min_free_mb=500,
+                                     outputs__keep_recordings_mb=200)
         name = config.dream.model
         models = ModelSet(name, GuardedModel(lambda: load_live_model(name, config.model)))
     except UserError as error:
@@ -151,6 +228,13 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.minutes * 60
     probe = SoakProbe(app, args.interval, warmup_s=min(60.0, seconds / 4))
     app.controls.append(probe)
+    hub = abuse = None
+    if args.abuse:
+        hub = ControlHub(config, open_devices=False, state_folder=folder / "state")
+        app.controls.insert(0, hub)
+        abuse = Abuse(hub)
+        abuse.start()
+        hub.set_recording(True)
 
     print(
         f"soak: {args.minutes:g} min, source {'faulty camera' if camera else 'demo'}, "
@@ -161,6 +245,13 @@ def main(argv: list[str] | None = None) -> int:
     with app:
         stats = app.run(max_seconds=seconds)
     rss_end = read_rss_bytes()
+    if hub is not None and abuse is not None:
+        abuse.close()
+        hub.close()
+        segments = sorted((folder / "recordings").glob("*.mp4"))
+        print(f"abuse: {abuse.floods} OSC floods of {FLOOD_MESSAGES}, {abuse.requests} web requests "
+              f"({abuse.refused} refused as they should be); recording kept {len(segments)} segment(s) "
+              f"in {folder / 'recordings'}")
     _join_camera_threads(timeout_s=FaultPlan.soak().hang_s + 1)
     probe.health.close()
 
@@ -176,7 +267,15 @@ def main(argv: list[str] | None = None) -> int:
         faults = ", ".join(f"{name} {count}" for name, count in sorted(camera.injected.items()))
         print(f"faults injected: {faults or 'none'}; camera opened {camera.opens} times; "
               f"frames shown while the camera was lost: {probe.lost_frames}")
+    drift = (abs(probe.period_brightness[-1] - probe.period_brightness[0])
+             if len(probe.period_brightness) >= 2 else 0.0)
+    print(f"brightness per {DemoSource.PAN_PERIOD_S:g} s demo period: first "
+          f"{probe.period_brightness[0] if probe.period_brightness else float('nan'):.2f}, last "
+          f"{probe.period_brightness[-1] if probe.period_brightness else float('nan'):.2f} "
+          f"→ drift {drift:.2f} grey levels (limit {MAX_BRIGHTNESS_DRIFT:g}) over {len(probe.period_brightness)} periods")
     failures = []
+    if drift > MAX_BRIGHTNESS_DRIFT:
+        failures.append(f"brightness drifted {drift:.2f} grey levels")
     if growth >= MAX_RSS_GROWTH_PERCENT:
         failures.append(f"RSS grew {growth:.1f} %")
     if gap > MAX_FRAME_GAP_S:

@@ -1,7 +1,9 @@
-"""Who may talk to a control port over HTTP: the web panel (and any later HTTP listener).
+"""Control ports (OSC, the web panel): opening them the same careful way, and who may talk
+to one over HTTP.
 
 A port on this machine is reachable by every web page that a browser here (or on a
-staff laptop, when bound beyond localhost) happens to show. So every request must pass:
+staff laptop, when bound beyond localhost) happens to show. So every HTTP request must pass
+`RequestGuard`:
 
 - **Host**: "localhost", an IP literal or this machine's own name, with the server's port.
   A DNS-rebinding page reaches us under its own domain name, which is refused (403).
@@ -16,8 +18,10 @@ staff laptop, when bound beyond localhost) happens to show. So every request mus
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
+import logging
 import os
 import secrets
 import socket
@@ -26,15 +30,38 @@ import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
-from typing import Callable, Mapping
+from typing import Callable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
-from livedream.control.listening import LOCAL_HOSTS
+from livedream.errors import UserError
+
+log = logging.getLogger(__name__)
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+Server = TypeVar("Server")
 
 MAX_BODY = 4096
 RATE_PER_S = 50.0
 BURST = 100
 TOKEN_FILE = "web-token"
+
+
+def listen(what: str, section: str, host: str, port: int, make_server: Callable[[], Server]) -> Server:
+    """`make_server()`, warning when it is reachable from the network; a port that cannot be
+    opened is a one-line UserError naming the config key to change."""
+    if host not in LOCAL_HOSTS:
+        log.warning("%s listens on %s:%d: anyone on that network can steer the show", what, host, port)
+    try:
+        return make_server()
+    except OSError as error:
+        if error.errno in (errno.EADDRINUSE, errno.EACCES):
+            raise UserError(
+                f"{what} port {port} is in use or not allowed ({error.strerror}); "
+                f"choose another with [{section}] port in config.toml"
+            ) from None
+        raise UserError(
+            f"{what} cannot listen on {host}:{port} ({error}); check [{section}] host and port"
+        ) from None
 
 
 @dataclass(frozen=True)

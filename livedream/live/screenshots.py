@@ -1,0 +1,38 @@
+"""Screenshots asked for by a key, a control or `--screenshot-after N`, kept off a full disk."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from livedream.files import DiskFloor
+from livedream.pipeline.display import Display, next_screenshot_path
+
+log = logging.getLogger(__name__)
+
+
+class Screenshots:
+    """A pending request (a frame number) and the files saved; `warning` while the disk is too full."""
+
+    def __init__(self, folder: Path, disk: DiskFloor | None = None) -> None:
+        self.folder = folder
+        self.disk = disk or DiskFloor(0)
+        self.saved: list[Path] = []
+        self.warning: str | None = None
+        self._at_frame: int | None = None
+
+    def request(self, at_frame: int) -> None:
+        self._at_frame = at_frame
+
+    def save_if_due(self, frames: int, display: Display) -> None:
+        """Save the window once frame `at_frame` has been shown, if the disk has room."""
+        if self._at_frame is None or frames < self._at_frame:
+            return
+        self._at_frame = None
+        self.warning = self.disk.problem(self.folder)
+        if self.warning is not None:
+            log.warning("screenshot not saved: %s", self.warning)
+            return
+        path = display.screenshot(next_screenshot_path(self.folder))
+        self.saved.append(path)
+        log.info("screenshot saved: %s", path)
