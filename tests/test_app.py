@@ -13,7 +13,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
+import pygame
 import pytest
 
 from livedream import cli

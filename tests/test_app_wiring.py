@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import numpy as np
-import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
+import pygame
 import pytest
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
 from pythonosc.udp_client import SimpleUDPClient

@@ -19,20 +19,13 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import pygame  # noqa: E402,I001 - after livedream.pipeline.display, which silences pygame's greeting
 
-from livedream.errors import UserError
 from livedream.files import DiskFloor
 from livedream.live.budget import FrameBudget
 from livedream.live.controls import Controls
 from livedream.live.hours import OpeningHours
 from livedream.live.hud import LoopState, banner_text, compose_hud
-from livedream.live.keys import (
-    KeyActions,
-    PresetRecall,
-    RecordingToggle,
-    remote_actions,
-)
+from livedream.live.keys import KeyActions, PresetRecall, RecordingToggle, remote_actions
 from livedream.live.models import ModelSet
 from livedream.live.screenshots import Screenshots
 from livedream.live.stats import FpsMeter, RunStats, SourceCounters, StageTimes
@@ -110,11 +103,7 @@ class LiveApp:
         """Open the window and start the source (idempotent)."""
         if self._opened:
             return
-        try:
-            self.display.open()
-        except pygame.error as error:
-            raise UserError(f"cannot open a window ({error}); run it on a desktop, set DISPLAY, "
-                            f"or set SDL_VIDEODRIVER=dummy to run headless") from None
+        self.display.open()
         self.source.start()
         self.watchdog.start()
         self._opened = True
@@ -230,6 +219,7 @@ class LiveApp:
         effective = self.budget.apply(self.params)
         started = time.perf_counter()
         image = cropped_to_aspect(frame.image, effective.dream_height, effective.dream_width)
+
         def dream(model: LoadedModel) -> np.ndarray:
             return self.dreamer.dream_frame(image, effective, model, lambda: self.stopping)
 

@@ -156,7 +156,6 @@ OPTIONAL_PACKAGES = (
 
 def check_packages() -> list[Check]:
     checks = []
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     for label, module_name, version_of, fix in REQUIRED_PACKAGES:
         try:
             version = version_of(importlib.import_module(module_name))
@@ -403,7 +402,6 @@ def _check_source_file(cfg: SourceConfig) -> Check:
 def check_displays(display_index: int) -> list[Check]:
     """Displays under the current SDL video driver. A headless driver (dummy, offscreen)
     counts as available only when chosen on purpose with SDL_VIDEODRIVER."""
-    os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
     import pygame
 
     fix = "set DISPLAY (e.g. DISPLAY=:0) / run under X, or use SDL_VIDEODRIVER=dummy for headless"

@@ -8,19 +8,16 @@ from __future__ import annotations
 
 import datetime
 import logging
-import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
+import cv2
+import numpy as np
+import pygame
 
-import cv2  # noqa: E402
-import numpy as np  # noqa: E402
-import pygame  # noqa: E402
-
-from livedream.config import DisplayConfig  # noqa: E402
-from livedream.errors import UserError  # noqa: E402
+from livedream.config import DisplayConfig
+from livedream.errors import UserError
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +181,16 @@ class Display:
     # lifecycle
 
     def open(self) -> None:
-        pygame.display.init()
-        pygame.font.init()
-        pygame.display.set_caption(self._title)
-        self._check_display_index()
-        self._set_mode()
+        """Open the window; no display to open on is a one-line `UserError`."""
+        try:
+            pygame.display.init()
+            pygame.font.init()
+            pygame.display.set_caption(self._title)
+            self._check_display_index()
+            self._set_mode()
+        except pygame.error as error:
+            raise UserError(f"cannot open a window ({error}); run it on a desktop, set DISPLAY, "
+                            f"or set SDL_VIDEODRIVER=dummy to run headless") from None
         line_height = max(18, self.size[1] // 28)  # readable from a few metres at any resolution
         self._font = pygame.font.Font(None, line_height)
         self._banner_font = pygame.font.Font(None, line_height * 2)
