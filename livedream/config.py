@@ -86,6 +86,8 @@ class SourceConfig:
     def __post_init__(self) -> None:
         if self.kind in ("video", "image") and not self.path:
             raise UserError(f'[source] kind = "{self.kind}" needs path = "<file>"')
+        if isinstance(self.camera, str) and not self.camera.strip():
+            raise UserError('[source] camera = "" is not allowed; use an index such as 0, or a device path / stream URL')
         if isinstance(self.camera, int) and self.camera < 0:
             raise UserError(f"[source] camera = {self.camera} is not allowed; use an index >= 0 or a device path")
 

@@ -159,6 +159,7 @@ VALUES = {
     "export --layer-weights": [["--layers", "mixed3,mixed5", "--layer-weights", "1"], ["--layer-weights", "1,x"],
                                ["--layer-weights", "nan"], ["--layer-weights", "inf"]],
     "run --source": [["--source", "webcam"], ["--source", ""], ["--source", "video"]],
+    "run --camera": [["--camera", "-1"], ["--camera", ""], ["--camera", " "]],
     "run --size": [["--size", "640"], ["--size", "0x0"], ["--size", "-5x10"], ["--size", "99999x99999"]],
     "run numbers": [["--strength", "lots"], ["--steps", "-1"], ["--frames", "0"], ["--decay", "nan"]],
 }

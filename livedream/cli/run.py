@@ -128,7 +128,7 @@ def _source_kind(args: argparse.Namespace) -> str | None:
 def _camera(text: str | None) -> int | str | None:
     if text is None:
         return None
-    return int(text) if text.isdigit() else text
+    return int(text) if text.strip().lstrip("-").isdigit() else text  # "-1" is a bad index, not a path
 
 
 def _size(text: str) -> tuple[int, int]:
