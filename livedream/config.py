@@ -231,6 +231,20 @@ class OscConfig:
     enabled: bool = True
     host: str = "127.0.0.1"
     port: int = bounded(9000, 0, 65535)  # 0 = any free port
+    query: bool = True  # OSCQuery: the address tree as JSON over HTTP, on the same host
+    query_port: int = bounded(9001, 0, 65535)  # 0 = any free port
+    feedback: tuple[str, ...] = ()  # "host:port" targets that receive every applied change
+
+    @classmethod
+    def from_toml(cls, table: dict[str, Any], where: str) -> "OscConfig":
+        values = _flat_values(cls, {k: v for k, v in table.items() if k != "feedback"}, where)
+        targets = table.get("feedback", [])
+        targets = [targets] if isinstance(targets, str) else targets
+        for target in _string_list(list(targets) if isinstance(targets, tuple) else targets, "feedback", where):
+            host, _, port = target.rpartition(":")
+            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+                raise UserError(f'{where} feedback = {_show(target)} is not allowed; use "host:port", e.g. "127.0.0.1:9002"')
+        return cls(feedback=tuple(targets), **values)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ def show_config(small_graph: Path, tmp_path: Path, **document) -> Config:
         "source": {"kind": "demo", "width": 160, "height": 120},
         "display": {"fullscreen": False, "window_width": WINDOW[0], "window_height": WINDOW[1],
                     "screenshot_dir": str(tmp_path / "shots")},
-        "osc": {"host": "127.0.0.1", "port": 0},
+        "osc": {"host": "127.0.0.1", "port": 0, "query_port": 0},
         "outputs": {"record_folder": str(tmp_path / "rec")},
         "log": {"dir": str(tmp_path / "log")},
     }
@@ -209,7 +209,7 @@ def test_hud_shows_the_preset_the_motion_level_and_the_osc_port(show) -> None:
     motion = next(line for line in lines if line.startswith("motion "))
     assert preset.startswith("preset infinite (crossfade")
     assert float(motion.split()[1]) > 0.5  # the loop shows the camera frames to the hub
-    assert f"OSC 127.0.0.1:{hub.osc.address[1]}" in lines
+    assert any(line.startswith(f"OSC 127.0.0.1:{hub.osc.address[1]}   OSCQuery :") for line in lines)
 
 
 def test_record_key_records_the_shown_frames(show, tmp_path: Path) -> None:
@@ -466,7 +466,7 @@ def test_run_command_wires_logging_and_the_hub_and_prints_the_summary(
 ) -> None:
     config = tmp_path / "show.toml"
     config.write_text(
-        f'[osc]\nport = 0\n[log]\ndir = "{tmp_path / "log"}"\n[display]\nwindow_width = 320\nwindow_height = 240\n'
+        f'[osc]\nport = 0\nquery_port = 0\n[log]\ndir = "{tmp_path / "log"}"\n[display]\nwindow_width = 320\nwindow_height = 240\n'
         f'screenshot_dir = "{tmp_path / "shots"}"\n[outputs]\nrecord_folder = "{tmp_path / "rec"}"\n'
     )
     argv = ["run", "--config", str(config), "--source", "demo", "--windowed", "--size", "128x96",

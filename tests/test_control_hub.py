@@ -26,7 +26,7 @@ STILL = np.full((120, 160, 3), 90, np.uint8)
 
 def make_hub(tmp_path, **sections) -> ControlHub:
     defaults = {
-        "osc": OscConfig(port=0),
+        "osc": OscConfig(port=0, query_port=0),
         "attract": AttractConfig(still_seconds=2.0, fade_in=1.0, fade_out=1.0, smoothing=0.0),
         "outputs": OutputsConfig(record_folder=str(tmp_path / "rec")),
     }

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 
 from livedream.config import parse_config
-from livedream.control.presets import PresetBank
-from livedream.control.sequencer import Sequencer
+from livedream.control.presets import PresetBank, Sequencer
 from livedream.errors import UserError
 from livedream.params import Params
 

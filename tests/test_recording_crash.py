@@ -39,7 +39,7 @@ def test_kill_9_mid_recording_keeps_every_finished_segment_playable(small_graph:
         f'[source]\nkind = "demo"\nwidth = 160\nheight = 120\n'
         f'[dream]\ndream_width = 128\ndream_height = 96\nsteps = 1\n'
         f'[display]\nfullscreen = false\nwindow_width = 160\nwindow_height = 120\nhud = false\n'
-        f'[osc]\nport = {port}\n[log]\ndir = "{tmp_path / "log"}"\n'
+        f'[osc]\nport = {port}\nquery_port = 0\n[log]\ndir = "{tmp_path / "log"}"\n'
         f'[outputs]\nrecord_folder = "{recordings}"\nrecord_fps = 10\nsegment_seconds = 1.0\nmin_free_mb = 0\n'
     )
     env = {**os.environ, "SDL_VIDEODRIVER": "dummy", "XDG_STATE_HOME": str(tmp_path / "state")}

@@ -25,10 +25,10 @@ from livedream.control.attract import AttractMode
 from livedream.control.audio import AudioInput, AudioReactive
 from livedream.control.inbox import Inbox
 from livedream.control.midi import MidiInput, MidiMapping
-from livedream.control.osc import OscServer
+from livedream.control.osc import OscFeedback, OscServer
+from livedream.control.oscquery import OscQueryServer
 from livedream.control.outputs import Recorder, VirtualCamera
-from livedream.control.presets import PresetBank
-from livedream.control.sequencer import Sequencer
+from livedream.control.presets import PresetBank, Sequencer
 from livedream.control.web import WebPanel
 from livedream.errors import UserError
 from livedream.files import DiskFloor, state_dir
@@ -59,10 +59,13 @@ class ControlHub:
         self.recorder = Recorder(Path(outputs.record_folder), outputs.record_fps, outputs.record_codec,
                                  outputs.segment_seconds, DiskFloor(outputs.min_free_mb), outputs.keep_recordings_mb)
         self.osc: OscServer | None = None
+        self.query: OscQueryServer | None = None
+        self.feedback = OscFeedback(config.osc.feedback)
         self.web: WebPanel | None = None
         self.midi: MidiInput | None = None
         self.audio_input: AudioInput | None = None
         self.virtualcam: VirtualCamera | None = None
+        self._configured = config.dream
         self._base: Params | None = None  # the persistent live params
         self._last: Params | None = None  # what update returned last
         self._commands: list[str] = []
@@ -70,6 +73,9 @@ class ControlHub:
         try:
             if config.osc.enabled:
                 self.osc = OscServer(config.osc, self.inbox)
+                if config.osc.query:
+                    self.query = OscQueryServer(config.osc, self.osc.address[1], self._applied,
+                                                state_folder or state_dir())
             if config.web.enabled:
                 self.web = WebPanel(config.web, self.inbox, self.presets.names, self._web_state,
                                     state_folder or state_dir())
@@ -114,6 +120,8 @@ class ControlHub:
         if self.web is not None and now - self._last_preview >= PREVIEW_INTERVAL:
             self.web.preview.publish(frame_rgb, fps)
             self._last_preview = now
+        params, preset = self._applied()
+        self.feedback.send(params, preset, fps, self.attract.motion_level if self.attract else None, now)
 
     def drain_commands(self) -> list[str]:
         """Commands for the loop since the last call: "screenshot", "pause" (recording is handled here)."""
@@ -157,6 +165,8 @@ class ControlHub:
         listeners = []
         if self.osc is not None:
             listeners.append("OSC {}:{}".format(*self.osc.address))
+        if self.query is not None:
+            listeners.append(f"OSCQuery :{self.query.port}")
         if self.web is not None:
             listeners.append(f"web {self.web.url}")
         if self.midi is not None:
@@ -174,13 +184,13 @@ class ControlHub:
     def close(self) -> None:
         """Stop listeners and devices; finish a running recording under its final name."""
         self.recorder.stop()
-        for resource in (self.osc, self.web, self.midi, self.audio_input, self.virtualcam):
+        for resource in (self.osc, self.query, self.web, self.midi, self.audio_input, self.virtualcam):
             if resource is not None:
                 try:
                     resource.close()
                 except Exception as error:  # closing must not hide the reason the show stopped
                     log.warning("closing %s failed: %s", type(resource).__name__, error)
-        self.osc = self.web = self.midi = self.audio_input = self.virtualcam = None
+        self.osc = self.query = self.web = self.midi = self.audio_input = self.virtualcam = None
 
     # --- inside ----------------------------------------------------------------------------
 
@@ -203,8 +213,12 @@ class ControlHub:
             return True
         return False
 
+    def _applied(self) -> tuple[Params, str | None]:
+        """The Params the loop applied last (the configured ones before the first frame), and the preset."""
+        return self._last or self._base or self._configured, self.presets.current
+
     def _web_state(self) -> dict:
-        params = self._last or self._base or Params()
+        params = self._applied()[0]
         return {"params": dataclasses.asdict(params), "preset": self.presets.current, "status": self.status_lines()}
 
 

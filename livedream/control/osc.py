@@ -1,4 +1,5 @@
-"""OSC server: `/livedream/<param> value`, `/livedream/preset name|n` and show commands.
+"""OSC in and out: the server for `/livedream/<param> value`, `/livedream/preset name|n` and
+show commands, and the feedback that sends the applied values back on the same addresses.
 
 python-osc receives on its own thread; every message is checked there and queued in the
 `Inbox`, which the frame loop applies once per frame. A bad message (wrong type, NaN, no
@@ -10,18 +11,45 @@ from __future__ import annotations
 
 import logging
 import threading
+from dataclasses import dataclass
 from typing import Any
 
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
+from pythonosc.udp_client import SimpleUDPClient
 
 from livedream.config import NUMERIC_PARAMS, OscConfig
 from livedream.control.inbox import Inbox, shown
 from livedream.control.ports import listen
+from livedream.params import PARAM_RANGES, Params
 
 log = logging.getLogger(__name__)
 
 PREFIX = "/livedream"
+COMMANDS = ("screenshot", "pause")  # addresses that take no value
+
+
+@dataclass(frozen=True)
+class OscAddress:
+    """One address the server answers: its OSC type tag, range, and the `Params` field it sets."""
+
+    path: str
+    osc_type: str  # "f", "i", "s", or "N" for a command without a value
+    low: float | None = None
+    high: float | None = None
+    param: str | None = None
+
+
+def osc_addresses() -> tuple[OscAddress, ...]:
+    """Every address, derived from `Params` and its ranges: OSCQuery and feedback read this."""
+    defaults = Params()
+    numeric = tuple(
+        OscAddress(f"{PREFIX}/{name}", "i" if isinstance(getattr(defaults, name), int) else "f",
+                   PARAM_RANGES[name].low, PARAM_RANGES[name].high, name)
+        for name in NUMERIC_PARAMS
+    )
+    return (*numeric, OscAddress(f"{PREFIX}/preset", "s"), OscAddress(f"{PREFIX}/record", "i", 0, 1),
+            *(OscAddress(f"{PREFIX}/{name}", "N") for name in COMMANDS))
 
 
 class _Server(BlockingOSCUDPServer):
@@ -65,7 +93,7 @@ class OscServer:
     def _dispatch(self, address: str, args: tuple[Any, ...]) -> None:
         name = address[len(PREFIX) + 1 :]
         where = f"OSC {PREFIX}/{name}" if len(name) <= 40 else "OSC"
-        if name in ("screenshot", "pause"):
+        if name in COMMANDS:
             self._inbox.command(name)
             return
         if name in NUMERIC_PARAMS or name in ("preset", "record"):
@@ -87,3 +115,44 @@ class OscServer:
             return
         log.warning("OSC: unknown address %s; known: %s/<%s|preset|screenshot|record|pause>",
                     shown(address), PREFIX, "|".join(NUMERIC_PARAMS))
+
+
+FEEDBACK_INTERVAL_S = 0.1  # at most 10 messages a second per address, however fast the loop runs
+
+
+class OscFeedback:
+    """OSC feedback, so controllers' faders follow crossfades, presets and other controllers:
+    sends changed parameters, the preset, fps and motion to each "host:port" target."""
+
+    def __init__(self, targets: tuple[str, ...], interval_s: float = FEEDBACK_INTERVAL_S) -> None:
+        self.interval_s = interval_s
+        self._clients: list[tuple[str, SimpleUDPClient]] = []
+        for target in targets:
+            host, _, port = target.rpartition(":")
+            self._clients.append((target, SimpleUDPClient(host, int(port))))
+        self._sent: dict[str, Any] = {}
+        self._last_send = float("-inf")
+        self._failures_logged: set[str] = set()
+
+    def send(self, params: Params, preset: str | None, fps: float, motion: float | None, now: float) -> None:
+        """Once per frame: at most every `interval_s`, each value that changed since it was last sent."""
+        if not self._clients or now - self._last_send < self.interval_s:
+            return
+        self._last_send = now
+        values: dict[str, Any] = {name: getattr(params, name) for name in NUMERIC_PARAMS}
+        values.update(preset=preset or "", fps=round(fps, 1))
+        if motion is not None:
+            values["motion"] = round(motion, 3)
+        for name, value in values.items():
+            if self._sent.get(name) != value:
+                self._sent[name] = value
+                self._send(f"{PREFIX}/{name}", value)
+
+    def _send(self, address: str, value: Any) -> None:
+        for target, client in self._clients:
+            try:
+                client.send_message(address, value)
+            except OSError as error:  # an unreachable target must not stop the show; say so once
+                if target not in self._failures_logged:
+                    self._failures_logged.add(target)
+                    log.warning("OSC feedback to %s failed: %s", target, error)
