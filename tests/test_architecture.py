@@ -132,7 +132,7 @@ def test_product_code_never_imports_the_testing_package() -> None:
     assert not users
 
 
-@pytest.mark.parametrize("command", [[], ["run"], ["dream"], ["export"], ["doctor"]])
+@pytest.mark.parametrize("command", [[], ["run"], ["dream"], ["export"], ["doctor"], ["midi"]])
 def test_every_command_answers_help(command: list[str], capsys) -> None:
     with pytest.raises(SystemExit) as leaving:
         cli.main([*command, "--help"])

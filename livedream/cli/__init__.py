@@ -1,4 +1,4 @@
-"""`livedream [run] | dream | export | doctor`: one parser, a module per command.
+"""`livedream [run] | dream | export | doctor | midi`: one parser, a module per command.
 
 Each command module has `add_parser(commands)`, which declares its flags and sets
 `handler`; the handler does the work by calling into the packages below. A `UserError`
@@ -13,10 +13,10 @@ import sys
 import time
 from typing import NoReturn, Sequence
 
-from livedream.cli import doctor, dream, export, run
+from livedream.cli import doctor, dream, export, midi, run
 from livedream.errors import UserError
 
-COMMANDS = (run, dream, export, doctor)
+COMMANDS = (run, dream, export, doctor, midi)
 
 
 class Parser(argparse.ArgumentParser):

@@ -54,7 +54,8 @@ class ControlHub:
             AttractMode(config.attract, self.presets.params_of(self.presets.resolve(config.attract.preset))) if config.attract.enabled else None
         )
         self.audio = AudioReactive(config.audio) if config.audio.enabled else None
-        self.midi_mapping = MidiMapping(config.midi, self.inbox)
+        state = state_folder or state_dir()
+        self.midi_mapping = MidiMapping(config.midi, self.inbox, state)
         outputs = config.outputs
         self.recorder = Recorder(Path(outputs.record_folder), outputs.record_fps, outputs.record_codec,
                                  outputs.segment_seconds, DiskFloor(outputs.min_free_mb), outputs.keep_recordings_mb)
@@ -72,13 +73,11 @@ class ControlHub:
         self._last_preview = float("-inf")
         try:
             if config.osc.enabled:
-                self.osc = OscServer(config.osc, self.inbox)
+                self.osc = OscServer(config.osc, self.inbox, tuple(self.presets.names))
                 if config.osc.query:
-                    self.query = OscQueryServer(config.osc, self.osc.address[1], self._applied,
-                                                state_folder or state_dir())
+                    self.query = OscQueryServer(config.osc, self.osc.address[1], self._applied, state)
             if config.web.enabled:
-                self.web = WebPanel(config.web, self.inbox, self.presets.names, self._web_state,
-                                    state_folder or state_dir())
+                self.web = WebPanel(config.web, self.inbox, self.presets.names, self._web_state, state)
             if open_devices and config.midi.enabled:
                 self.midi = MidiInput.open(config.midi, self.midi_mapping)
             if open_devices and self.audio is not None:
@@ -173,6 +172,9 @@ class ControlHub:
             listeners.append(f"MIDI {self.midi.name}")
         if listeners:
             lines.append("   ".join(listeners))
+        if self.inbox.learning is not None:
+            lines.append(f"MIDI learn: move a control for {self.inbox.learning}")
+        lines.extend(self.midi_mapping.bindings_lines())
         if self.audio is not None:
             lines.append(f"audio {self.audio.level:.2f}" + ("" if self.audio_input else " (no input)"))
         if self.recorder.recording:

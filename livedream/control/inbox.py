@@ -40,6 +40,7 @@ class Inbox:
         self._changes: collections.OrderedDict[tuple[str, ...], Any] = collections.OrderedDict()
         self._commands: collections.deque[str] = collections.deque(maxlen=MAX_COMMANDS)
         self._select_preset = select_preset  # (name_or_index, now) -> bool, called on the frame thread
+        self._learn: str | None = None  # a MIDI learn target, armed by OSC or the web panel
 
     def set_param(self, name: str, value: Any, source: str) -> float | int | None:
         """Queue `name = value` clamped to its range; returns the queued value, or None if refused."""
@@ -82,6 +83,27 @@ class Inbox:
         """Changes waiting for the next frame (at most one per parameter, plus a preset)."""
         with self._lock:
             return len(self._changes)
+
+    def arm_learn(self, target: Any, source: str, known_presets: tuple[str, ...] = ()) -> bool:
+        """MIDI learn: the next CC (for a parameter) or note (for a preset) binds to `target`."""
+        if not isinstance(target, str) or (target not in NUMERIC_PARAMS and target not in known_presets):
+            log.warning("%s: learn needs a parameter (%s) or a preset name, got %s; ignored",
+                        source, ", ".join(NUMERIC_PARAMS), shown(target))
+            return False
+        with self._lock:
+            self._learn = target
+        log.info("%s: MIDI learn armed for %s: move a control (or press a pad for a preset)", source, target)
+        return True
+
+    def take_learn_target(self) -> str | None:
+        """The armed learn target, disarming it (called by MIDI for the next message)."""
+        with self._lock:
+            target, self._learn = self._learn, None
+        return target
+
+    @property
+    def learning(self) -> str | None:
+        return self._learn
 
     def command(self, name: str) -> None:
         if name not in COMMANDS:

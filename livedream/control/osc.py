@@ -49,6 +49,7 @@ def osc_addresses() -> tuple[OscAddress, ...]:
         for name in NUMERIC_PARAMS
     )
     return (*numeric, OscAddress(f"{PREFIX}/preset", "s"), OscAddress(f"{PREFIX}/record", "i", 0, 1),
+            OscAddress(f"{PREFIX}/learn", "s"),
             *(OscAddress(f"{PREFIX}/{name}", "N") for name in COMMANDS))
 
 
@@ -61,8 +62,9 @@ class _Server(BlockingOSCUDPServer):
 class OscServer:
     """Listens on [osc] host:port until `close()`; feeds an `Inbox`."""
 
-    def __init__(self, config: OscConfig, inbox: Inbox) -> None:
+    def __init__(self, config: OscConfig, inbox: Inbox, preset_names: tuple[str, ...] = ()) -> None:
         self._inbox = inbox
+        self._preset_names = preset_names
         dispatcher = Dispatcher(strict_timing=False)  # a far-future timetag must not park the thread
         dispatcher.map(f"{PREFIX}/*", self._on_message)
         dispatcher.set_default_handler(self._on_unknown)
@@ -96,6 +98,12 @@ class OscServer:
         if name in COMMANDS:
             self._inbox.command(name)
             return
+        if name == "learn":
+            if args:
+                self._inbox.arm_learn(args[0], where, self._preset_names)
+            else:
+                log.warning("%s needs a parameter or preset name; ignored", where)
+            return
         if name in NUMERIC_PARAMS or name in ("preset", "record"):
             if not args:
                 log.warning("%s needs a value; ignored", where)
@@ -113,7 +121,7 @@ class OscServer:
             else:
                 self._inbox.set_param(name, value, where)
             return
-        log.warning("OSC: unknown address %s; known: %s/<%s|preset|screenshot|record|pause>",
+        log.warning("OSC: unknown address %s; known: %s/<%s|preset|learn|screenshot|record|pause>",
                     shown(address), PREFIX, "|".join(NUMERIC_PARAMS))
 
 

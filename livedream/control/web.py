@@ -6,6 +6,7 @@ GET  /state        JSON: params, fps, presets, current preset, HUD lines
 POST /param        {"name": "strength", "value": 0.1}  → checked and clamped like OSC
 POST /preset       {"preset": "calm"} or {"preset": 2}
 POST /command      {"command": "screenshot" | "pause" | "record_start" | "record_stop"}
+POST /learn        {"target": "strength"} or a preset name: MIDI learn for the next control moved
 
 Every request passes `httpguard.RequestGuard` first (Host, token beyond localhost, Origin,
 JSON content type, body size, rate). Every POST goes through the same `Inbox` as OSC, so
@@ -155,6 +156,9 @@ class WebPanel:
                 return HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"commands: {', '.join(COMMANDS)}"}
             self._inbox.command(command)
             return HTTPStatus.OK, {"ok": True}
+        if path == "/learn":
+            ok = self._inbox.arm_learn(body.get("target"), where, tuple(self._preset_names))
+            return (HTTPStatus.OK if ok else HTTPStatus.BAD_REQUEST), {"ok": ok}
         return HTTPStatus.NOT_FOUND, {"ok": False, "error": "unknown address"}
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
@@ -222,7 +226,8 @@ def page_html() -> str:
     from livedream.params import PARAM_RANGES
 
     sliders = "\n".join(
-        f'<label>{name} <output id="{name}-value"></output>'
+        f'<label>{name} <button class="learn" data-learn="{name}" title="MIDI learn: then move a control">learn</button>'
+        f' <output id="{name}-value"></output>'
         f'<input type="range" id="{name}" min="{PARAM_RANGES[name].low}" max="{PARAM_RANGES[name].high}" step="{step}"></label>'
         for name, step, _ in SLIDERS
     )
@@ -248,6 +253,7 @@ PAGE = """<!doctype html>
  button { background: #333; color: #eee; border: 1px solid #555; border-radius: 4px; padding: 6px 12px; margin: 0 6px 6px 0; cursor: pointer; font: inherit; }
  button:hover { background: #444; }
  button.current { background: #2d5a8a; border-color: #4a8ad0; }
+ button.learn { padding: 0 6px; margin: 0 0 0 6px; font-size: 11px; }
 </style></head>
 <body><main>
 <section>
@@ -281,6 +287,9 @@ for (const name of SLIDERS) {
     document.getElementById(name + "-value").textContent = Number(slider.value).toFixed(DECIMALS[name]);
     post("/param", {name: name, value: Number(slider.value)});
   });
+}
+for (const button of document.querySelectorAll("[data-learn]")) {
+  button.addEventListener("click", (event) => { event.preventDefault(); post("/learn", {target: button.dataset.learn}); });
 }
 for (const button of document.querySelectorAll("[data-command]")) {
   button.addEventListener("click", () => post("/command", {command: button.dataset.command}));
