@@ -428,7 +428,10 @@ def test_run_help_lists_the_keys(capsys) -> None:
         (["--source", "video"], 'kind = "video" needs path'),
     ],
 )
-def test_bad_run_options_are_one_line_errors_with_exit_code_2(argv: list[str], expected: str, capsys) -> None:
+def test_bad_run_options_are_one_line_errors_with_exit_code_2(argv: list[str], expected: str, capsys, tmp_path,
+                                                             monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)  # its ./config.toml keeps the test off the machine's OSC port
+    (tmp_path / "config.toml").write_text("[osc]\nenabled = false\n")
     stop_if_it_started = [] if "--frames" in argv else ["--windowed", "--frames", "1"]
     assert cli.main(["run", *argv, *stop_if_it_started]) == 2
     captured = capsys.readouterr()

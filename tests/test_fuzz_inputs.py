@@ -81,6 +81,8 @@ def sandbox(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """Input and output folders, the log under tmp_path, and the root logger put back after."""
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
     monkeypatch.chdir(tmp_path)
+    # ./config.toml is read when no --config is given: keep the tests off the machine's OSC port.
+    (tmp_path / "config.toml").write_text("[osc]\nenabled = false\n")
     root = logging.getLogger()
     handlers, level, hooks = list(root.handlers), root.level, (sys.excepthook, threading.excepthook)
     inputs, outputs = tmp_path / "in", tmp_path / "out"
