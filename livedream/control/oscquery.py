@@ -22,7 +22,7 @@ from urllib.parse import urlsplit
 
 from livedream.config import OscConfig
 from livedream.control.osc import PREFIX, OscAddress, osc_addresses
-from livedream.control.ports import RequestGuard, is_loopback, listen, load_or_create_token
+from livedream.control.ports import RequestGuard, is_loopback, listen, load_or_create_token, send_answer
 from livedream.params import Params
 
 log = logging.getLogger(__name__)
@@ -111,13 +111,7 @@ class OscQueryServer:
             def do_GET(self) -> None:
                 refusal = server.guard.check("GET", self.path, self.headers, self.client_address[0])
                 status, answer = (refusal.status, {"error": refusal.reason}) if refusal else server.answer(self.path)
-                data = json.dumps(answer).encode()
-                self.send_response(status)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("X-Content-Type-Options", "nosniff")
-                self.end_headers()
-                self.wfile.write(data)
+                send_answer(self, status, "application/json", json.dumps(answer).encode())
 
             def do_POST(self) -> None:
                 self.send_error(HTTPStatus.METHOD_NOT_ALLOWED, "OSCQuery is read-only here; send OSC to change values")

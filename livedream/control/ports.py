@@ -29,6 +29,7 @@ import threading
 import time
 from dataclasses import dataclass
 from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Callable, Mapping, TypeVar
 from urllib.parse import parse_qs, urlsplit
@@ -62,6 +63,19 @@ def listen(what: str, section: str, host: str, port: int, make_server: Callable[
         raise UserError(
             f"{what} cannot listen on {host}:{port} ({error}); check [{section}] host and port"
         ) from None
+
+
+def send_answer(handler: BaseHTTPRequestHandler, status: HTTPStatus, content_type: str, data: bytes) -> None:
+    """One HTTP answer with the headers every control port sends: never cached, never
+    sniffed as another type, never framed by another page (no clickjacking)."""
+    handler.send_response(status)
+    handler.send_header("Content-Type", content_type)
+    handler.send_header("Content-Length", str(len(data)))
+    handler.send_header("Cache-Control", "no-store")
+    handler.send_header("X-Content-Type-Options", "nosniff")
+    handler.send_header("X-Frame-Options", "DENY")
+    handler.end_headers()
+    handler.wfile.write(data)
 
 
 @dataclass(frozen=True)

@@ -31,7 +31,7 @@ import numpy as np
 
 from livedream.config import WebConfig
 from livedream.control.inbox import COMMANDS, Inbox, shown
-from livedream.control.ports import Refusal, RequestGuard, is_loopback, listen, load_or_create_token
+from livedream.control.ports import Refusal, RequestGuard, is_loopback, listen, load_or_create_token, send_answer
 
 log = logging.getLogger(__name__)
 
@@ -210,14 +210,7 @@ class WebPanel:
                 self._send(status, "application/json", json.dumps(answer).encode())
 
             def _send(self, status: HTTPStatus, content_type: str, data: bytes) -> None:
-                self.send_response(status)
-                self.send_header("Content-Type", content_type)
-                self.send_header("Content-Length", str(len(data)))
-                self.send_header("Cache-Control", "no-store")
-                self.send_header("X-Content-Type-Options", "nosniff")
-                self.send_header("X-Frame-Options", "DENY")  # no clickjacking from a framing page
-                self.end_headers()
-                self.wfile.write(data)
+                send_answer(self, status, content_type, data)
 
         return Handler
 
