@@ -238,9 +238,11 @@ class OscConfig:
     @classmethod
     def from_toml(cls, table: dict[str, Any], where: str) -> "OscConfig":
         values = _flat_values(cls, {k: v for k, v in table.items() if k != "feedback"}, where)
-        targets = table.get("feedback", [])
-        targets = [targets] if isinstance(targets, str) else targets
-        for target in _string_list(list(targets) if isinstance(targets, tuple) else targets, "feedback", where):
+        given = table.get("feedback", [])
+        if isinstance(given, (str, tuple)):  # one target without brackets, or the `dataclasses.asdict` form
+            given = [given] if isinstance(given, str) else list(given)
+        targets = _string_list(given, "feedback", where)
+        for target in targets:
             host, _, port = target.rpartition(":")
             if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
                 raise UserError(f'{where} feedback = {_show(target)} is not allowed; use "host:port", e.g. "127.0.0.1:9002"')
