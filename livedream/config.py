@@ -60,7 +60,7 @@ def section(section_type: type, ranges: dict[str, Range] | None = None) -> Any:
 # --- sections ------------------------------------------------------------------------------
 
 DEFAULT_CONFIG = Path("config.toml")  # read from the current folder when no --config is given
-SOURCE_KINDS = ("auto", "camera", "video", "image", "demo")  # auto = camera, else the demo
+SOURCE_KINDS = ("auto", "camera", "video", "image", "demo", "ndi")  # auto = camera, else the demo
 DEVICES = ("auto", "cuda", "cpu")  # auto = CUDA when this onnxruntime has it
 
 
@@ -82,6 +82,7 @@ class SourceConfig:
     width: int = bounded(1280, 16, 7680)  # requested from the camera; the demo's size
     height: int = bounded(720, 16, 4320)
     fps: int = bounded(30, 1, 240)
+    ndi_source: str = ""  # kind = "ndi": the sender as NDI lists it, "MACHINE (Name)"; "" = the first found
 
     def __post_init__(self) -> None:
         if self.kind in ("video", "image") and not self.path:
@@ -105,6 +106,7 @@ class DisplayConfig:
     hud: bool = True
     screenshot_dir: str = "screenshots"
     target_fps: int = bounded(0, 0, 240)  # 0 = off
+    window: bool = True  # false: no window, outputs only (NDI, Spout/Syphon, virtual camera, recording)
 
 
 # --- show control sections (livedream/control/) ----------------------------------------------
@@ -238,15 +240,19 @@ class OscConfig:
     @classmethod
     def from_toml(cls, table: dict[str, Any], where: str) -> "OscConfig":
         values = _flat_values(cls, {k: v for k, v in table.items() if k != "feedback"}, where)
-        given = table.get("feedback", [])
-        if isinstance(given, (str, tuple)):  # one target without brackets, or the `dataclasses.asdict` form
-            given = [given] if isinstance(given, str) else list(given)
-        targets = _string_list(given, "feedback", where)
-        for target in targets:
-            host, _, port = target.rpartition(":")
-            if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
-                raise UserError(f'{where} feedback = {_show(target)} is not allowed; use "host:port", e.g. "127.0.0.1:9002"')
-        return cls(feedback=tuple(targets), **values)
+        return cls(feedback=_host_ports(table.get("feedback", []), "feedback", where), **values)
+
+
+def _host_ports(given: Any, key: str, where: str) -> tuple[str, ...]:
+    """A list of "host:port" (one string without brackets also does), each checked."""
+    if isinstance(given, (str, tuple)):  # one target without brackets, or the `dataclasses.asdict` form
+        given = [given] if isinstance(given, str) else list(given)
+    targets = _string_list(given, key, where)
+    for target in targets:
+        host, _, port = target.rpartition(":")
+        if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+            raise UserError(f'{where} {key} = {_show(target)} is not allowed; use "host:port", e.g. "127.0.0.1:9002"')
+    return tuple(targets)
 
 
 @dataclass(frozen=True)
@@ -298,10 +304,53 @@ class OutputsConfig:
     virtualcam_width: int = bounded(1280, 64, 7680)
     virtualcam_height: int = bounded(720, 64, 4320)
     virtualcam_fps: int = bounded(30, 1, 240)
+    spout: bool = False  # Windows: a Spout sender named share_name (pip install "livedream[spout]")
+    syphon: bool = False  # macOS: a Syphon server named share_name (pip install "livedream[syphon]")
+    share_name: str = "LiveDream"
 
     def __post_init__(self) -> None:
+        if not self.share_name.strip():
+            raise UserError('[outputs] share_name = "" is not allowed; give the name receivers will list, e.g. "LiveDream"')
         if len(self.record_codec) != 4:
             raise UserError(f'[outputs] record_codec = "{self.record_codec}" is not allowed; use a FourCC of 4 characters such as "mp4v"')
+
+
+@dataclass(frozen=True)
+class NdiConfig:
+    """[ndi]: the dream as an NDI source on the network (pip install "livedream[ndi]")."""
+
+    enabled: bool = False
+    name: str = "LiveDream"  # receivers list it as "MACHINE (name)"
+    width: int = bounded(0, 0, 7680)  # 0 (with height 0) = the dream's own size
+    height: int = bounded(0, 0, 4320)
+    fps: int = bounded(30, 1, 240)  # the frame rate receivers are told
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise UserError('[ndi] name = "" is not allowed; give the name receivers will list, e.g. "LiveDream"')
+        if (self.width == 0) != (self.height == 0):
+            raise UserError(f"[ndi] width = {self.width}, height = {self.height}: give both, or both 0 for the dream size")
+
+
+SYNC_ROLES = ("off", "leader", "follower")
+
+
+@dataclass(frozen=True)
+class SyncConfig:
+    """[sync]: several screens, one show. The leader sends preset switches, parameter changes
+    and the sequencer's clock to `peers` over OSC; followers crossfade in step."""
+
+    role: str = choice(*SYNC_ROLES)
+    peers: tuple[str, ...] = ()  # the leader's followers, "host:port" of their [osc] ports
+    leader_timeout_s: float = bounded(3.0, 0.5, 600.0)  # a follower that hears nothing this long runs on its own
+
+    @classmethod
+    def from_toml(cls, table: dict[str, Any], where: str) -> "SyncConfig":
+        values = _flat_values(cls, {k: v for k, v in table.items() if k != "peers"}, where)
+        synced = cls(peers=_host_ports(table.get("peers", []), "peers", where), **values)
+        if synced.role == "leader" and not synced.peers:
+            raise UserError(f'{where} role = "leader" needs peers = ["host:port", ...], the followers\' [osc] ports')
+        return synced
 
 
 @dataclass(frozen=True)
@@ -423,6 +472,8 @@ class Config:
     midi: MidiConfig = section(MidiConfig)
     audio: AudioConfig = section(AudioConfig)
     outputs: OutputsConfig = section(OutputsConfig)
+    ndi: NdiConfig = section(NdiConfig)
+    sync: SyncConfig = section(SyncConfig)
     web: WebConfig = section(WebConfig)
     log: LogConfig = section(LogConfig)
     schedule: ScheduleConfig = section(ScheduleConfig)

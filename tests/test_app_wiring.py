@@ -25,6 +25,7 @@ from livedream.config import Config, parse_config
 from livedream.control.hub import ControlHub
 from livedream.errors import UserError
 from livedream.live.app import LiveApp
+from livedream.outputs.recording import Recorder
 from livedream.live.build import open_app
 from livedream.live.controls import PassiveControls
 from livedream.ops.logs import HealthReporter
@@ -126,8 +127,7 @@ def show(small_graph: Path, tmp_path: Path):
         hub = ControlHub(config, clock=clock, open_devices=False)
         app = open_app(
             config, controls=[hub, tick], recall_preset=hub.select_preset, models_dir=small_graph.parent,
-            toggle_recording=lambda: hub.set_recording(not hub.recorder.recording), models=hub.preset_models(),
-            clock=clock,
+            models=hub.preset_models(), clock=clock, open_devices=False,
         )
         opened.append((hub, app))
         app.open()
@@ -217,12 +217,16 @@ def test_record_key_records_the_shown_frames(show, tmp_path: Path) -> None:
     post_key(pygame.K_r, "r")
     for _ in range(4):
         app.step()
-    assert hub.recorder.recording and hub.recorder.frames_written == 4  # every frame shown, from the first
+        assert app.outputs.flush()  # the recorder writes on its own thread: let it take each frame
+    [recorder] = [worker.output for worker in app.outputs.workers if isinstance(worker.output, Recorder)]
+    assert recorder.recording and recorder.frames_written == 4  # every frame shown, from the first
+    app.step()
     assert any(line.startswith("REC ") for line in app.hud_stats.extra)
     post_key(pygame.K_r, "r")
     app.step()
+    app.outputs.flush()
     saved = list((tmp_path / "rec").iterdir())
-    assert not hub.recorder.recording and len(saved) == 1 and saved[0].suffix == ".mp4"
+    assert not recorder.recording and len(saved) == 1 and saved[0].suffix == ".mp4"
 
 
 def test_a_preset_naming_a_missing_model_fails_at_start(small_graph: Path, tmp_path: Path) -> None:

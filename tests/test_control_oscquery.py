@@ -18,6 +18,7 @@ from pythonosc.osc_server import ThreadingOSCUDPServer
 from livedream.config import NUMERIC_PARAMS, AttractConfig, Config, OscConfig
 from livedream.control.hub import ControlHub
 from livedream.control.osc import FEEDBACK_INTERVAL_S, osc_addresses
+from livedream.control.oscquery import OscQueryServer
 from livedream.params import PARAM_RANGES, Params
 
 
@@ -130,3 +131,40 @@ def test_feedback_follows_a_crossfade_as_a_ramp_at_most_ten_times_a_second(tmp_p
     assert len(ramp) <= seconds / FEEDBACK_INTERVAL_S + 2  # ≤ 10 Hz however fast the loop runs
     assert ("/livedream/preset", "deep") in messages
     assert any(address == "/livedream/fps" for address, _ in messages)
+
+
+class FakeZeroconf:
+    """The part of python-zeroconf used: Zeroconf().register_service / unregister_service / close."""
+
+    registered: list = []
+    closed = False
+
+    class ServiceInfo:
+        def __init__(self, service_type: str, name: str, port: int, parsed_addresses: list[str], server: str) -> None:
+            self.type, self.name, self.port, self.addresses = service_type, name, port, parsed_addresses
+
+    class Zeroconf:
+        def register_service(self, info, allow_name_change: bool = False) -> None:
+            FakeZeroconf.registered.append(info)
+
+        def unregister_service(self, info) -> None:
+            FakeZeroconf.registered.remove(info)
+
+        def close(self) -> None:
+            FakeZeroconf.closed = True
+
+
+@pytest.mark.parametrize("host, advertised", [("127.0.0.1", False), ("0.0.0.0", True)])
+def test_oscquery_is_advertised_on_zeroconf_only_beyond_localhost(tmp_path: Path, host: str, advertised: bool) -> None:
+    FakeZeroconf.registered, FakeZeroconf.closed = [], False
+    server = OscQueryServer(OscConfig(host=host, query_port=0), 9000, lambda: (Params(), None), tmp_path,
+                            zeroconf=FakeZeroconf)
+    try:
+        if server.advertisement is not None:
+            server.advertisement._thread.join(5)
+        services = {(info.type, info.port) for info in FakeZeroconf.registered}
+        expected = {("_oscjson._tcp.local.", server.port), ("_osc._udp.local.", 9000)} if advertised else set()
+        assert services == expected
+    finally:
+        server.close()
+    assert FakeZeroconf.registered == [] and FakeZeroconf.closed == advertised

@@ -48,6 +48,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     mode.add_argument("--fullscreen", dest="fullscreen", action="store_true", default=None, help="full screen")
     window.add_argument("--display", metavar="N", help="monitor index for full screen")
     window.add_argument("--no-hud", dest="hud", action="store_false", default=None, help="start with the HUD hidden")
+    window.add_argument("--no-window", dest="window", action="store_false", default=None,
+                        help="no window: dream to the outputs only (NDI, Spout/Syphon, virtual camera, recording)")
+    outputs = parser.add_argument_group("outputs")
+    outputs.add_argument("--ndi", metavar="NAME", help="publish the dream as the NDI source NAME (needs livedream[ndi])")
+    outputs.add_argument("--ndi-source", metavar="NAME", help='dream an NDI feed, "MACHINE (Name)" (implies --source ndi)')
     dream = parser.add_argument_group("dream")
     dream.add_argument("--size", metavar="WxH", help="dream size in pixels, e.g. 640x360 (upscaled for display)")
     dream.add_argument("--strength", metavar="X", help="step size of one ascent step, 0..0.5")
@@ -82,7 +87,6 @@ def run_live(args: argparse.Namespace) -> int:
         config,
         controls=[hub],
         recall_preset=hub.select_preset,
-        toggle_recording=lambda: hub.set_recording(not hub.recorder.recording),
         models=hub.preset_models(),
     ) as app:
         if screenshot_after is not None:
@@ -103,6 +107,10 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "display__fullscreen": args.fullscreen,
         "display__display": _number("--display", args.display, int),
         "display__hud": args.hud,
+        "display__window": args.window,
+        "ndi__enabled": True if args.ndi is not None else None,
+        "ndi__name": args.ndi,
+        "source__ndi_source": args.ndi_source,
         "dream__dream_width": width,
         "dream__dream_height": height,
         "dream__strength": _number("--strength", args.strength, float),
@@ -117,11 +125,13 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
 def _source_kind(args: argparse.Namespace) -> str | None:
     if args.video and args.image:
         raise UserError("--video and --image both given; choose one source")
-    implied = "video" if args.video else "image" if args.image else "camera" if args.camera else None
+    implied = ("video" if args.video else "image" if args.image else "ndi" if args.ndi_source
+               else "camera" if args.camera else None)
     if args.source is None:
         return implied
-    if implied in ("video", "image") and args.source != implied:
-        raise UserError(f"--{implied} needs --source {implied} (or no --source), not --source {args.source}")
+    if implied in ("video", "image", "ndi") and args.source != implied:
+        flag = "ndi-source" if implied == "ndi" else implied
+        raise UserError(f"--{flag} needs --source {implied} (or no --source), not --source {args.source}")
     return args.source
 
 

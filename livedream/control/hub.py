@@ -20,18 +20,18 @@ from typing import Callable
 
 import numpy as np
 
-from livedream.config import Config
+from livedream.config import NUMERIC_PARAMS, Config
 from livedream.control.attract import AttractMode
 from livedream.control.audio import AudioInput, AudioReactive
 from livedream.control.inbox import Inbox
 from livedream.control.midi import MidiInput, MidiMapping
 from livedream.control.osc import OscFeedback, OscServer
 from livedream.control.oscquery import OscQueryServer
-from livedream.control.outputs import Recorder, VirtualCamera
 from livedream.control.presets import PresetBank, Sequencer
+from livedream.control.sync import SyncFollower, SyncLeader
 from livedream.control.web import WebPanel
 from livedream.errors import UserError
-from livedream.files import DiskFloor, state_dir
+from livedream.files import state_dir
 from livedream.params import Params
 
 log = logging.getLogger(__name__)
@@ -56,20 +56,17 @@ class ControlHub:
         self.audio = AudioReactive(config.audio) if config.audio.enabled else None
         state = state_folder or state_dir()
         self.midi_mapping = MidiMapping(config.midi, self.inbox, state)
-        outputs = config.outputs
-        self.recorder = Recorder(Path(outputs.record_folder), outputs.record_fps, outputs.record_codec,
-                                 outputs.segment_seconds, DiskFloor(outputs.min_free_mb), outputs.keep_recordings_mb)
         self.osc: OscServer | None = None
         self.query: OscQueryServer | None = None
         self.feedback = OscFeedback(config.osc.feedback)
         self.web: WebPanel | None = None
+        self.leader = SyncLeader(config.sync) if config.sync.role == "leader" else None
+        self.follower = SyncFollower(config.sync) if config.sync.role == "follower" else None
         self.midi: MidiInput | None = None
         self.audio_input: AudioInput | None = None
-        self.virtualcam: VirtualCamera | None = None
         self._configured = config.dream
         self._base: Params | None = None  # the persistent live params
         self._last: Params | None = None  # what update returned last
-        self._commands: list[str] = []
         self._last_preview = float("-inf")
         try:
             if config.osc.enabled:
@@ -82,8 +79,6 @@ class ControlHub:
                 self.midi = MidiInput.open(config.midi, self.midi_mapping)
             if open_devices and self.audio is not None:
                 self.audio_input = AudioInput.open(config.audio, self.audio, clock)
-            if open_devices and config.outputs.virtualcam:
-                self.virtualcam = VirtualCamera.open(config.outputs)
         except BaseException:
             self.close()
             raise
@@ -92,16 +87,20 @@ class ControlHub:
 
     def update(self, params: Params, now: float) -> Params:
         """The params for this frame. Pass back last frame's result (with key changes applied)."""
-        live = self._take_over_outside_changes(params)
-        for control in (self.inbox, self.sequencer, self.presets):
-            if control is not None:
-                live = control.update(live, now)
+        live, key_changes = self._take_over_outside_changes(params)
+        received = self.inbox.update(live, now)
+        led = self._follow_leader(now)
+        if self.sequencer is not None and not led:
+            self.sequencer.update(received, now)  # it only selects presets
+        changes = {**key_changes, **received.changes_from(live)}
+        live = self.presets.update(received, now)
+        if self.leader is not None:
+            self._lead(changes, now)
         self._base = live
         shown = live
         for overlay in (self.audio, self.attract):
             if overlay is not None:
                 shown = overlay.update(shown, now)
-        self._run_commands()
         self._last = shown
         return shown
 
@@ -111,11 +110,7 @@ class ControlHub:
             self.attract.observe(frame_rgb, now)
 
     def publish(self, frame_rgb: np.ndarray, fps: float, now: float) -> None:
-        """The dreamed frame as shown, for recording, the virtual camera and the web preview."""
-        if self.recorder.recording:
-            self.recorder.write(frame_rgb)
-        if self.virtualcam is not None:
-            self.virtualcam.send(frame_rgb)
+        """The dreamed frame as shown, for the web preview; and the applied values, for OSC feedback."""
         if self.web is not None and now - self._last_preview >= PREVIEW_INTERVAL:
             self.web.preview.publish(frame_rgb, fps)
             self._last_preview = now
@@ -123,20 +118,20 @@ class ControlHub:
         self.feedback.send(params, preset, fps, self.attract.motion_level if self.attract else None, now)
 
     def drain_commands(self) -> list[str]:
-        """Commands for the loop since the last call: "screenshot", "pause" (recording is handled here)."""
-        self._run_commands()
-        commands, self._commands = self._commands, []
-        return commands
+        """Commands for the loop since the last call: "screenshot", "pause", "record_start", "record_stop"."""
+        return self.inbox.drain_commands()
+
+    def take_command(self, command: str) -> None:
+        """From the loop's keys: "learn <parameter>" (key m, then the parameter's key) arms MIDI learn."""
+        verb, _, target = command.partition(" ")
+        if verb == "learn" and target:
+            self.inbox.arm_learn(target, "key m", tuple(self.presets.names))
 
     # --- keys and state --------------------------------------------------------------------
 
     def select_preset(self, key: int | str, now: float) -> bool:
         """Keys 1–9 (or a name): crossfade to that preset; False (warning logged) when there is none."""
         return self.presets.select(key, now)
-
-    def set_recording(self, on: bool) -> Path | None:
-        """Start (returns the final path) or stop (returns the saved file) a recording."""
-        return self.recorder.start() if on else self.recorder.stop()
 
     @property
     def attract_active(self) -> bool:
@@ -172,48 +167,59 @@ class ControlHub:
             listeners.append(f"MIDI {self.midi.name}")
         if listeners:
             lines.append("   ".join(listeners))
+        if self.leader is not None:
+            lines.append(self.leader.status)
+        if self.follower is not None:
+            lines.append(self.follower.status(now))
         if self.inbox.learning is not None:
             lines.append(f"MIDI learn: move a control for {self.inbox.learning}")
         lines.extend(self.midi_mapping.bindings_lines())
         if self.audio is not None:
             lines.append(f"audio {self.audio.level:.2f}" + ("" if self.audio_input else " (no input)"))
-        if self.recorder.recording:
-            lines.append(f"REC {self.recorder.frames_written} frames, segment {len(self.recorder.saved) + 1}")
-        elif self.recorder.warning:
-            lines.append(self.recorder.warning)
         return lines
 
     def close(self) -> None:
-        """Stop listeners and devices; finish a running recording under its final name."""
-        self.recorder.stop()
-        for resource in (self.osc, self.query, self.web, self.midi, self.audio_input, self.virtualcam):
+        """Stop listeners and devices."""
+        for resource in (self.osc, self.query, self.web, self.midi, self.audio_input):
             if resource is not None:
                 try:
                     resource.close()
                 except Exception as error:  # closing must not hide the reason the show stopped
                     log.warning("closing %s failed: %s", type(resource).__name__, error)
-        self.osc = self.query = self.web = self.midi = self.audio_input = self.virtualcam = None
+        self.osc = self.query = self.web = self.midi = self.audio_input = None
 
     # --- inside ----------------------------------------------------------------------------
 
-    def _take_over_outside_changes(self, params: Params) -> Params:
+    def _take_over_outside_changes(self, params: Params) -> tuple[Params, dict]:
+        """The persistent params with the loop's own changes (keys) since last frame, and those changes."""
         if self._base is None or self._last is None:
-            return params
+            return params, {}
         changed = params.changes_from(self._last)
-        return dataclasses.replace(self._base, **changed) if changed else self._base
+        return (dataclasses.replace(self._base, **changed) if changed else self._base), changed
+
+    def _follow_leader(self, now: float) -> bool:
+        """A follower takes the leader's preset switches and program place; True while it leads."""
+        if self.follower is None:
+            return False
+        messages, heard = self.inbox.take_sync()
+        if heard:
+            self.follower.heard(now)
+        if "preset" in messages:
+            name, fade = messages["preset"]
+            self.presets.select(name, now, fade=fade)
+        if "beat" in messages and self.sequencer is not None:
+            self.sequencer.follow(*messages["beat"], now)
+        return self.follower.leader_present(now)
+
+    def _lead(self, changes: dict, now: float) -> None:
+        """A leader sends this frame's live changes, a preset switch that began, and its beat."""
+        self.leader.send_changes({name: value for name, value in changes.items() if name in NUMERIC_PARAMS})
+        if self.presets.started is not None:
+            self.leader.send_preset(*self.presets.started)
+        self.leader.beat(now, self.sequencer.place(now) if self.sequencer is not None else None)
 
     def _select_queued_preset(self, name_or_index: str | int, now: float) -> None:
         self.presets.select(name_or_index, now)
-
-    def _run_commands(self) -> None:
-        self._commands.extend(command for command in self.inbox.drain_commands() if not self._run_command(command))
-
-    def _run_command(self, command: str) -> bool:
-        """Handle recording here; True when handled."""
-        if command in ("record_start", "record_stop"):
-            self.set_recording(command == "record_start")
-            return True
-        return False
 
     def _applied(self) -> tuple[Params, str | None]:
         """The Params the loop applied last (the configured ones before the first frame), and the preset."""

@@ -41,6 +41,8 @@ class Inbox:
         self._commands: collections.deque[str] = collections.deque(maxlen=MAX_COMMANDS)
         self._select_preset = select_preset  # (name_or_index, now) -> bool, called on the frame thread
         self._learn: str | None = None  # a MIDI learn target, armed by OSC or the web panel
+        self._sync: dict[str, tuple[Any, ...]] = {}  # "preset" / "beat" → the leader's newest, until taken
+        self._sync_heard = False
 
     def set_param(self, name: str, value: Any, source: str) -> float | int | None:
         """Queue `name = value` clamped to its range; returns the queued value, or None if refused."""
@@ -104,6 +106,29 @@ class Inbox:
     @property
     def learning(self) -> str | None:
         return self._learn
+
+    def sync_message(self, kind: str, args: tuple[Any, ...], source: str) -> bool:
+        """A leader's message: "preset" (name, fade s) or "beat" (program step, seconds into it)."""
+        types = {"preset": (str, (int, float)), "beat": (int, (int, float))}.get(kind)
+        if types is None or len(args) != 2 or not all(
+                isinstance(arg, kind_) and not isinstance(arg, bool) for arg, kind_ in zip(args, types)):
+            log.warning("%s: needs /sync/preset s f or /sync/beat i f, got %s %s; ignored", source, shown(kind),
+                        shown(args))
+            return False
+        if isinstance(args[1], float) and not math.isfinite(args[1]) or (kind == "preset" and len(args[0]) > MAX_TEXT):
+            log.warning("%s: %s refused", source, shown(args))
+            return False
+        with self._lock:
+            self._sync[kind] = args
+            self._sync_heard = True
+        return True
+
+    def take_sync(self) -> tuple[dict[str, tuple[Any, ...]], bool]:
+        """The leader's newest messages since the last call, and whether anything was heard."""
+        with self._lock:
+            messages, heard = self._sync, self._sync_heard
+            self._sync, self._sync_heard = {}, False
+        return messages, heard
 
     def command(self, name: str) -> None:
         if name not in COMMANDS:

@@ -98,6 +98,9 @@ class OscServer:
         if name in COMMANDS:
             self._inbox.command(name)
             return
+        if name.startswith("sync/"):
+            self._inbox.sync_message(name[len("sync/"):], args, where)
+            return
         if name == "learn":
             if args:
                 self._inbox.arm_learn(args[0], where, self._preset_names)

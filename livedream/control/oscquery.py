@@ -6,13 +6,16 @@ server and zeroconf and wants to own the OSC socket, while ours already exists; 
 a few lines (https://github.com/Vidvox/OSCQueryProposal). The tree comes from
 `osc.osc_addresses()`, so there is one table of addresses, not two. Requests pass the same
 `ports.RequestGuard` as the web panel (GET only here). Values are the `Params` the loop
-applied last. Not advertised over zeroconf (yet): clients take `http://host:query_port/`.
+applied last. Bound beyond localhost it is advertised over zeroconf (`_oscjson._tcp`, and
+the OSC port as `_osc._udp`) so controllers on the network list it; on localhost nobody
+else could reach it, so nothing is announced.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import socket
 import threading
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -62,10 +65,65 @@ def find_node(tree: dict[str, Any], path: str) -> dict[str, Any] | None:
     return node
 
 
-class OscQueryServer:
-    """Serves the tree on [osc] host:query_port until `close()`."""
+QUERY_SERVICE = "_oscjson._tcp.local."
+OSC_SERVICE = "_osc._udp.local."
 
-    def __init__(self, config: OscConfig, osc_port: int, values: CurrentValues, token_folder: Path) -> None:
+
+class Advertisement:
+    """The OSCQuery and OSC ports announced over zeroconf (mDNS) until `close()`. It registers
+    on its own thread: mDNS probing takes seconds, and the show must not wait for it."""
+
+    def __init__(self, host: str, query_port: int, osc_port: int, zeroconf: Any = None) -> None:
+        self._zeroconf_module = zeroconf
+        self._services: list[Any] = []
+        self._zeroconf: Any = None
+        self._thread = threading.Thread(target=self._register, args=(host, query_port, osc_port),
+                                        name="zeroconf", daemon=True)
+        self._thread.start()
+
+    def _register(self, host: str, query_port: int, osc_port: int) -> None:
+        module = self._zeroconf_module
+        if module is None:
+            try:
+                import zeroconf as module
+            except ImportError:
+                log.warning('OSCQuery not advertised on the network: pip install "livedream[zeroconf]"')
+                return
+        machine = socket.gethostname().split(".")[0] or "livedream"
+        addresses = [host] if host not in ("0.0.0.0", "") else _local_addresses()
+        try:
+            self._zeroconf = module.Zeroconf()
+            for service, port in ((QUERY_SERVICE, query_port), (OSC_SERVICE, osc_port)):
+                info = module.ServiceInfo(service, f"LiveDream {machine}.{service}", port=port,
+                                          parsed_addresses=addresses, server=f"{machine}.local.")
+                self._zeroconf.register_service(info, allow_name_change=True)
+                self._services.append(info)
+            log.info("OSCQuery advertised over zeroconf as LiveDream %s (%s)", machine, ", ".join(addresses))
+        except Exception as error:  # no multicast on this network: clients can still type the address
+            log.warning("OSCQuery not advertised over zeroconf: %s", error)
+
+    def close(self) -> None:
+        self._thread.join(timeout=5.0)
+        if self._zeroconf is not None:
+            for info in self._services:
+                self._zeroconf.unregister_service(info)
+            self._zeroconf.close()
+
+
+def _local_addresses() -> list[str]:
+    try:
+        found = {info[4][0] for info in socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)}
+    except OSError:
+        found = set()
+    return sorted(found - {"127.0.0.1"}) or ["127.0.0.1"]
+
+
+class OscQueryServer:
+    """Serves the tree on [osc] host:query_port until `close()`; advertised beyond localhost."""
+
+    def __init__(self, config: OscConfig, osc_port: int, values: CurrentValues, token_folder: Path,
+                 zeroconf: Any = None) -> None:
+        """`zeroconf`: the zeroconf module (tests pass a fake); None imports the real one when needed."""
         self._osc_host, self._osc_port, self._values = config.host, osc_port, values
         self._server = listen("OSCQuery", "osc", config.host, config.query_port,
                               lambda: ThreadingHTTPServer((config.host, config.query_port), self._handler_class()))
@@ -74,12 +132,16 @@ class OscQueryServer:
         self.guard = RequestGuard(config.host, self._server.server_address[1], token)
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.1,), name="oscquery", daemon=True)
         self._thread.start()
+        self.advertisement = None if is_loopback(config.host) else Advertisement(config.host, self.port, osc_port,
+                                                                                  zeroconf)
 
     @property
     def port(self) -> int:
         return self._server.server_address[1]
 
     def close(self) -> None:
+        if self.advertisement is not None:
+            self.advertisement.close()
         self._server.shutdown()
         self._server.server_close()
         self._thread.join(timeout=2.0)

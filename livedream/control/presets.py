@@ -119,12 +119,16 @@ class PresetBank:
         self._pending = (name, now, self.crossfade_seconds if fade is None else fade)
         return True
 
+    started: tuple[str, float] | None = None  # (preset, fade seconds) when a switch began this frame
+
     def update(self, params: Params, now: float) -> Params:
         if self._fade is not None and self._last is not None:
             self._fade = self._without_changed_fields(params)
+        self.started = None
         if self._pending is not None:
             name, when, seconds = self._pending
             self._pending = None
+            self.started = (name, seconds)
             self.current = name
             self._fade = Crossfade(params, self._params[name], when, seconds)
         if self._fade is None:
@@ -176,6 +180,22 @@ class Sequencer:
         elif now - self._step_began >= self.step.hold:
             self._advance(self._step_began + self.step.hold if now - self._step_began < 2 * self.step.hold else now)
         return params
+
+    def place(self, now: float) -> tuple[int, float] | None:
+        """(step index, seconds into it): what a sync leader tells its followers."""
+        if self.step is None or self._step_began is None:
+            return None
+        return self._position, now - self._step_began
+
+    def follow(self, position: int, elapsed: float, now: float) -> None:
+        """Take the leader's place in the program (its preset switches come separately), so that
+        this screen carries on from there if the leader goes silent."""
+        if not self._round:
+            self._round = list(self._config.playlist)
+            if self._config.shuffle:
+                self._random.shuffle(self._round)
+        if 0 <= position < len(self._round):
+            self._position, self._step_began, self.finished = position, now - elapsed, False
 
     def status(self, now: float) -> str:
         step = self.step

@@ -25,15 +25,16 @@ from livedream.live.budget import FrameBudget
 from livedream.live.controls import Controls
 from livedream.live.hours import OpeningHours
 from livedream.live.hud import LoopState, banner_text, compose_hud
-from livedream.live.keys import KeyActions, PresetRecall, RecordingToggle, remote_actions
+from livedream.live.keys import KeyActions, PresetRecall, Recording, remote_actions
 from livedream.live.models import ModelSet
 from livedream.live.screenshots import Screenshots
 from livedream.live.stats import FpsMeter, RunStats, SourceCounters, StageTimes
 from livedream.live.watchdog import FrameWatchdog
 from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
+from livedream.outputs.seam import Outputs
 from livedream.params import Params
-from livedream.pipeline.display import Action, Display, HudStats
+from livedream.pipeline.display import Action, HudStats, Screen
 from livedream.pipeline.dream import DreamInterrupted
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.images import cropped_to_aspect
@@ -57,12 +58,13 @@ class LiveApp:
         self,
         source: Source,
         dreamer: LiveDreamer,
-        display: Display,
+        display: Screen,
         params: Params,
         models: ModelSet,
         controls: Sequence[Controls] = (),
         recall_preset: PresetRecall | None = None,
-        toggle_recording: RecordingToggle | None = None,
+        outputs: Outputs | None = None,
+        recording: Recording | None = None,
         deepen: bool = True,
         health: HealthReporter | None = None,
         schedule: DailySchedule | None = None,
@@ -70,13 +72,14 @@ class LiveApp:
         wall_clock: Callable[[], datetime.datetime] = datetime.datetime.now,
         disk: DiskFloor | None = None,
     ) -> None:
-        """`recall_preset` / `toggle_recording`: the number keys and key r. `deepen`: keep dreaming
-        an unchanged frame (still scenes grow deeper). `schedule` darkens the screen outside
-        its hours (by `wall_clock`); `clock` is the loop's time; `disk` keeps screenshots off a full disk."""
+        """`recall_preset` / `recording`: the number keys and key r; `outputs` get every frame shown
+        (the app closes them). `deepen`: keep dreaming an unchanged frame (still scenes grow deeper).
+        `schedule` darkens the screen outside its hours (by `wall_clock`); `clock` is the loop's
+        time; `disk` keeps screenshots off a full disk."""
         self.source, self.dreamer, self.display, self.params = source, dreamer, display, params
-        self.models = models
+        self.models, self.outputs = models, outputs or Outputs()
         self.controls = list(controls)
-        self.keys = KeyActions(self, recall_preset, toggle_recording)
+        self.keys = KeyActions(self, recall_preset, recording)
         self.deepen = deepen
         self.health = health
         self.hours = OpeningHours(schedule, dreamer.reset, wall_clock)
@@ -109,9 +112,10 @@ class LiveApp:
         self._opened = True
 
     def close(self) -> None:
-        """Stop the source, the watchdog and the health counter; close the window. The
-        controls are closed by whoever made them."""
+        """Stop the source, the watchdog, the health counter and the outputs; close the window.
+        The controls are closed by whoever made them."""
         self.source.close()
+        self.outputs.close()
         self.watchdog.stop()
         if self.health is not None:
             self.health.close()
@@ -244,6 +248,7 @@ class LiveApp:
         self.hud_stats = self._hud(now)
         image = self._black_frame() if dark else self.shown_image
         self.display.show(image, self.hud_stats if self.display.hud_visible else None, None if dark else self.banner)
+        self.outputs.send(image)
         for control in self.controls:
             control.publish(image, self.fps.fps, now)
         self.times.record("display", (time.perf_counter() - started) * 1000 + self._poll_ms)
@@ -271,7 +276,7 @@ class LiveApp:
     def _hud(self, now: float) -> HudStats:
         loop = LoopState(self.paused, self.hours.dark_until, self.models.frames_skipped, self.models.restarts)
         lines = [line for control in self.controls for line in control.status_lines(now)]
-        lines += [self.screenshots.warning] if self.screenshots.warning else []
+        lines += self.outputs.status_lines() + ([self.screenshots.warning] if self.screenshots.warning else [])
         model = self.models.current.model
         return compose_hud(self.fps.fps, self.times, self.budget.apply(self.params), self.budget, loop,
                            lines, self.models.current.provider, model.layers, self.source.state)

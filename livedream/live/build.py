@@ -10,12 +10,13 @@ from livedream.config import Config, ModelConfig
 from livedream.files import DiskFloor
 from livedream.live.app import LiveApp
 from livedream.live.controls import Controls
-from livedream.live.keys import PresetRecall, RecordingToggle
+from livedream.live.keys import PresetRecall
 from livedream.live.models import ModelSet
 from livedream.manifest import default_models_dir
 from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
-from livedream.pipeline.display import Display
+from livedream.outputs.build import open_outputs
+from livedream.pipeline.display import open_screen
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.sources import open_source
 from livedream.runtime.exporting import ensure_model
@@ -35,22 +36,23 @@ def open_app(
     controls: Sequence[Controls] = (),
     recall_preset: PresetRecall | None = None,
     models_dir: Path | None = None,
-    toggle_recording: RecordingToggle | None = None,
     models: Iterable[str] = (),
     clock: Callable[[], float] = time.monotonic,
+    open_devices: bool = True,
 ) -> LiveApp:
     """A LiveApp wired from `config`, with the graphs of `models` (the presets' models)
-    loaded too. Models load first, so a bad one fails before a window opens. `clock` is
-    the loop's time (tests pass a fake one)."""
+    loaded too, and its outputs. Models load first, so a bad one fails before a window opens.
+    `clock` is the loop's time (tests pass a fake one); `open_devices` false skips the virtual camera."""
     def load(name: str) -> LoadedModel:
         return load_live_model(name, config.model, models_dir)
 
     first = config.dream.model
     model_set = ModelSet(first, GuardedModel(lambda: load(first)), load)
     model_set.preload(models)
+    outputs, recorder = open_outputs(config, open_devices, clock)
     return LiveApp(
-        open_source(config.source), LiveDreamer(), Display(config.display), config.dream, model_set,
-        controls=controls, recall_preset=recall_preset, toggle_recording=toggle_recording,
+        open_source(config.source), LiveDreamer(), open_screen(config.display), config.dream, model_set,
+        controls=controls, recall_preset=recall_preset, outputs=outputs, recording=recorder,
         health=HealthReporter(config.log.health_interval_s), schedule=DailySchedule.from_config(config.schedule),
         clock=clock, disk=DiskFloor(config.outputs.min_free_mb),
     )

@@ -31,6 +31,9 @@ class Controls(Protocol):
         """Commands since the last frame; those in `keys.REMOTE_COMMANDS` act as the keys."""
         ...
 
+    def take_command(self, command: str) -> None:
+        """A key meant for show control, e.g. "learn strength" (key m, then the key of strength)."""
+
     def status_lines(self, now: float) -> list[str]:
         """Lines for the HUD (preset, motion level, listeners, recording)."""
         ...
@@ -50,6 +53,9 @@ class PassiveControls:
 
     def drain_commands(self) -> list[str]:
         return []
+
+    def take_command(self, command: str) -> None:
+        pass
 
     def status_lines(self, now: float) -> list[str]:
         return []

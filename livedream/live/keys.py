@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Protocol
 
 from livedream.pipeline.display import Action
 
@@ -13,14 +14,22 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 STRENGTH_STEP = 0.005  # one +/- key press
-REMOTE_COMMANDS = ("screenshot", "pause")  # commands a control may send; they act like the keys
+REMOTE_COMMANDS = ("screenshot", "pause", "record_start", "record_stop")  # a control's commands act like keys
+LEARNABLE = {"strength_up": "strength", "strength_down": "strength", "steps_up": "steps", "steps_down": "steps"}
 
 PresetRecall = Callable[[int, float], bool]
 """Keys 1–9: `recall(slot, now)` starts that preset (through a control, e.g. as a
 crossfade) and says whether it exists; it logs its own warnings."""
 
-RecordingToggle = Callable[[], object]
-"""Key r: start a recording, or stop the running one (the control hub records)."""
+class Recording(Protocol):
+    """Key r and the record commands: the recording output, started and stopped from the loop."""
+
+    @property
+    def recording(self) -> bool: ...
+
+    def start(self) -> Path: ...
+
+    def stop(self) -> Path | None: ...
 
 
 class KeyActions:
@@ -28,10 +37,11 @@ class KeyActions:
     ask the app for something (stop, pause, screenshot), never reach inside a stage."""
 
     def __init__(self, app: "LiveApp", recall_preset: PresetRecall | None = None,
-                 toggle_recording: RecordingToggle | None = None) -> None:
+                 recording: Recording | None = None) -> None:
         self._app = app
         self._recall_preset = recall_preset
-        self._toggle_recording = toggle_recording
+        self._recording = recording
+        self._learn_next = False  # key m was pressed: the next parameter key arms MIDI learn
         display = app.display
         self._handlers: dict[str, Callable[[int | None], None]] = {
             "quit": lambda _: app.stop("quit"),
@@ -44,12 +54,19 @@ class KeyActions:
             "steps_up": lambda _: self._change(steps=app.params.steps + 1),
             "steps_down": lambda _: self._change(steps=app.params.steps - 1),
             "screenshot": lambda _: app.request_screenshot(),
-            "record": lambda _: self._record(),
+            "record": lambda _: self._record(None),
+            "record_start": lambda _: self._record(True),
+            "record_stop": lambda _: self._record(False),
+            "learn": lambda _: self._arm_learn(),
             "preset": self._preset,
         }
 
     def run(self, actions: list[Action]) -> None:
         for action in actions:
+            if self._learn_next and action.name in LEARNABLE:
+                self._learn(LEARNABLE[action.name])
+                continue
+            self._learn_next = False
             handler = self._handlers.get(action.name)
             if handler is None:
                 log.debug("no handler for action %s", action.name)
@@ -74,11 +91,26 @@ class KeyActions:
         self._app.paused = not self._app.paused
         log.info("paused" if self._app.paused else "resumed")
 
-    def _record(self) -> None:
-        if self._toggle_recording is None:
+    def _record(self, on: bool | None) -> None:
+        """on: True start, False stop, None toggle."""
+        if self._recording is None:
             log.info("recording is not available here")
+            return
+        if on is None:
+            on = not self._recording.recording
+        if on:
+            self._recording.start()
         else:
-            self._toggle_recording()
+            self._recording.stop()
+
+    def _arm_learn(self) -> None:
+        self._learn_next = True
+        log.info("MIDI learn: press the key of the parameter to learn (+/- strength, ]/[ steps)")
+
+    def _learn(self, parameter: str) -> None:
+        self._learn_next = False
+        for control in self._app.controls:
+            control.take_command(f"learn {parameter}")
 
     def _preset(self, slot: int | None) -> None:
         if slot is None:

@@ -11,6 +11,7 @@ import logging
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import cv2
 import numpy as np
@@ -55,6 +56,7 @@ KEY_BINDINGS: tuple[KeyBinding, ...] = (
     KeyBinding("[", "steps_down", "fewer steps per frame", chars=("[",)),
     KeyBinding("s", "screenshot", "save a screenshot (PNG)", chars=("s",)),
     KeyBinding("r", "record", "start / stop recording (video)", chars=("r",)),
+    KeyBinding("m", "learn", "MIDI learn: then a parameter's key (+ strength, ] steps)", chars=("m",)),
     KeyBinding("1 … 9", "preset", "recall preset 1 … 9", chars=tuple("123456789")),
     KeyBinding("?", "help", "this help", chars=("?",), keys=("f1",)),
 )
@@ -159,6 +161,64 @@ def next_screenshot_path(directory: Path) -> Path:
 
 
 # --- the window ----------------------------------------------------------------------------
+
+
+class Screen(Protocol):
+    """What the loop draws on: the pygame `Display`, or `Headless` (outputs only, no window)."""
+
+    cfg: DisplayConfig
+    hud_visible: bool
+
+    def open(self) -> None: ...
+    def close(self) -> None: ...
+    def show(self, image_rgb: np.ndarray, hud: HudStats | None = None, banner: str | None = None) -> None: ...
+    def poll(self) -> list[Action]: ...
+    def screenshot(self, path: Path) -> Path: ...
+    def toggle_fullscreen(self) -> None: ...
+    def toggle_hud(self) -> None: ...
+    def toggle_help(self) -> None: ...
+
+
+class Headless:
+    """No window (`[display] window = false`): a render box behind a mapper, seen through its
+    outputs. No keys come in (signals and controls stop it); a screenshot saves the frame."""
+
+    def __init__(self, cfg: DisplayConfig) -> None:
+        self.cfg = cfg
+        self.hud_visible = False  # nothing draws a HUD here: outputs get the clean picture
+        self._last: np.ndarray | None = None
+
+    def open(self) -> None:
+        log.info("no window ([display] window = false): the dream goes to the outputs only")
+
+    def close(self) -> None:
+        pass
+
+    def show(self, image_rgb: np.ndarray, hud: HudStats | None = None, banner: str | None = None) -> None:
+        self._last = image_rgb
+
+    def poll(self) -> list[Action]:
+        return []
+
+    def screenshot(self, path: Path) -> Path:
+        path = path.with_suffix(".png")
+        if self._last is not None:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(path), cv2.cvtColor(self._last, cv2.COLOR_RGB2BGR))
+        return path
+
+    def toggle_fullscreen(self) -> None:
+        pass
+
+    def toggle_hud(self) -> None:
+        pass
+
+    def toggle_help(self) -> None:
+        pass
+
+
+def open_screen(cfg: DisplayConfig) -> Screen:
+    return Display(cfg) if cfg.window else Headless(cfg)
 
 
 class Display:

@@ -569,6 +569,10 @@ def open_source(cfg: SourceConfig, capture_factory: CaptureFactory = open_opencv
         return VideoFileSource(Path(cfg.path), capture_factory)
     if cfg.kind == "camera":
         return _camera(cfg, capture_factory)
+    if cfg.kind == "ndi":
+        from livedream.pipeline.ndi import NdiSource  # cyndilib is an optional extra
+
+        return NdiSource(cfg.ndi_source)
     probe = _probe_camera(cfg.camera, capture_factory)
     if probe is None:
         log.info("no camera at %r; showing the demo", cfg.camera)

@@ -410,6 +410,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--live-device", default="auto", help="auto | cpu | cuda for the live table (default: %(default)s)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here")
     parser.add_argument("--quick", action="store_true", help="smoke run: 224x224 only, 3 repeats, 1 warm-up")
+    parser.add_argument("--outputs", type=parse_sizes, default=None, metavar="SIZES",
+                        help="only the outputs table (recording, NDI, …) at these HxW sizes, e.g. 360x640,1080x1920")
     raw = list(sys.argv[1:] if argv is None else argv)
     skip_live = "--live-sizes" in raw and raw[raw.index("--live-sizes") + 1:][:1] == ["none"]
     if skip_live:
@@ -443,6 +445,11 @@ def chosen_backends(names: str | None) -> tuple[list[Backend], dict[str, str]]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
+    if args.outputs:
+        from livedream.testing.bench_outputs import run as bench_outputs
+
+        bench_outputs(args.outputs)
+        return 0
     plan = Plan(warmup=args.warmup, repeats=args.repeats, budget_s=args.budget, weights=args.weights)
     backends, skipped = chosen_backends(args.backends)
     cells = []

@@ -48,6 +48,7 @@ from livedream.live.controls import PassiveControls  # noqa: E402
 from livedream.live.models import ModelSet  # noqa: E402
 from livedream.live.watchdog import FrameWatchdog  # noqa: E402
 from livedream.ops.logs import HealthReporter, read_rss_bytes  # noqa: E402
+from livedream.outputs.build import open_outputs  # noqa: E402
 from livedream.params import Params  # noqa: E402
 from livedream.pipeline.display import Display  # noqa: E402
 from livedream.pipeline.dreamer import LiveDreamer  # noqa: E402
@@ -224,7 +225,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"soak: error: {error}", file=sys.stderr)
         return 2
     source, camera = open_soak_source(config, args.faults)
-    app = LiveApp(source, LiveDreamer(), Display(config.display), config.dream, models)
+    outputs, recorder = open_outputs(config, open_devices=False)
+    app = LiveApp(source, LiveDreamer(), Display(config.display), config.dream, models, outputs=outputs,
+                  recording=recorder)
     seconds = args.minutes * 60
     probe = SoakProbe(app, args.interval, warmup_s=min(60.0, seconds / 4))
     app.controls.append(probe)
@@ -234,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
         app.controls.insert(0, hub)
         abuse = Abuse(hub)
         abuse.start()
-        hub.set_recording(True)
+        recorder.start()
 
     print(
         f"soak: {args.minutes:g} min, source {'faulty camera' if camera else 'demo'}, "

@@ -1,22 +1,21 @@
-"""Outputs of the dreamed frames: a video recording and a virtual camera.
+"""The recording output: the dreamed frames as video files in `[outputs] record_folder`.
 
-`Recorder` writes into `[outputs] record_folder` only, in segments: each is written under an
-`incomplete-…` name and renamed when it closes, so a crash never leaves a broken file under
-a final name and loses at most the open segment. Its names come from the clock, never from a control message.
-`VirtualCamera` sends frames to pyvirtualcam (optional dependency).
+It writes in segments: each is written under an `incomplete-…` name and renamed when it
+closes, so a crash never leaves a broken file under a final name and loses at most the open
+segment. Its names come from the clock, never from a control message. It is an `Output`:
+frames arrive on its worker's thread, start/stop come from the loop's, so a lock orders them.
 """
 
 from __future__ import annotations
 
 import datetime
 import logging
+import threading
 from pathlib import Path
-from typing import Any
 
 import cv2
 import numpy as np
 
-from livedream.config import OutputsConfig
 from livedream.errors import UserError
 from livedream.files import DiskFloor
 
@@ -54,6 +53,29 @@ class Recorder:
         self._segment_frames_written = 0
         self.saved: list[Path] = []  # finished segments of this recording
         self.warning: str | None = None  # why the last recording stopped by itself
+        self._lock = threading.Lock()
+
+    name = "recording"
+
+    @property
+    def active(self) -> bool:
+        return self.recording
+
+    def send(self, frame_rgb: np.ndarray) -> None:
+        self.write(frame_rgb)
+
+    def close(self) -> None:
+        self.stop()
+
+    @property
+    def status(self) -> str:
+        if self.recording:
+            return f"REC {self.frames_written} frames, segment {len(self.saved) + 1}"
+        return self.warning or ""
+
+    def toggle(self) -> Path | None:
+        """Key r: start (returns the final path) or stop (returns the last saved segment)."""
+        return self.stop() if self.recording else self.start()
 
     @property
     def recording(self) -> bool:
@@ -69,6 +91,19 @@ class Recorder:
 
     def start(self, name: str | None = None) -> Path:
         """Begin a recording; the first segment opens with the first frame. Returns its final path."""
+        with self._lock:
+            return self._start(name)
+
+    def write(self, frame_rgb: np.ndarray) -> None:
+        with self._lock:
+            self._write(frame_rgb)
+
+    def stop(self) -> Path | None:
+        """Finish the open segment; returns the last saved segment (None when nothing was recorded)."""
+        with self._lock:
+            return self._stop()
+
+    def _start(self, name: str | None) -> Path:
         if self.recording:
             return self._final  # type: ignore[return-value]
         name = name or datetime.datetime.now().strftime("livedream-%Y%m%d-%H%M%S.mp4")
@@ -80,7 +115,7 @@ class Recorder:
         log.info("recording to %s (segments of %d frames)", self._final, self.segment_frames)
         return self._final  # type: ignore[return-value]
 
-    def write(self, frame_rgb: np.ndarray) -> None:
+    def _write(self, frame_rgb: np.ndarray) -> None:
         if not self.recording:
             return
         if self._writer is None and not self._open(frame_rgb.shape[1], frame_rgb.shape[0]):
@@ -95,8 +130,7 @@ class Recorder:
             self._close_segment()
             self._next_segment_names()
 
-    def stop(self) -> Path | None:
-        """Finish the open segment; returns the last saved segment (None when nothing was recorded)."""
+    def _stop(self) -> Path | None:
         if not self.recording:
             return None
         self._close_segment()
@@ -143,7 +177,7 @@ class Recorder:
     def _stop_by_itself(self, why: str) -> None:
         log.warning("%s", why)
         self.warning = why
-        self.stop()
+        self._stop()
 
     def _rotate(self) -> None:
         """Delete the oldest finished recordings while all of them take more than `keep_mb`."""
@@ -158,35 +192,3 @@ class Recorder:
             total -= oldest.stat().st_size
             oldest.unlink()
             log.info("recording rotated out (keep %d MB): %s", self.keep_mb, oldest.name)
-
-
-class VirtualCamera:
-    """Frames to a virtual camera (OBS, Zoom, TouchDesigner); `open` returns None when unavailable."""
-
-    def __init__(self, camera: Any, width: int, height: int) -> None:
-        self._camera = camera
-        self._size = (width, height)
-        self._frame = np.empty((height, width, 3), np.uint8)
-        self.device = getattr(camera, "device", "virtual camera")
-
-    @classmethod
-    def open(cls, config: OutputsConfig) -> "VirtualCamera | None":
-        try:
-            import pyvirtualcam
-        except ImportError:
-            log.warning("virtual camera off: install it with: pip install pyvirtualcam")
-            return None
-        try:
-            camera = pyvirtualcam.Camera(config.virtualcam_width, config.virtualcam_height, config.virtualcam_fps)
-        except Exception as error:  # no v4l2loopback / OBS virtual camera installed
-            log.warning("virtual camera off: %s", error)
-            return None
-        log.info("virtual camera: %s", camera.device)
-        return cls(camera, config.virtualcam_width, config.virtualcam_height)
-
-    def send(self, frame_rgb: np.ndarray) -> None:
-        cv2.resize(frame_rgb, self._size, dst=self._frame, interpolation=cv2.INTER_AREA)
-        self._camera.send(self._frame)
-
-    def close(self) -> None:
-        self._camera.close()

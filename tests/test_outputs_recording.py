@@ -12,9 +12,10 @@ import numpy as np
 import pytest
 
 from livedream.config import OutputsConfig
-from livedream.control.outputs import Recorder, VirtualCamera
 from livedream.errors import UserError
 from livedream.files import DiskFloor
+from livedream.outputs.recording import Recorder
+from livedream.outputs.virtualcam import VirtualCamera
 
 
 def frames(count: int, height: int = 96, width: int = 128) -> list[np.ndarray]:
