@@ -296,7 +296,7 @@ class OutputsConfig:
 
     record_folder: str = "recordings"
     record_fps: int = bounded(30, 1, 240)
-    record_codec: str = "mp4v"
+    record_codec: str = choice("h264", "hevc", "prores")  # prores files end in .mov
     segment_seconds: float = bounded(60.0, 1.0, 3600.0)  # a recording is cut into finished files this long
     min_free_mb: int = bounded(2000, 0, 10_000_000)  # recordings and screenshots stop below this much free disk
     keep_recordings_mb: int = bounded(0, 0, 100_000_000)  # 0 = keep all; else delete the oldest beyond this
@@ -311,8 +311,6 @@ class OutputsConfig:
     def __post_init__(self) -> None:
         if not self.share_name.strip():
             raise UserError('[outputs] share_name = "" is not allowed; give the name receivers will list, e.g. "LiveDream"')
-        if len(self.record_codec) != 4:
-            raise UserError(f'[outputs] record_codec = "{self.record_codec}" is not allowed; use a FourCC of 4 characters such as "mp4v"')
 
 
 @dataclass(frozen=True)

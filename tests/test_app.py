@@ -12,6 +12,7 @@ import sys
 import threading
 from pathlib import Path
 
+import cv2
 import numpy as np
 import pygame
 import pytest
@@ -446,3 +447,26 @@ def test_bad_config_file_is_a_one_line_error(tmp_path: Path, capsys) -> None:
     assert cli.main(["run", "--config", str(config)]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and 'fit = "zoom" is not allowed; use one of letterbox, crop, stretch' in err
+
+
+def circle_aspect(image: np.ndarray) -> float:
+    """Width / height of the bright disc in `image` (1.0 when it is round)."""
+    ys, xs = np.nonzero(image.max(axis=2) > 200)
+    return (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)
+
+
+@pytest.mark.parametrize("dream_size", [(120, 160), (96, 96), (160, 90)])  # 4:3, square, portrait 9:16
+def test_a_16_9_source_is_never_stretched_into_another_dream_aspect(make_app, dream_size) -> None:
+    """A round disc on a 16:9 frame stays round in the shown picture whatever the dream's aspect
+    (the source is cut to the dream's aspect, never squashed), and the window letterboxes it."""
+    source_picture = np.full((180, 320, 3), 40, np.uint8)
+    cv2.circle(source_picture, (160, 90), 40, (255, 255, 255), -1)
+    height, width = dream_size
+    app = make_app(ScriptedSource(source_picture), hud=False, params=dataclasses.replace(
+        DREAM, dream_height=height, dream_width=width, steps=0))
+    app.step()
+    shown = app.shown_image
+    assert shown.shape[:2] == (height, width)
+    assert circle_aspect(shown) == pytest.approx(1.0, abs=0.08)
+    window = window_pixels()
+    assert circle_aspect(window) == pytest.approx(1.0, abs=0.08)

@@ -121,3 +121,23 @@ def test_bad_sync_messages_are_dropped_with_a_warning(tmp_path: Path, caplog) ->
         assert hub.update(Params(), 0.0) == Params()
     finally:
         hub.close()
+
+
+def test_a_follower_takes_the_leaders_place_in_the_program(tmp_path: Path) -> None:
+    """While the leader beats, the follower's own sequencer does not advance; it keeps the
+    leader's place, so that it carries on from there when the leader goes silent."""
+    config = parse_config({"osc": {"port": 0, "query": False}, "attract": {"enabled": False},
+                           "sync": {"role": "follower", "leader_timeout_s": 1.0},
+                           "sequencer": {"enabled": True, "playlist": [{"preset": "calm", "hold": 10},
+                                                                     {"preset": "deep", "hold": 10}]}})
+    hub = ControlHub(config, open_devices=False, state_folder=tmp_path)
+    try:
+        hub.inbox.sync_message("beat", (1, 4.0), "test")  # the leader is 4 s into step 2 ("deep")
+        hub.update(Params(), 100.0)
+        assert hub.sequencer.place(100.0) == (1, 4.0)
+        assert "sync: following the leader" in hub.status_lines(100.0)
+        hub.update(Params(), 106.5)  # silent past the timeout: its own program, from the leader's place
+        assert any(line.startswith("sync: LEADER LOST") for line in hub.status_lines(106.5))
+        assert hub.sequencer.place(106.5)[0] == 0  # step 2 ended at 106, so it moved on to step 1 again
+    finally:
+        hub.close()

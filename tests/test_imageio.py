@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from fractions import Fraction
 from pathlib import Path
 
 import cv2
@@ -10,16 +11,14 @@ import numpy as np
 import pytest
 
 from livedream.errors import UserError
-from livedream.offline import imageio
 from livedream.offline.imageio import (
-    AtomicVideoWriter,
-    VideoReader,
     check_dreamable,
     check_output,
     read_photo,
     write_photo,
 )
 from livedream.pipeline.images import to_nchw, to_rgb
+from livedream.pipeline.videofiles import CODECS, ClipInfo, VideoFileWriter, frames, probe
 
 
 def moving_pattern(frames: int = 6, height: int = 96, width: int = 128) -> list[np.ndarray]:
@@ -30,12 +29,18 @@ def moving_pattern(frames: int = 6, height: int = 96, width: int = 128) -> list[
     return [np.ascontiguousarray(texture[:, 4 * i : 4 * i + width]) for i in range(frames)]
 
 
-def write_test_video(path: Path, frames: list[np.ndarray], fps: float = 12.0) -> Path:
-    with AtomicVideoWriter(path, fps, frames[0].shape[1], frames[0].shape[0]) as writer:
-        for frame in frames:
-            writer.write(frame)
-        writer.commit()
+def write_test_video(path: Path, pictures: list[np.ndarray], fps: int = 12, codec: str = "h264") -> Path:
+    height, width = pictures[0].shape[:2]
+    writer = VideoFileWriter(path, ClipInfo(0, Fraction(fps), Fraction(1, fps), width, height, 0, False),
+                             CODECS[codec], crf=12)
+    for picture in pictures:
+        writer.write(picture, None)
+    writer.close()
     return path
+
+
+def read_video(path: Path) -> list[np.ndarray]:
+    return [frame.rgb for frame in frames(path, probe(path))]
 
 
 def leftovers(folder: Path) -> list[str]:
@@ -132,52 +137,34 @@ def test_image_smaller_than_model_minimum_is_refused():
         check_dreamable(Path("small.png"), 74, 300, 75)
 
 
-@pytest.mark.parametrize("extension", [".mp4", ".mov", ".avi"])
-def test_video_round_trip_keeps_frame_count_size_and_fps(tmp_path, extension):
-    frames = moving_pattern()
-    path = write_test_video(tmp_path / f"clip{extension}", frames)
-    with VideoReader(path) as reader:
-        back = list(reader)
-        assert reader.info.frame_count == len(frames)
-        assert (reader.info.width, reader.info.height) == (128, 96)
-        assert reader.info.fps == pytest.approx(12.0)
-    assert len(back) == len(frames)
+@pytest.mark.parametrize("extension, codec", [(".mp4", "h264"), (".mkv", "hevc"), (".mov", "prores")])
+def test_video_round_trip_keeps_frame_count_size_and_rate(tmp_path, extension, codec):
+    pictures = moving_pattern()
+    path = write_test_video(tmp_path / f"clip{extension}", pictures, codec=codec)
+    info = probe(path)
+    back = read_video(path)
+    assert info.frame_count == len(pictures) == len(back)
+    assert (info.width, info.height) == (128, 96) and info.rate == 12
     assert all(frame.shape == (96, 128, 3) and frame.dtype == np.uint8 for frame in back)
-    assert np.abs(back[3].astype(int) - frames[3]).mean() < 12  # lossy, but the same picture
+    assert np.abs(back[3].astype(int) - pictures[3]).mean() < 12  # lossy, but the same picture
     assert leftovers(tmp_path) == []
 
 
-def test_video_writer_error_leaves_no_file(tmp_path):
+@pytest.mark.parametrize("content", [b"\x00" * 1000, b"", b"RIFF\x00\x00\x00\x00AVI LIST"])
+def test_unreadable_video_is_a_user_error(tmp_path, content):
     path = tmp_path / "clip.mp4"
-    with pytest.raises(RuntimeError):
-        with AtomicVideoWriter(path, 10, 128, 96) as writer:
-            writer.write(moving_pattern(1)[0])
-            raise RuntimeError("a bug mid-video")
-    assert not path.exists() and leftovers(tmp_path) == []
+    path.write_bytes(content)
+    with pytest.raises(UserError, match="cannot open .* as a video"):
+        probe(path)
 
 
-def test_committed_partial_video_is_readable(tmp_path):
-    path = tmp_path / "clip.avi"
-    with pytest.raises(KeyboardInterrupt):
-        with AtomicVideoWriter(path, 10, 128, 96) as writer:
-            for frame in moving_pattern(3):
-                writer.write(frame)
-            writer.commit()
-            raise KeyboardInterrupt
-    with VideoReader(path) as reader:
-        assert len(list(reader)) == 3
-    assert leftovers(tmp_path) == []
+@pytest.mark.parametrize("rotation, shape", [(0, (2, 3)), (90, (3, 2)), (180, (2, 3)), (270, (3, 2))])
+def test_a_rotated_clip_is_turned_upright(rotation, shape):
+    from livedream.pipeline.videofiles import upright
 
-
-def test_unavailable_codec_is_a_user_error(tmp_path, monkeypatch):
-    monkeypatch.setitem(imageio.VIDEO_FOURCC, ".avi", "ZZZZ")
-    with pytest.raises(UserError, match="cannot write ZZZZ video"):
-        AtomicVideoWriter(tmp_path / "clip.avi", 10, 128, 96)
-    assert list(tmp_path.iterdir()) == []
-
-
-def test_unreadable_video_is_a_user_error(tmp_path):
-    path = tmp_path / "clip.mp4"
-    path.write_bytes(b"\x00" * 1000)
-    with pytest.raises(UserError, match="cannot open"):
-        VideoReader(path)
+    picture = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
+    turned = upright(picture, rotation)
+    assert turned.shape[:2] == shape
+    if rotation == 90:  # clockwise: the top-left pixel goes to the top-right
+        assert np.array_equal(turned[0, -1], picture[0, 0])
+    assert np.array_equal(upright(upright(picture, rotation), (360 - rotation) % 360), picture)

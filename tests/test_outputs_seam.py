@@ -217,3 +217,32 @@ def test_a_texture_output_without_its_library_says_how_to_install_it(key: str, l
     with pytest.raises(UserError) as error:
         open_outputs(config, open_devices=False)
     assert str(error.value) == f'{library} is not installed; install it with: pip install "livedream[{key}]"'
+
+
+@pytest.mark.parametrize("wanted, names, chosen", [
+    ("", ["VM (A)", "VM (B)"], "VM (A)"),
+    ("VM (B)", ["VM (A)", "VM (B)"], "VM (B)"),
+    ("B", ["VM (A)", "STUDIO (B)"], "STUDIO (B)"),  # the machine part changes from room to room
+    ("C", ["VM (A)"], None),
+    ("", [], None),
+])
+def test_an_ndi_source_is_found_by_its_full_name_or_its_name_alone(wanted, names, chosen) -> None:
+    from livedream.pipeline.ndi import matching_source
+
+    assert matching_source(wanted, names) == chosen
+
+
+def test_headless_runs_without_a_window_and_saves_the_frame_as_a_screenshot(tmp_path) -> None:
+    from livedream.config import DisplayConfig
+    from livedream.pipeline.display import Headless, open_screen
+
+    screen = open_screen(DisplayConfig(window=False))
+    assert isinstance(screen, Headless) and not screen.hud_visible
+    screen.open()
+    picture = np.random.default_rng(1).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    screen.show(picture, None, "a banner nobody sees")
+    assert screen.poll() == []
+    saved = screen.screenshot(tmp_path / "shot.png")
+    import cv2
+
+    assert np.array_equal(cv2.cvtColor(cv2.imread(str(saved)), cv2.COLOR_BGR2RGB), picture)

@@ -10,7 +10,16 @@ from livedream.config import DEVICES
 from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL
 from livedream.offline.imageio import check_input, check_output, is_video
+from livedream.pipeline.videofiles import CODECS
 from livedream.offline.photo import OfflineJob, dream_photo
+from livedream.offline.render import (
+    DEFAULT_CODEC,
+    DEFAULT_CRF,
+    DEFAULT_PIECE_FRAMES,
+    DEFAULT_WARMUP,
+    parse_chunk,
+    saved_seed,
+)
 from livedream.offline.video import dream_video
 from livedream.params import Params
 from livedream.pipeline.dream import AscentSettings
@@ -43,6 +52,15 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto = CUDA when available (default: %(default)s)")
     parser.add_argument("--decay", type=float, default=Params.decay, help="video: share of the previous frame's dream carried on (default: %(default)s)")
     parser.add_argument("--frame-steps", type=int, default=None, help="video: steps per octave after the first frame (default: a quarter of --steps)")
+    video = parser.add_argument_group("video files")
+    video.add_argument("--codec", default=DEFAULT_CODEC, metavar="NAME", help="h264, hevc, or prores (ProRes 422, in .mov or .mkv) (default: %(default)s)")
+    video.add_argument("--crf", type=int, default=DEFAULT_CRF, metavar="N", help="h264/hevc quality, 0..51, lower is better and bigger (default: %(default)s)")
+    video.add_argument("--resume", action="store_true", help="continue the unfinished render of OUT from its last finished piece")
+    video.add_argument("--piece-frames", type=int, default=DEFAULT_PIECE_FRAMES, metavar="N", help="frames per finished piece; a crash loses at most this many (default: %(default)s)")
+    video.add_argument("--workers", type=int, default=1, metavar="N", help="split the clip into N chunks on N local processes (default: %(default)s)")
+    video.add_argument("--ray", metavar="ADDRESS", help='run the chunks on a Ray cluster ("local" = this machine; needs livedream[farm])')
+    video.add_argument("--chunk", metavar="i/N", help="render only chunk i of N (for a farm manager); OUT is joined when all N are done")
+    video.add_argument("--warmup", type=int, default=DEFAULT_WARMUP, metavar="N", help="frames a chunk dreams before its first kept frame (default: %(default)s)")
     parser.set_defaults(handler=run_dream)
 
 
@@ -56,6 +74,10 @@ def settings_from(args: argparse.Namespace) -> AscentSettings:
         (args.octave_scale > 1, f"--octave-scale {args.octave_scale}: use a number above 1, e.g. 1.3"),
         (0 <= args.decay <= 1, f"--decay {args.decay}: use a number from 0 to 1"),
         (args.frame_steps is None or args.frame_steps >= 1, f"--frame-steps {args.frame_steps}: use 1 or more"),
+        (0 <= args.crf <= 51, f"--crf {args.crf}: use 0 to 51 (18 looks like the source, 23 is smaller)"),
+        (args.piece_frames >= 1, f"--piece-frames {args.piece_frames}: use 1 or more"),
+        (1 <= args.workers <= 256, f"--workers {args.workers}: use 1 to 256"),
+        (args.warmup >= 0, f"--warmup {args.warmup}: use 0 or more"),
     ]
     for ok, message in checks:
         if not ok:
@@ -86,6 +108,25 @@ def run_dream(args: argparse.Namespace) -> int:
     video = is_video(source)
     check_output(args.output, video, source)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
-    job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.decay, args.frame_steps)
+    chunk = parse_chunk(args.chunk) if args.chunk else None
+    if video:
+        check_video_options(args, chunk)
+    if (args.resume or chunk or args.workers > 1 or args.ray) and not video:
+        raise UserError("--resume, --workers, --ray and --chunk are for videos; the input is a photo")
+    if chunk and args.seed is None:
+        raise UserError("--chunk needs the same --seed N in every chunk's run, so the chunks match; add --seed")
+    if args.resume and args.seed is None:
+        seed = saved_seed(args.output)
+    job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.decay, args.frame_steps,
+                     args.codec, args.crf, args.piece_frames, args.warmup, args.resume, args.workers, args.ray, chunk)
     (dream_video if video else dream_photo)(job)
     return 0
+
+
+def check_video_options(args: argparse.Namespace, chunk: tuple[int, int] | None) -> None:
+    if args.codec not in CODECS:
+        raise UserError(f"--codec {args.codec!r} is not allowed; use one of {', '.join(CODECS)}")
+    if args.codec == "prores" and args.output.suffix.lower() not in (".mov", ".mkv"):
+        raise UserError(f"ProRes goes into .mov or .mkv, not {args.output.suffix}; change -o or --codec")
+    if chunk and (args.workers > 1 or args.ray):
+        raise UserError("--chunk renders one chunk here; drop --workers / --ray (the farm manager runs the others)")

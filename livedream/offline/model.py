@@ -14,11 +14,12 @@ from livedream.runtime.exporting import ensure_model
 console = Console(highlight=False)
 
 
-def open_engine(model: str, device: str, tile: int) -> Engine:
+def open_engine(model: str, device: str, tile: int, threads: int = 0) -> Engine:
+    """`threads`: ONNX Runtime's threads (0 = one per core; a worker sharing the machine gets its share)."""
     path, info = ensure_model(model, default_models_dir())
     if tile < info.min_size:
         raise UserError(f"--tile {tile}: use at least the model's minimum input size, {info.min_size}")
-    engine = Engine(path, device, min_size=info.min_size, layers=info.layers)
+    engine = Engine(path, device, min_size=info.min_size, layers=info.layers, threads=threads)
     describe_engine(engine, path, info)
     return engine
 

@@ -10,6 +10,7 @@ import numpy as np
 
 from livedream.offline.imageio import check_dreamable, read_photo, write_photo
 from livedream.offline.model import console, open_engine
+from livedream.offline.render import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PIECE_FRAMES, DEFAULT_WARMUP
 from livedream.pipeline.dream import (
     AscentSettings,
     OctaveCallback,
@@ -32,6 +33,14 @@ class OfflineJob:
     seed: int
     decay: float = 0.9  # video: share of the previous frame's dream carried on
     frame_steps: int | None = None  # video: steps per octave after the first frame
+    codec: str = DEFAULT_CODEC  # video: h264 | hevc | prores
+    crf: int = DEFAULT_CRF  # video: x264/x265 quality (lower = better, bigger)
+    segment_frames: int = DEFAULT_PIECE_FRAMES  # video: frames per finished piece (a crash loses at most these)
+    warmup: int = DEFAULT_WARMUP  # video: frames a later chunk dreams before its first kept one
+    resume: bool = False  # video: continue the unfinished render of `output`
+    workers: int = 1  # video: local worker processes, one chunk each
+    ray: str | None = None  # video: a Ray cluster's address ("local": this machine)
+    chunk: tuple[int, int] | None = None  # video: render only chunk i of N (1-based), for a farm manager
 
 
 def octave_timer(octave_count: int) -> OctaveCallback:

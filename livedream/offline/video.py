@@ -1,6 +1,7 @@
 """`livedream dream VIDEO`: every frame dreamed, the previous frame's detail carried along
 the optical flow and decayed (the live app's `DetailWarper`), so patterns stick to what
-moves instead of boiling."""
+moves instead of boiling. Written on PyAV with the source's timing and sound, in finished
+pieces that a resume continues from (`render`), on one or several workers (`farm`)."""
 
 from __future__ import annotations
 
@@ -9,24 +10,29 @@ import time
 
 import numpy as np
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from livedream.offline.imageio import AtomicVideoWriter, VideoReader, check_dreamable
+from livedream.pipeline.videofiles import ClipInfo
+from livedream.offline.farm import Farm
+from livedream.offline.imageio import check_dreamable
 from livedream.offline.model import console, open_engine
 from livedream.offline.photo import OfflineJob
+from livedream.offline.render import (
+    Chunk,
+    RenderJob,
+    Throughput,
+    chunks_of,
+    finished,
+    prepare,
+    render_chunk,
+    stitch,
+)
 from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.dream import AscentSettings, dream, dreamed_image
 from livedream.pipeline.images import to_nchw, to_rgb
 from livedream.runtime.engine import Engine
 
-progress_console = Console(stderr=True)
+progress_console = Console(stderr=True, highlight=False)
+PROGRESS_EVERY_S = 2.0
 
 
 def frame_settings(settings: AscentSettings, frame_steps: int | None) -> AscentSettings:
@@ -38,7 +44,8 @@ def frame_settings(settings: AscentSettings, frame_steps: int | None) -> AscentS
 
 class CoherentFrames:
     """Dreams consecutive video frames, each seeded with the previous frame's detail moved
-    along the optical flow and decayed (the live app's `DetailWarper`)."""
+    along the optical flow and decayed (the live app's `DetailWarper`). Its carried state
+    (detail, random state) can be saved and restored: a render resumes from it."""
 
     def __init__(self, engine: Engine, first: AscentSettings, later: AscentSettings, decay: float, seed: int) -> None:
         self.engine = engine
@@ -56,44 +63,78 @@ class CoherentFrames:
         self.detail, _ = dream(self.engine, base, settings, self.rng, carried, workspace=self.workspace)
         return to_rgb(dreamed_image(base, self.detail))
 
+    def prime(self, frame_rgb: np.ndarray) -> None:
+        # With the restored detail, so the warper also computes (and keeps) the flow; the warp is thrown away.
+        self.warper.carry(frame_rgb, self.detail, self.decay)
+
+    def carried_state(self) -> tuple[np.ndarray | None, dict]:
+        return (None if self.detail is None else self.detail.copy()), self.rng.bit_generator.state
+
+    def restore(self, detail: np.ndarray | None, rng_state: dict) -> None:
+        self.detail = detail
+        if rng_state:
+            self.rng.bit_generator.state = rng_state
+
+
+def render_job(job: OfflineJob) -> RenderJob:
+    settings = tuple(sorted({**dataclasses.asdict(job.settings), "decay": job.decay, "frame_steps": job.frame_steps,
+                             "model": job.model}.items()))
+    return RenderJob(job.source, job.output, job.codec, job.crf, job.segment_frames, job.warmup, settings, job.seed)
+
+
+def dream_chunk(job: OfflineJob, render: RenderJob, info: ClipInfo, chunk: Chunk, threads: int = 0,
+                report: bool = True) -> None:
+    """One chunk, on this process: the engine, the coherent dreamer, the pieces."""
+    engine = open_engine(job.model, job.device, job.settings.tile, threads=threads)
+    check_dreamable(job.source, info.height, info.width, engine.min_size)
+    def fresh() -> CoherentFrames:
+        return CoherentFrames(engine, job.settings, frame_settings(job.settings, job.frame_steps), job.decay, job.seed)
+
+    frames = fresh()
+    meter = Throughput(chunk.stop - chunk.start)
+    last_line = [time.perf_counter()]
+
+    def on_frame(index: int) -> None:
+        meter.frame()
+        now = time.perf_counter()
+        if report and (now - last_line[0] >= PROGRESS_EVERY_S or index + 1 == chunk.stop):
+            last_line[0] = now
+            left = meter.seconds_left
+            progress_console.print(
+                f"{chunk.label if chunk.count > 1 else 'frames'}: {index + 1 - chunk.start}/{chunk.stop - chunk.start}"
+                f"  {meter.fps:.2f} fps  {'' if left is None else f'{left:.0f} s left'}")
+
+    render_chunk(render, info, chunk, frames, on_frame, fresh_dreamer=fresh)
+
 
 def dream_video(job: OfflineJob) -> None:
-    """Dream the video `job.source` into `job.output`, frame by frame with coherence."""
-    source, settings, seed = job.source, job.settings, job.seed
-    with VideoReader(source) as reader:
-        info = reader.info
-        engine = open_engine(job.model, job.device, settings.tile)
-        check_dreamable(source, info.height, info.width, engine.min_size)
-        later = frame_settings(settings, job.frame_steps)
-        console.print(
-            f"{info.frame_count} frames {info.width}x{info.height} at {info.fps:g} fps; "
-            f"{settings.steps} steps per octave on the first frame, {later.steps} after (seed {seed})"
-        )
-        frames = CoherentFrames(engine, settings, later, job.decay, seed)
-        started = time.perf_counter()
-        with AtomicVideoWriter(job.output, info.fps, info.width, info.height) as writer:
-            try:
-                with video_progress() as progress:
-                    task = progress.add_task("dreaming", total=info.frame_count or None)
-                    for frame_rgb in reader:
-                        writer.write(frames.dream_frame(frame_rgb))
-                        progress.advance(task)
-            except KeyboardInterrupt:
-                writer.commit()  # the frames done so far, as a valid (shorter) video
-                if writer.frames_written:
-                    console.print(f"kept the {writer.frames_written} frames dreamed so far in {job.output}")
-                raise
-            writer.commit()
-    console.print(f"wrote {job.output}: {writer.frames_written} frames in {time.perf_counter() - started:.1f} s")
-
-
-def video_progress() -> Progress:
-    return Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=progress_console,
+    """Dream the video `job.source` into `job.output`: resumable, on the workers asked for."""
+    render = render_job(job)
+    count = job.chunk[1] if job.chunk else max(job.workers, 1)
+    info = prepare(render, job.resume, count, one_chunk=job.chunk is not None)
+    chunks = chunks_of(info.frame_count, count)
+    later = frame_settings(job.settings, job.frame_steps)
+    console.print(
+        f"{info.frame_count} frames {info.width}x{info.height} at {float(info.rate):g} fps"
+        f"{' with sound' if info.has_audio else ''}; {job.settings.steps} steps per octave on the first frame, "
+        f"{later.steps} after (seed {job.seed}); {job.codec} crf {job.crf}; "
+        f"{len(chunks)} chunk(s), state in {render.state_folder.name}"
     )
+    started = time.perf_counter()
+    if job.chunk:
+        wanted = [chunks[job.chunk[0] - 1]]
+    else:
+        wanted = chunks
+    try:
+        if len(wanted) == 1 and job.ray is None:
+            dream_chunk(job, render, info, wanted[0])
+        else:
+            Farm(job.workers, job.ray).run(job, render, info, wanted)
+    except KeyboardInterrupt:
+        console.print("stopped; the finished pieces are kept: continue with the same command and --resume")
+        raise
+    if not finished(render, chunks):
+        console.print(f"{wanted[0].label} done; {job.output} is joined when every chunk is done")
+        return
+    written = stitch(render, chunks, info)
+    console.print(f"wrote {job.output}: {written} frames in {time.perf_counter() - started:.1f} s")

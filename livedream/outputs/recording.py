@@ -13,11 +13,15 @@ import logging
 import threading
 from pathlib import Path
 
+from fractions import Fraction
+
 import cv2
 import numpy as np
 
 from livedream.errors import UserError
+from livedream.errors import UserError
 from livedream.files import DiskFloor
+from livedream.pipeline.videofiles import CODECS, ClipInfo, VideoFileWriter
 
 log = logging.getLogger(__name__)
 
@@ -34,21 +38,23 @@ class Recorder:
     With `keep_mb` > 0 the oldest finished recordings are deleted beyond that many MB.
     """
 
-    def __init__(self, folder: Path, fps: int = 30, codec: str = "mp4v", segment_seconds: float = 60.0,
-                 disk: DiskFloor | None = None, keep_mb: int = 0) -> None:
+    def __init__(self, folder: Path, fps: int = 30, codec: str = "h264", segment_seconds: float = 60.0,
+                 disk: DiskFloor | None = None, keep_mb: int = 0, crf: int = 20) -> None:
         self.folder = Path(folder)
         self.fps = fps
-        self.codec = codec
+        self.codec = CODECS[codec]
+        self.crf = crf
+        self.suffix = ".mov" if codec == "prores" else ".mp4"
         self.segment_frames = max(1, round(segment_seconds * fps))
         self.disk = disk or DiskFloor(0)
         self.keep_mb = keep_mb
-        self._writer: cv2.VideoWriter | None = None
+        self._writer: VideoFileWriter | None = None
         self._base: str | None = None  # the recording's name without extension, while recording
         self._segment = 0
         self._partial: Path | None = None
         self._final: Path | None = None
         self._size: tuple[int, int] | None = None  # (width, height) of the file
-        self._bgr: np.ndarray | None = None
+        self._resized: np.ndarray | None = None
         self.frames_written = 0  # in this recording, over all its segments
         self._segment_frames_written = 0
         self.saved: list[Path] = []  # finished segments of this recording
@@ -106,7 +112,7 @@ class Recorder:
     def _start(self, name: str | None) -> Path:
         if self.recording:
             return self._final  # type: ignore[return-value]
-        name = name or datetime.datetime.now().strftime("livedream-%Y%m%d-%H%M%S.mp4")
+        name = name or datetime.datetime.now().strftime(f"livedream-%Y%m%d-%H%M%S{self.suffix}")
         first = self.path_for(name)
         self.folder.mkdir(parents=True, exist_ok=True)
         self._base, self._segment = first.stem, 0
@@ -121,9 +127,8 @@ class Recorder:
         if self._writer is None and not self._open(frame_rgb.shape[1], frame_rgb.shape[0]):
             return
         if (frame_rgb.shape[1], frame_rgb.shape[0]) != self._size:  # the dream size changed mid-recording
-            frame_rgb = cv2.resize(frame_rgb, self._size, interpolation=cv2.INTER_AREA)
-        cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR, dst=self._bgr)
-        self._writer.write(self._bgr)  # type: ignore[union-attr]
+            frame_rgb = cv2.resize(frame_rgb, self._size, dst=self._resized, interpolation=cv2.INTER_AREA)
+        self._writer.write(frame_rgb, None)  # type: ignore[union-attr]
         self.frames_written += 1
         self._segment_frames_written += 1
         if self._segment_frames_written >= self.segment_frames:
@@ -144,7 +149,7 @@ class Recorder:
 
     def _next_segment_names(self) -> None:
         self._segment += 1
-        self._final = self.folder.resolve() / f"{self._base}-{self._segment:03d}.mp4"
+        self._final = self.folder.resolve() / f"{self._base}-{self._segment:03d}{self.suffix}"
         self._partial = self._final.with_name(INCOMPLETE_PREFIX + self._final.name)
 
     def _open(self, width: int, height: int) -> bool:
@@ -153,20 +158,21 @@ class Recorder:
             self._stop_by_itself(f"recording stopped: {problem}")
             return False
         width, height = width - width % 2, height - height % 2  # most codecs need even sizes
-        writer = cv2.VideoWriter(str(self._partial), cv2.VideoWriter_fourcc(*self.codec), self.fps, (width, height))
-        if not writer.isOpened():
-            self._stop_by_itself(f"recording off: OpenCV cannot write {self.codec!r} video to {self._partial}; "
-                                 f"try [outputs] record_codec")
+        info = ClipInfo(0, Fraction(self.fps), Fraction(1, self.fps), width, height, 0, False)
+        try:
+            writer = VideoFileWriter(self._partial, info, self.codec, self.crf)  # type: ignore[arg-type]
+        except (UserError, OSError) as error:
+            self._stop_by_itself(f"recording off: {error}; try another [outputs] record_codec")
             return False
         self._writer, self._size = writer, (width, height)
-        self._bgr = np.empty((height, width, 3), np.uint8)
+        self._resized = np.empty((height, width, 3), np.uint8)
         self._segment_frames_written = 0
         return True
 
     def _close_segment(self) -> None:
         if self._writer is None:
             return
-        self._writer.release()
+        self._writer.close()
         self._writer = None
         if self._segment_frames_written and self._partial is not None and self._partial.exists():
             self._partial.replace(self._final)  # type: ignore[arg-type]
@@ -183,7 +189,7 @@ class Recorder:
         """Delete the oldest finished recordings while all of them take more than `keep_mb`."""
         if self.keep_mb <= 0:
             return
-        finished = sorted((p for p in self.folder.glob("*.mp4") if not p.name.startswith(INCOMPLETE_PREFIX)),
+        finished = sorted((p for p in self.folder.glob(f"*{self.suffix}") if not p.name.startswith(INCOMPLETE_PREFIX)),
                           key=lambda p: p.stat().st_mtime)
         total = sum(p.stat().st_size for p in finished)
         for oldest in finished[:-1]:  # never the segment just finished

@@ -412,6 +412,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 224x224 only, 3 repeats, 1 warm-up")
     parser.add_argument("--outputs", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the outputs table (recording, NDI, …) at these HxW sizes, e.g. 360x640,1080x1920")
+    parser.add_argument("--large", type=parse_sizes, default=None, metavar="SIZES",
+                        help="only the large-frame table (s/frame, peak RSS) at these HxW sizes, e.g. 1080x1920,2160x3840")
     raw = list(sys.argv[1:] if argv is None else argv)
     skip_live = "--live-sizes" in raw and raw[raw.index("--live-sizes") + 1:][:1] == ["none"]
     if skip_live:
@@ -450,6 +452,11 @@ def main(argv: list[str] | None = None) -> int:
 
         bench_outputs(args.outputs)
         return 0
+    if args.large:
+        from livedream.testing.bench_large import run as bench_large
+
+        bench_large(args.large)
+        return 0
     plan = Plan(warmup=args.warmup, repeats=args.repeats, budget_s=args.budget, weights=args.weights)
     backends, skipped = chosen_backends(args.backends)
     cells = []
@@ -458,6 +465,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"measuring {backend.name} at {height}x{width} …", file=sys.stderr, flush=True)
             cells.append(run_cell_isolated(backend, height, width, plan))
     render_table(cells, skipped)
+    from livedream.testing.bench_cpu import render_efficiency
+
+    render_efficiency(cells)
     live_rows = []
     if not args.skip_live:
         for height, width in args.live_sizes:
