@@ -42,7 +42,7 @@ def measure(height: int, width: int, frames: int, device: str) -> dict:
             "peak_rss_mib": peak_mib, "provider": engine.provider}
 
 
-def run(sizes: list[tuple[int, int]], frames: int = 2, device: str = "auto") -> list[dict]:
+def run(sizes: list[tuple[int, int]], frames: int = 1, device: str = "auto") -> list[dict]:
     rows = []
     for height, width in sizes:
         print(f"measuring a {width}x{height} video frame …", file=sys.stderr, flush=True)
