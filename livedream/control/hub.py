@@ -92,10 +92,10 @@ class ControlHub:
         led = self._follow_leader(now)
         if self.sequencer is not None and not led:
             self.sequencer.update(received, now)  # it only selects presets
-        changes = {**key_changes, **received.changes_from(live)}
+        before_presets = live
         live = self.presets.update(received, now)
-        if self.leader is not None:
-            self._lead(changes, now)
+        if self.leader is not None:  # only a leader needs this frame's live changes spelled out
+            self._lead({**key_changes, **received.changes_from(before_presets)}, now)
         self._base = live
         shown = live
         for overlay in (self.audio, self.attract):

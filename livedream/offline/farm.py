@@ -13,8 +13,8 @@ import os
 from typing import Any
 
 from livedream.errors import UserError
-from livedream.pipeline.videofiles import ClipInfo
 from livedream.offline.render import Chunk, RenderJob
+from livedream.pipeline.videofiles import ClipInfo
 
 INSTALL_HINT = 'Ray is not installed; install it with: pip install "livedream[farm]"'
 

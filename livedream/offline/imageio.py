@@ -23,7 +23,6 @@ from livedream.pipeline.images import read_image
 PHOTO_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp")
 VIDEO_IN_EXTENSIONS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mts", ".m2ts", ".mxf", ".mpg")
 VIDEO_OUT_EXTENSIONS = (".mp4", ".mov", ".mkv", ".m4v")
-VIDEO_EXTENSIONS = VIDEO_IN_EXTENSIONS
 JPEG_QUALITY = 95
 
 
@@ -32,11 +31,11 @@ def _extension(path: Path) -> str:
 
 
 def is_video(path: Path) -> bool:
-    return _extension(path) in VIDEO_EXTENSIONS
+    return _extension(path) in VIDEO_IN_EXTENSIONS
 
 
 def _known_extensions() -> str:
-    return ", ".join(PHOTO_EXTENSIONS + VIDEO_EXTENSIONS)
+    return ", ".join(PHOTO_EXTENSIONS + VIDEO_IN_EXTENSIONS)
 
 
 # ---- checks before any work ------------------------------------------------------------------

@@ -11,7 +11,6 @@ import time
 import numpy as np
 from rich.console import Console
 
-from livedream.pipeline.videofiles import ClipInfo
 from livedream.offline.farm import Farm
 from livedream.offline.imageio import check_dreamable
 from livedream.offline.model import console, open_engine
@@ -29,6 +28,7 @@ from livedream.offline.render import (
 from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.dream import AscentSettings, dream, dreamed_image
 from livedream.pipeline.images import to_nchw, to_rgb
+from livedream.pipeline.videofiles import ClipInfo
 from livedream.runtime.engine import Engine
 
 progress_console = Console(stderr=True, highlight=False)
@@ -121,10 +121,7 @@ def dream_video(job: OfflineJob) -> None:
         f"{len(chunks)} chunk(s), state in {render.state_folder.name}"
     )
     started = time.perf_counter()
-    if job.chunk:
-        wanted = [chunks[job.chunk[0] - 1]]
-    else:
-        wanted = chunks
+    wanted = [chunks[job.chunk[0] - 1]] if job.chunk else chunks
     try:
         if len(wanted) == 1 and job.ray is None:
             dream_chunk(job, render, info, wanted[0])

@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from livedream.config import NdiConfig
+from livedream.outputs.seam import OpaqueRgba
 from livedream.pipeline.ndi import import_cyndilib
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,8 @@ class NdiOutput:
         self._config = config
         self._fixed_size = (config.width, config.height) if config.width and config.height else None
         self._sender: Any = None
-        self._rgba = np.empty((0, 0, 4), np.uint8)
+        self._rgba = OpaqueRgba()
+        self._size: tuple[int, int] | None = None  # (height, width) the sender was made for
         self._resized: np.ndarray | None = None
 
     @property
@@ -41,10 +43,9 @@ class NdiOutput:
     def send(self, frame_rgb: np.ndarray) -> None:
         frame = self._sized(frame_rgb)
         height, width = frame.shape[:2]
-        if self._sender is None or self._rgba.shape[:2] != (height, width):
+        if self._sender is None or self._size != (height, width):
             self._open(width, height)
-        self._rgba[..., :3] = frame
-        self._sender.write_video(self._rgba.reshape(-1))
+        self._sender.write_video(self._rgba.of(frame).reshape(-1))
 
     def close(self) -> None:
         if self._sender is not None:
@@ -69,6 +70,5 @@ class NdiOutput:
         sender = ndi.Sender(self._config.name, clock_video=False)  # the loop sets the pace, not NDI
         sender.set_video_frame(video)
         sender.open()
-        self._rgba = np.full((height, width, 4), 255, np.uint8)  # alpha stays opaque
-        self._sender = sender
+        self._sender, self._size = sender, (height, width)
         log.info("NDI output %r: %dx%d at %d fps", self._config.name, width, height, self._config.fps)

@@ -11,14 +11,12 @@ from __future__ import annotations
 import datetime
 import logging
 import threading
-from pathlib import Path
-
 from fractions import Fraction
+from pathlib import Path
 
 import cv2
 import numpy as np
 
-from livedream.errors import UserError
 from livedream.errors import UserError
 from livedream.files import DiskFloor
 from livedream.pipeline.videofiles import CODECS, ClipInfo, VideoFileWriter

@@ -48,6 +48,21 @@ class Output(Protocol):
     def close(self) -> None: ...
 
 
+class OpaqueRgba:
+    """RGB frames as RGBA with opaque alpha, in one buffer reused while the size stays (NDI,
+    Spout and Syphon all take four channels)."""
+
+    def __init__(self) -> None:
+        self.buffer = np.empty((0, 0, 4), np.uint8)
+
+    def of(self, frame_rgb: np.ndarray) -> np.ndarray:
+        """The buffer holding `frame_rgb`; a new size makes a new buffer (its alpha set once)."""
+        if self.buffer.shape[:2] != frame_rgb.shape[:2]:
+            self.buffer = np.full((*frame_rgb.shape[:2], 4), 255, np.uint8)
+        self.buffer[..., :3] = frame_rgb
+        return self.buffer
+
+
 class OutputWorker:
     """One output on its own thread: newest frame only, drop while busy, back off on failure."""
 

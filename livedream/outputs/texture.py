@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from livedream.errors import UserError
+from livedream.outputs.seam import OpaqueRgba
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ class SpoutOutput:
         self._sender_name = sender_name
         self._spout = spout or _import("SpoutGL", "spout")
         self._sender: Any = None
-        self._rgba = np.empty((0, 0, 4), np.uint8)
+        self._rgba = OpaqueRgba()
 
     @property
     def name(self) -> str:
@@ -48,10 +49,7 @@ class SpoutOutput:
             self._sender = self._spout.SpoutSender()
             self._sender.setSenderName(self._sender_name)
         height, width = frame_rgb.shape[:2]
-        if self._rgba.shape[:2] != (height, width):
-            self._rgba = np.full((height, width, 4), 255, np.uint8)
-        self._rgba[..., :3] = frame_rgb
-        if not self._sender.sendImage(self._rgba, width, height, GL_RGBA, False, 0):
+        if not self._sender.sendImage(self._rgba.of(frame_rgb), width, height, GL_RGBA, False, 0):
             raise RuntimeError("SpoutGL sendImage failed (is an OpenGL context current?)")
         self._sender.setFrameSync(self._sender_name)
 
@@ -74,7 +72,7 @@ class SyphonOutput:
         self._server: Any = None
         self._texture: Any = None
         self._size: tuple[int, int] | None = None
-        self._rgba = np.empty((0, 0, 4), np.uint8)
+        self._rgba = OpaqueRgba()
 
     @property
     def name(self) -> str:
@@ -89,10 +87,8 @@ class SyphonOutput:
         height, width = frame_rgb.shape[:2]
         if self._size != (width, height):
             self._texture = tools.create_mtl_texture(self._server.device, width, height)
-            self._rgba = np.full((height, width, 4), 255, np.uint8)
             self._size = (width, height)
-        self._rgba[..., :3] = frame_rgb
-        tools.copy_image_to_mtl_texture(self._rgba, self._texture)
+        tools.copy_image_to_mtl_texture(self._rgba.of(frame_rgb), self._texture)
         self._server.publish_frame_texture(self._texture)
 
     def close(self) -> None:
