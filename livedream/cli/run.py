@@ -77,12 +77,14 @@ def run_live(args: argparse.Namespace) -> int:
     from livedream.control.hub import ControlHub
     from livedream.live.build import open_app
     from livedream.ops.logs import setup_logging
+    from livedream.ops.memory import limit_malloc_arenas
 
     frames = _number("--frames", args.frames, int, low=1)
     seconds = _number("--seconds", args.seconds, float, low=0.001)
     screenshot_after = _number("--screenshot-after", args.screenshot_after, int, low=1)
     config = apply_overrides(load_config(config_path_or_default(None if args.config is None else Path(args.config))), **_overrides(args))
     log_file = setup_logging(config.log, args.verbose)
+    limit_malloc_arenas()  # before the camera, output and control threads start
     with contextlib.closing(ControlHub(config)) as hub, open_app(
         config,
         controls=[hub],

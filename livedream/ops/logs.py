@@ -18,12 +18,13 @@ import os
 import sys
 import threading
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import platformdirs
 
 from livedream.config import LogConfig
 from livedream.errors import UserError
+from livedream.ops.memory import release_free_memory
 
 LOG_FILE_NAME = "livedream.log"
 FILE_FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
@@ -159,9 +160,11 @@ class HealthReporter:
     `ModelSet.frames_skipped`). `close()` stops counting log problems.
     """
 
-    def __init__(self, interval_s: float = 60.0, read_rss=read_rss_bytes) -> None:
+    def __init__(self, interval_s: float = 60.0, read_rss=read_rss_bytes,
+                 release_memory: Callable[[], bool] = release_free_memory) -> None:
         self.interval_s = interval_s
         self._read_rss = read_rss
+        self._release_memory = release_memory
         self._problems = ProblemCounter()
         logging.getLogger().addHandler(self._problems)
         self._window_start: float | None = None
@@ -202,6 +205,7 @@ class HealthReporter:
 
     def _line(self, elapsed: float, stats: FrameStats, dropped_total: int) -> str:
         warnings, errors = self._problems.take()
+        self._release_memory()  # so the RSS below is memory in use, not freed pages kept
         rss = self._read_rss()
         memory = f"{rss / 2**20:.0f} MB" if rss is not None else "?"
         return (
