@@ -33,7 +33,7 @@ from typing import Any
 
 from livedream.errors import UserError
 from livedream.files import file_problem
-from livedream.params import PARAM_RANGES, Params, Range
+from livedream.params import PARAM_RANGES, RENAMED, Params, Range
 
 # --- field constraints -------------------------------------------------------------------
 
@@ -126,9 +126,9 @@ class Preset:
 
 
 DEFAULT_PRESETS = (
-    Preset("calm", (("strength", 0.01), ("steps", 1), ("decay", 0.95))),
-    Preset("deep", (("strength", 0.05), ("steps", 4), ("octaves", 2), ("decay", 0.9))),
-    Preset("infinite", (("strength", 0.03), ("steps", 2), ("decay", 0.98), ("zoom", 0.01), ("rotate", 0.2))),
+    Preset("calm", (("strength", 0.01), ("steps", 1), ("half_life", 1.0))),
+    Preset("deep", (("strength", 0.05), ("steps", 4), ("octaves", 2), ("half_life", 0.5))),
+    Preset("infinite", (("strength", 0.03), ("steps", 2), ("half_life", 2.0), ("zoom_per_s", 0.2), ("rotate_per_s", 4.0))),
 )
 
 
@@ -262,7 +262,7 @@ class MidiConfig:
     enabled: bool = False
     input: str = ""  # MIDI input port name; "" = the first one
     channel: int = bounded(0, 0, 16)  # 0 = any channel
-    cc: tuple[tuple[int, str], ...] = ((1, "strength"), (2, "steps"), (3, "decay"), (4, "zoom"), (5, "rotate"))
+    cc: tuple[tuple[int, str], ...] = ((1, "strength"), (2, "steps"), (3, "half_life"), (4, "zoom_per_s"), (5, "rotate_per_s"))
     notes: tuple[tuple[int, str], ...] = ((36, "calm"), (37, "deep"), (38, "infinite"))
 
     @classmethod
@@ -281,7 +281,7 @@ class AudioConfig:
 
     enabled: bool = False
     input_device: int | str = ""  # sounddevice index or name; "" = the default input
-    param: str = choice("strength", "zoom", "rotate", "decay", "steps")
+    param: str = choice("strength", "zoom_per_s", "rotate_per_s", "half_life", "steps")
     amount: float = bounded(0.05, -50.0, 50.0)  # added to the param at full level
     band_low: float = bounded(0.0, 0.0, 24000.0)  # Hz; band_high = 0 means the whole signal
     band_high: float = bounded(0.0, 0.0, 24000.0)
@@ -639,6 +639,8 @@ def _resolve_override(key: str) -> tuple[str, str]:
 
 def _suggestion(name: str, known: typing.Iterable[str]) -> str:
     known = list(known)
+    if name in RENAMED and RENAMED[name].split()[1].rstrip(",") in known:  # a [dream] key of an earlier release
+        return f"; {name} was per frame, {RENAMED[name]}"
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{hint} (known: {', '.join(known)})"

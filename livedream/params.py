@@ -36,11 +36,12 @@ class Params:
     octave_scale: float = 1.3
     dream_height: int = 360
     dream_width: int = 640
-    decay: float = 0.9  # share of the previous frame's dream detail carried forward
-    zoom: float = 0.0  # feedback zoom per frame (0.01 = 1 % in)
-    rotate: float = 0.0  # feedback rotation per frame, degrees
-    shift_x: float = 0.0  # feedback translation per frame, pixels of the dream size
-    shift_y: float = 0.0
+    # The feedback is per second, so a show looks the same at 8 fps and at 60 fps (`per_frame`).
+    half_life: float = 0.5  # seconds for the carried dream to fade to half; 0 = restart each frame
+    zoom_per_s: float = 0.0  # feedback zoom per second (0.1 = 10 % in each second)
+    rotate_per_s: float = 0.0  # feedback rotation, degrees per second
+    shift_x_per_s: float = 0.0  # feedback translation, dream pixels per second
+    shift_y_per_s: float = 0.0
 
     def clamped(self, **changes: float | int | str) -> tuple["Params", list[str]]:
         """Return a copy with `changes` applied, each clamped to its range, plus warnings.
@@ -52,6 +53,9 @@ class Params:
         fields = {f.name: f for f in dataclasses.fields(self)}
         applied: dict[str, object] = {}
         for name, value in changes.items():
+            if name in RENAMED:
+                warnings.append(f"{name!r} was per frame; {RENAMED[name]}")
+                continue
             if name not in fields:
                 warnings.append(f"unknown parameter {name!r}; known: {', '.join(fields)}")
                 continue
@@ -95,9 +99,62 @@ PARAM_RANGES: dict[str, Range] = {
     "octave_scale": Range(1.05, 2.0),
     "dream_height": Range(75, 4320),
     "dream_width": Range(75, 7680),
-    "decay": Range(0.0, 1.0),
-    "zoom": Range(-0.2, 0.2),
-    "rotate": Range(-10.0, 10.0),
-    "shift_x": Range(-50.0, 50.0),
-    "shift_y": Range(-50.0, 50.0),
+    "half_life": Range(0.0, 60.0),
+    "zoom_per_s": Range(-0.5, 1.0),
+    "rotate_per_s": Range(-180.0, 180.0),
+    "shift_x_per_s": Range(-500.0, 500.0),
+    "shift_y_per_s": Range(-500.0, 500.0),
 }
+
+# The per-frame names of earlier releases, each with its per-second successor: a show file or
+# OSC patch that still uses one gets this hint instead of a silent change of speed.
+RENAMED: dict[str, str] = {
+    "decay": "use half_life, the seconds the carried dream takes to fade to half (decay 0.9 at 20 fps ≈ half_life 0.33)",
+    "zoom": "use zoom_per_s, the zoom per second (zoom 0.01 at 20 fps ≈ zoom_per_s 0.22)",
+    "rotate": "use rotate_per_s, degrees per second (rotate 0.2 at 20 fps = rotate_per_s 4)",
+    "shift_x": "use shift_x_per_s, dream pixels per second (shift_x 1 at 20 fps = shift_x_per_s 20)",
+    "shift_y": "use shift_y_per_s, dream pixels per second (shift_y 1 at 20 fps = shift_y_per_s 20)",
+}
+
+# A hang must not turn into a jump: one frame never counts for more than this.
+MAX_FRAME_S = 0.25
+NOMINAL_FRAME_S = 1 / 20  # the frame time assumed before one is measured (the CPU's target rate)
+
+
+@dataclass(frozen=True)
+class Feedback:
+    """One frame's zoom (fraction), rotation (degrees) and shift (pixels) of the carried detail."""
+
+    zoom: float = 0.0
+    rotate: float = 0.0
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+
+    @property
+    def is_identity(self) -> bool:
+        return self == Feedback()
+
+
+@dataclass(frozen=True)
+class FrameFeedback:
+    """The per-second feedback of `Params` turned into one frame's worth (`per_frame`)."""
+
+    decay: float  # share of the previous frame's detail carried into this one
+    feedback: Feedback
+
+
+def decay_per_frame(half_life: float, frame_s: float) -> float:
+    """The share of the carried dream left after `frame_s` seconds (0 when half_life is 0)."""
+    return 0.5 ** (frame_s / half_life) if half_life > 0 else 0.0
+
+
+def per_frame(params: Params, frame_s: float) -> FrameFeedback:
+    """One frame of `frame_s` seconds: decay 0.5 ** (frame_s / half_life), zoom compounded,
+    rotation and shift linear, so N frames of 1/N s each add up to exactly one second."""
+    frame_s = min(max(frame_s, 0.0), MAX_FRAME_S)
+    return FrameFeedback(decay_per_frame(params.half_life, frame_s), Feedback(
+        zoom=(1.0 + params.zoom_per_s) ** frame_s - 1.0,
+        rotate=params.rotate_per_s * frame_s,
+        shift_x=params.shift_x_per_s * frame_s,
+        shift_y=params.shift_y_per_s * frame_s,
+    ))

@@ -30,7 +30,7 @@ from livedream.pipeline.images import cropped_to_aspect
 from livedream.pipeline.sources import LIVE, DemoSource, Frame
 from tests.conftest import models_of
 
-DREAM = Params(dream_height=96, dream_width=128, steps=1, strength=0.05, decay=0.9)
+DREAM = Params(dream_height=96, dream_width=128, steps=1, strength=0.05, half_life=0.9)
 WINDOW = (320, 240)
 
 
@@ -153,7 +153,7 @@ def test_loss_rises_with_steps_on_the_same_frame(make_app, small_engine) -> None
     picture = grey_picture()
     shown = {}
     for steps in (0, 3):
-        app = make_app(ScriptedSource(picture, advance=0), params=dataclasses.replace(DREAM, steps=steps, strength=0.1, decay=0.0))
+        app = make_app(ScriptedSource(picture, advance=0), params=dataclasses.replace(DREAM, steps=steps, strength=0.1, half_life=0.0))
         app.step()
         shown[steps] = app.shown_image.copy()
     assert np.array_equal(shown[0], picture)  # no steps, nothing carried: the source itself
@@ -230,7 +230,7 @@ class PresetBank(PassiveControls):
 
 
 def test_preset_keys_recall_presets_through_the_seam(make_app) -> None:
-    calm = dataclasses.replace(DREAM, strength=0.01, decay=0.5)
+    calm = dataclasses.replace(DREAM, strength=0.01, half_life=0.5)
     bank = PresetBank({2: calm})
     app = make_app(ScriptedSource(grey_picture()), controls=[bank], recall_preset=bank.recall)
     post_key(pygame.K_7, "7")

@@ -102,7 +102,7 @@ def show_config(small_graph: Path, tmp_path: Path, **document) -> Config:
     """The shipped defaults for a small, windowed show on `small_graph`, OSC on a free local port."""
     base = {
         "dream": {"model": small_graph.stem, "dream_width": DREAM.dream_width, "dream_height": DREAM.dream_height,
-                  "steps": 1, "strength": 0.02, "decay": 0.9},
+                  "steps": 1, "strength": 0.02, "half_life": 0.9},
         "source": {"kind": "demo", "width": 160, "height": 120},
         "display": {"fullscreen": False, "window_width": WINDOW[0], "window_height": WINDOW[1],
                     "screenshot_dir": str(tmp_path / "shots")},

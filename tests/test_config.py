@@ -56,7 +56,7 @@ def test_partial_file_keeps_other_defaults(tmp_path: Path) -> None:
 
 
 def test_integer_is_accepted_for_a_float_key() -> None:
-    assert parse_config({"dream": {"decay": 1}}).dream.decay == 1.0
+    assert parse_config({"dream": {"half_life": 1}}).dream.half_life == 1.0
 
 
 def test_camera_may_be_an_index_or_a_device_path() -> None:

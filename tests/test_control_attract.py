@@ -10,7 +10,7 @@ from livedream.control.attract import AttractMode, MotionDetector
 from livedream.params import Params
 
 FPS = 10
-ATTRACT = Params(strength=0.03, zoom=0.01, rotate=0.2, decay=0.98)
+ATTRACT = Params(strength=0.03, zoom_per_s=0.01, rotate_per_s=0.2, half_life=0.98)
 CONFIG = AttractConfig(threshold=0.05, still_seconds=3.0, fade_in=1.0, fade_out=0.5, smoothing=0.2)
 
 
@@ -71,10 +71,10 @@ def test_enters_attract_after_still_seconds_and_leaves_when_motion_returns() -> 
     assert mode.active
     now, seen = run(mode, [still_frame(0, noise) for _ in range(15)], start=now)  # fade_in 1 s
     assert seen[-1] == ATTRACT
-    assert any(Params().zoom < p.zoom < ATTRACT.zoom for p in seen)  # blended in, no cut
+    assert any(Params().zoom_per_s < p.zoom_per_s < ATTRACT.zoom_per_s for p in seen)  # blended in, no cut
     now, seen = run(mode, [moving_frame(i) for i in range(12)], start=now)
     assert not mode.active
-    assert any(0 < p.zoom < ATTRACT.zoom for p in seen)  # blended out
+    assert any(0 < p.zoom_per_s < ATTRACT.zoom_per_s for p in seen)  # blended out
     assert seen[-1] == Params()  # back exactly to the live params
 
 

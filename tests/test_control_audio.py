@@ -50,12 +50,12 @@ def test_envelope_rises_with_attack_and_falls_with_release() -> None:
 
 
 def test_reactive_offsets_the_param_and_never_accumulates() -> None:
-    reactive = AudioReactive(AudioConfig(enabled=True, param="zoom", amount=0.02, attack=0.0, release=0.0), rate=RATE)
+    reactive = AudioReactive(AudioConfig(enabled=True, param="zoom_per_s", amount=0.02, attack=0.0, release=0.0), rate=RATE)
     reactive.feed(sine(440), 0.0)
     level = reactive.level
-    base = Params(zoom=0.005)
+    base = Params(zoom_per_s=0.005)
     once = reactive.update(base, 0.0)
-    assert once.zoom == pytest.approx(0.005 + 0.02 * level)
+    assert once.zoom_per_s == pytest.approx(0.005 + 0.02 * level)
     assert reactive.update(base, 0.1) == once  # the same input gives the same output
     reactive.feed(np.zeros(1024, np.float32), 0.2)
     assert reactive.update(base, 0.2) == base

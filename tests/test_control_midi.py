@@ -17,7 +17,7 @@ from livedream.params import PARAM_RANGES, Params
 
 
 def rig(**midi) -> tuple[MidiMapping, Inbox, PresetBank]:
-    config = parse_config({"midi": {"cc": {"1": "strength", "7": "steps", "10": "zoom"}, "notes": {"36": "calm", "38": "infinite"}, **midi}})
+    config = parse_config({"midi": {"cc": {"1": "strength", "7": "steps", "10": "zoom_per_s"}, "notes": {"36": "calm", "38": "infinite"}, **midi}})
     bank = PresetBank(config.presets, Params())
     inbox = Inbox(select_preset=bank.select)
     return MidiMapping(config.midi, inbox), inbox, bank
@@ -28,7 +28,7 @@ def test_cc_127_and_0_reach_the_ends_of_the_range() -> None:
     assert mapping.handle(mido.Message("control_change", control=1, value=127))
     assert inbox.update(Params(), 0.0).strength == PARAM_RANGES["strength"].high
     mapping.handle(mido.Message("control_change", control=10, value=0))
-    assert inbox.update(Params(), 0.0).zoom == PARAM_RANGES["zoom"].low
+    assert inbox.update(Params(), 0.0).zoom_per_s == PARAM_RANGES["zoom_per_s"].low
 
 
 def test_cc_scales_linearly_and_integer_params_round() -> None:

@@ -59,22 +59,22 @@ def test_osc_arms_learn_and_the_next_cc_binds_and_survives_a_restart(tmp_path: P
     hub = make_hub(tmp_path / "state")
     try:
         port = fake_midi[-1]
-        SimpleUDPClient("127.0.0.1", hub.osc.address[1]).send_message("/livedream/learn", "decay")
-        until(lambda: hub.inbox.learning == "decay")
-        assert "MIDI learn: move a control for decay" in hub.status_lines()
-        port.send(mido.Message("control_change", control=21, value=127))  # this knob is now decay
+        SimpleUDPClient("127.0.0.1", hub.osc.address[1]).send_message("/livedream/learn", "half_life")
+        until(lambda: hub.inbox.learning == "half_life")
+        assert "MIDI learn: move a control for half_life" in hub.status_lines()
+        port.send(mido.Message("control_change", control=21, value=127))  # this knob is now half_life
         assert hub.inbox.learning is None
-        assert hub.inbox.update(Params(), 0.0).decay == PARAM_RANGES["decay"].high
-        assert "MIDI CC 21 → decay (learned)" in hub.status_lines()
+        assert hub.inbox.update(Params(), 0.0).half_life == PARAM_RANGES["half_life"].high
+        assert "MIDI CC 21 → half_life (learned)" in hub.status_lines()
         port.send(mido.Message("control_change", control=21, value=0))
-        assert hub.inbox.update(Params(), 0.0).decay == PARAM_RANGES["decay"].low
+        assert hub.inbox.update(Params(), 0.0).half_life == PARAM_RANGES["half_life"].low
     finally:
         hub.close()
-    assert json.loads((tmp_path / "state" / LEARNED_FILE).read_text())["cc"] == {"21": "decay"}
+    assert json.loads((tmp_path / "state" / LEARNED_FILE).read_text())["cc"] == {"21": "half_life"}
     again = make_hub(tmp_path / "state")  # a restart
     try:
         fake_midi[-1].send(mido.Message("control_change", control=21, value=127))
-        assert again.inbox.update(Params(), 0.0).decay == PARAM_RANGES["decay"].high
+        assert again.inbox.update(Params(), 0.0).half_life == PARAM_RANGES["half_life"].high
         fake_midi[-1].send(mido.Message("control_change", control=1, value=127))  # the config's CC still works
         assert again.inbox.update(Params(), 0.0).strength == PARAM_RANGES["strength"].high
     finally:

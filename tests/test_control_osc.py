@@ -51,8 +51,8 @@ def rig():
 
 
 def test_every_numeric_param_has_an_address_that_sets_it(rig: Rig) -> None:
-    values = {"strength": 0.2, "steps": 7, "octaves": 3, "decay": 0.5, "zoom": 0.02, "rotate": -1.5,
-              "shift_x": 3.0, "shift_y": -2.0, "octave_scale": 1.5, "dream_height": 480, "dream_width": 800}
+    values = {"strength": 0.2, "steps": 7, "octaves": 3, "half_life": 0.5, "zoom_per_s": 0.02, "rotate_per_s": -1.5,
+              "shift_x_per_s": 3.0, "shift_y_per_s": -2.0, "octave_scale": 1.5, "dream_height": 480, "dream_width": 800}
     for name, value in values.items():
         rig.client.send_message(f"/livedream/{name}", value)
     params = rig.until(lambda p: p.dream_width == 800)
@@ -76,8 +76,8 @@ def test_out_of_range_value_is_clamped_with_a_warning(rig: Rig, caplog: pytest.L
 def test_bad_messages_warn_and_the_server_keeps_working(rig: Rig, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
         rig.client.send_message("/livedream/strength", "lots")  # string for a float
-        rig.client.send_message("/livedream/decay", float("nan"))
-        rig.client.send_message("/livedream/zoom", float("inf"))
+        rig.client.send_message("/livedream/half_life", float("nan"))
+        rig.client.send_message("/livedream/zoom_per_s", float("inf"))
         rig.client.send_message("/livedream/steps", [])  # no value
         rig.client.send_message("/livedream/warp_speed", 1.0)  # unknown param
         rig.client.send_message("/elsewhere", 1)  # unknown address
@@ -88,11 +88,11 @@ def test_bad_messages_warn_and_the_server_keeps_working(rig: Rig, caplog: pytest
         raw.close()
         rig.client.send_message("/livedream/strength", 0.25)  # a good one after them all
         params = rig.until(lambda p: p.strength == 0.25)
-    assert params.decay == Params().decay and params.zoom == Params().zoom and params.steps == Params().steps
+    assert params.half_life == Params().half_life and params.zoom_per_s == Params().zoom_per_s and params.steps == Params().steps
     text = caplog.text
     assert "strength needs a number, got 'lots'" in text
-    assert "decay needs a finite number, got nan" in text
-    assert "zoom needs a finite number, got inf" in text
+    assert "half_life needs a finite number, got nan" in text
+    assert "zoom_per_s needs a finite number, got inf" in text
     assert "/livedream/steps needs a value" in text
     assert "unknown address '/livedream/warp_speed'" in text
     assert "unknown address '/elsewhere'" in text

@@ -18,7 +18,7 @@ DOCUMENT = {
         "order": ["b", "a"],
         "a": {"strength": 0.1, "steps": 2, "model": "default"},
         "b": {"strength": 0.3, "steps": 10, "model": "other", "dream_width": 1280},
-        "c": {"zoom": 0.05},
+        "c": {"zoom_per_s": 0.05},
     }
 }
 
@@ -35,9 +35,9 @@ def test_order_maps_keys_and_unlisted_presets_follow_in_file_order() -> None:
 
 
 def test_preset_is_the_dream_section_with_its_changes() -> None:
-    base = dataclasses.replace(Params(), decay=0.5, dream_height=480)
+    base = dataclasses.replace(Params(), half_life=0.5, dream_height=480)
     params = bank(base).params_of("c")
-    assert params == dataclasses.replace(base, zoom=0.05)
+    assert params == dataclasses.replace(base, zoom_per_s=0.05)
 
 
 def test_switch_crossfades_with_blends_between_exact_endpoints() -> None:
@@ -85,17 +85,17 @@ def test_unknown_preset_is_a_warning_not_an_error(caplog: pytest.LogCaptureFixtu
 
 
 def test_blend_of_equal_values_is_exact() -> None:
-    a = dataclasses.replace(Params(), decay=0.9, strength=0.1)
-    b = dataclasses.replace(Params(), decay=0.9, strength=0.2)
+    a = dataclasses.replace(Params(), half_life=0.9, strength=0.1)
+    b = dataclasses.replace(Params(), half_life=0.9, strength=0.2)
     for t in (0.1, 0.33, 0.7):
-        assert blend(a, b, t).decay == 0.9
+        assert blend(a, b, t).half_life == 0.9
 
 
 def test_default_library_is_calm_deep_infinite_with_zoom_feedback() -> None:
     presets = PresetBank(Config().presets, Params())
     assert presets.names == ["calm", "deep", "infinite"]
     infinite = presets.params_of("infinite")
-    assert infinite.zoom > 0 and infinite.rotate != 0
+    assert infinite.zoom_per_s > 0 and infinite.rotate_per_s != 0
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,7 @@ from tests.test_app_wiring import FRAME_S, FakeClock, Tick, show_config
 
 MAX_LATENCY_S = 0.1  # the bound: a preset switch on the leader reaches the follower within 100 ms
 PRESETS = {"order": ["calm", "deep", "infinite"], "crossfade": 1.0, "calm": {"strength": 0.01, "steps": 1},
-           "deep": {"strength": 0.05, "steps": 1, "zoom": 0.01}, "infinite": {"strength": 0.03, "steps": 1}}
+           "deep": {"strength": 0.05, "steps": 1, "zoom_per_s": 0.01}, "infinite": {"strength": 0.03, "steps": 1}}
 
 
 class Station:
@@ -69,7 +69,7 @@ def test_a_preset_switch_on_the_leader_reaches_the_follower_within_100_ms(statio
         leader.app.step()
         follower.app.step()
     assert leader.app.params == follower.app.params
-    assert leader.app.params.strength == 0.05 and leader.app.params.zoom == 0.01
+    assert leader.app.params.strength == 0.05 and leader.app.params.zoom_per_s == 0.01
 
 
 def test_a_live_change_on_the_leader_is_applied_on_the_follower(stations) -> None:

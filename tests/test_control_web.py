@@ -105,5 +105,5 @@ def test_state_and_page(hub: ControlHub) -> None:
     assert state["params"]["strength"] == 0.07
     status, page, kind = request(hub, "/")
     assert status == 200 and kind.startswith("text/html")
-    for element in ('id="strength"', 'id="steps"', 'id="decay"', 'id="zoom"', '"/preview.jpg?t="', 'id="presets"'):
+    for element in ('id="strength"', 'id="steps"', 'id="half_life"', 'id="zoom_per_s"', '"/preview.jpg?t="', 'id="presets"'):
         assert element.encode() in page

@@ -55,7 +55,7 @@ def test_any_frame_size_gives_uint8_rgb_at_the_dream_size() -> None:
 
 def test_without_steps_or_carry_the_output_is_the_resized_frame() -> None:
     frame = textured_frame(96, 128)
-    out = LiveDreamer().dream_frame(frame, Params(steps=0, decay=0.0, **DREAM_SIZE), MODEL)
+    out = LiveDreamer().dream_frame(frame, Params(steps=0, half_life=0.0, **DREAM_SIZE), MODEL)
     assert np.abs(out.astype(int) - frame.astype(int)).max() <= 1
 
 
@@ -71,21 +71,21 @@ def test_buffers_are_reused_across_frames_and_rebuilt_on_size_change() -> None:
     assert bigger.shape == (120, 160, 3) and bigger is not first
 
 
-def dream_strength_after(frames: int, decay: float) -> float:
+def dream_strength_after(frames: int, half_life: float) -> float:
     """Mean |dream − source| (in 0..255 units) after `frames` frames of one still image."""
     frame = textured_frame(96, 128)
     dreamer = LiveDreamer()
-    params = Params(steps=1, strength=0.02, decay=decay, **DREAM_SIZE)
+    params = Params(steps=1, strength=0.02, half_life=half_life, **DREAM_SIZE)
     for _ in range(frames):
         out = dreamer.dream_frame(frame, params, MODEL)
     return float(np.mean(np.abs(out.astype(int) - frame.astype(int))))
 
 
 def test_decay_zero_restarts_every_frame_and_decay_carries_the_dream() -> None:
-    one_frame = dream_strength_after(1, decay=0.0)
-    restarted = dream_strength_after(10, decay=0.0)
-    carried = dream_strength_after(10, decay=0.9)
-    print(f"|dream - source|: 1 frame {one_frame:.2f}, 10 frames decay 0: {restarted:.2f}, decay 0.9: {carried:.2f}")
+    one_frame = dream_strength_after(1, half_life=0.0)
+    restarted = dream_strength_after(10, half_life=0.0)
+    carried = dream_strength_after(10, half_life=0.9)
+    print(f"|dream - source|: 1 frame {one_frame:.2f}, 10 frames half-life 0: {restarted:.2f}, half-life 0.9 s: {carried:.2f}")
     assert restarted == pytest.approx(one_frame, rel=0.2)
     assert carried > 2 * restarted
 
@@ -106,7 +106,7 @@ def test_params_map_onto_the_dream_settings() -> None:
 def test_reset_forgets_the_carried_dream() -> None:
     frame = textured_frame(96, 128)
     dreamer = LiveDreamer()
-    params = Params(steps=1, decay=0.9, **DREAM_SIZE)
+    params = Params(steps=1, half_life=0.9, **DREAM_SIZE)
     for _ in range(10):
         dreamer.dream_frame(frame, params, MODEL)
     dreamer.reset()

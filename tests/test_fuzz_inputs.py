@@ -163,7 +163,7 @@ VALUES = {
     "run --source": [["--source", "webcam"], ["--source", ""], ["--source", "video"]],
     "run --camera": [["--camera", "-1"], ["--camera", ""], ["--camera", " "]],
     "run --size": [["--size", "640"], ["--size", "0x0"], ["--size", "-5x10"], ["--size", "99999x99999"]],
-    "run numbers": [["--strength", "lots"], ["--steps", "-1"], ["--frames", "0"], ["--decay", "nan"]],
+    "run numbers": [["--strength", "lots"], ["--steps", "-1"], ["--frames", "0"], ["--half-life", "nan"]],
 }
 VALUE_CASES = [(entry, args) for entry, cases in VALUES.items() for args in cases]
 

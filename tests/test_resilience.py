@@ -83,7 +83,7 @@ def test_real_dreamer_keeps_dreaming_after_an_engine_error_mid_run() -> None:
     engine = FlakyEngine(fail_every=4)  # one gradient per frame (1 step, 1 octave)
     guard = GuardedModel(EngineFactory(engine), restart_after=3)
     dreamer = LiveDreamer()
-    params = Params(steps=1, octaves=1, dream_height=80, dream_width=96, decay=0.0)
+    params = Params(steps=1, octaves=1, dream_height=80, dream_width=96, half_life=0.0)
     frame = np.full((120, 160, 3), 128, np.uint8)
     outputs = [guard.run_frame(lambda model: dreamer.dream_frame(frame, params, model)) for _ in range(9)]
     skipped = [i for i, out in enumerate(outputs) if out is None]

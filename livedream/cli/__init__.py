@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 import time
 from typing import NoReturn, Sequence
 
 from livedream.cli import doctor, dream, export, midi, run
 from livedream.errors import UserError
+from livedream.params import RENAMED
 
 COMMANDS = (run, dream, export, doctor, midi)
 
@@ -23,6 +25,8 @@ class Parser(argparse.ArgumentParser):
     """argparse, but a mistake on the command line is one line (a `UserError`), not a usage page."""
 
     def error(self, message: str) -> NoReturn:
+        if re.search(r"unrecognized arguments:.*--decay\b", message):  # the flag of the per-frame releases
+            raise UserError(f"--decay was per frame; {RENAMED['decay'].replace('use half_life', 'use --half-life S')}")
         raise UserError(f"{message}; see `{self.prog} --help`")
 
 

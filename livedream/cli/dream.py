@@ -50,7 +50,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed; the same seed repeats a photo dream exactly")
     parser.add_argument("--carry", action="store_true", help="carry the dreamed image between octaves (the TF tutorial) instead of re-injecting detail")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto = CUDA when available (default: %(default)s)")
-    parser.add_argument("--decay", type=float, default=Params.decay, help="video: share of the previous frame's dream carried on (default: %(default)s)")
+    parser.add_argument("--half-life", type=float, default=Params.half_life, metavar="S", help="video: seconds the carried dream takes to fade to half, 0 = none (default: %(default)s)")
     parser.add_argument("--frame-steps", type=int, default=None, help="video: steps per octave after the first frame (default: a quarter of --steps)")
     video = parser.add_argument_group("video files")
     video.add_argument("--codec", default=DEFAULT_CODEC, metavar="NAME", help="h264, hevc, or prores (ProRes 422, in .mov or .mkv) (default: %(default)s)")
@@ -72,7 +72,7 @@ def settings_from(args: argparse.Namespace) -> AscentSettings:
         (args.octaves >= 1, f"--octaves {args.octaves}: use 1 or more"),
         (args.octaves_above >= 0, f"--octaves-above {args.octaves_above}: use 0 or more"),
         (args.octave_scale > 1, f"--octave-scale {args.octave_scale}: use a number above 1, e.g. 1.3"),
-        (0 <= args.decay <= 1, f"--decay {args.decay}: use a number from 0 to 1"),
+        (0 <= args.half_life <= 60, f"--half-life {args.half_life}: use seconds from 0 to 60"),
         (args.frame_steps is None or args.frame_steps >= 1, f"--frame-steps {args.frame_steps}: use 1 or more"),
         (0 <= args.crf <= 51, f"--crf {args.crf}: use 0 to 51 (18 looks like the source, 23 is smaller)"),
         (args.piece_frames >= 1, f"--piece-frames {args.piece_frames}: use 1 or more"),
@@ -117,7 +117,7 @@ def run_dream(args: argparse.Namespace) -> int:
         raise UserError("--chunk needs the same --seed N in every chunk's run, so the chunks match; add --seed")
     if args.resume and args.seed is None:
         seed = saved_seed(args.output)
-    job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.decay, args.frame_steps,
+    job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.half_life, args.frame_steps,
                      args.codec, args.crf, args.piece_frames, args.warmup, args.resume, args.workers, args.ray, chunk)
     (dream_video if video else dream_photo)(job)
     return 0

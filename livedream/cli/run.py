@@ -58,7 +58,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     dream.add_argument("--strength", metavar="X", help="step size of one ascent step, 0..0.5")
     dream.add_argument("--steps", metavar="N", help="ascent steps per frame, 0..50")
     dream.add_argument("--octaves", metavar="N", help="octaves per frame, 1..8")
-    dream.add_argument("--decay", metavar="X", help="share of the dream carried to the next frame, 0..1")
+    dream.add_argument("--half-life", metavar="S", help="seconds the carried dream takes to fade to half, 0..60 (0 = none)")
     dream.add_argument("--model", metavar="NAME|PATH", help="graph name in models/ or an .onnx file")
     dream.add_argument("--device", metavar="DEVICE", help="auto, cuda or cpu")
     run = parser.add_argument_group("running")
@@ -118,7 +118,7 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "dream__strength": _number("--strength", args.strength, float),
         "dream__steps": _number("--steps", args.steps, int),
         "dream__octaves": _number("--octaves", args.octaves, int),
-        "dream__decay": _number("--decay", args.decay, float),
+        "dream__half_life": _number("--half-life", args.half_life, float),
         "dream__model": args.model,
         "model__device": args.device,
     }

@@ -39,9 +39,9 @@ REFUSAL_LOG_INTERVAL_S = 60.0  # a flood of refused requests logs one line per c
 SLIDERS = (  # name, step, decimals shown
     ("strength", 0.001, 3),
     ("steps", 1, 0),
-    ("decay", 0.01, 2),
-    ("zoom", 0.001, 3),
-    ("rotate", 0.05, 2),
+    ("half_life", 0.05, 2),
+    ("zoom_per_s", 0.01, 2),
+    ("rotate_per_s", 0.5, 1),
 )
 
 

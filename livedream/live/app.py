@@ -33,7 +33,7 @@ from livedream.live.watchdog import FrameWatchdog
 from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
 from livedream.outputs.seam import Outputs
-from livedream.params import Params
+from livedream.params import NOMINAL_FRAME_S, Params
 from livedream.pipeline.display import Action, HudStats, Screen
 from livedream.pipeline.dream import DreamInterrupted
 from livedream.pipeline.dreamer import LiveDreamer
@@ -98,6 +98,7 @@ class LiveApp:
         self._shown: np.ndarray | None = None  # the dreamer's output buffer
         self._placeholder: np.ndarray | None = None
         self._last_dream: tuple[int, Params] | None = None  # (source index, effective Params)
+        self._dreamed_at: float | None = None  # the clock when the last dream began
         self._poll_ms = 0.0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -222,10 +223,13 @@ class LiveApp:
         """Dream `frame`; False when skipped or cut short by a stop (the last frame stays shown)."""
         effective = self.budget.apply(self.params)
         started = time.perf_counter()
+        # the clock's time since the last dream: the feedback is per second, whatever the rate
+        frame_s = NOMINAL_FRAME_S if self._dreamed_at is None else self.now - self._dreamed_at
+        self._dreamed_at = self.now
         image = cropped_to_aspect(frame.image, effective.dream_height, effective.dream_width)
 
         def dream(model: LoadedModel) -> np.ndarray:
-            return self.dreamer.dream_frame(image, effective, model, lambda: self.stopping)
+            return self.dreamer.dream_frame(image, effective, model, lambda: self.stopping, frame_s)
 
         try:
             dreamed = self.models.current.run_frame(dream)

@@ -29,7 +29,7 @@ def compose_hud(fps: float, times: StageTimes, effective: Params, budget: FrameB
     extra = [
         "  ".join(f"{name} {recent[name]:.0f}" for name in STAGES) + " ms",
         f"dream {effective.dream_width}x{effective.dream_height}   octaves {effective.octaves}"
-        f"   decay {effective.decay:.2f}",
+        f"   half-life {effective.half_life:.2f} s",
     ]
     if budget.active:
         extra.append(f"frame budget {budget.budget_ms:.0f} ms: steps/size cut")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livedream.params import Params
 from livedream.offline.imageio import check_dreamable, read_photo, write_photo
 from livedream.offline.model import console, open_engine
 from livedream.offline.render import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PIECE_FRAMES, DEFAULT_WARMUP
@@ -31,7 +32,7 @@ class OfflineJob:
     device: str
     settings: AscentSettings
     seed: int
-    decay: float = 0.9  # video: share of the previous frame's dream carried on
+    half_life: float = Params.half_life  # video: seconds the carried dream takes to fade to half
     frame_steps: int | None = None  # video: steps per octave after the first frame
     codec: str = DEFAULT_CODEC  # video: h264 | hevc | prores
     crf: int = DEFAULT_CRF  # video: x264/x265 quality (lower = better, bigger)

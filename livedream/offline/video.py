@@ -15,6 +15,7 @@ from livedream.offline.farm import Farm
 from livedream.offline.imageio import check_dreamable
 from livedream.offline.model import console, open_engine
 from livedream.offline.photo import OfflineJob
+from livedream.params import decay_per_frame
 from livedream.offline.render import (
     Chunk,
     RenderJob,
@@ -77,7 +78,7 @@ class CoherentFrames:
 
 
 def render_job(job: OfflineJob) -> RenderJob:
-    settings = tuple(sorted({**dataclasses.asdict(job.settings), "decay": job.decay, "frame_steps": job.frame_steps,
+    settings = tuple(sorted({**dataclasses.asdict(job.settings), "half_life": job.half_life, "frame_steps": job.frame_steps,
                              "model": job.model}.items()))
     return RenderJob(job.source, job.output, job.codec, job.crf, job.segment_frames, job.warmup, settings, job.seed)
 
@@ -87,8 +88,10 @@ def dream_chunk(job: OfflineJob, render: RenderJob, info: ClipInfo, chunk: Chunk
     """One chunk, on this process: the engine, the coherent dreamer, the pieces."""
     engine = open_engine(job.model, job.device, job.settings.tile, threads=threads)
     check_dreamable(job.source, info.height, info.width, engine.min_size)
+    decay = decay_per_frame(job.half_life, 1 / float(info.rate))  # per second, so any frame rate looks alike
+
     def fresh() -> CoherentFrames:
-        return CoherentFrames(engine, job.settings, frame_settings(job.settings, job.frame_steps), job.decay, job.seed)
+        return CoherentFrames(engine, job.settings, frame_settings(job.settings, job.frame_steps), decay, job.seed)
 
     frames = fresh()
     meter = Throughput(chunk.stop - chunk.start)

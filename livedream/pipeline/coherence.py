@@ -10,26 +10,13 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
+from livedream.params import Feedback
+
 FLOW_LONGEST_SIDE = 160
-
-
-@dataclass(frozen=True)
-class Feedback:
-    """Per-frame zoom (fraction), rotation (degrees) and shift (pixels) applied to the carried detail."""
-
-    zoom: float = 0.0
-    rotate: float = 0.0
-    shift_x: float = 0.0
-    shift_y: float = 0.0
-
-    @property
-    def is_identity(self) -> bool:
-        return self == Feedback()
 
 
 def create_flow(method: str = "dis") -> "cv2.DISOpticalFlow | FarnebackFlow":

@@ -14,8 +14,8 @@ from enum import Enum
 import cv2
 import numpy as np
 
-from livedream.params import Params
-from livedream.pipeline.coherence import DetailWarper, Feedback
+from livedream.params import NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
+from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream
 from livedream.pipeline.images import bytes_from_unit, unit_from_bytes
 from livedream.runtime.model import FrameDreaming, LoadedModel
@@ -50,10 +50,6 @@ def ascent_settings(params: Params) -> AscentSettings:
         tile=max(params.dream_height, params.dream_width),
         jitter=False,
     )
-
-
-def feedback_of(params: Params) -> Feedback:
-    return Feedback(params.zoom, params.rotate, params.shift_x, params.shift_y)
 
 
 class DreamPath(Enum):
@@ -93,24 +89,28 @@ class LiveDreamer:
         self._warper.reset()
 
     def dream_frame(
-        self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, should_stop: StopCheck | None = None
+        self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, should_stop: StopCheck | None = None,
+        frame_s: float = NOMINAL_FRAME_S,
     ) -> np.ndarray:
         """`frame_rgb` (H, W, 3) uint8 dreamed at the Params dream size, as (h, w, 3) uint8 RGB.
 
-        The result is the dreamer's own buffer, overwritten by the next call. `should_stop`
-        is asked between ascent steps (`dream.DreamInterrupted` when it says stop).
+        `frame_s`: seconds since the previous frame, which turns the per-second feedback into
+        this frame's share. The result is the dreamer's own buffer, overwritten by the next
+        call. `should_stop` is asked between ascent steps (`dream.DreamInterrupted` when it
+        says stop).
         """
+        feedback = per_frame(params, frame_s)
         started = time.perf_counter()
         self._ensure_size(params.dream_height, params.dream_width)
         self._resize_into_base_rgb(frame_rgb)
         path = choose_path(params, model)
         if path is DreamPath.FRAME_GRAPH:
-            return self._dream_frame_on_device(model.frame_runners[params.steps], params, started)
+            return self._dream_frame_on_device(model.frame_runners[params.steps], params, feedback, started)
         self._device_runner = None
         unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
 
-        carried = self._warper.carry(self._base_rgb, self._detail, params.decay, feedback_of(params))
+        carried = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback)
         flowed = time.perf_counter()
 
         stepper = model.step_runner if path is DreamPath.STEP_GRAPH else None
@@ -130,15 +130,17 @@ class LiveDreamer:
         )
         return self._output_rgb
 
-    def _dream_frame_on_device(self, runner: FrameDreaming, params: Params, started: float) -> np.ndarray:
+    def _dream_frame_on_device(
+        self, runner: FrameDreaming, params: Params, frame_feedback: FrameFeedback, started: float
+    ) -> np.ndarray:
         """The whole frame in one GPU graph: the detail never leaves the device."""
         resized = time.perf_counter()
         if runner is not self._device_runner:  # its detail is stale: other frames ran elsewhere
             runner.reset()
             self._device_runner = runner
-        flow, feedback, has_previous = self._warper.motion(self._base_rgb, feedback_of(params))
+        flow, feedback, has_previous = self._warper.motion(self._base_rgb, frame_feedback.feedback)
         flowed = time.perf_counter()
-        decay = params.decay if has_previous else 0.0
+        decay = frame_feedback.decay if has_previous else 0.0
         dreamed_rgb, self.loss = runner.dream_frame(self._base_rgb, flow, feedback, decay, params.strength)
         self._detail = None  # the host path starts afresh if it takes over
         finished = time.perf_counter()

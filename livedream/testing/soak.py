@@ -206,7 +206,7 @@ class Abuse:
         port = self.hub.web.guard.port  # type: ignore[union-attr]
         connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            body = json.dumps({"name": "decay", "value": 0.9}).encode()
+            body = json.dumps({"name": "half_life", "value": 0.5}).encode()
             connection.request("POST", "/param", body, {"Content-Type": "application/json", **headers})
             status = connection.getresponse().status
         except OSError:
