@@ -30,14 +30,14 @@ class Params:
     """Everything the dreamer reads per frame. Sizes are (height, width) in pixels."""
 
     model: str = "default"  # graph name in models/ ("default" = mixed3 + mixed5)
-    strength: float = 0.02  # step size of one normalised ascent step
+    strength: float = 0.04  # step size of one normalised ascent step
     steps: int = 2  # ascent steps per octave per frame
     octaves: int = 1  # octaves per frame, coarsest first
     octave_scale: float = 1.3
     dream_height: int = 360
     dream_width: int = 640
     # The feedback is per second, so a show looks the same at 8 fps and at 60 fps (`per_frame`).
-    half_life: float = 0.5  # seconds for the carried dream to fade to half; 0 = restart each frame
+    half_life: float = 1.0  # seconds for the carried dream to fade to half; 0 = restart each frame
     zoom_per_s: float = 0.0  # feedback zoom per second (0.1 = 10 % in each second)
     rotate_per_s: float = 0.0  # feedback rotation, degrees per second
     shift_x_per_s: float = 0.0  # feedback translation, dream pixels per second

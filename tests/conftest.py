@@ -177,3 +177,9 @@ def models_of(engine, name: str = "default", load=None, guard=None):
 
     first = guard or GuardedModel(lambda: as_model(engine))
     return ModelSet(name, first, (lambda other: as_model(load(other))) if load else None)
+
+
+@pytest.fixture(autouse=True)
+def private_cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Adaptive quality keeps its step measurement in the user cache folder: never the real one."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))

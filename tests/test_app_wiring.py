@@ -105,7 +105,7 @@ def show_config(small_graph: Path, tmp_path: Path, **document) -> Config:
                   "steps": 1, "strength": 0.02, "half_life": 0.9},
         "source": {"kind": "demo", "width": 160, "height": 120},
         "display": {"fullscreen": False, "window_width": WINDOW[0], "window_height": WINDOW[1],
-                    "screenshot_dir": str(tmp_path / "shots")},
+                    "screenshot_dir": str(tmp_path / "shots"), "target_fps": 0},  # wiring, not pacing
         "osc": {"host": "127.0.0.1", "port": 0, "query_port": 0},
         "outputs": {"record_folder": str(tmp_path / "rec")},
         "log": {"dir": str(tmp_path / "log")},

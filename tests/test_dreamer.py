@@ -1,4 +1,5 @@
-"""LiveDreamer: any frame size in, dream size out, buffers reused, coherence on/off, timings."""
+"""LiveDreamer: any frame size in; the dream size out, or the frame's size with the dream's
+detail when the frame is larger (dream small, show sharp); buffers reused, coherence, timings."""
 
 from __future__ import annotations
 
@@ -46,11 +47,49 @@ def textured_frame(height: int = 120, width: int = 160, seed: int = 3) -> np.nda
     return rng.integers(0, 256, (height, width, 3), dtype=np.uint8)
 
 
-def test_any_frame_size_gives_uint8_rgb_at_the_dream_size() -> None:
+def test_any_frame_size_gives_uint8_rgb_at_the_larger_of_frame_and_dream() -> None:
     dreamer = LiveDreamer()
-    for height, width in [(120, 160), (77, 201), (1080, 1920)]:
+    for height, width in [(120, 160), (48, 64), (77, 201), (1080, 1920)]:
         out = dreamer.dream_frame(textured_frame(height, width), Params(**DREAM_SIZE), MODEL)
-        assert out.shape == (96, 128, 3) and out.dtype == np.uint8
+        expected = (height, width) if height * width > 96 * 128 else (96, 128)
+        assert out.shape == (*expected, 3) and out.dtype == np.uint8
+
+
+def high_frequency_energy(image: np.ndarray) -> float:
+    """Mean squared Laplacian of the grey image: how much fine detail (edges) it holds."""
+    grey = cv2.cvtColor(image, cv2.COLOR_RGB2GRAY).astype(np.float32)
+    return float(np.mean(cv2.Laplacian(grey, cv2.CV_32F) ** 2))
+
+
+def sharp_edged_frame(height: int = 720, width: int = 1280) -> np.ndarray:
+    """Thin black-and-white stripes and a checkerboard: detail only the full size can hold."""
+    yy, xx = np.mgrid[0:height, 0:width]
+    grey = np.where(((xx // 3) + (yy // 24)) % 2 == 0, 40, 215).astype(np.uint8)
+    return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def test_a_small_dream_is_shown_at_the_frames_sharpness_with_its_detail_on_top() -> None:
+    """Dream 96x128 of a 720p frame: the output keeps the frame's edges (an upscaled small
+    picture would keep almost none) and carries the dream's detail (dream − source)."""
+    frame = sharp_edged_frame()
+    dreamer = LiveDreamer()
+    params = Params(steps=2, strength=0.1, **DREAM_SIZE)
+    out = dreamer.dream_frame(frame, params, MODEL)
+    small_dream = dreamer._output_rgb  # the dream at its own size
+    upscaled = cv2.resize(small_dream, (1280, 720), interpolation=cv2.INTER_LINEAR)
+    source_hf = high_frequency_energy(frame)
+    print(f"high-frequency energy: source {source_hf:.0f}, sharp output {high_frequency_energy(out):.0f}, "
+          f"upscaled dream {high_frequency_energy(upscaled):.0f}")
+    assert out.shape == frame.shape
+    assert high_frequency_energy(out) > 0.8 * source_hf
+    assert high_frequency_energy(upscaled) < 0.2 * source_hf
+    detail = out.astype(int) - frame.astype(int)
+    expected = cv2.resize(small_dream.astype(np.int16) - dreamer._base_rgb.astype(np.int16), (1280, 720),
+                          interpolation=cv2.INTER_LINEAR)
+    summed = frame.astype(int) + expected
+    unclipped = (summed > 0) & (summed < 255)  # where saturation did not cut the detail
+    assert np.mean(np.abs(detail)) > 1.0  # the dream is there
+    assert np.abs(detail - expected)[unclipped].max() <= 1
 
 
 def test_without_steps_or_carry_the_output_is_the_resized_frame() -> None:
@@ -68,6 +107,7 @@ def test_buffers_are_reused_across_frames_and_rebuilt_on_size_change() -> None:
     assert second is first and dreamer._base is base_buffer
 
     bigger = dreamer.dream_frame(textured_frame(), Params(dream_height=120, dream_width=160), MODEL)
+    # (120x160 frame at a 120x160 dream: the dream's own buffer)
     assert bigger.shape == (120, 160, 3) and bigger is not first
 
 
@@ -106,7 +146,7 @@ def test_params_map_onto_the_dream_settings() -> None:
 def test_reset_forgets_the_carried_dream() -> None:
     frame = textured_frame(96, 128)
     dreamer = LiveDreamer()
-    params = Params(steps=1, half_life=0.9, **DREAM_SIZE)
+    params = Params(steps=1, strength=0.02, half_life=0.9, **DREAM_SIZE)
     for _ in range(10):
         dreamer.dream_frame(frame, params, MODEL)
     dreamer.reset()
@@ -120,4 +160,4 @@ def test_dreamer_runs_on_the_real_engine(small_engine) -> None:
     params = Params(steps=1, dream_height=80, dream_width=96)
     for _ in range(2):
         out = dreamer.dream_frame(frame, params, as_model(small_engine))
-    assert out.shape == (80, 96, 3) and np.isfinite(dreamer.loss)
+    assert out.shape == (90, 160, 3) and np.isfinite(dreamer.loss)  # the frame is larger: shown at its size

@@ -41,7 +41,7 @@ def test_frame_graph_dreams_like_the_host_path(graphs):
     gradient_path, frame_path = graphs
     host_model = as_model(Engine(gradient_path, "cpu"))
     device_model = as_model(Engine(gradient_path, "cpu"), {1: FrameRunner(frame_path, steps_per_run=1, device="cpu")})
-    params = Params(steps=1, octaves=1, strength=0.05, decay=0.9, dream_height=96, dream_width=128, zoom=0.01)
+    params = Params(steps=1, octaves=1, strength=0.05, half_life=0.9, dream_height=96, dream_width=128, zoom_per_s=0.2)
     host, device = LiveDreamer(), LiveDreamer()
     differences = []
     for frame in moving_frames(4):

@@ -25,6 +25,7 @@ from tests.ndi_peer import PATTERN_SIZE, pattern
 
 ROOT = Path(__file__).resolve().parents[1]
 DREAM = (160, 90)  # width, height: small, so the CPU keeps tens of frames a second
+SOURCE = (320, 180)  # the demo's size: what is shown and sent
 NDI_GREY_LEVELS = 3.0  # NDI carries 8-bit 4:2:2 YUV: luma whole, colour at half width, so compare grey
 
 
@@ -44,10 +45,10 @@ def ndi_env(tmp_path: Path) -> dict[str, str]:
 def app_config(tmp_path: Path, steps: int) -> Path:
     config = tmp_path / "show.toml"
     config.write_text(
-        f'[source]\nkind = "demo"\nwidth = 320\nheight = 180\n'
+        f'[source]\nkind = "demo"\nwidth = {SOURCE[0]}\nheight = {SOURCE[1]}\n'
         f'[dream]\ndream_width = {DREAM[0]}\ndream_height = {DREAM[1]}\nsteps = {steps}\n'
         f'[osc]\nenabled = false\n[log]\ndir = "{tmp_path / "log"}"\n'
-        f'[display]\nscreenshot_dir = "{tmp_path / "shots"}"\n'
+        f'[display]\nscreenshot_dir = "{tmp_path / "shots"}"\ntarget_fps = 0\n'  # the dream size as written
     )
     return config
 
@@ -79,7 +80,7 @@ def test_the_headless_apps_ndi_output_is_its_picture(small_graph: Path, tmp_path
     [shot_path] = list((tmp_path / "shots").glob("*.png"))
     shot = cv2.cvtColor(cv2.imread(str(shot_path)), cv2.COLOR_BGR2RGB)
     assert len(frames) >= 20, f"only {len(frames)} NDI frames arrived\n{summary}"
-    assert frames.shape[1:] == (DREAM[1], DREAM[0], 3) == shot.shape
+    assert frames.shape[1:] == (SOURCE[1], SOURCE[0], 3) == shot.shape  # dreamed small, shown at the source's size
     assert frames.mean() > 20 and frames.std(axis=(1, 2, 3)).min() > 5  # not black, not one flat colour
     assert len({frame.tobytes() for frame in frames}) > len(frames) // 2  # a moving picture, not one frame
     closest = min(np.abs(grey(frame) - grey(shot)).mean() for frame in frames)
@@ -109,7 +110,7 @@ def test_an_ndi_feed_is_what_the_app_dreams(small_graph: Path, tmp_path: Path, n
             process.wait()
     shot = cv2.cvtColor(cv2.imread(str(shots[0])), cv2.COLOR_BGR2RGB)
     assert PATTERN_SIZE[0] * DREAM[1] == PATTERN_SIZE[1] * DREAM[0]  # same aspect: nothing is cropped
-    expected = cv2.resize(pattern(), DREAM, interpolation=cv2.INTER_AREA)
+    expected = pattern()  # dreamed at DREAM, shown at the feed's own size
     difference = np.abs(grey(shot) - grey(expected)).mean()
     assert difference <= NDI_GREY_LEVELS, f"the app's picture is not the feed: {difference:.2f} levels\n{summary}"
 

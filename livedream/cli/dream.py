@@ -11,7 +11,7 @@ from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL
 from livedream.offline.imageio import check_input, check_output, is_video
 from livedream.pipeline.videofiles import CODECS
-from livedream.offline.photo import OfflineJob, dream_photo
+from livedream.offline.photo import VIDEO_HALF_LIFE_S, OfflineJob, dream_photo
 from livedream.offline.render import (
     DEFAULT_CODEC,
     DEFAULT_CRF,
@@ -21,7 +21,6 @@ from livedream.offline.render import (
     saved_seed,
 )
 from livedream.offline.video import dream_video
-from livedream.params import Params
 from livedream.pipeline.dream import AscentSettings
 from livedream.pipeline.images import SAMPLE_PHOTO
 
@@ -50,7 +49,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=None, help="random seed; the same seed repeats a photo dream exactly")
     parser.add_argument("--carry", action="store_true", help="carry the dreamed image between octaves (the TF tutorial) instead of re-injecting detail")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto = CUDA when available (default: %(default)s)")
-    parser.add_argument("--half-life", type=float, default=Params.half_life, metavar="S", help="video: seconds the carried dream takes to fade to half, 0 = none (default: %(default)s)")
+    parser.add_argument("--half-life", type=float, default=VIDEO_HALF_LIFE_S, metavar="S", help="video: seconds the carried dream takes to fade to half, 0 = none (default: %(default)s)")
     parser.add_argument("--frame-steps", type=int, default=None, help="video: steps per octave after the first frame (default: a quarter of --steps)")
     video = parser.add_argument_group("video files")
     video.add_argument("--codec", default=DEFAULT_CODEC, metavar="NAME", help="h264, hevc, or prores (ProRes 422, in .mov or .mkv) (default: %(default)s)")

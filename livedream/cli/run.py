@@ -54,7 +54,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     outputs.add_argument("--ndi", metavar="NAME", help="publish the dream as the NDI source NAME (needs livedream[ndi])")
     outputs.add_argument("--ndi-source", metavar="NAME", help='dream an NDI feed, "MACHINE (Name)" (implies --source ndi)')
     dream = parser.add_argument_group("dream")
-    dream.add_argument("--size", metavar="WxH", help="dream size in pixels, e.g. 640x360 (upscaled for display)")
+    dream.add_argument("--size", metavar="WxH", help="dream size, WIDTH x HEIGHT in pixels, e.g. 640x360 (the ceiling when "
+                       "adaptive quality is on); the source is cropped to its aspect, never stretched, and shown sharp at its own size")
     dream.add_argument("--strength", metavar="X", help="step size of one ascent step, 0..0.5")
     dream.add_argument("--steps", metavar="N", help="ascent steps per frame, 0..50")
     dream.add_argument("--octaves", metavar="N", help="octaves per frame, 1..8")

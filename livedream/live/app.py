@@ -71,11 +71,13 @@ class LiveApp:
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], datetime.datetime] = datetime.datetime.now,
         disk: DiskFloor | None = None,
+        budget: FrameBudget | None = None,
     ) -> None:
         """`recall_preset` / `recording`: the number keys and key r; `outputs` get every frame shown
         (the app closes them). `deepen`: keep dreaming an unchanged frame (still scenes grow deeper).
         `schedule` darkens the screen outside its hours (by `wall_clock`); `clock` is the loop's
-        time; `disk` keeps screenshots off a full disk."""
+        time; `disk` keeps screenshots off a full disk; `budget` is adaptive quality (`open_app`
+        starts it from the measured step cost; none = off)."""
         self.source, self.dreamer, self.display, self.params = source, dreamer, display, params
         self.models, self.outputs = models, outputs or Outputs()
         self.controls = list(controls)
@@ -84,7 +86,7 @@ class LiveApp:
         self.health = health
         self.hours = OpeningHours(schedule, dreamer.reset, wall_clock)
         self.watchdog = FrameWatchdog(MAX_FRAME_GAP_S, clock=clock)
-        self.budget = FrameBudget(display.cfg.target_fps, models.current.min_size)
+        self.budget = budget or FrameBudget(0, models.current.min_size)
         self.times, self.counters, self.fps = StageTimes(), SourceCounters(), FpsMeter()
         self.paused = False
         self.frames = self.dreamed = 0
@@ -282,7 +284,7 @@ class LiveApp:
         lines = [line for control in self.controls for line in control.status_lines(now)]
         lines += self.outputs.status_lines() + ([self.screenshots.warning] if self.screenshots.warning else [])
         model = self.models.current.model
-        return compose_hud(self.fps.fps, self.times, self.budget.apply(self.params), self.budget, loop,
+        return compose_hud(self.fps.fps, self.times, self.budget.apply(self.params), self.budget.describe(self.params), loop,
                            lines, self.models.current.provider, model.layers, self.source.state)
 
     def _stats(self, frames: int, dreamed: int, seconds: float) -> RunStats:
@@ -290,7 +292,7 @@ class LiveApp:
         return RunStats(frames, dreamed, seconds, frames / seconds if seconds > 0 else 0.0, self.times.medians(),
                         self.counters.source_frames, self.counters.dropped, self.counters.reused,
                         self._stop_reason or "?", (effective.dream_height, effective.dream_width),
-                        self.models.current.provider, tuple(self.screenshots.saved))
+                        self.models.current.provider, tuple(self.screenshots.saved), self.budget.describe(self.params))
 
     @property
     def shown_image(self) -> np.ndarray:

@@ -9,16 +9,18 @@ from typing import Callable, Iterable, Sequence
 from livedream.config import Config, ModelConfig
 from livedream.files import DiskFloor
 from livedream.live.app import LiveApp
+from livedream.live.budget import FrameBudget, resolve_target_fps
 from livedream.live.controls import Controls
 from livedream.live.keys import PresetRecall
 from livedream.live.models import ModelSet
-from livedream.manifest import default_models_dir
+from livedream.manifest import default_models_dir, find_graph
 from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
 from livedream.outputs.build import open_outputs
 from livedream.pipeline.display import open_screen
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.sources import open_source
+from livedream.runtime.cost import CostCache, machine_key, step_cost
 from livedream.runtime.exporting import ensure_model
 from livedream.runtime.guard import GuardedModel
 from livedream.runtime.model import LoadedModel, load_model
@@ -39,20 +41,37 @@ def open_app(
     models: Iterable[str] = (),
     clock: Callable[[], float] = time.monotonic,
     open_devices: bool = True,
+    cost_cache: CostCache | None = None,
 ) -> LiveApp:
     """A LiveApp wired from `config`, with the graphs of `models` (the presets' models)
     loaded too, and its outputs. Models load first, so a bad one fails before a window opens.
-    `clock` is the loop's time (tests pass a fake one); `open_devices` false skips the virtual camera."""
+    `clock` is the loop's time (tests pass a fake one); `open_devices` false skips the virtual camera;
+    `cost_cache` keeps adaptive quality's step measurement (default: the user cache folder)."""
     def load(name: str) -> LoadedModel:
         return load_live_model(name, config.model, models_dir)
 
     first = config.dream.model
     model_set = ModelSet(first, GuardedModel(lambda: load(first)), load)
     model_set.preload(models)
+    source = open_source(config.source)  # a bad path fails here, before a measurement is spent on it
+    budget = adaptive_budget(config, model_set.current.model, models_dir or default_models_dir(), cost_cache)
     outputs, recorder = open_outputs(config, open_devices, clock)
     return LiveApp(
-        open_source(config.source), LiveDreamer(), open_screen(config.display), config.dream, model_set,
-        controls=controls, recall_preset=recall_preset, outputs=outputs, recording=recorder,
+        source, LiveDreamer(), open_screen(config.display), config.dream, model_set,
+        controls=controls, recall_preset=recall_preset, outputs=outputs, recording=recorder, budget=budget,
         health=HealthReporter(config.log.health_interval_s), schedule=DailySchedule.from_config(config.schedule),
         clock=clock, disk=DiskFloor(config.outputs.min_free_mb),
     )
+
+
+def adaptive_budget(config: Config, model: LoadedModel, models_dir: Path, cache: CostCache | None) -> FrameBudget:
+    """[display] target_fps resolved for this model's provider; when on, started from this
+    machine's measured (or cached) step cost."""
+    budget = FrameBudget(resolve_target_fps(config.display.target_fps, model.provider), model.min_size)
+    if budget.budget_ms is None:
+        return budget
+    graph, _ = find_graph(config.dream.model, models_dir, verify=False)
+    key = machine_key(graph, model.provider, config.model.threads)
+    ceiling = (config.dream.dream_height, config.dream.dream_width)
+    budget.start(config.dream, step_cost(model.engine, key, ceiling, cache or CostCache()))
+    return budget

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from livedream.live.budget import FrameBudget
 from livedream.live.stats import STAGES, StageTimes
 from livedream.params import Params
 from livedream.pipeline.display import HudStats
@@ -23,7 +22,7 @@ class LoopState:
     restarts: int
 
 
-def compose_hud(fps: float, times: StageTimes, effective: Params, budget: FrameBudget, loop: LoopState,
+def compose_hud(fps: float, times: StageTimes, effective: Params, quality: str | None, loop: LoopState,
                 control_lines: list[str], provider: str, layers: tuple[str, ...], source_state: str) -> HudStats:
     recent = times.medians(last=RECENT_FRAMES)
     extra = [
@@ -31,8 +30,8 @@ def compose_hud(fps: float, times: StageTimes, effective: Params, budget: FrameB
         f"dream {effective.dream_width}x{effective.dream_height}   octaves {effective.octaves}"
         f"   half-life {effective.half_life:.2f} s",
     ]
-    if budget.active:
-        extra.append(f"frame budget {budget.budget_ms:.0f} ms: steps/size cut")
+    if quality is not None:
+        extra.append(quality)
     if loop.paused:
         extra.append("PAUSED (space)")
     if loop.dark_until is not None:

@@ -27,6 +27,7 @@ class RunStats:
     dream_size: tuple[int, int]  # (height, width) at the end, after any budget cut
     provider: str
     screenshots: tuple[Path, ...] = ()
+    quality: str | None = None  # what adaptive quality chose and why (None = off)
 
     def summary(self) -> str:
         """A few lines for the terminal on exit."""
@@ -39,6 +40,7 @@ class RunStats:
             f"  median ms/frame: {stages}  total {total_ms:.1f}"
             + (f" (= {1000 / total_ms:.1f} fps once warm; the figure above includes start-up)" if total_ms > 0 else ""),
             f"  source frames {self.source_frames}: dropped {self.dropped}, read again {self.reused}",
+            *([f"  {self.quality}"] if self.quality else []),
             *(f"  screenshot {path}" for path in self.screenshots),
         ])
 

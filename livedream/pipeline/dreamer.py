@@ -2,7 +2,10 @@
 
 frame (uint8 RGB, any size) → resized into a buffer at the dream size → NCHW [-1, 1]
 → last frame's detail carried along the motion (coherence) → dream.dream → uint8 RGB.
-Every buffer is allocated once per dream size; a size change rebuilds them once.
+Dream small, show sharp: when the frame is larger than the dream, the output is the frame
+itself plus the dream's detail (dream − source at the dream size) scaled up, so edges and
+faces keep the camera's resolution and the patterns ride on them.
+Every buffer is allocated once per size; a size change rebuilds them once.
 """
 
 from __future__ import annotations
@@ -81,6 +84,7 @@ class LiveDreamer:
         self._detail: np.ndarray | None = None
         self._workspace: dict = {}  # the dream's scratch buffers, one set per size
         self._device_runner: FrameDreaming | None = None  # the runner that dreamed the last frame
+        self._sharp_size: tuple[int, int] | None = None  # (height, width) of the sharp output buffers
 
     def reset(self) -> None:
         """Drop the carried dream (a cut, a new source): the next frame starts from nothing."""
@@ -92,7 +96,9 @@ class LiveDreamer:
         self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, should_stop: StopCheck | None = None,
         frame_s: float = NOMINAL_FRAME_S,
     ) -> np.ndarray:
-        """`frame_rgb` (H, W, 3) uint8 dreamed at the Params dream size, as (h, w, 3) uint8 RGB.
+        """`frame_rgb` (H, W, 3) uint8 dreamed at the Params dream size, as uint8 RGB at the
+        frame's own size when it is larger (its pixels plus the dream's detail), else at the
+        dream size.
 
         `frame_s`: seconds since the previous frame, which turns the per-second feedback into
         this frame's share. The result is the dreamer's own buffer, overwritten by the next
@@ -105,7 +111,8 @@ class LiveDreamer:
         self._resize_into_base_rgb(frame_rgb)
         path = choose_path(params, model)
         if path is DreamPath.FRAME_GRAPH:
-            return self._dream_frame_on_device(model.frame_runners[params.steps], params, feedback, started)
+            dreamed_rgb = self._dream_frame_on_device(model.frame_runners[params.steps], params, feedback, started)
+            return self._sharpened(frame_rgb, dreamed_rgb)
         self._device_runner = None
         unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
@@ -121,6 +128,7 @@ class LiveDreamer:
         dreamed = time.perf_counter()
 
         self._compose_output()
+        shown = self._sharpened(frame_rgb, self._output_rgb)
         finished = time.perf_counter()
         self.timings = StageTimings(
             resize_ms=(resized - started) * 1000,
@@ -128,7 +136,7 @@ class LiveDreamer:
             dream_ms=(dreamed - flowed) * 1000,
             output_ms=(finished - dreamed) * 1000,
         )
-        return self._output_rgb
+        return shown
 
     def _dream_frame_on_device(
         self, runner: FrameDreaming, params: Params, frame_feedback: FrameFeedback, started: float
@@ -159,8 +167,24 @@ class LiveDreamer:
         self._base = np.empty((1, 3, height, width), np.float32)
         self._dreamed = np.empty((1, 3, height, width), np.float32)
         self._output_rgb = np.empty((height, width, 3), np.uint8)
+        self._detail_small = np.empty((height, width, 3), np.int16)
         self._detail = None  # detail of another size cannot be carried
         self._device_runner = None  # nor can the device's
+
+    def _sharpened(self, frame_rgb: np.ndarray, dreamed_rgb: np.ndarray) -> np.ndarray:
+        """frame + upscaled (dreamed − base), saturated to uint8; the dream itself when the
+        frame is no larger than the dream. int16 keeps the detail's sign through the resize."""
+        height, width = frame_rgb.shape[:2]
+        if height * width <= dreamed_rgb.shape[0] * dreamed_rgb.shape[1]:
+            return dreamed_rgb
+        if self._sharp_size != (height, width):
+            self._sharp_size = (height, width)
+            self._detail_up = np.empty((height, width, 3), np.int16)
+            self._sharp_rgb = np.empty((height, width, 3), np.uint8)
+        np.subtract(dreamed_rgb, self._base_rgb, out=self._detail_small, dtype=np.int16)
+        cv2.resize(self._detail_small, (width, height), dst=self._detail_up, interpolation=cv2.INTER_LINEAR)
+        cv2.add(frame_rgb, self._detail_up, dst=self._sharp_rgb, dtype=cv2.CV_8U)
+        return self._sharp_rgb
 
     def _resize_into_base_rgb(self, frame_rgb: np.ndarray) -> None:
         height, width = self._size  # type: ignore[misc]
