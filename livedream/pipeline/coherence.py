@@ -114,6 +114,8 @@ class DetailWarper:
         self._small_flow = np.zeros((small_h, small_w, 2), np.float32)
         self._flow_up = np.empty((height, width, 2), np.float32)
         self._feedback = Feedback()
+        self._xs, self._ys = pixel_coordinates(height, width)
+        self._plane = np.empty((height, width), np.float32)
         self._feedback_grid = feedback_sample_grid(height, width, self._feedback)
         self._sample_map = np.empty((height, width, 2), np.float32)
         self._outputs = [np.empty((1, 3, height, width), np.float32) for _ in range(2)]
@@ -131,7 +133,7 @@ class DetailWarper:
         height, width = self._size  # type: ignore[misc]
         cv2.resize(self._small_flow, (width, height), dst=self._flow_up, interpolation=cv2.INTER_LINEAR)
         if feedback != self._feedback:
-            self._feedback_grid[:] = feedback_sample_grid(height, width, feedback)
+            write_feedback_grid(self._feedback_grid, self._xs, self._ys, feedback, self._plane)
             self._feedback = feedback
         np.add(self._feedback_grid, self._flow_up, out=self._sample_map)
 
@@ -161,12 +163,28 @@ def feedback_sample_grid(height: int, width: int, feedback: Feedback) -> np.ndar
     Zoom in by `zoom` and rotate by `rotate` degrees about the centre, then shift: a pixel
     of the output shows what was at the returned position in the previous frame.
     """
-    inverse = inverse_feedback_matrix(height, width, feedback)
-    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
     grid = np.empty((height, width, 2), np.float32)
-    grid[..., 0] = inverse[0, 0] * xs + inverse[0, 1] * ys + inverse[0, 2]
-    grid[..., 1] = inverse[1, 0] * xs + inverse[1, 1] * ys + inverse[1, 2]
+    xs, ys = pixel_coordinates(height, width)
+    write_feedback_grid(grid, xs, ys, feedback, np.empty((height, width), np.float32))
     return grid
+
+
+def pixel_coordinates(height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(xs, ys), each (H, W) float32: every pixel's own column and row."""
+    xs, ys = np.meshgrid(np.arange(width, dtype=np.float32), np.arange(height, dtype=np.float32))
+    return xs, ys
+
+
+def write_feedback_grid(
+    grid: np.ndarray, xs: np.ndarray, ys: np.ndarray, feedback: Feedback, plane: np.ndarray
+) -> None:
+    """`feedback_sample_grid` into `grid`, through the scratch `plane`, allocating nothing:
+    per-second feedback changes a little every frame, so this runs once per frame."""
+    height, width = xs.shape
+    inverse = inverse_feedback_matrix(height, width, feedback)
+    for axis in (0, 1):
+        cv2.addWeighted(xs, float(inverse[axis, 0]), ys, float(inverse[axis, 1]), float(inverse[axis, 2]), dst=plane)
+        grid[..., axis] = plane
 
 
 def motion_compensated_difference(previous: np.ndarray, current: np.ndarray, shift: tuple[float, float]) -> float:
