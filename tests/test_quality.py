@@ -145,3 +145,21 @@ def test_open_app_starts_adaptive_from_a_measurement_then_from_the_cache(small_g
     finally:
         for app in apps:
             app.close()
+
+
+class FaultyEngine(CountingEngine):
+    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+        from livedream.runtime.guard import EngineFault
+
+        raise EngineFault("Fail: injected")
+
+
+def test_a_step_that_fails_to_time_still_starts_the_show_at_the_ceiling(small_graph: Path, tmp_path: Path, caplog) -> None:
+    from livedream.live.build import adaptive_budget
+    from tests.conftest import as_model
+    from tests.test_app_wiring import show_config
+
+    config = show_config(small_graph, tmp_path, display={"target_fps": "auto"})
+    budget = adaptive_budget(config, as_model(FaultyEngine()), small_graph.parent, CostCache(tmp_path / "c.json"))
+    assert budget.target_fps == 20 and budget.cost is None and not budget.active
+    assert any("could not time a step" in record.getMessage() for record in caplog.records)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -22,8 +23,10 @@ from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.sources import open_source
 from livedream.runtime.cost import CostCache, machine_key, step_cost
 from livedream.runtime.exporting import ensure_model
-from livedream.runtime.guard import GuardedModel
+from livedream.runtime.guard import EngineFault, GuardedModel
 from livedream.runtime.model import LoadedModel, load_model
+
+log = logging.getLogger(__name__)
 
 
 def load_live_model(name: str, model_cfg: ModelConfig, models_dir: Path | None = None) -> LoadedModel:
@@ -73,5 +76,8 @@ def adaptive_budget(config: Config, model: LoadedModel, models_dir: Path, cache:
     graph, _ = find_graph(config.dream.model, models_dir, verify=False)
     key = machine_key(graph, model.provider, config.model.threads)
     ceiling = (config.dream.dream_height, config.dream.dream_width)
-    budget.start(config.dream, step_cost(model.engine, key, ceiling, cache or CostCache()))
+    try:
+        budget.start(config.dream, step_cost(model.engine, key, ceiling, cache or CostCache()))
+    except EngineFault as fault:  # the show still starts: the frame times will find the rung
+        log.warning("adaptive quality: could not time a step (%s); starting at the ceiling", fault)
     return budget
