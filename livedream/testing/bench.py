@@ -343,10 +343,16 @@ class LiveRow:
     stage_ms: dict[str, float] = field(default_factory=dict)
     provider: str = ""
     error: str | None = None
+    quality: str | None = None  # the adaptive row: what it chose and why
+    target_fps: int = 0  # the adaptive row: the rate it holds (0 = a fixed-size row)
 
 
-def measure_live(height: int, width: int, device: str, steps: int, seconds: float) -> LiveRow:
-    """The real app (demo source, 1920x1080 window, SDL dummy driver) for `seconds`."""
+ADAPTIVE_FLOOR_FPS = 12  # issue #14: the shipped defaults on a 2-core CPU, warm, at least this
+
+
+def measure_live(height: int, width: int, device: str, steps: int, seconds: float, adaptive: bool = False) -> LiveRow:
+    """The real app (demo source, 1920x1080 window, SDL dummy driver) for `seconds`: at a
+    fixed dream size, or (`adaptive`) on the shipped defaults, adaptive quality choosing."""
     import os
 
     os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -354,11 +360,12 @@ def measure_live(height: int, width: int, device: str, steps: int, seconds: floa
     from livedream.live.build import open_app
 
     row = LiveRow(height, width, device)
+    sized = {} if adaptive else dict(dream_height=height, dream_width=width, steps=steps, octaves=1,
+                                     display__target_fps=0)  # a fixed-size row: adaptive quality off
     config = apply_overrides(
         load_config(None),
         source__kind="demo", display__fullscreen=False, display__window_width=1920,
-        display__window_height=1080, display__vsync=False, dream_height=height, dream_width=width,
-        steps=steps, octaves=1, model__device=device,
+        display__window_height=1080, display__vsync=False, model__device=device, **sized,
     )
     try:
         with open_app(config) as app:
@@ -366,32 +373,42 @@ def measure_live(height: int, width: int, device: str, steps: int, seconds: floa
             stats = app.run(max_seconds=seconds)
         row.frames, row.fps, row.provider = stats.frames, stats.fps, stats.provider
         row.stage_ms = dict(stats.stage_ms)
+        row.height, row.width = stats.dream_size
+        row.quality, row.target_fps = stats.quality, app.budget.target_fps
     except Exception as error:
         row.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     return row
 
 
-def run_live_isolated(height: int, width: int, device: str, steps: int, seconds: float) -> LiveRow:
+def run_live_isolated(height: int, width: int, device: str, steps: int, seconds: float,
+                      adaptive: bool = False) -> LiveRow:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(measure_live, height, width, device, steps, seconds).result()
+        return pool.submit(measure_live, height, width, device, steps, seconds, adaptive).result()
 
 
 def render_live_table(rows: list[LiveRow], steps: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Live loop: demo source, 1920x1080 window, {steps} step(s) per frame, 1 octave")
+    table = Table(title=f"Live loop: demo source, 1920x1080 window; fixed rows {steps} step(s) per frame, 1 octave")
     stages = ("capture", "flow", "dream", "display")
-    for heading in ("dream size (HxW)", "provider", "fps", *[f"{s} ms" for s in stages], "frames"):
+    headings = ("dream size (HxW)", "provider", "fps", "target fps", "fps / target",
+                f"fps / {ADAPTIVE_FLOOR_FPS}", *[f"{s} ms" for s in stages], "frames")
+    for heading in headings:
         table.add_column(heading, justify="left" if heading.startswith("dream size") else "right")
     for row in rows:
-        size = f"{row.height}x{row.width}"
+        size = f"{row.height}x{row.width}" + (" adaptive" if row.target_fps else "")
         if row.error:
-            table.add_row(size, f"[red]{row.error}[/]", *[""] * 6)
+            table.add_row(size, f"[red]{row.error}[/]", *[""] * (len(headings) - 2))
             continue
-        table.add_row(size, row.provider, f"{row.fps:.1f}",
+        ratios = ((str(row.target_fps), f"{row.fps / row.target_fps:.2f}", f"{row.fps / ADAPTIVE_FLOOR_FPS:.2f}")
+                  if row.target_fps else ("off", "", ""))
+        table.add_row(size, row.provider, f"{row.fps:.1f}", *ratios,
                       *[f"{row.stage_ms.get(s, 0.0):.1f}" for s in stages], str(row.frames))
-    Console(width=None if sys.stdout.isatty() else 140).print(table)
+    Console(width=None if sys.stdout.isatty() else 160).print(table)
+    for row in rows:
+        if row.quality:
+            print(f"  {row.quality}")
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -470,6 +487,8 @@ def main(argv: list[str] | None = None) -> int:
     render_efficiency(cells)
     live_rows = []
     if not args.skip_live:
+        print("measuring the live loop on the shipped defaults (adaptive quality) …", file=sys.stderr, flush=True)
+        live_rows.append(run_live_isolated(0, 0, args.live_device, args.live_steps, args.live_seconds, adaptive=True))
         for height, width in args.live_sizes:
             print(f"measuring the live loop at {height}x{width} …", file=sys.stderr, flush=True)
             live_rows.append(run_live_isolated(height, width, args.live_device, args.live_steps, args.live_seconds))
