@@ -79,9 +79,10 @@ def grey_picture(seed: int = 0) -> np.ndarray:
 def make_app(small_engine, tmp_path: Path):
     apps: list[LiveApp] = []
 
-    def make(source=None, params: Params = DREAM, hud: bool = True, engine=None, **options) -> LiveApp:
+    def make(source=None, params: Params = DREAM, hud: bool = True, engine=None, fit: str = "letterbox",
+             **options) -> LiveApp:
         display = Display(DisplayConfig(
-            fullscreen=False, window_width=WINDOW[0], window_height=WINDOW[1], hud=hud,
+            fullscreen=False, window_width=WINDOW[0], window_height=WINDOW[1], hud=hud, fit=fit,
             screenshot_dir=str(tmp_path / "shots"),
         ))
         source = source or DemoSource(params.dream_width, params.dream_height)
@@ -455,18 +456,30 @@ def circle_aspect(image: np.ndarray) -> float:
     return (xs.max() - xs.min() + 1) / (ys.max() - ys.min() + 1)
 
 
+@pytest.mark.parametrize("fit", ["letterbox", "crop"])
 @pytest.mark.parametrize("dream_size", [(120, 160), (96, 96), (160, 90)])  # 4:3, square, portrait 9:16
-def test_a_16_9_source_is_never_stretched_into_another_dream_aspect(make_app, dream_size) -> None:
-    """A round disc on a 16:9 frame stays round in the shown picture whatever the dream's aspect
-    (the source is cut to the dream's aspect, never squashed), and the window letterboxes it."""
+def test_a_16_9_source_is_never_stretched_into_another_dream_aspect(make_app, dream_size, fit) -> None:
+    """A round disc on a 16:9 frame stays round in the shown picture whatever the dream's
+    size: with fit = letterbox the dream takes the source's aspect inside that size (the whole
+    picture), with crop the source is cut to the size's aspect; never squashed. The window
+    letterboxes or crops it."""
     source_picture = np.full((180, 320, 3), 40, np.uint8)
     cv2.circle(source_picture, (160, 90), 40, (255, 255, 255), -1)
     height, width = dream_size
-    app = make_app(ScriptedSource(source_picture), hud=False, params=dataclasses.replace(
+    app = make_app(ScriptedSource(source_picture), hud=False, fit=fit, params=dataclasses.replace(
         DREAM, dream_height=height, dream_width=width, steps=0))
     app.step()
-    shown = app.shown_image  # at the cropped source's own size (dream small, show sharp)
-    assert shown.shape[1] / shown.shape[0] == pytest.approx(width / height, rel=0.02)
+    shown = app.shown_image  # at the source's own resolution (dream small, show sharp)
+    dreamed = app.effective
+    assert shown.shape[1] / shown.shape[0] == pytest.approx(dreamed.dream_width / dreamed.dream_height, rel=0.03)
+    if fit == "letterbox":
+        assert dreamed.dream_width <= width and dreamed.dream_height <= height or min(dreamed.dream_height,
+                                                                                       dreamed.dream_width) == 75
+        if dream_size == (120, 160):  # room for 16:9 above the model's minimum: the whole picture
+            assert (dreamed.dream_height, dreamed.dream_width) == (90, 160)
+    else:
+        assert shown.shape[1] / shown.shape[0] == pytest.approx(width / height, rel=0.02)
+        assert (dreamed.dream_height, dreamed.dream_width) == dream_size
     assert circle_aspect(shown) == pytest.approx(1.0, abs=0.08)
     window = window_pixels()
     assert circle_aspect(window) == pytest.approx(1.0, abs=0.08)

@@ -28,16 +28,22 @@ from livedream.live.hud import LoopState, banner_text, compose_hud
 from livedream.live.keys import KeyActions, PresetRecall, Recording, remote_actions
 from livedream.live.models import ModelSet
 from livedream.live.screenshots import Screenshots
-from livedream.live.stats import FpsMeter, RunStats, SourceCounters, StageTimes
+from livedream.live.stats import (
+    FpsMeter,
+    FrameClock,
+    RunStats,
+    SourceCounters,
+    StageTimes,
+)
 from livedream.live.watchdog import FrameWatchdog
 from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
 from livedream.outputs.seam import Outputs
-from livedream.params import NOMINAL_FRAME_S, Params
+from livedream.params import Params
 from livedream.pipeline.display import Action, HudStats, Screen
 from livedream.pipeline.dream import DreamInterrupted
 from livedream.pipeline.dreamer import LiveDreamer
-from livedream.pipeline.images import cropped_to_aspect
+from livedream.pipeline.images import cropped_to_aspect, fitted_to_aspect
 from livedream.pipeline.sources import Frame, Source
 from livedream.runtime.model import LoadedModel
 
@@ -82,12 +88,11 @@ class LiveApp:
         self.models, self.outputs = models, outputs or Outputs()
         self.controls = list(controls)
         self.keys = KeyActions(self, recall_preset, recording)
-        self.deepen = deepen
-        self.health = health
+        self.deepen, self.health = deepen, health
         self.hours = OpeningHours(schedule, dreamer.reset, wall_clock)
         self.watchdog = FrameWatchdog(MAX_FRAME_GAP_S, clock=clock)
         self.budget = budget or FrameBudget(0, models.current.min_size)
-        self.times, self.counters, self.fps = StageTimes(), SourceCounters(), FpsMeter()
+        self.times, self.counters, self.fps, self.frame_clock = StageTimes(), SourceCounters(), FpsMeter(), FrameClock()
         self.paused = False
         self.frames = self.dreamed = 0
         self.screenshots = Screenshots(Path(display.cfg.screenshot_dir), disk)
@@ -100,7 +105,7 @@ class LiveApp:
         self._shown: np.ndarray | None = None  # the dreamer's output buffer
         self._placeholder: np.ndarray | None = None
         self._last_dream: tuple[int, Params] | None = None  # (source index, effective Params)
-        self._dreamed_at: float | None = None  # the clock when the last dream began
+        self._dream_size: tuple[int, int] | None = None  # (height, width) of the last dream
         self._poll_ms = 0.0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -217,18 +222,14 @@ class LiveApp:
         return frame
 
     def _needs_dream(self, frame: Frame) -> bool:
-        if self.deepen:
-            return True
-        return self._last_dream != (frame.index, self.budget.apply(self.params))
+        return self.deepen or self._last_dream != (frame.index, self.budget.apply(self.params))
 
     def _dream(self, frame: Frame) -> bool:
         """Dream `frame`; False when skipped or cut short by a stop (the last frame stays shown)."""
-        effective = self.budget.apply(self.params)
+        effective, image = sized_for(self.budget.apply(self.params), frame.image, self.models.current.min_size,
+                                     self.display.cfg.fit)
         started = time.perf_counter()
-        # the clock's time since the last dream: the feedback is per second, whatever the rate
-        frame_s = NOMINAL_FRAME_S if self._dreamed_at is None else self.now - self._dreamed_at
-        self._dreamed_at = self.now
-        image = cropped_to_aspect(frame.image, effective.dream_height, effective.dream_width)
+        frame_s = self.frame_clock.tick(self.now)  # the feedback is per second, whatever the rate
 
         def dream(model: LoadedModel) -> np.ndarray:
             return self.dreamer.dream_frame(image, effective, model, lambda: self.stopping, frame_s)
@@ -244,9 +245,15 @@ class LiveApp:
         flow_ms = self.dreamer.timings.flow_ms
         self.times.record("flow", flow_ms)
         self.times.record("dream", (time.perf_counter() - started) * 1000 - flow_ms)
-        self._last_dream = (frame.index, effective)
+        self._last_dream = (frame.index, self.budget.apply(self.params))
+        self._dream_size = (effective.dream_height, effective.dream_width)  # the source's aspect, maybe
         self.dreamed += 1
         return True
+
+    @property
+    def effective(self) -> Params:
+        """The Params the dreamer runs with now: budget cuts applied, at the last dream's size."""
+        return with_size(self.budget.apply(self.params), self._dream_size)
 
     def _show(self, now: float, dark: bool) -> None:
         """Put the frame on the screen (black when dark) and hand it to the controls."""
@@ -284,11 +291,11 @@ class LiveApp:
         lines = [line for control in self.controls for line in control.status_lines(now)]
         lines += self.outputs.status_lines() + ([self.screenshots.warning] if self.screenshots.warning else [])
         model = self.models.current.model
-        return compose_hud(self.fps.fps, self.times, self.budget.apply(self.params), self.budget.describe(self.params), loop,
+        return compose_hud(self.fps.fps, self.times, self.effective, self.budget.describe(self.params), loop,
                            lines, self.models.current.provider, model.layers, self.source.state)
 
     def _stats(self, frames: int, dreamed: int, seconds: float) -> RunStats:
-        effective = self.budget.apply(self.params)
+        effective = self.effective
         return RunStats(frames, dreamed, seconds, frames / seconds if seconds > 0 else 0.0, self.times.medians(),
                         self.counters.source_frames, self.counters.dropped, self.counters.reused,
                         self._stop_reason or "?", (effective.dream_height, effective.dream_width),
@@ -326,6 +333,22 @@ class SignalsStopLoop:
         if self._app.stopping:
             raise KeyboardInterrupt  # asked twice: the user means it
         self._app.stop(f"signal {signal.Signals(signum).name}")
+
+
+def sized_for(box: Params, image: np.ndarray, min_size: int, fit: str) -> tuple[Params, np.ndarray]:
+    """The dream's Params and the part of `image` it dreams. fit = letterbox: the source's
+    aspect inside the configured size (the whole picture, letterboxed on screen); otherwise,
+    or where the model's minimum size forces it, the source is cut to the size's aspect —
+    never squashed."""
+    if fit == "letterbox":
+        box = with_size(box, fitted_to_aspect(box.dream_height, box.dream_width, *image.shape[:2], min_size))
+    return box, cropped_to_aspect(image, box.dream_height, box.dream_width)
+
+
+def with_size(params: Params, size: tuple[int, int] | None) -> Params:
+    if size is None or size == (params.dream_height, params.dream_width):
+        return params
+    return dataclasses.replace(params, dream_height=size[0], dream_width=size[1])
 
 
 def sleep_unless_stopped(seconds: float, stopping: Callable[[], bool]) -> None:

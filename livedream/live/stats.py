@@ -8,6 +8,8 @@ from typing import Mapping
 
 import numpy as np
 
+from livedream.params import NOMINAL_FRAME_S
+
 STAGES = ("capture", "flow", "dream", "display")
 
 
@@ -91,6 +93,19 @@ class SourceCounters:
             self.source_frames += index - self.last_index
             self.dropped += index - self.last_index - 1
         self.last_index = index
+
+
+class FrameClock:
+    """Seconds between consecutive dreams on the loop's clock (a fake one in tests), which turn
+    the per-second feedback into one frame's share; the nominal frame time before the first."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def tick(self, now: float) -> float:
+        frame_s = NOMINAL_FRAME_S if self._last is None else now - self._last
+        self._last = now
+        return frame_s
 
 
 class FpsMeter:

@@ -119,6 +119,16 @@ def _jpeg_size(head: bytes) -> tuple[int, int] | None:
     return None
 
 
+def fitted_to_aspect(box_height: int, box_width: int, image_height: int, image_width: int,
+                     min_size: int) -> tuple[int, int]:
+    """The largest (height, width), even, with the image's aspect inside the box: the dream of
+    a 4:3 camera in a 640x360 box is 480x360, the whole picture, nothing cut or squashed."""
+    scale = min(box_width / image_width, box_height / image_height)
+    height = max(min_size, round(image_height * scale / 2) * 2)
+    width = max(min_size, round(image_width * scale / 2) * 2)
+    return min(height, max(box_height, min_size)), min(width, max(box_width, min_size))
+
+
 def cropped_to_aspect(image: np.ndarray, height: int, width: int) -> np.ndarray:
     """The centred part of `image` with the aspect of height x width, as a view (no copy),
     so a 4:3 dream of a 16:9 camera is cut, not squashed."""
