@@ -483,3 +483,38 @@ def test_a_16_9_source_is_never_stretched_into_another_dream_aspect(make_app, dr
     assert circle_aspect(shown) == pytest.approx(1.0, abs=0.08)
     window = window_pixels()
     assert circle_aspect(window) == pytest.approx(1.0, abs=0.08)
+
+
+class ShapeOutput:
+    """Keeps the shape of every frame the outputs were handed."""
+
+    name = "shapes"
+    active = True
+    status = ""
+
+    def __init__(self) -> None:
+        self.shapes: list[tuple[int, ...]] = []
+
+    def send(self, frame_rgb: np.ndarray) -> None:
+        self.shapes.append(frame_rgb.shape)
+
+    def close(self) -> None:
+        pass
+
+
+def test_outputs_get_nothing_before_the_first_dream_then_the_shown_size(make_app) -> None:
+    """A recording opens at the size of the first frame it gets: never the placeholder's
+    dream size when the shown picture is the source's (a 720p recording that began 320x180)."""
+    from livedream.outputs.seam import Outputs
+
+    shapes = ShapeOutput()
+    outputs = Outputs([shapes])
+    source = ScriptedSource(np.full((180, 320, 3), 90, np.uint8))
+    app = make_app(source, outputs=outputs, params=dataclasses.replace(DREAM, dream_height=90, dream_width=160))
+    app._show(app.now, dark=False)  # a frame before anything was dreamed: the placeholder on screen
+    outputs.flush()
+    assert shapes.shapes == []
+    for _ in range(3):
+        app.step()
+    outputs.flush()
+    assert shapes.shapes and set(shapes.shapes) == {(180, 320, 3)}

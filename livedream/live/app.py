@@ -93,8 +93,7 @@ class LiveApp:
         self.watchdog = FrameWatchdog(MAX_FRAME_GAP_S, clock=clock)
         self.budget = budget or FrameBudget(0, models.current.min_size)
         self.times, self.counters, self.fps, self.frame_clock = StageTimes(), SourceCounters(), FpsMeter(), FrameClock()
-        self.paused = False
-        self.frames = self.dreamed = 0
+        self.paused, self.frames, self.dreamed = False, 0, 0
         self.screenshots = Screenshots(Path(display.cfg.screenshot_dir), disk)
         self.hud_stats = HudStats()  # the figures of the last frame shown (HUD, health line)
         self.now = clock()
@@ -261,7 +260,8 @@ class LiveApp:
         self.hud_stats = self._hud(now)
         image = self._black_frame() if dark else self.shown_image
         self.display.show(image, self.hud_stats if self.display.hud_visible else None, None if dark else self.banner)
-        self.outputs.send(image)
+        if dark or self._shown is not None:  # nothing until the first dream: a recording takes its size
+            self.outputs.send(image)
         for control in self.controls:
             control.publish(image, self.fps.fps, now)
         self.times.record("display", (time.perf_counter() - started) * 1000 + self._poll_ms)
@@ -275,7 +275,7 @@ class LiveApp:
     # --- what the viewer sees ---------------------------------------------------------------
 
     def _black_frame(self) -> np.ndarray:
-        size = (self.params.dream_height, self.params.dream_width, 3)
+        size = self._shown.shape if self._shown is not None else (self.params.dream_height, self.params.dream_width, 3)
         if self._placeholder is None or self._placeholder.shape != size:
             self._placeholder = np.zeros(size, np.uint8)
         return self._placeholder
