@@ -117,3 +117,35 @@ def test_carried_dream_looks_the_same_after_two_seconds_at_8_and_60_fps() -> Non
     start_mass = math.pi * 8**2
     grown = 1.3 ** (2 * SECONDS)  # area grows with the zoom squared; half of it decays away each second
     assert slow_mass == pytest.approx(start_mass * grown * 0.5**SECONDS, rel=0.1)
+
+
+OLD_NAMES = {"decay": "half_life", "zoom": "zoom_per_s", "rotate": "rotate_per_s", "shift_x": "shift_x_per_s",
+             "shift_y": "shift_y_per_s"}
+
+
+@pytest.mark.parametrize("old", sorted(OLD_NAMES))
+@pytest.mark.parametrize("where", ["dream", "preset"])
+def test_a_per_frame_name_of_an_earlier_release_is_refused_with_its_successor(old: str, where: str) -> None:
+    from livedream.config import parse_config
+    from livedream.errors import UserError
+
+    document = {"dream": {old: 0.1}} if where == "dream" else {"presets": {"mine": {old: 0.1}}}
+    with pytest.raises(UserError) as refused:
+        parse_config(document)
+    message = str(refused.value)
+    assert "\n" not in message and f"{old} was per frame" in message and OLD_NAMES[old] in message
+
+
+@pytest.mark.parametrize("old", sorted(OLD_NAMES))
+def test_a_live_message_with_a_per_frame_name_changes_nothing_and_says_why(old: str) -> None:
+    params, warnings = Params().clamped(**{old: 0.1})
+    assert params == Params() and len(warnings) == 1 and OLD_NAMES[old] in warnings[0]
+
+
+@pytest.mark.parametrize("command", [["run", "--decay", "0.9"], ["dream", "--decay", "0.9", "x.mp4", "-o", "y.mp4"]])
+def test_the_decay_flag_is_refused_with_the_half_life_flag(command: list[str], capsys) -> None:
+    from livedream import cli
+
+    assert cli.main(command) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--decay was per frame; use --half-life S" in err
