@@ -593,6 +593,12 @@ def _checked_value(
     def refuse(allowed: str) -> UserError:
         return UserError(f"{where} {spec.name} = {_show(value)} is not allowed; use {allowed}")
 
+    parser = spec.metadata.get("parse")  # a structured value (the objective) parses itself
+    if parser is not None:
+        try:
+            return parser(value)
+        except UserError as error:
+            raise UserError(f"{where} {spec.name}: {str(error).removeprefix('objective: ')}") from None
     coerced = _coerce(hint, value)
     if coerced is None:
         raise refuse(_describe_type(hint))

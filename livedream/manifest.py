@@ -1,6 +1,7 @@
 """Where exported graphs live and what the manifest says about them (no torch here).
 
-`models/manifest.json` records, for each graph name: its file, layers and layer weights,
+`models/manifest.json` records, for each graph name: its file, layers (the objective inputs'
+order) with their channel counts and default weights,
 the weights source and its sha256, the graph's own sha256, opset, dtype, input range and
 minimum input size. The runtime checks a graph against it before loading.
 """
@@ -17,8 +18,11 @@ import platformdirs
 from livedream.errors import UserError
 from livedream.files import file_problem, write_atomically
 
-DEFAULT_MODEL = "default"
+DEFAULT_MODEL = "default"  # mixed0–mixed5, the default objective mixed3 + mixed5
+DEEP_MODEL = "deep"  # mixed0–mixed10, for objectives that reach deeper than mixed5
 MANIFEST_NAME = "manifest.json"
+# A graph's own metadata: its objective layers, their channel counts and default weights.
+LAYERS_KEY, CHANNELS_KEY, WEIGHTS_KEY = "livedream.layers", "livedream.channels", "livedream.layer_weights"
 EXPORT_HINT = "run `livedream export` (needs: pip install 'livedream[export]')"
 
 
@@ -40,6 +44,9 @@ class GraphInfo:
     variant: str
     steps_per_run: int = 0  # 0: gradient graph (image → loss, gradient); K: K ascent steps
     kind: str = "gradient"  # "gradient", "step" (K steps per run) or "frame" (a whole live frame)
+    # Each layer's channel count: the objective inputs' shapes. Empty: a graph of an earlier
+    # release, whose objective was baked in; it must be exported again.
+    channels: tuple[int, ...] = ()
 
     @classmethod
     def from_json(cls, name: str, entry: dict) -> "GraphInfo":
@@ -59,6 +66,7 @@ class GraphInfo:
                 variant=entry["variant"],
                 steps_per_run=int(entry.get("steps_per_run", 0)),
                 kind=entry.get("kind", "step" if entry.get("steps_per_run") else "gradient"),
+                channels=tuple(int(c) for c in entry.get("channels", ())),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(

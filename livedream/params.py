@@ -8,7 +8,12 @@ latest one once per frame. A preset is a named `Params`.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from livedream.errors import UserError
+from livedream.objective import DEFAULT_OBJECTIVE, WEIGHT_HIGH, WEIGHT_LOW, Objective, parse_objective, with_term
+
+OBJECTIVE_PREFIX = "objective/"  # live names of objective terms: "objective/mixed4", "objective/mixed4:97"
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,10 @@ class Range:
 class Params:
     """Everything the dreamer reads per frame. Sizes are (height, width) in pixels."""
 
-    model: str = "default"  # graph name in models/ ("default" = mixed3 + mixed5)
+    model: str = "default"  # graph name in models/ ("default" covers mixed0–5, "deep" mixed0–10)
+    # What the dream amplifies: layers and single channels with weights (`livedream.objective`).
+    objective: Objective = field(default=DEFAULT_OBJECTIVE, metadata={"parse": parse_objective})
+    guide: str = ""  # an image whose features the dream moves toward ("" = none)
     strength: float = 0.04  # step size of one normalised ascent step
     steps: int = 2  # ascent steps per octave per frame
     octaves: int = 1  # octaves per frame, coarsest first
@@ -53,6 +61,11 @@ class Params:
         fields = {f.name: f for f in dataclasses.fields(self)}
         applied: dict[str, object] = {}
         for name, value in changes.items():
+            if name.startswith(OBJECTIVE_PREFIX):
+                objective, warning = _objective_term(applied.get("objective", self.objective), name, value)
+                applied["objective"] = objective
+                warnings.extend(warning)
+                continue
             if name in RENAMED:
                 warnings.append(f"{name!r} was per frame; {RENAMED[name]}")
                 continue
@@ -90,6 +103,22 @@ class Params:
     def differences(self, new: "Params") -> list[str]:
         """`name old → new` for each field that `new` changes, for the log."""
         return [f"{name} {getattr(self, name)} → {value}" for name, value in new.changes_from(self).items()]
+
+
+def _objective_term(objective: Objective, name: str, value: object) -> tuple[Objective, list[str]]:
+    """`objective` with the term of `objective/<term>` set to `value`, clamped; or a warning."""
+    term = name[len(OBJECTIVE_PREFIX):]
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+        return objective, [f"{name}: {value!r} is not a number; ignored"]
+    try:
+        changed = with_term(objective, term, float(value))
+    except UserError as error:
+        return objective, [f"{name}: {str(error).removeprefix('objective: ')}; ignored"]
+    if not changed:
+        return objective, [f"{name}: {value!r} would leave no objective; ignored"]
+    if not WEIGHT_LOW <= value <= WEIGHT_HIGH:
+        return changed, [f"{name}: {value!r} is outside {WEIGHT_LOW:g}..{WEIGHT_HIGH:g}; clamped"]
+    return changed, []
 
 
 PARAM_RANGES: dict[str, Range] = {

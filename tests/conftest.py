@@ -41,6 +41,14 @@ def random_model(layers: tuple[str, ...], variant, seed: int = 0):
     return model.eval()
 
 
+def default_objective(session) -> dict[str, np.ndarray]:
+    """The objective inputs a graph's own metadata gives as its default, for a plain session.run."""
+    from livedream.runtime.engine import objective_inputs_of
+
+    objective = objective_inputs_of(session)
+    return {"layer_weights": objective.layer_weights, "channel_weights": objective.channel_weights}
+
+
 def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant, seed: int = 0):
     """Export a random-weight graph with its manifest entry; returns (path, model)."""
     from livedream.export.backward import DreamGradient
@@ -59,6 +67,7 @@ def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant
             file=path.name,
             layers=layers,
             layer_weights=tuple(1.0 for _ in layers),
+            channels=module.channels,
             weights_source=f"random (seed {seed})",
             weights_sha256="0" * 64,
             graph_sha256=sha256_of(path),
@@ -146,7 +155,7 @@ def lively_graph(tmp_path_factory) -> Path:
         name="lively", file=path.name, layers=LIVELY_LAYERS, layer_weights=(1.0,),
         weights_source=f"lively random (seed {LIVELY_SEED})", weights_sha256="0" * 64,
         graph_sha256=sha256_of(path), opset=OPSET, dtype="float32", input_range=(-1.0, 1.0),
-        min_size=75, variant="test",
+        min_size=75, variant="test", channels=(256,),
     )
     write_manifest_entry(folder, info)
     return path

@@ -158,7 +158,9 @@ def test_first_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(small_grap
     models.mkdir()
     shutil.copy(small_graph, models / "default.onnx")
     info = read_manifest(small_graph.parent)["small"]
-    write_manifest_entry(models, dataclasses.replace(info, name="default", file="default.onnx"))
+    for name in ("default", "deep"):  # both default graphs are there: only the GPU's are missing
+        shutil.copy(small_graph, models / f"{name}.onnx")
+        write_manifest_entry(models, dataclasses.replace(info, name=name, file=f"{name}.onnx"))
     exported = []
 
     def fake_export(out_dir, fp16=False, steps_per_run=0, frame=False, **_):

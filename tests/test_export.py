@@ -12,7 +12,7 @@ torch = pytest.importorskip("torch")
 from livedream.export.backward import DreamGradient  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015, TORCHVISION, canonical_layer, dream_loss  # noqa: E402
-from tests.conftest import random_model  # noqa: E402
+from tests.conftest import default_objective, random_model  # noqa: E402
 
 VARIANTS = {"tf2015": TF2015, "torchvision": TORCHVISION}
 # mixed3 + mixed5 (the default) plus Mixed_7c, whose pool branch differs between variants.
@@ -51,7 +51,7 @@ def test_hand_backward_matches_autograd_in_float64(variant_model, height, width)
         image = torch.rand(1, 3, height, width, dtype=torch.float64, generator=generator) * 2 - 1
         ref_loss, ref_grad = autograd_reference(model, LAYERS, image)
         with torch.no_grad():
-            loss, grad = DreamGradient(model, LAYERS, torch.float64)(image)
+            loss, grad, _ = DreamGradient(model, LAYERS, torch.float64)(image)
         assert grad.shape == image.shape
         assert abs(float(loss) - float(ref_loss)) <= 1e-9 * abs(float(ref_loss))
         assert relative_error(grad, ref_grad) <= 1e-6
@@ -73,7 +73,7 @@ def test_onnx_gradient_matches_torch_autograd(exported, height, width):
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height)) * 2 - 1
     ref_loss, ref_grad = autograd_reference(model, LAYERS, image)
-    loss, grad = session.run(["loss", "gradient"], {"image": image.numpy()})
+    loss, grad = session.run(["loss", "gradient"], {"image": image.numpy(), **default_objective(session)})
     assert grad.shape == (1, 3, height, width)
     assert abs(float(loss) - float(ref_loss)) <= 1e-4 * abs(float(ref_loss))
     assert cosine(grad, ref_grad) >= 0.9999
@@ -94,7 +94,7 @@ def test_full_graph_optimisation_gives_the_same_numbers(exported):
         options = ort.SessionOptions()
         options.graph_optimization_level = level
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-        results.append(session.run(["gradient"], {"image": image})[0])
+        results.append(session.run(["gradient"], {"image": image, **default_objective(session)})[0])
     # Fused kernels round differently; at worst a few ReLU/argmax decisions flip.
     assert cosine(results[1], results[0]) >= 0.9999
     assert relative_error(results[1], results[0]) <= 1e-2
@@ -103,7 +103,7 @@ def test_full_graph_optimisation_gives_the_same_numbers(exported):
 def test_graph_has_dynamic_size_and_no_image_sized_constants(exported):
     path, _ = exported
     graph = onnx.load(str(path)).graph
-    (image,) = graph.input
+    image = graph.input[0]
     dims = [d.dim_param or d.dim_value for d in image.type.tensor_type.shape.dim]
     assert dims == [1, 3, "height", "width"]
     gradient = next(o for o in graph.output if o.name == "gradient")

@@ -14,7 +14,7 @@ from livedream.export.inception import TF2015  # noqa: E402
 from livedream.pipeline.dream import STD_EPSILON  # noqa: E402
 from livedream.runtime.engine import Engine  # noqa: E402
 from livedream.runtime.runners import StepRunner  # noqa: E402
-from tests.conftest import random_model  # noqa: E402
+from tests.conftest import default_objective, random_model  # noqa: E402
 
 LAYERS = {"mixed0": 1.0}
 
@@ -130,7 +130,7 @@ def test_fp16_gradient_agrees_with_fp32_in_direction(graphs):
             session = ort.InferenceSession(str(graphs[name]), providers=["CPUExecutionProvider"])
         except Exception as error:  # pragma: no cover - depends on the ORT build
             pytest.skip(f"this onnxruntime cannot run float16 graphs on the CPU: {error}")
-        grads[name] = session.run(["gradient"], {"image": image})[0].astype(np.float64).ravel()
+        grads[name] = session.run(["gradient"], {"image": image, **default_objective(session)})[0].astype(np.float64).ravel()
     a, b = grads["gradient"], grads["fp16"]
     cosine = a @ b / (np.linalg.norm(a) * np.linalg.norm(b))
     print(f"fp16 vs fp32 gradient cosine: {cosine:.5f}")

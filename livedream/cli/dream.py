@@ -9,6 +9,7 @@ from pathlib import Path
 from livedream.config import DEVICES
 from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL
+from livedream.objective import parse_objective
 from livedream.offline.imageio import check_input, check_output, is_video
 from livedream.pipeline.videofiles import CODECS
 from livedream.offline.photo import VIDEO_HALF_LIFE_S, OfflineJob, dream_photo
@@ -22,7 +23,7 @@ from livedream.offline.render import (
 )
 from livedream.offline.video import dream_video
 from livedream.pipeline.dream import AscentSettings
-from livedream.pipeline.images import SAMPLE_PHOTO
+from livedream.pipeline.images import SAMPLE_PHOTO, read_image
 
 # Still defaults: the tutorial's look (mixed3 + mixed5, step 0.02, octave scale 1.3) in
 # ~15 s for the 512² sample on 2 CPU cores. The tutorial's own -2..2 octave range takes
@@ -40,6 +41,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="where to write the dream")
     parser.add_argument("--sample", action="store_true", help="dream the bundled sample photo instead of IN")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="graph name in models/ or an .onnx path (default: %(default)s)")
+    parser.add_argument("--objective", default=None, metavar="TERMS", help="what to amplify: layers and layer:channel picks with weights, e.g. mixed4=1,mixed5:139=0.5 (default: the graph's own, mixed3=1,mixed5=1)")
+    parser.add_argument("--guide", type=Path, default=None, metavar="IMAGE", help="dream toward this image's features (Google's guided dream, on whole-image means)")
     parser.add_argument("--steps", type=int, default=STILL.steps, help="ascent steps per octave (default: %(default)s)")
     parser.add_argument("--step-size", type=float, default=STILL.step_size, help="size of one normalised step (default: %(default)s)")
     parser.add_argument("--octaves", type=int, default=STILL.octaves, help="octaves at or below the input size (default: %(default)s)")
@@ -116,8 +119,12 @@ def run_dream(args: argparse.Namespace) -> int:
         raise UserError("--chunk needs the same --seed N in every chunk's run, so the chunks match; add --seed")
     if args.resume and args.seed is None:
         seed = saved_seed(args.output)
+    objective = parse_objective(args.objective) if args.objective is not None else None
+    if args.guide is not None:
+        read_image(args.guide)  # a missing or unreadable guide is named before any work
     job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.half_life, args.frame_steps,
-                     args.codec, args.crf, args.piece_frames, args.warmup, args.resume, args.workers, args.ray, chunk)
+                     args.codec, args.crf, args.piece_frames, args.warmup, args.resume, args.workers, args.ray, chunk,
+                     objective, args.guide)
     (dream_video if video else dream_photo)(job)
     return 0
 

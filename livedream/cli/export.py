@@ -60,13 +60,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     from livedream.manifest import default_models_dir
-    from livedream.runtime.exporting import export_with_progress
+    from livedream.runtime.exporting import export_default_graphs, export_with_progress
 
-    export_with_progress(
+    if args.layers is None and args.layer_weights is None and args.name is None:
+        # The default graph and its deep companion: together they cover every objective.
+        export = export_default_graphs
+        options = {}
+    else:
+        export = export_with_progress
+        options = {"layers": args.layers, "layer_weights": args.layer_weights, "name": args.name}
+    export(
         weights=args.weights,
-        layers=args.layers,
-        layer_weights=args.layer_weights,
-        name=args.name,
+        **options,
         out_dir=args.out or default_models_dir(),
         fp16=args.fp16,
         steps_per_run=args.steps_per_run,

@@ -2,7 +2,8 @@
 
 A preset is the [dream] section with the preset's changes applied (`config.Preset`). A
 switch blends from whatever is live to the preset over `crossfade` seconds: numbers
-interpolate (smoothstep), integers round, and values that cannot blend — the model and the
+interpolate (smoothstep), integers round, objectives blend term by term (the look morphs;
+the graph changes only if the deepest layer does), and values that cannot blend — the model and the
 dream size, whose change rebuilds buffers — switch once, at the midpoint.
 
 The sequencer: a timed playlist of presets for unattended shows, driven by the clock it is given.
@@ -22,6 +23,7 @@ from dataclasses import dataclass
 
 from livedream.config import PresetsConfig, SequencerConfig, SequenceStep
 from livedream.errors import UserError
+from livedream.objective import blend_objectives
 from livedream.params import Params
 
 log = logging.getLogger(__name__)
@@ -40,7 +42,9 @@ def blend(start: Params, end: Params, t: float) -> Params:
         a, b = getattr(start, spec.name), getattr(end, spec.name)
         if a == b:
             continue
-        if spec.name in SWITCH_AT_MIDPOINT or not isinstance(a, (int, float)) or isinstance(a, bool):
+        if spec.name == "objective":
+            mixed[spec.name] = blend_objectives(a, b, t)
+        elif spec.name in SWITCH_AT_MIDPOINT or not isinstance(a, (int, float)) or isinstance(a, bool):
             mixed[spec.name] = b if t >= 0.5 else a
         elif isinstance(a, int):
             mixed[spec.name] = round(a * (1.0 - t) + b * t)

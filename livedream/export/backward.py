@@ -29,6 +29,7 @@ from livedream.export.inception import (
     Block,
     Concat,
     InceptionV3,
+    STAGE_CHANNELS,
     MaxPool,
     Node,
     Seq,
@@ -146,9 +147,17 @@ def _fold_node(node: Node, folded: dict[int, FoldedConv]) -> Node:
 
 
 class DreamGradient(nn.Module):
-    """image (1, 3, H, W) in [-1, 1] → (loss, d loss / d image), with no autograd inside.
+    """(image, layer_weights, channel_weights) → (loss, d loss / d image, channel_means), with
+    no autograd inside. The objective is an input, so one graph serves every look:
 
-    loss = sum over layers of weight * mean(activation), the TF tutorial's objective.
+        loss = Σ_l layer_weights[l] · Σ_c channel_weights[l, c] · mean(act[l, c]) / C_l
+
+    `channel_weights` is every layer's vector of C_l, concatenated in layer order; all ones
+    makes a layer's term its plain mean (the TF tutorial's objective). `channel_means` is
+    every layer's per-channel mean activation, concatenated the same way: a guide image's
+    features and the channel browser's ranking, from the forward pass that runs anyway.
+    `layer_weights` (a dict: the graph's layers → their default weight) fixes which layers
+    the graph covers; the defaults are what `forward` uses when no weights are given.
     """
 
     def __init__(
@@ -159,42 +168,66 @@ class DreamGradient(nn.Module):
     ) -> None:
         super().__init__()
         self.dtype = dtype
-        self.layer_weights = {canonical_layer(k): float(v) for k, v in layer_weights.items()}
-        deepest = max(self.layer_weights, key=model.stage_names.index)
+        stages_wanted = sorted((canonical_layer(k) for k in layer_weights), key=model.stage_names.index)
+        by_stage = {canonical_layer(k): float(v) for k, v in layer_weights.items()}
+        self.layers = tuple(stages_wanted)
+        self.channels = tuple(STAGE_CHANNELS[name] for name in self.layers)
+        self.register_buffer("default_layer_weights", torch.tensor([by_stage[n] for n in self.layers]))
         folded: dict[int, FoldedConv] = {}
         self.convs = nn.ModuleList()
         for unit in model.modules():
             if isinstance(unit, BasicConv2d):
                 folded[id(unit)] = FoldedConv(unit, dtype)
                 self.convs.append(folded[id(unit)])
-        stages = model.stages()[: model.stage_names.index(deepest) + 1]
+        stages = model.stages()[: model.stage_names.index(self.layers[-1]) + 1]
         self.stages = [
             (name, _fold_node(node.layout() if isinstance(node, Block) else node, folded))
             for name, node in stages
         ]
 
-    def forward(self, image: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        image: torch.Tensor,
+        layer_weights: torch.Tensor | None = None,
+        channel_weights: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        if layer_weights is None:
+            layer_weights = self.default_layer_weights.to(image.dtype)
+        if channel_weights is None:
+            channel_weights = image.new_ones(sum(self.channels))
         x = image.to(self.dtype)
         caches = []
-        loss = image.new_zeros(())
         for name, node in self.stages:
             x, cache = node_forward(node, x)
             caches.append((node, cache, x))
-            if name in self.layer_weights:
-                # Summed in the image's precision, also for a float16 graph.
-                loss = loss + self.layer_weights[name] * x.to(image.dtype).mean()
 
-        # d mean(a) / d a = 1 / numel(a). Seeding with weight * reference / numel and
+        # Per layer, d loss / d act[c, h, w] = weight[c] / (H · W) with weight[c] =
+        # layer_weight · channel_weight[c] / C. Seeding with weight · reference / (H · W) and
         # dividing by `reference` at the end keeps float16 gradients far above underflow
         # (1 / numel is ~1e-7 at HD sizes, below float16's normal range).
         reference = caches[-1][2].numel()
+        weights = torch.split(channel_weights, self.channels)
+        seeds: dict[str, torch.Tensor] = {}
+        loss = image.new_zeros(())
+        means = []
+        index = 0
+        for (name, _), (_, _, output) in zip(self.stages, caches):
+            if name not in self.layers:
+                continue
+            weight = layer_weights[index] * weights[index] / self.channels[index]
+            mean = output.to(image.dtype).mean((2, 3))[0]  # summed in the image's precision
+            loss = loss + (weight * mean).sum()
+            means.append(mean)
+            spatial = output.shape[2] * output.shape[3]
+            seeds[name] = (weight * (reference / spatial)).to(output.dtype).view(1, -1, 1, 1)
+            index += 1
         grad = None
         for (name, _), (node, cache, output) in zip(reversed(self.stages), reversed(caches)):
-            if name in self.layer_weights:
-                seed = self.layer_weights[name] * (reference / output.numel())
-                grad = torch.full_like(output, seed) if grad is None else grad + seed
+            if name in seeds:
+                seed = seeds[name].expand_as(output)
+                grad = seed if grad is None else grad + seed
             grad = node_backward(node, cache, grad)
-        return loss, grad.to(image.dtype) / reference
+        return loss, grad.to(image.dtype) / reference, torch.cat(means)
 
 
 class AscentSteps(nn.Module):
@@ -211,10 +244,16 @@ class AscentSteps(nn.Module):
         self.gradient = gradient
         self.steps = steps
 
-    def forward(self, image: torch.Tensor, step_size: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self,
+        image: torch.Tensor,
+        step_size: torch.Tensor,
+        layer_weights: torch.Tensor | None = None,
+        channel_weights: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         first_loss = None
         for _ in range(self.steps):
-            loss, grad = self.gradient(image)
+            loss, grad, _ = self.gradient(image, layer_weights, channel_weights)
             # step / (std + 1e-8), written as (step / 1e-8) / (std / 1e-8 + 1): the
             # exporter's optimiser deletes an Add of any constant as small as 1e-8, and
             # with gradients of ~1e-9 that epsilon matters.

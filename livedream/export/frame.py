@@ -3,7 +3,8 @@
 inputs:  `frame` (H, W, 3) uint8 RGB at the dream size; `detail` (1, 3, H, W) float32, the
          previous frame's dream detail (stays on the device); `flow` (h, w, 2) float32, the
          backward optical flow on small frames, in dream pixels; `feedback` (2, 3) float32,
-         the inverse zoom/rotate/shift matrix; `decay` and `step_size` scalars.
+         the inverse zoom/rotate/shift matrix; `decay` and `step_size` scalars;
+         `layer_weights` and `channel_weights`, the objective (`backward.DreamGradient`).
 outputs: `dream` (H, W, 3) uint8 RGB; `detail_out` (1, 3, H, W); `loss`.
 
 It is the host path of `dreamer.LiveDreamer` + `coherence.DetailWarper` + `dream.dream`
@@ -52,9 +53,11 @@ class FrameDream(nn.Module):
         feedback: torch.Tensor,
         decay: torch.Tensor,
         step_size: torch.Tensor,
+        layer_weights: torch.Tensor | None = None,
+        channel_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         base = frame.permute(2, 0, 1).unsqueeze(0).to(torch.float32) * (1.0 / 127.5) - 1.0
         image = (base + warp_detail(detail, flow, feedback) * decay).clamp(-1.0, 1.0)
-        image, loss = self.ascent(image, step_size)
+        image, loss = self.ascent(image, step_size, layer_weights, channel_weights)
         dreamed = ((image + 1.0) * 127.5 + 0.5).floor().clamp(0.0, 255.0)
         return dreamed.to(torch.uint8)[0].permute(1, 2, 0), image - base, loss

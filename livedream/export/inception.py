@@ -277,6 +277,14 @@ STAGE_NAMES: tuple[str, ...] = (
     "Mixed_7c",
 )
 
+# Each stage's output channels (the shape comments of `_make_stage`).
+STAGE_CHANNELS: dict[str, int] = {
+    "Conv2d_1a_3x3": 32, "Conv2d_2a_3x3": 32, "Conv2d_2b_3x3": 64, "maxpool1": 64, "Conv2d_3b_1x1": 80,
+    "Conv2d_4a_3x3": 192, "maxpool2": 192, "Mixed_5b": 256, "Mixed_5c": 288, "Mixed_5d": 288,
+    "Mixed_6a": 768, "Mixed_6b": 768, "Mixed_6c": 768, "Mixed_6d": 768, "Mixed_6e": 768,
+    "Mixed_7a": 1280, "Mixed_7b": 2048, "Mixed_7c": 2048,
+}
+
 # Layers a dream may target: every learned stage (pools add nothing to dream on).
 LAYER_NAMES: tuple[str, ...] = tuple(n for n in STAGE_NAMES if not n.startswith("maxpool"))
 

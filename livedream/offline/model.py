@@ -1,4 +1,5 @@
-"""The gradient graph an offline dream runs on, exported first if it is the missing default."""
+"""The gradient graph an offline dream runs on, exported first if it is the missing default,
+aimed at the job's objective (and guide image)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,34 @@ from pathlib import Path
 from rich.console import Console
 
 from livedream.errors import UserError
-from livedream.manifest import GraphInfo, default_models_dir
+from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, GraphInfo, default_models_dir
+from livedream.objective import Objective, deepest_layer, describe
+from livedream.pipeline.dream import guide_image
+from livedream.pipeline.images import read_image
 from livedream.runtime.engine import Engine
 from livedream.runtime.exporting import ensure_model
 
 console = Console(highlight=False)
 
 
-def open_engine(model: str, device: str, tile: int, threads: int = 0) -> Engine:
-    """`threads`: ONNX Runtime's threads (0 = one per core; a worker sharing the machine gets its share)."""
+def open_engine(model: str, device: str, tile: int, threads: int = 0,
+                objective: Objective | None = None, guide: Path | None = None) -> Engine:
+    """`threads`: ONNX Runtime's threads (0 = one per core; a worker sharing the machine gets its share).
+    `objective` None: the graph's own default. The default graph gives way to the deep one
+    when the objective reaches past mixed5."""
     path, info = ensure_model(model, default_models_dir())
+    if model == DEFAULT_MODEL and objective is not None and deepest_layer(objective) not in info.layers:
+        path, info = ensure_model(DEEP_MODEL, default_models_dir())
     if tile < info.min_size:
         raise UserError(f"--tile {tile}: use at least the model's minimum input size, {info.min_size}")
     engine = Engine(path, device, min_size=info.min_size, layers=info.layers, threads=threads)
+    guide_weights = None
+    if guide is not None:
+        engine.gradient(guide_image(read_image(guide), engine.min_size))
+        guide_weights = engine.objective.guide_weights(engine.channel_means)
+    engine.objective.set(engine.objective.objective if objective is None else objective, guide_weights)
     describe_engine(engine, path, info)
+    console.print(f"objective: {describe(engine.objective.objective)}" + (f", guided by {guide}" if guide else ""))
     return engine
 
 

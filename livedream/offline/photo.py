@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from livedream.objective import Objective
 from livedream.offline.imageio import check_dreamable, read_photo, write_photo
 from livedream.offline.model import console, open_engine
 from livedream.offline.render import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PIECE_FRAMES, DEFAULT_WARMUP
@@ -46,6 +47,8 @@ class OfflineJob:
     workers: int = 1  # video: local worker processes, one chunk each
     ray: str | None = None  # video: a Ray cluster's address ("local": this machine)
     chunk: tuple[int, int] | None = None  # video: render only chunk i of N (1-based), for a farm manager
+    objective: Objective | None = None  # what the dream amplifies; None = the graph's own default
+    guide: Path | None = None  # an image whose features the dream moves toward
 
 
 def octave_timer(octave_count: int) -> OctaveCallback:
@@ -66,7 +69,7 @@ def dream_photo(job: OfflineJob) -> None:
     """Dream the photo `job.source` into `job.output` (the tutorial's octaves and steps)."""
     source, settings, seed = job.source, job.settings, job.seed
     rgb = read_photo(source)
-    engine = open_engine(job.model, job.device, settings.tile)
+    engine = open_engine(job.model, job.device, settings.tile, objective=job.objective, guide=job.guide)
     check_dreamable(source, *rgb.shape[:2], engine.min_size)
     octave_count = len(octave_sizes(*rgb.shape[:2], settings, engine.min_size))
     started = time.perf_counter()

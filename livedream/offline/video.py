@@ -79,14 +79,16 @@ class CoherentFrames:
 
 def render_job(job: OfflineJob) -> RenderJob:
     settings = tuple(sorted({**dataclasses.asdict(job.settings), "half_life": job.half_life, "frame_steps": job.frame_steps,
-                             "model": job.model}.items()))
+                             "model": job.model, "objective": job.objective,
+                             "guide": str(job.guide or "")}.items()))
     return RenderJob(job.source, job.output, job.codec, job.crf, job.segment_frames, job.warmup, settings, job.seed)
 
 
 def dream_chunk(job: OfflineJob, render: RenderJob, info: ClipInfo, chunk: Chunk, threads: int = 0,
                 report: bool = True) -> None:
     """One chunk, on this process: the engine, the coherent dreamer, the pieces."""
-    engine = open_engine(job.model, job.device, job.settings.tile, threads=threads)
+    engine = open_engine(job.model, job.device, job.settings.tile, threads=threads, objective=job.objective,
+                         guide=job.guide)
     check_dreamable(job.source, info.height, info.width, engine.min_size)
     decay = decay_per_frame(job.half_life, 1 / float(info.rate))  # per second, so any frame rate looks alike
 

@@ -231,5 +231,17 @@ def _scratch(workspace: dict, role: str, shape: tuple[int, ...]) -> np.ndarray:
     return buffer
 
 
+GUIDE_SIZE = 448  # a guide's longer side when its features are read: motifs at a dream's scale
+
+
+def guide_image(rgb: np.ndarray, min_size: int) -> np.ndarray:
+    """A guide photo (uint8 RGB) as the NCHW [-1, 1] image its features are read from."""
+    height, width = rgb.shape[:2]
+    scale = max(GUIDE_SIZE / max(height, width), min_size / min(height, width))
+    size = (max(min_size, round(width * scale)), max(min_size, round(height * scale)))
+    resized = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
+    return np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32) / 127.5 - 1.0
+
+
 def dreamed_image(base: np.ndarray, detail: np.ndarray) -> np.ndarray:
     return np.clip(base + detail, -1.0, 1.0)

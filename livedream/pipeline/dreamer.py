@@ -10,18 +10,23 @@ Every buffer is allocated once per size; a size change rebuilds them once.
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import dataclass
 from enum import Enum
+from pathlib import Path
 
 import cv2
 import numpy as np
 
 from livedream.params import NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
 from livedream.pipeline.coherence import DetailWarper
-from livedream.pipeline.dream import AscentSettings, StopCheck, dream
-from livedream.pipeline.images import bytes_from_unit, unit_from_bytes
-from livedream.runtime.model import FrameDreaming, LoadedModel
+from livedream.errors import UserError
+from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image
+from livedream.pipeline.images import bytes_from_unit, read_image, unit_from_bytes
+from livedream.runtime.model import FrameDreaming, Guide, LoadedModel
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,7 @@ class LiveDreamer:
         self._workspace: dict = {}  # the dream's scratch buffers, one set per size
         self._device_runner: FrameDreaming | None = None  # the runner that dreamed the last frame
         self._sharp_size: tuple[int, int] | None = None  # (height, width) of the sharp output buffers
+        self._guide: Guide | None = None  # the features of `Params.guide`, read once per guide
 
     def reset(self) -> None:
         """Drop the carried dream (a cut, a new source): the next frame starts from nothing."""
@@ -107,6 +113,7 @@ class LiveDreamer:
         """
         feedback = per_frame(params, frame_s)
         started = time.perf_counter()
+        model = model.aimed(params.objective, self._guide_of(params.guide, model))
         self._ensure_size(params.dream_height, params.dream_width)
         self._resize_into_base_rgb(frame_rgb)
         path = choose_path(params, model)
@@ -158,6 +165,22 @@ class LiveDreamer:
             dream_ms=(finished - flowed) * 1000,
         )
         return dreamed_rgb
+
+    def _guide_of(self, path: str, model: LoadedModel) -> Guide | None:
+        """The guide image's features, read once when `Params.guide` names a new one. A guide
+        that cannot be read is reported once and dreamed without, never a stopped show."""
+        if not path:
+            return None
+        if self._guide is None or self._guide.name != path:
+            try:
+                image = guide_image(read_image(Path(path)), model.min_size)
+            except UserError as error:
+                log.warning("guide: %s; dreaming without it", error)
+                self._guide = Guide(path, None, model)
+            else:
+                self._guide = Guide(path, image, model)
+                log.info("guide: %s", path)
+        return self._guide
 
     def _ensure_size(self, height: int, width: int) -> None:
         if self._size == (height, width):

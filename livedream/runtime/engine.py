@@ -20,6 +20,9 @@ import onnxruntime as ort
 
 from livedream.config import DEVICES
 from livedream.errors import UserError, first_line
+from livedream.manifest import CHANNELS_KEY, LAYERS_KEY, WEIGHTS_KEY
+from livedream.objective import normalised, public_layer
+from livedream.runtime.objective import ObjectiveInputs
 
 log = logging.getLogger(__name__)
 
@@ -124,11 +127,15 @@ class GradientEngine(Protocol):
     def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]: ...
 
 
+OBJECTIVE_INPUTS = ["image", "layer_weights", "channel_weights"]
+
+
 class Engine:
-    """`gradient(image) -> (loss, grad)` for one exported graph.
+    """`gradient(image) -> (loss, grad)` for one exported graph, under `objective`'s weights.
 
     The returned gradient array is a reused buffer: it is valid until the next call with
-    the same image size.
+    the same image size. `objective` holds the graph's objective inputs; set it between
+    calls to change what the dream amplifies (no session is touched).
     """
 
     def __init__(
@@ -146,11 +153,17 @@ class Engine:
         self.min_size = min_size
         self.layers = layers
         names = {o.name for o in self.session.get_outputs()}
-        if {"loss", "gradient"} - names or [i.name for i in self.session.get_inputs()] != ["image"]:
+        inputs = [i.name for i in self.session.get_inputs()]
+        if inputs == ["image"]:
+            raise UserError(f"{self.model_path} was exported by an earlier release (its objective is baked in); "
+                            f"export it again with `livedream export`")
+        if {"loss", "gradient", "channel_means"} - names or inputs != OBJECTIVE_INPUTS:
             raise UserError(
-                f"{self.model_path} is not a LiveDream gradient graph (needs input 'image', "
-                f"outputs 'loss' and 'gradient'); export one with `livedream export`"
+                f"{self.model_path} is not a LiveDream gradient graph (needs inputs {', '.join(OBJECTIVE_INPUTS)}, "
+                f"outputs loss, gradient and channel_means); export one with `livedream export`"
             )
+        self.objective = objective_inputs_of(self.session)
+        self.channel_means = np.zeros_like(self.objective.channel_weights)
         self._binding = self.session.io_binding()
         self._outputs: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -171,14 +184,32 @@ class Engine:
         return buffers
 
     def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
-        """Loss and d loss / d image for `image` (1, 3, H, W) float32, C-contiguous."""
+        """Loss and d loss / d image for `image` (1, 3, H, W) float32, C-contiguous.
+        `channel_means` holds the image's per-channel mean activations afterwards."""
         if image.ndim != 4 or image.shape[:2] != (1, 3) or image.dtype != np.float32:
             raise ValueError(f"expected (1, 3, H, W) float32, got {image.shape} {image.dtype}")
         self.check_size(image.shape[2], image.shape[3])
         loss, grad = self._buffers(image.shape)
         binding = self._binding
         binding.bind_cpu_input("image", np.ascontiguousarray(image))
+        binding.bind_cpu_input("layer_weights", self.objective.layer_weights)
+        binding.bind_cpu_input("channel_weights", self.objective.channel_weights)
         binding.bind_output("loss", "cpu", 0, np.float32, [], loss.ctypes.data)
         binding.bind_output("gradient", "cpu", 0, np.float32, list(grad.shape), grad.ctypes.data)
+        binding.bind_output("channel_means", "cpu", 0, np.float32, list(self.channel_means.shape),
+                            self.channel_means.ctypes.data)
         self.session.run_with_iobinding(binding)
         return float(loss), grad
+
+
+def objective_inputs_of(session: ort.InferenceSession) -> ObjectiveInputs:
+    """The objective inputs a graph declares in its metadata (written by `livedream export`)."""
+    meta = session.get_modelmeta().custom_metadata_map
+    try:
+        layers = tuple(meta[LAYERS_KEY].split(","))
+        channels = tuple(int(c) for c in meta[CHANNELS_KEY].split(","))
+        defaults = tuple(float(w) for w in meta[WEIGHTS_KEY].split(","))
+    except (KeyError, ValueError):
+        raise UserError("the graph does not list its objective layers; export it again with `livedream export`") from None
+    default = normalised((public_layer(layer), w) for layer, w in zip(layers, defaults) if w)
+    return ObjectiveInputs(layers, channels, default)

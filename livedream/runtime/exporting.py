@@ -11,6 +11,7 @@ from rich.console import Console
 
 from livedream.errors import UserError
 from livedream.manifest import (
+    DEEP_MODEL,
     DEFAULT_MODEL,
     EXPORT_HINT,
     GraphInfo,
@@ -34,6 +35,7 @@ def export_with_progress(
     fp16: bool = False,
     steps_per_run: int = 0,
     frame: bool = False,
+    through: str | None = None,
 ) -> GraphInfo:
     if not export_available():
         raise UserError("exporting needs torch and onnx: pip install 'livedream[export]'")
@@ -49,6 +51,7 @@ def export_with_progress(
         fp16=fp16,
         steps_per_run=steps_per_run,
         frame=frame,
+        through=through,
     )
     started = time.perf_counter()
     with console.status("exporting", spinner="dots") as status:
@@ -65,15 +68,30 @@ def export_with_progress(
     return result.info
 
 
-def ensure_model(name: str, models_dir: Path) -> tuple[Path, GraphInfo]:
-    """The graph `name`, exporting the default one first if it is missing and torch is here."""
+def export_default_graphs(out_dir: Path, **options: object) -> GraphInfo:
+    """The two graphs every objective needs: `default` (mixed0–mixed5, the live and photo
+    graph) and `deep` (mixed0–mixed10, for the deep looks); returns the default's entry."""
+    info = export_with_progress(out_dir=out_dir, **options)  # type: ignore[arg-type]
+    export_with_progress(out_dir=out_dir, through="mixed10", **options)  # type: ignore[arg-type]
+    return info
+
+
+def _usable(models_dir: Path, name: str) -> bool:
+    """Listed, present, and of this release (objective inputs: its entry lists channels)."""
     known = read_manifest(models_dir)
-    missing = name not in known or not (models_dir / known[name].file).exists()
-    if name == DEFAULT_MODEL and missing:
+    return name in known and (models_dir / known[name].file).exists() and bool(known[name].channels)
+
+
+def ensure_model(name: str, models_dir: Path) -> tuple[Path, GraphInfo]:
+    """The graph `name`, exporting the default graphs first if missing (or of an earlier
+    release, whose objective was baked in) and torch is here."""
+    if name == DEFAULT_MODEL and not (_usable(models_dir, DEFAULT_MODEL) and _usable(models_dir, DEEP_MODEL)):
         if not export_available():
-            raise UserError(f"the default model is not exported yet; {EXPORT_HINT}")
-        console.print("first run: exporting the default DeepDream graph (once, under a minute)")
-        export_with_progress(out_dir=models_dir)
+            raise UserError(f"the default model is not exported yet (or is from an earlier release); {EXPORT_HINT}")
+        console.print("first run: exporting the default DeepDream graphs (once, about a minute)")
+        if not _usable(models_dir, DEFAULT_MODEL):
+            export_with_progress(out_dir=models_dir)
+        export_with_progress(out_dir=models_dir, through="mixed10")
     if name == DEFAULT_MODEL and _cuda_available() and export_available():
         _export_missing_gpu_graphs(models_dir)
     return find_graph(name, models_dir)

@@ -14,8 +14,10 @@ from typing import Mapping, Protocol
 
 import numpy as np
 
-from livedream.manifest import find_graph, read_manifest
+from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, find_graph, read_manifest
+from livedream.objective import Objective, describe
 from livedream.runtime.engine import Engine, GradientEngine
+from livedream.runtime.objective import ObjectiveInputs
 from livedream.runtime.runners import FrameRunner, StepRunner
 
 log = logging.getLogger(__name__)
@@ -48,10 +50,57 @@ class LoadedModel:
     frame_runners: Mapping[int, FrameDreaming] = field(default_factory=dict)  # by steps per frame
     provider: str = "CPU"  # "CUDA" or "CPU": where the gradient runs
     layers: tuple[str, ...] = ()
+    # The objective inputs the engine and runners read; None for a fake with its objective built in.
+    objective: ObjectiveInputs | None = None
+    deeper: "LoadedModel | None" = None  # the deep graph, for objectives beyond this one's layers
 
     @property
     def min_size(self) -> int:
         return self.engine.min_size
+
+    def aimed(self, objective: Objective, guide: Guide | None = None) -> "LoadedModel":
+        """The shallowest graph covering `objective`, its inputs filled for it (and `guide`).
+        Cheap when nothing changed: called once per frame."""
+        if self.objective is None:
+            return self
+        chosen = self
+        if not self.objective.covers(objective) and self.deeper is not None:
+            chosen = self.deeper
+        inputs = chosen.objective
+        assert inputs is not None
+        guide_weights = None if guide is None else guide.weights_for(inputs)
+        if objective == inputs.requested and guide_weights is inputs.guide:
+            return chosen
+        inputs.set(_within(objective, inputs), guide_weights)
+        inputs.requested = objective
+        return chosen
+
+
+class Guide:
+    """A guide image's features, computed once per graph (the forward pass of one gradient run).
+    `image` None: a guide that could not be read, which guides nothing."""
+
+    def __init__(self, name: str, image: np.ndarray | None, model: LoadedModel) -> None:
+        self.name = name
+        self._weights: dict[int, np.ndarray] = {}
+        for graph in (model, model.deeper) if image is not None else ():
+            if graph is not None and graph.objective is not None and isinstance(graph.engine, Engine):
+                graph.engine.gradient(image)
+                self._weights[id(graph.objective)] = graph.objective.guide_weights(graph.engine.channel_means)
+
+    def weights_for(self, objective: ObjectiveInputs) -> np.ndarray | None:
+        return self._weights.get(id(objective))
+
+
+def _within(objective: Objective, inputs: ObjectiveInputs) -> Objective:
+    """The terms `inputs`' graph covers; a live objective beyond it (a custom graph of fewer
+    layers) is narrowed with one warning rather than stopping the show."""
+    if inputs.covers(objective):
+        return objective
+    kept = tuple(term for term in objective if inputs.covers((term,)))
+    log.warning("objective %s: this graph covers only %s; dreaming %s", describe(objective),
+                ", ".join(inputs.layers), describe(kept) if kept else "its own default objective")
+    return kept or inputs.default
 
 
 def load_model(
@@ -64,20 +113,30 @@ def load_model(
     """
     path, info = find_graph(model, models_dir)
     engine = Engine(path, device, threads, min_size=info.min_size, layers=info.layers)
+    deeper = _deeper(info.name, models_dir, device, threads, cuda_graph)
     if engine.provider != "CUDA":
-        return LoadedModel(engine, provider=engine.provider, layers=info.layers)
+        return LoadedModel(engine, provider=engine.provider, layers=info.layers, objective=engine.objective,
+                           deeper=deeper)
     step_runner = None
     step_graphs = _best_graphs(info.name, models_dir, "step")
     if step_graphs:
         step_path, step_info = find_graph(step_graphs[min(step_graphs)], models_dir)
-        step_runner = StepRunner(step_path, step_info.steps_per_run, device, threads, cuda_graph)
+        step_runner = StepRunner(step_path, step_info.steps_per_run, device, threads, cuda_graph,
+                                 objective=engine.objective)
         log.info("whole steps on the GPU with %s%s", step_info.name, " (CUDA graphs)" if cuda_graph else "")
     frame_runners = {}
     for steps, name in _best_graphs(info.name, models_dir, "frame").items():
         frame_path, _ = find_graph(name, models_dir)
-        frame_runners[steps] = FrameRunner(frame_path, steps, device, threads, cuda_graph)
+        frame_runners[steps] = FrameRunner(frame_path, steps, device, threads, cuda_graph, objective=engine.objective)
         log.info("whole live frames of %d step(s) on the GPU with %s", steps, name)
-    return LoadedModel(engine, step_runner, frame_runners, engine.provider, info.layers)
+    return LoadedModel(engine, step_runner, frame_runners, engine.provider, info.layers, engine.objective, deeper)
+
+
+def _deeper(name: str, models_dir: Path, device: str, threads: int, cuda_graph: bool) -> LoadedModel | None:
+    """The default graph comes with the deep one when it was exported (`livedream export`)."""
+    if name != DEFAULT_MODEL or DEEP_MODEL not in read_manifest(models_dir):
+        return None
+    return load_model(DEEP_MODEL, models_dir, device, threads, cuda_graph)
 
 
 def _best_graphs(model: str, models_dir: Path, kind: str) -> dict[int, str]:

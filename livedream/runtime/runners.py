@@ -12,9 +12,11 @@ import numpy as np
 import onnxruntime as ort
 
 from livedream.errors import first_line
+from livedream.runtime.objective import ObjectiveInputs
 from livedream.runtime.engine import (
     CUDA,
     MAX_CACHED_SIZES,
+    objective_inputs_of,
     open_session,
     session_options,
 )
@@ -36,20 +38,44 @@ def open_fixed_size_session(
     return open_session(model_path, device, threads, cuda_options, options)[0]
 
 
+class _DeviceObjective:
+    """The objective inputs' copy on a session's device, refreshed when the objective changes
+    (a version compare per run; CUDA graphs keep reading the same addresses)."""
+
+    def __init__(self, objective: ObjectiveInputs, device: str) -> None:
+        self.objective = objective
+        self.layer_weights = ort.OrtValue.ortvalue_from_numpy(objective.layer_weights.copy(), device, 0)
+        self.channel_weights = ort.OrtValue.ortvalue_from_numpy(objective.channel_weights.copy(), device, 0)
+        self.version = objective.version
+
+    def bind(self, binding: ort.IOBinding) -> None:
+        binding.bind_ortvalue_input("layer_weights", self.layer_weights)
+        binding.bind_ortvalue_input("channel_weights", self.channel_weights)
+
+    def refresh(self) -> None:
+        if self.version != self.objective.version:
+            self.layer_weights.update_inplace(self.objective.layer_weights)
+            self.channel_weights.update_inplace(self.objective.channel_weights)
+            self.version = self.objective.version
+
+
 class _PingPong:
     """Two image buffers on the session's device and the bindings that run A→B and B→A."""
 
-    def __init__(self, session: ort.InferenceSession, shape: tuple[int, ...], device: str) -> None:
+    def __init__(self, session: ort.InferenceSession, shape: tuple[int, ...], device: str,
+                 objective: ObjectiveInputs) -> None:
         def device_array(array_shape: tuple[int, ...]) -> ort.OrtValue:
             return ort.OrtValue.ortvalue_from_shape_and_type(array_shape, np.float32, device, 0)
 
         self.a, self.b = device_array(shape), device_array(shape)
         self.step_size, self.loss = device_array(()), device_array(())
+        self.objective = _DeviceObjective(objective, device)
         self.bindings = []
         for source, target in ((self.a, self.b), (self.b, self.a)):
             binding = session.io_binding()
             binding.bind_ortvalue_input("image", source)
             binding.bind_ortvalue_input("step_size", self.step_size)
+            self.objective.bind(binding)
             binding.bind_ortvalue_output("image_out", target)
             binding.bind_ortvalue_output("loss", self.loss)
             self.bindings.append(binding)
@@ -71,7 +97,9 @@ class StepRunner:
         threads: int = 0,
         cuda_graph: bool = False,
         cuda_options: dict[str, str] | None = None,
+        objective: ObjectiveInputs | None = None,
     ) -> None:
+        """`objective`: the inputs shared with the gradient engine; None = the graph's default."""
         self.model_path = Path(model_path)
         self.steps_per_run = steps_per_run
         self.device, self.threads = device, threads
@@ -80,7 +108,9 @@ class StepRunner:
         if cuda_graph:
             self.cuda_options["enable_cuda_graph"] = "1"
         self._shared = None if cuda_graph else self._open(None)
-        self.provider = "CUDA" if (self._shared or self._open((1, 3, 96, 96))).get_providers()[0] == CUDA else "CPU"
+        probe = self._shared or self._open((1, 3, 96, 96))
+        self.provider = "CUDA" if probe.get_providers()[0] == CUDA else "CPU"
+        self.objective = objective or objective_inputs_of(probe)
         self._sessions: dict[tuple[int, ...], ort.InferenceSession] = {}
         self._buffers: dict[tuple[int, ...], _PingPong] = {}
         self._run_options = []
@@ -113,7 +143,7 @@ class StepRunner:
             session = self._shared or self._open(shape)
             self._sessions[shape] = session
             device = "cuda" if self.provider == "CUDA" else "cpu"
-            buffers = _PingPong(session, shape, device)
+            buffers = _PingPong(session, shape, device, self.objective)
             if self.cuda_graph:  # the first runs capture the graphs; fail here, not mid-show
                 for binding, options in zip(buffers.bindings, self._run_options):
                     session.run_with_iobinding(binding, options)
@@ -136,6 +166,7 @@ class StepRunner:
             session, buffers = self._session_for(image.shape)
         buffers.a.update_inplace(image)
         buffers.step_size.update_inplace(np.asarray(step_size, np.float32))
+        buffers.objective.refresh()
         runs = max(1, -(-steps // self.steps_per_run))
         for run in range(runs):
             session.run_with_iobinding(buffers.bindings[run % 2], self._run_options[run % 2])
@@ -159,13 +190,17 @@ class FrameRunner:
         device: str = "auto",
         threads: int = 0,
         cuda_graph: bool = False,
+        objective: ObjectiveInputs | None = None,
     ) -> None:
+        """`objective`: the inputs shared with the gradient engine; None = the graph's default."""
         self.model_path = Path(model_path)
         self.steps_per_run = steps_per_run
         self.device, self.threads = device, threads
         self.cuda_graph = cuda_graph
         self._slots: dict[tuple[int, ...], _FrameSlot] = {}
-        self.provider = "CUDA" if self._open((96, 96), (8, 8)).get_providers()[0] == CUDA else "CPU"
+        probe = self._open((96, 96), (8, 8))
+        self.provider = "CUDA" if probe.get_providers()[0] == CUDA else "CPU"
+        self.objective = objective or objective_inputs_of(probe)
 
     def _open(self, size: tuple[int, int], flow_size: tuple[int, int]) -> ort.InferenceSession:
         dims = dict(zip(("height", "width", "flow_height", "flow_width"), (*size, *flow_size)))
@@ -192,7 +227,8 @@ class FrameRunner:
                 self._slots.pop(next(iter(self._slots)))
             session = self._open(frame_rgb.shape[:2], flow.shape[:2])
             device = "cuda" if self.provider == "CUDA" else "cpu"
-            slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph)
+            slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph,
+                                                 self.objective)
         return slot.run(frame_rgb, flow, feedback, decay, step_size)
 
 
@@ -200,7 +236,7 @@ class _FrameSlot:
     """One size's session, device buffers and the two bindings (detail A→B, B→A)."""
 
     def __init__(self, session: ort.InferenceSession, frame_shape: tuple[int, ...],
-                 flow_shape: tuple[int, ...], device: str, cuda_graph: bool) -> None:
+                 flow_shape: tuple[int, ...], device: str, cuda_graph: bool, objective: ObjectiveInputs) -> None:
         def device_array(shape: tuple[int, ...], dtype: type = np.float32) -> ort.OrtValue:
             return ort.OrtValue.ortvalue_from_shape_and_type(shape, dtype, device, 0)
 
@@ -213,12 +249,14 @@ class _FrameSlot:
             device_array((2, 3)), device_array(()), device_array(()), device_array(())
         )
         self.details = [device_array((1, 3, height, width)) for _ in range(2)]
+        self.objective = _DeviceObjective(objective, device)
         self.bindings, self.run_options = [], []
         for index, (source, target) in enumerate(((0, 1), (1, 0))):
             binding = session.io_binding()
             for name, value in (("frame", self.frame), ("detail", self.details[source]), ("flow", self.flow),
                                 ("feedback", self.feedback), ("decay", self.decay), ("step_size", self.step_size)):
                 binding.bind_ortvalue_input(name, value)
+            self.objective.bind(binding)
             for name, value in (("dream", self.dream), ("detail_out", self.details[target]), ("loss", self.loss)):
                 binding.bind_ortvalue_output(name, value)
             options = ort.RunOptions()
@@ -244,6 +282,7 @@ class _FrameSlot:
         self.feedback.update_inplace(np.ascontiguousarray(feedback, np.float32))
         self.decay.update_inplace(np.asarray(decay, np.float32))
         self.step_size.update_inplace(np.asarray(step_size, np.float32))
+        self.objective.refresh()
         self.session.run_with_iobinding(self.bindings[self.parity], self.run_options[self.parity])
         self.parity ^= 1
         return self.dream.numpy(), float(self.loss.numpy())
