@@ -33,7 +33,7 @@ from typing import Any
 
 from livedream.errors import UserError
 from livedream.files import file_problem
-from livedream.params import PARAM_RANGES, RENAMED, Params, Range
+from livedream.params import OBJECTIVE_PARAMS, PARAM_RANGES, RENAMED, Params, Range
 
 # --- field constraints -------------------------------------------------------------------
 
@@ -119,6 +119,7 @@ class DisplayConfig:
 # --- show control sections (livedream/control/) ----------------------------------------------
 
 NUMERIC_PARAMS = tuple(PARAM_RANGES)  # the Params fields OSC, MIDI, audio and the web panel may set
+LIVE_PARAMS = NUMERIC_PARAMS + OBJECTIVE_PARAMS  # and the objective's layers (MIDI CCs, learn)
 
 
 @dataclass(frozen=True)
@@ -276,7 +277,7 @@ class MidiConfig:
     def from_toml(cls, table: dict[str, Any], where: str) -> "MidiConfig":
         values = _flat_values(cls, {k: v for k, v in table.items() if k not in ("cc", "notes")}, where)
         if "cc" in table:
-            values["cc"] = _midi_map(table["cc"], "cc", where, allowed=NUMERIC_PARAMS)
+            values["cc"] = _midi_map(table["cc"], "cc", where, allowed=LIVE_PARAMS)
         if "notes" in table:
             values["notes"] = _midi_map(table["notes"], "notes", where, allowed=None)
         return cls(**values)

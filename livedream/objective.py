@@ -46,7 +46,7 @@ def public_layer(name: str) -> str:
     """A graph's layer name in the objective's vocabulary (`Mixed_6b` → `mixed4`)."""
     return next((layer for layer, stage in TORCHVISION_NAMES.items() if stage == name), name)
 DEFAULT_OBJECTIVE: Objective = (("mixed3", 1.0), ("mixed5", 1.0))  # the TF tutorial's
-WEIGHT_LOW, WEIGHT_HIGH = -10.0, 10.0  # negative weights suppress a motif
+WEIGHT_LOW, WEIGHT_HIGH = -4.0, 4.0  # negative weights suppress a motif
 EXAMPLE = "e.g. mixed4=1,mixed5:139=0.5"
 
 

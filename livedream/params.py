@@ -11,7 +11,18 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from livedream.errors import UserError
-from livedream.objective import DEFAULT_OBJECTIVE, WEIGHT_HIGH, WEIGHT_LOW, Objective, parse_objective, with_term
+from livedream.objective import (
+    DEFAULT_OBJECTIVE,
+    LAYERS,
+    WEIGHT_HIGH,
+    WEIGHT_LOW,
+    Objective,
+    parse_objective,
+    split_term,
+    term_name,
+    weight_of,
+    with_term,
+)
 
 OBJECTIVE_PREFIX = "objective/"  # live names of objective terms: "objective/mixed4", "objective/mixed4:97"
 
@@ -134,6 +145,52 @@ PARAM_RANGES: dict[str, Range] = {
     "shift_x_per_s": Range(-500.0, 500.0),
     "shift_y_per_s": Range(-500.0, 500.0),
 }
+
+# Live names for the objective: one per layer (sliders, MIDI CCs, OSC feedback); a channel's
+# `objective/mixed4:97` is accepted too.
+OBJECTIVE_PARAMS = tuple(OBJECTIVE_PREFIX + layer for layer in LAYERS)
+OBJECTIVE_RANGE = Range(WEIGHT_LOW, WEIGHT_HIGH)
+OBJECTIVE_FADER = Range(0.0, WEIGHT_HIGH)  # what a fader (MIDI CC, web slider) spans: off at the bottom
+
+
+def objective_term(name: str) -> str | None:
+    """The canonical term of a live name `objective/<layer>[:<channel>]`, or None if it is none."""
+    if not name.startswith(OBJECTIVE_PREFIX):
+        return None
+    try:
+        return term_name(*split_term(name[len(OBJECTIVE_PREFIX):]))
+    except UserError:
+        return None
+
+
+def objective_problem(name: str) -> str:
+    """Why `objective/<term>` names no term (the layer or channel, and what is allowed)."""
+    try:
+        split_term(name[len(OBJECTIVE_PREFIX):])
+    except UserError as error:
+        return str(error).removeprefix("objective: ")
+    return "a valid term"
+
+
+def live_range(name: str) -> Range | None:
+    """The range of a live numeric name (a Params field or an objective term), None if unknown."""
+    return PARAM_RANGES.get(name) or (OBJECTIVE_RANGE if objective_term(name) else None)
+
+
+def fader_range(name: str) -> Range | None:
+    """The span a fader covers for a live name: its range, or 0..max for an objective term."""
+    return OBJECTIVE_FADER if objective_term(name) else PARAM_RANGES.get(name)
+
+
+def live_value(params: Params, name: str) -> float | int:
+    term = objective_term(name)
+    return weight_of(params.objective, term) if term else getattr(params, name)
+
+
+def objective_values(params: Params) -> dict[str, float]:
+    """Every layer's weight by its live name (what sliders and OSC feedback show)."""
+    return {name: weight_of(params.objective, name[len(OBJECTIVE_PREFIX):]) for name in OBJECTIVE_PARAMS}
+
 
 # The per-frame names of earlier releases, each with its per-second successor: a show file or
 # OSC patch that still uses one gets this hint instead of a silent change of speed.

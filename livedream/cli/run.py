@@ -60,6 +60,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     dream.add_argument("--steps", metavar="N", help="ascent steps per frame, 0..50")
     dream.add_argument("--octaves", metavar="N", help="octaves per frame, 1..8")
     dream.add_argument("--half-life", metavar="S", help="seconds the carried dream takes to fade to half, 0..60 (0 = none)")
+    dream.add_argument("--objective", metavar="TERMS", help="what to amplify, e.g. mixed4=1,mixed5:139=0.5 (layers mixed0..mixed10, layer:channel picks)")
+    dream.add_argument("--guide", metavar="IMAGE", help="dream toward this image's features (key g: the camera's frame)")
     dream.add_argument("--model", metavar="NAME|PATH", help="graph name in models/ or an .onnx file")
     dream.add_argument("--device", metavar="DEVICE", help="auto, cuda or cpu")
     run = parser.add_argument_group("running")
@@ -120,9 +122,21 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "dream__steps": _number("--steps", args.steps, int),
         "dream__octaves": _number("--octaves", args.octaves, int),
         "dream__half_life": _number("--half-life", args.half_life, float),
+        "dream__objective": args.objective,
+        "dream__guide": _guide(args.guide),
         "dream__model": args.model,
         "model__device": args.device,
     }
+
+
+def _guide(text: str | None) -> str | None:
+    """The guide's path, checked now: a missing guide is a one-line error before the show opens."""
+    if text is None:
+        return None
+    from livedream.pipeline.images import read_image
+
+    read_image(Path(text))
+    return str(Path(text).resolve())
 
 
 def _source_kind(args: argparse.Namespace) -> str | None:

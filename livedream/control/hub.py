@@ -32,7 +32,7 @@ from livedream.control.sync import SyncFollower, SyncLeader
 from livedream.control.web import WebPanel
 from livedream.errors import UserError
 from livedream.files import state_dir
-from livedream.params import Params
+from livedream.params import Params, objective_values
 
 log = logging.getLogger(__name__)
 
@@ -227,7 +227,8 @@ class ControlHub:
 
     def _web_state(self) -> dict:
         params = self._applied()[0]
-        return {"params": dataclasses.asdict(params), "preset": self.presets.current, "status": self.status_lines()}
+        values = {**dataclasses.asdict(params), **objective_values(params)}
+        return {"params": values, "preset": self.presets.current, "status": self.status_lines()}
 
 
 def _check_preset_names(config: Config, presets: PresetBank) -> None:

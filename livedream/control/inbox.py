@@ -15,14 +15,17 @@ import math
 import threading
 from typing import Any
 
-from livedream.config import NUMERIC_PARAMS
-from livedream.params import Params
+from pathlib import Path
+
+from livedream.config import LIVE_PARAMS, NUMERIC_PARAMS
+from livedream.params import OBJECTIVE_PREFIX, Params, live_range, live_value, objective_problem, objective_term
 
 log = logging.getLogger(__name__)
 
 COMMANDS = ("screenshot", "record_start", "record_stop", "pause")
 MAX_COMMANDS = 64  # queued commands beyond this drop the oldest
 MAX_TEXT = 64  # longest preset name accepted from the network
+MAX_PATH = 1024  # longest guide path accepted
 
 
 def shown(value: Any) -> str:
@@ -45,9 +48,14 @@ class Inbox:
         self._sync_heard = False
 
     def set_param(self, name: str, value: Any, source: str) -> float | int | None:
-        """Queue `name = value` clamped to its range; returns the queued value, or None if refused."""
-        if name not in NUMERIC_PARAMS:
-            log.warning("%s: unknown parameter %s; known: %s", source, shown(name), ", ".join(NUMERIC_PARAMS))
+        """Queue `name = value` clamped to its range; returns the queued value, or None if refused.
+        `name` is a numeric Params field or an objective term (`objective/mixed4`, `objective/mixed4:97`)."""
+        if isinstance(name, str) and name.startswith(OBJECTIVE_PREFIX) and objective_term(name) is None:
+            log.warning("%s: %s; ignored", source, objective_problem(name))
+            return None
+        if not isinstance(name, str) or live_range(name) is None:
+            log.warning("%s: unknown parameter %s; known: %s, objective/<layer>[:<channel>]", source, shown(name),
+                        ", ".join(NUMERIC_PARAMS))
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             log.warning("%s: %s needs a number, got %s; ignored", source, name, shown(value))
@@ -55,14 +63,28 @@ class Inbox:
         if not math.isfinite(value):
             log.warning("%s: %s needs a finite number, got %s; ignored", source, name, value)
             return None
-        if isinstance(getattr(Params(), name), int):
+        term = objective_term(name)
+        if term is not None:
+            name = OBJECTIVE_PREFIX + term  # one spelling per term: the newest value wins
+        elif isinstance(getattr(Params(), name), int):
             value = round(value)
         checked, warnings = Params().clamped(**{name: value})
         for warning in warnings:
             log.warning("%s: %s", source, warning)
-        clamped = getattr(checked, name)
+        clamped = live_value(checked, name) if term is None else live_range(name).clamp(float(value))
         self._keep(("param", name), clamped)
         return clamped
+
+    def set_guide(self, path: Any, source: str) -> bool:
+        """Queue a guide image path ("" clears it); a missing file is refused here, named."""
+        if not isinstance(path, str) or len(path) > MAX_PATH:
+            log.warning("%s: guide needs an image path, got %s; ignored", source, shown(path))
+            return False
+        if path and not Path(path).is_file():
+            log.warning("%s: guide %s is not a file; ignored", source, shown(path))
+            return False
+        self._keep(("param", "guide"), path)
+        return True
 
     def select_preset(self, name_or_index: Any, source: str) -> bool:
         """Queue a preset switch by name or key number; the name is checked on the frame thread."""
@@ -88,8 +110,8 @@ class Inbox:
 
     def arm_learn(self, target: Any, source: str, known_presets: tuple[str, ...] = ()) -> bool:
         """MIDI learn: the next CC (for a parameter) or note (for a preset) binds to `target`."""
-        if not isinstance(target, str) or (target not in NUMERIC_PARAMS and target not in known_presets):
-            log.warning("%s: learn needs a parameter (%s) or a preset name, got %s; ignored",
+        if not isinstance(target, str) or (target not in LIVE_PARAMS and target not in known_presets):
+            log.warning("%s: learn needs a parameter (%s, objective/<layer>) or a preset name, got %s; ignored",
                         source, ", ".join(NUMERIC_PARAMS), shown(target))
             return False
         with self._lock:

@@ -16,20 +16,21 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from livedream.config import NUMERIC_PARAMS, MidiConfig
+from livedream.config import LIVE_PARAMS, MidiConfig
 from livedream.control.inbox import Inbox
 from livedream.errors import UserError, first_line
 from livedream.files import write_atomically
-from livedream.params import PARAM_RANGES, Params
+from livedream.params import Params, fader_range, live_value
 
 log = logging.getLogger(__name__)
 
 
 def cc_value(field: str, value: int) -> float | int:
-    """CC 0..127 scaled over the field's range (integers round)."""
-    allowed = PARAM_RANGES[field]
+    """CC 0..127 scaled over the field's fader range (integers round; an objective term 0..4)."""
+    allowed = fader_range(field)
+    assert allowed is not None, field  # [midi.cc] and learn accept only live names
     scaled = allowed.low + (allowed.high - allowed.low) * min(127, max(0, value)) / 127
-    return round(scaled) if isinstance(getattr(Params(), field), int) else scaled
+    return round(scaled) if isinstance(live_value(Params(), field), int) else scaled
 
 
 LEARNED_FILE = "midi-learned.json"
@@ -75,7 +76,7 @@ class MidiMapping:
             return False
         is_cc = message.type == "control_change"
         target = self._inbox.learning
-        if is_cc != (target in NUMERIC_PARAMS) or (not is_cc and message.velocity == 0):
+        if is_cc != (target in LIVE_PARAMS) or (not is_cc and message.velocity == 0):
             return False  # a CC learns a parameter, a note a preset; the other kind passes through
         self._inbox.take_learn_target()
         number = message.control if is_cc else message.note

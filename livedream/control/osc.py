@@ -21,7 +21,7 @@ from pythonosc.udp_client import SimpleUDPClient
 from livedream.config import NUMERIC_PARAMS, OscConfig
 from livedream.control.inbox import Inbox, shown
 from livedream.control.ports import listen
-from livedream.params import PARAM_RANGES, Params
+from livedream.params import OBJECTIVE_PARAMS, OBJECTIVE_PREFIX, OBJECTIVE_RANGE, PARAM_RANGES, Params, objective_values
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +48,10 @@ def osc_addresses() -> tuple[OscAddress, ...]:
                    PARAM_RANGES[name].low, PARAM_RANGES[name].high, name)
         for name in NUMERIC_PARAMS
     )
-    return (*numeric, OscAddress(f"{PREFIX}/preset", "s"), OscAddress(f"{PREFIX}/record", "i", 0, 1),
+    objective = tuple(OscAddress(f"{PREFIX}/{name}", "f", OBJECTIVE_RANGE.low, OBJECTIVE_RANGE.high, name)
+                      for name in OBJECTIVE_PARAMS)
+    return (*numeric, *objective, OscAddress(f"{PREFIX}/guide", "s"),
+            OscAddress(f"{PREFIX}/preset", "s"), OscAddress(f"{PREFIX}/record", "i", 0, 1),
             OscAddress(f"{PREFIX}/learn", "s"),
             *(OscAddress(f"{PREFIX}/{name}", "N") for name in COMMANDS))
 
@@ -101,6 +104,19 @@ class OscServer:
         if name.startswith("sync/"):
             self._inbox.sync_message(name[len("sync/"):], args, where)
             return
+        if name.startswith(OBJECTIVE_PREFIX):  # /livedream/objective/mixed4 f, /livedream/objective/mixed4/97 f
+            term = name[len(OBJECTIVE_PREFIX):].replace("/", ":", 1)
+            if len(args) != 1:
+                log.warning("%s takes one number, got %d values; ignored", where, len(args))
+            else:
+                self._inbox.set_param(OBJECTIVE_PREFIX + term, args[0], where)
+            return
+        if name == "guide":
+            if len(args) != 1:
+                log.warning("%s takes one image path (\"\" clears the guide); ignored", where)
+            else:
+                self._inbox.set_guide(args[0], where)
+            return
         if name == "learn":
             if args:
                 self._inbox.arm_learn(args[0], where, self._preset_names)
@@ -124,7 +140,8 @@ class OscServer:
             else:
                 self._inbox.set_param(name, value, where)
             return
-        log.warning("OSC: unknown address %s; known: %s/<%s|preset|learn|screenshot|record|pause>",
+        log.warning("OSC: unknown address %s; known: %s/<%s|objective/<layer>[/<channel>]|guide|preset|learn|"
+                    "screenshot|record|pause>",
                     shown(address), PREFIX, "|".join(NUMERIC_PARAMS))
 
 
@@ -151,6 +168,7 @@ class OscFeedback:
             return
         self._last_send = now
         values: dict[str, Any] = {name: getattr(params, name) for name in NUMERIC_PARAMS}
+        values.update(objective_values(params), guide=params.guide)
         values.update(preset=preset or "", fps=round(fps, 1))
         if motion is not None:
             values["motion"] = round(motion, 3)

@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from livedream.config import OscConfig
 from livedream.control.osc import PREFIX, OscAddress, osc_addresses
 from livedream.control.ports import RequestGuard, is_loopback, listen, load_or_create_token, send_answer
-from livedream.params import Params
+from livedream.params import Params, live_value
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +43,9 @@ def node_of(address: OscAddress, params: Params, preset: str | None) -> dict[str
     if address.low is not None:
         node["RANGE"] = [{"MIN": address.low, "MAX": address.high}]
     if address.param is not None:
-        node["VALUE"], node["ACCESS"] = [getattr(params, address.param)], ACCESS_BOTH
+        node["VALUE"], node["ACCESS"] = [live_value(params, address.param)], ACCESS_BOTH
+    elif address.path == f"{PREFIX}/guide":
+        node["VALUE"], node["ACCESS"] = [params.guide], ACCESS_BOTH
     elif address.path.endswith("/preset") and preset is not None:
         node["VALUE"], node["ACCESS"] = [preset], ACCESS_BOTH
     return node
@@ -51,7 +53,14 @@ def node_of(address: OscAddress, params: Params, preset: str | None) -> dict[str
 
 def address_tree(params: Params, preset: str | None) -> dict[str, Any]:
     """The whole tree: / → /livedream → one node per address."""
-    contents = {a.path.rsplit("/", 1)[1]: node_of(a, params, preset) for a in osc_addresses()}
+    contents: dict[str, Any] = {}
+    for address in osc_addresses():
+        parent, here = contents, PREFIX
+        *folders, leaf = address.path[len(PREFIX) + 1:].split("/")
+        for folder in folders:  # /livedream/objective/mixed4 sits in an `objective` container
+            here = f"{here}/{folder}"
+            parent = parent.setdefault(folder, {"FULL_PATH": here, "ACCESS": 0, "CONTENTS": {}})["CONTENTS"]
+        parent[leaf] = node_of(address, params, preset)
     return {"FULL_PATH": "/", "ACCESS": 0, "CONTENTS": {
         PREFIX.strip("/"): {"FULL_PATH": PREFIX, "ACCESS": 0, "CONTENTS": contents}}}
 

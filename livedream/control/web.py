@@ -31,6 +31,7 @@ import numpy as np
 
 from livedream.config import WebConfig
 from livedream.control.inbox import COMMANDS, Inbox, shown
+from livedream.params import OBJECTIVE_PARAMS, OBJECTIVE_PREFIX, fader_range
 from livedream.control.ports import Refusal, RequestGuard, is_loopback, listen, load_or_create_token, send_answer
 
 log = logging.getLogger(__name__)
@@ -43,6 +44,8 @@ SLIDERS = (  # name, step, decimals shown
     ("zoom_per_s", 0.01, 2),
     ("rotate_per_s", 0.5, 1),
 )
+# One slider per objective layer: the look morphs as they move (faders span 0..4).
+OBJECTIVE_SLIDERS = tuple((name, 0.05, 2) for name in OBJECTIVE_PARAMS)
 
 
 class Preview:
@@ -215,16 +218,21 @@ class WebPanel:
         return Handler
 
 
-def page_html() -> str:
-    from livedream.params import PARAM_RANGES
+def _slider(name: str, step: float) -> str:
+    span = fader_range(name)
+    assert span is not None, name
+    label = name.removeprefix(OBJECTIVE_PREFIX)
+    return (f'<label>{label} <button class="learn" data-learn="{name}" title="MIDI learn: then move a control">learn</button>'
+            f' <output id="{name}-value"></output>'
+            f'<input type="range" id="{name}" min="{span.low}" max="{span.high}" step="{step}"></label>')
 
-    sliders = "\n".join(
-        f'<label>{name} <button class="learn" data-learn="{name}" title="MIDI learn: then move a control">learn</button>'
-        f' <output id="{name}-value"></output>'
-        f'<input type="range" id="{name}" min="{PARAM_RANGES[name].low}" max="{PARAM_RANGES[name].high}" step="{step}"></label>'
-        for name, step, _ in SLIDERS
-    )
-    return PAGE.replace("{{sliders}}", sliders).replace("{{decimals}}", json.dumps({name: d for name, _, d in SLIDERS}))
+
+def page_html() -> str:
+    sliders = "\n".join(_slider(name, step) for name, step, _ in SLIDERS)
+    objective = "\n".join(_slider(name, step) for name, step, _ in OBJECTIVE_SLIDERS)
+    decimals = {name: d for name, _, d in SLIDERS + OBJECTIVE_SLIDERS}
+    return (PAGE.replace("{{sliders}}", sliders).replace("{{objective}}", objective)
+            .replace("{{decimals}}", json.dumps(decimals)))
 
 
 PAGE = """<!doctype html>
@@ -258,6 +266,8 @@ PAGE = """<!doctype html>
  <h1>Presets</h1><div id="presets"></div>
  <h1>Parameters</h1>
  {{sliders}}
+ <h1>Objective</h1>
+ {{objective}}
  <h1>Show</h1>
  <button data-command="screenshot">Screenshot</button><button data-command="record_start">Record</button><button data-command="record_stop">Stop recording</button><button data-command="pause">Pause</button>
 </section>

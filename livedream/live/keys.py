@@ -58,6 +58,8 @@ class KeyActions:
             "record_start": lambda _: self._record(True),
             "record_stop": lambda _: self._record(False),
             "learn": lambda _: self._arm_learn(),
+            "guide": lambda _: self._guide_from_source(),
+            "guide_clear": lambda _: self._change(guide=""),
             "preset": self._preset,
         }
 
@@ -76,7 +78,7 @@ class KeyActions:
     def _strength(self, change: float) -> None:
         self._change(strength=round(self._app.params.strength + change, 4))
 
-    def _change(self, **changes: float | int) -> None:
+    def _change(self, **changes: float | int | str) -> None:
         """Key changes: clamped to the allowed ranges, warnings logged, never raised."""
         app = self._app
         changed, warnings = app.params.clamped(**changes)
@@ -86,6 +88,18 @@ class KeyActions:
         if differences:
             log.info("key: %s", ", ".join(differences))
         app.params = changed
+
+    def _guide_from_source(self) -> None:
+        """"The room dreams of the visitor": the frame in front of the camera, saved, becomes the
+        guide; its features are read once, on the next frame."""
+        frame = self._app.source_frame
+        if frame is None:
+            log.info("key g: no source frame yet to guide by")
+            return
+        path = self._app.screenshots.save_guide(frame.image)
+        if path is not None:
+            log.info("key g: guide %s", path)
+            self._change(guide=str(path))
 
     def _pause(self) -> None:
         self._app.paused = not self._app.paused

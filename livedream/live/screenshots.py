@@ -1,9 +1,14 @@
-"""Screenshots asked for by a key, a control or `--screenshot-after N`, kept off a full disk."""
+"""Screenshots asked for by a key, a control or `--screenshot-after N`, and guide images taken
+from the camera (key g), kept off a full disk."""
 
 from __future__ import annotations
 
 import logging
+import time
 from pathlib import Path
+
+import cv2
+import numpy as np
 
 from livedream.files import DiskFloor
 from livedream.pipeline.display import Display, next_screenshot_path
@@ -36,3 +41,14 @@ class Screenshots:
         path = display.screenshot(next_screenshot_path(self.folder))
         self.saved.append(path)
         log.info("screenshot saved: %s", path)
+
+    def save_guide(self, frame_rgb: np.ndarray) -> Path | None:
+        """Key g: the camera's frame as a guide image beside the screenshots (None: disk full)."""
+        self.warning = self.disk.problem(self.folder)
+        if self.warning is not None:
+            log.warning("guide not saved: %s", self.warning)
+            return None
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.folder / time.strftime("guide-%Y%m%d-%H%M%S.png")
+        cv2.imwrite(str(path), cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR))
+        return path

@@ -57,6 +57,8 @@ KEY_BINDINGS: tuple[KeyBinding, ...] = (
     KeyBinding("s", "screenshot", "save a screenshot (PNG)", chars=("s",)),
     KeyBinding("r", "record", "start / stop recording (video)", chars=("r",)),
     KeyBinding("m", "learn", "MIDI learn: then a parameter's key (+ strength, ] steps)", chars=("m",)),
+    KeyBinding("g / G", "guide", "the camera's frame becomes the guide (G: no guide)", chars=("g",)),
+    KeyBinding("G", "guide_clear", "no guide", chars=("G",)),
     KeyBinding("1 … 9", "preset", "recall preset 1 … 9", chars=tuple("123456789")),
     KeyBinding("?", "help", "this help", chars=("?",), keys=("f1",)),
 )
@@ -66,7 +68,7 @@ def key_help_rows() -> list[tuple[str, str]]:
     """The key table as (keys, what they do) rows; up/down twins share one row."""
     rows = []
     for binding in KEY_BINDINGS:
-        if binding.action in ("strength_down", "steps_down"):
+        if binding.action in ("strength_down", "steps_down", "guide_clear"):
             continue  # shown on the row of their "up" twin
         description = {
             "strength_up": "stronger / weaker dream",

