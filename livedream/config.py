@@ -137,6 +137,11 @@ DEFAULT_PRESETS = (
     Preset("calm", (("strength", 0.01), ("steps", 1), ("half_life", 1.0))),
     Preset("deep", (("strength", 0.05), ("steps", 4), ("octaves", 2), ("half_life", 0.5))),
     Preset("infinite", (("strength", 0.03), ("steps", 2), ("half_life", 2.0), ("zoom_per_s", 0.2), ("rotate_per_s", 4.0))),
+    # Looks that differ in WHAT is dreamed: a switch crossfades the objective's weights.
+    Preset("strokes", (("objective", (("mixed0", 1.0), ("mixed1", 1.0))),)),
+    Preset("eyes", (("objective", (("mixed4", 1.0),)),)),
+    Preset("pagodas", (("objective", (("mixed7", 1.0), ("mixed8", 0.5))), ("strength", 0.05))),
+    Preset("orbs", (("objective", (("mixed4:68", 1.0),)),)),
 )
 
 

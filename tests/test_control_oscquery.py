@@ -52,7 +52,12 @@ def test_the_tree_lists_every_address_with_its_type_range_and_value(tmp_path: Pa
         status, tree = get(hub.query.port, "/")
         assert status == 200
         nodes = tree["CONTENTS"]["livedream"]["CONTENTS"]
-        assert set(nodes) == {a.path.rsplit("/", 1)[1] for a in osc_addresses()}
+        assert set(nodes) == {a.path.split("/")[2] for a in osc_addresses()}
+        objective = nodes["objective"]["CONTENTS"]
+        assert set(objective) == {f"mixed{i}" for i in range(11)}
+        assert objective["mixed3"]["VALUE"] == [1.0] and objective["mixed4"]["VALUE"] == [0.0]
+        assert objective["mixed4"]["FULL_PATH"] == "/livedream/objective/mixed4"
+        assert get(hub.query.port, "/livedream/objective/mixed5?VALUE")[1] == {"VALUE": [1.0]}
         assert set(NUMERIC_PARAMS) | {"preset", "record", "screenshot", "pause"} <= set(nodes)
         for name in NUMERIC_PARAMS:
             node = nodes[name]

@@ -91,11 +91,14 @@ def test_blend_of_equal_values_is_exact() -> None:
         assert blend(a, b, t).half_life == 0.9
 
 
-def test_default_library_is_calm_deep_infinite_with_zoom_feedback() -> None:
+def test_default_library_is_calm_deep_infinite_with_zoom_feedback_then_the_objective_looks() -> None:
     presets = PresetBank(Config().presets, Params())
-    assert presets.names == ["calm", "deep", "infinite"]
+    assert presets.names == ["calm", "deep", "infinite", "strokes", "eyes", "pagodas", "orbs"]
     infinite = presets.params_of("infinite")
     assert infinite.zoom_per_s > 0 and infinite.rotate_per_s != 0
+    looks = {name: dict(presets.params_of(name).objective) for name in ("strokes", "eyes", "pagodas", "orbs")}
+    assert looks == {"strokes": {"mixed0": 1.0, "mixed1": 1.0}, "eyes": {"mixed4": 1.0},
+                     "pagodas": {"mixed7": 1.0, "mixed8": 0.5}, "orbs": {"mixed4:68": 1.0}}
 
 
 @pytest.mark.parametrize(

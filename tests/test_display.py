@@ -83,7 +83,7 @@ def test_fit_layout_geometry(fit: str, source: tuple, target: tuple) -> None:
 
 def test_hud_pixels_change_when_toggled(open_display) -> None:
     display = open_display(hud=True)
-    stats = HudStats(fps=29.7, dream_ms=31.0, provider="CPU", layers=("mixed3", "mixed5"),
+    stats = HudStats(fps=29.7, dream_ms=31.0, provider="CPU", objective="objective mixed3=1, mixed5=1",
                      strength=0.02, steps=2, source_state="live")
     grey = np.full((200, 200, 3), 128, np.uint8)  # fills the window: the box darkens it
     display.show(grey, stats)

@@ -1,4 +1,4 @@
-"""`livedream [run] | dream | export | doctor | midi`: one parser, a module per command.
+"""`livedream [run] | dream | channels | export | doctor | midi`: one parser, a module per command.
 
 Each command module has `add_parser(commands)`, which declares its flags and sets
 `handler`; the handler does the work by calling into the packages below. A `UserError`
@@ -14,11 +14,11 @@ import sys
 import time
 from typing import NoReturn, Sequence
 
-from livedream.cli import doctor, dream, export, midi, run
+from livedream.cli import channels, doctor, dream, export, midi, run
 from livedream.errors import UserError
 from livedream.params import RENAMED
 
-COMMANDS = (run, dream, export, doctor, midi)
+COMMANDS = (run, dream, channels, export, doctor, midi)
 
 
 class Parser(argparse.ArgumentParser):

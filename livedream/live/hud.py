@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from livedream.live.stats import STAGES, StageTimes
+from livedream.objective import deepest_layer, describe
 from livedream.params import Params
 from livedream.pipeline.display import HudStats
 from livedream.pipeline.sources import ENDED, is_lost
@@ -23,7 +25,7 @@ class LoopState:
 
 
 def compose_hud(fps: float, times: StageTimes, effective: Params, quality: str | None, loop: LoopState,
-                control_lines: list[str], provider: str, layers: tuple[str, ...], source_state: str) -> HudStats:
+                control_lines: list[str], provider: str, graph_layers: tuple[str, ...], source_state: str) -> HudStats:
     recent = times.medians(last=RECENT_FRAMES)
     extra = [
         "  ".join(f"{name} {recent[name]:.0f}" for name in STAGES) + " ms",
@@ -43,12 +45,19 @@ def compose_hud(fps: float, times: StageTimes, effective: Params, quality: str |
         fps=fps,
         dream_ms=recent["flow"] + recent["dream"],
         provider=provider,
-        layers=layers,
+        objective=objective_line(effective, graph_layers),
         strength=effective.strength,
         steps=effective.steps,
         source_state=source_state,
         extra=tuple(extra),
     )
+
+
+def objective_line(effective: Params, graph_layers: tuple[str, ...]) -> str:
+    """`objective mixed4=1 (deep graph)   guide visitor.png`: what the dream amplifies now."""
+    deep = " (deep graph)" if graph_layers and deepest_layer(effective.objective) not in graph_layers else ""
+    guide = f"   guide {Path(effective.guide).name}" if effective.guide else ""
+    return f"objective {describe(effective.objective)}{deep}{guide}"
 
 
 def banner_text(source_state: str, engine_state: str, late: str | None, anything_shown: bool) -> str | None:

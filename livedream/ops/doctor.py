@@ -254,9 +254,12 @@ def check_models(model: str, models_dir: Path) -> list[Check]:
     except UserError as error:
         checks.append(Check(FAIL, f"model {model}", str(error), EXPORT_HINT))
     else:
-        checks.append(Check(
-            OK, f"model {model}", f"{path} matches its manifest sha256 (layers {', '.join(info.layers)}, {info.dtype})"
-        ))
+        if not info.channels:
+            checks.append(Check(FAIL, f"model {model}", f"{path} was exported by an earlier release: its objective "
+                                "is baked in, objectives and guides cannot steer it", EXPORT_HINT))
+        else:
+            checks.append(Check(OK, f"model {model}", f"{path} matches its manifest sha256 (objective layers "
+                                f"{', '.join(info.layers)}, {info.dtype})"))
     try:
         others = [name for name in read_manifest(models_dir) if name != model]
     except UserError:

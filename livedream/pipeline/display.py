@@ -134,7 +134,7 @@ class HudStats:
     fps: float = 0.0
     dream_ms: float = 0.0
     provider: str = ""
-    layers: tuple[str, ...] = ()
+    objective: str = ""  # what the dream amplifies, and the guide
     strength: float = 0.0
     steps: int = 0
     source_state: str = ""
@@ -143,7 +143,7 @@ class HudStats:
     def lines(self) -> list[str]:
         return [
             f"{self.fps:5.1f} fps   dream {self.dream_ms:6.1f} ms/frame",
-            f"{self.provider or '?'}   layers {', '.join(self.layers) or '?'}",
+            f"{self.provider or '?'}   {self.objective or 'objective ?'}",
             f"strength {self.strength:.3f}   steps {self.steps}",
             f"source {self.source_state or '?'}",
             *self.extra,

@@ -350,7 +350,8 @@ class LiveRow:
 ADAPTIVE_FLOOR_FPS = 12  # issue #14: the shipped defaults on a 2-core CPU, warm, at least this
 
 
-def measure_live(height: int, width: int, device: str, steps: int, seconds: float, adaptive: bool = False) -> LiveRow:
+def measure_live(height: int, width: int, device: str, steps: int, seconds: float, adaptive: bool = False,
+                 model: str | None = None, objective: str | None = None) -> LiveRow:
     """The real app (demo source, 1920x1080 window, SDL dummy driver) for `seconds`: at a
     fixed dream size, or (`adaptive`) on the shipped defaults, adaptive quality choosing."""
     import os
@@ -366,6 +367,7 @@ def measure_live(height: int, width: int, device: str, steps: int, seconds: floa
         load_config(None),
         source__kind="demo", display__fullscreen=False, display__window_width=1920,
         display__window_height=1080, display__vsync=False, model__device=device, **sized,
+        dream__model=model, dream__objective=objective,
     )
     try:
         with open_app(config) as app:
@@ -381,9 +383,9 @@ def measure_live(height: int, width: int, device: str, steps: int, seconds: floa
 
 
 def run_live_isolated(height: int, width: int, device: str, steps: int, seconds: float,
-                      adaptive: bool = False) -> LiveRow:
+                      adaptive: bool = False, model: str | None = None, objective: str | None = None) -> LiveRow:
     with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        return pool.submit(measure_live, height, width, device, steps, seconds, adaptive).result()
+        return pool.submit(measure_live, height, width, device, steps, seconds, adaptive, model, objective).result()
 
 
 def render_live_table(rows: list[LiveRow], steps: int) -> None:
@@ -429,6 +431,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--quick", action="store_true", help="smoke run: 224x224 only, 3 repeats, 1 warm-up")
     parser.add_argument("--outputs", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the outputs table (recording, NDI, …) at these HxW sizes, e.g. 360x640,1080x1920")
+    parser.add_argument("--objective", type=parse_sizes, default=None, metavar="SIZES",
+                        help="only the objective tables (inputs vs baked, the looks) at these HxW sizes, e.g. 180x320,360x640")
     parser.add_argument("--large", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the large-frame table (s/frame, peak RSS) at these HxW sizes, e.g. 1080x1920,2160x3840")
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -468,6 +472,11 @@ def main(argv: list[str] | None = None) -> int:
         from livedream.testing.bench_outputs import run as bench_outputs
 
         bench_outputs(args.outputs)
+        return 0
+    if args.objective:
+        from livedream.testing.bench_objective import run as bench_objective
+
+        bench_objective(args.objective, args.live_seconds)
         return 0
     if args.large:
         from livedream.testing.bench_large import run as bench_large
