@@ -412,3 +412,30 @@ def test_a_guide_moves_the_photos_features_toward_the_guides(real_default, refer
           f"{cosine(plain, target):.3f}, guided dream {cosine(guided, target):.3f}")
     assert cosine(guided, target) > cosine(plain, target) + 0.05
     assert cosine(guided, target) > cosine(source, target)
+
+
+def test_the_live_dreamer_through_the_engine_guard_follows_the_objective_and_the_guide(objective_graph, tmp_path):
+    """What the live app runs: `GuardedModel` around `load_model`'s kind of model, the dreamer
+    fed Params. A new objective, and then a guide, each change the dream."""
+    import cv2
+
+    from livedream.pipeline.dreamer import LiveDreamer
+    from livedream.runtime.guard import GuardedModel
+
+    engine = Engine(objective_graph[0], "cpu")
+    guard = GuardedModel(lambda: LoadedModel(engine, objective=engine.objective, features=engine.features))
+    frame = np.random.default_rng(6).integers(0, 256, (96, 128, 3), dtype=np.uint8)
+    guide = tmp_path / "guide.png"
+    rows, columns = np.mgrid[0:120, 0:120]
+    cv2.imwrite(str(guide), np.stack([(columns * 9) % 256, (rows * 5) % 256, (rows + columns) % 256], -1).astype(np.uint8))
+    base = dataclasses.replace(Params(), dream_height=96, dream_width=128, steps=3, strength=0.1, half_life=0.0,
+                               objective=(("mixed1", 1.0),))
+    looks = {}
+    for name, params in (("mixed1", base), ("channel", dataclasses.replace(base, objective=(("mixed2:5", 1.0),))),
+                         ("guided", dataclasses.replace(base, guide=str(guide)))):
+        dreamer = LiveDreamer(seed=0)
+        looks[name] = guard.run_frame(lambda model: dreamer.dream_frame(frame, params, model)).astype(int).copy()
+        assert engine.objective.objective == params.objective
+    assert np.abs(looks["channel"] - looks["mixed1"]).mean() > 0.5
+    assert np.abs(looks["guided"] - looks["mixed1"]).mean() > 0.2
+    assert engine.objective.guide is not None  # the guide's weights are what the session reads

@@ -31,8 +31,7 @@ def open_engine(model: str, device: str, tile: int, threads: int = 0,
     engine = Engine(path, device, min_size=info.min_size, layers=info.layers, threads=threads)
     guide_weights = None
     if guide is not None:
-        engine.gradient(guide_image(read_image(guide), engine.min_size))
-        guide_weights = engine.objective.guide_weights(engine.channel_means)
+        guide_weights = engine.objective.guide_weights(engine.features(guide_image(read_image(guide), engine.min_size)))
     engine.objective.set(engine.objective.objective if objective is None else objective, guide_weights)
     describe_engine(engine, path, info)
     console.print(f"objective: {describe(engine.objective.objective)}" + (f", guided by {guide}" if guide else ""))

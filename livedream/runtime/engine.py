@@ -201,6 +201,11 @@ class Engine:
         self.session.run_with_iobinding(binding)
         return float(loss), grad
 
+    def features(self, image: np.ndarray) -> np.ndarray:
+        """`image`'s per-channel mean activations (a copy): one forward and backward run."""
+        self.gradient(image)
+        return self.channel_means.copy()
+
 
 def objective_inputs_of(session: ort.InferenceSession) -> ObjectiveInputs:
     """The objective inputs a graph declares in its metadata (written by `livedream export`)."""

@@ -98,13 +98,7 @@ class GuardedModel:
         if loaded is None:
             self._model = _NO_MODEL
             return
-        self._model = LoadedModel(
-            engine=_GuardedGradient(loaded.engine),
-            step_runner=_GuardedSteps(loaded.step_runner) if loaded.step_runner is not None else None,
-            frame_runners={steps: _GuardedFrames(runner) for steps, runner in loaded.frame_runners.items()},
-            provider=loaded.provider,
-            layers=loaded.layers,
-        )
+        self._model = guarded(loaded)
 
     # the loop's side
 
@@ -182,6 +176,22 @@ class _GuardedGradient:
 
     def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
         return _guarded(self._engine.gradient, image)
+
+
+def guarded(loaded: LoadedModel) -> LoadedModel:
+    """`loaded` (and its deep graph) with every run raising `EngineFault` for a run-time fault;
+    the objective inputs are the same arrays, so an objective set here reaches the sessions."""
+    features = loaded.features
+    return LoadedModel(
+        engine=_GuardedGradient(loaded.engine),
+        step_runner=_GuardedSteps(loaded.step_runner) if loaded.step_runner is not None else None,
+        frame_runners={steps: _GuardedFrames(runner) for steps, runner in loaded.frame_runners.items()},
+        provider=loaded.provider,
+        layers=loaded.layers,
+        objective=loaded.objective,
+        deeper=guarded(loaded.deeper) if loaded.deeper is not None else None,
+        features=(lambda image: _guarded(features, image)) if features is not None else None,
+    )
 
 
 class _GuardedSteps:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Protocol
+from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
@@ -53,6 +53,8 @@ class LoadedModel:
     # The objective inputs the engine and runners read; None for a fake with its objective built in.
     objective: ObjectiveInputs | None = None
     deeper: "LoadedModel | None" = None  # the deep graph, for objectives beyond this one's layers
+    # image (1, 3, H, W) → each channel's mean activation (`objective.offsets` order): a guide's features
+    features: Callable[[np.ndarray], np.ndarray] | None = None
 
     @property
     def min_size(self) -> int:
@@ -84,9 +86,8 @@ class Guide:
         self.name = name
         self._weights: dict[int, np.ndarray] = {}
         for graph in (model, model.deeper) if image is not None else ():
-            if graph is not None and graph.objective is not None and isinstance(graph.engine, Engine):
-                graph.engine.gradient(image)
-                self._weights[id(graph.objective)] = graph.objective.guide_weights(graph.engine.channel_means)
+            if graph is not None and graph.objective is not None and graph.features is not None:
+                self._weights[id(graph.objective)] = graph.objective.guide_weights(graph.features(image))
 
     def weights_for(self, objective: ObjectiveInputs) -> np.ndarray | None:
         return self._weights.get(id(objective))
@@ -116,7 +117,7 @@ def load_model(
     deeper = _deeper(info.name, models_dir, device, threads, cuda_graph)
     if engine.provider != "CUDA":
         return LoadedModel(engine, provider=engine.provider, layers=info.layers, objective=engine.objective,
-                           deeper=deeper)
+                           deeper=deeper, features=engine.features)
     step_runner = None
     step_graphs = _best_graphs(info.name, models_dir, "step")
     if step_graphs:
@@ -129,7 +130,8 @@ def load_model(
         frame_path, _ = find_graph(name, models_dir)
         frame_runners[steps] = FrameRunner(frame_path, steps, device, threads, cuda_graph, objective=engine.objective)
         log.info("whole live frames of %d step(s) on the GPU with %s", steps, name)
-    return LoadedModel(engine, step_runner, frame_runners, engine.provider, info.layers, engine.objective, deeper)
+    return LoadedModel(engine, step_runner, frame_runners, engine.provider, info.layers, engine.objective, deeper,
+                       engine.features)
 
 
 def _deeper(name: str, models_dir: Path, device: str, threads: int, cuda_graph: bool) -> LoadedModel | None:
