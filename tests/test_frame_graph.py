@@ -79,10 +79,10 @@ def test_frame_runner_reset_forgets_the_carried_detail(graphs):
     frame = moving_frames(1)[0]
     flow = np.zeros((24, 32, 2), np.float32)
     identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
-    first, _ = runner.dream_frame(frame, flow, identity, 0.0, 0.05)
+    first, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.05)
     first = first.copy()
-    deeper, _ = runner.dream_frame(frame, flow, identity, 1.0, 0.05)
+    deeper, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 1.0, 0.05)
     assert np.abs(deeper.astype(int) - frame.astype(int)).mean() > np.abs(first.astype(int) - frame.astype(int)).mean()
     runner.reset()
-    again, _ = runner.dream_frame(frame, flow, identity, 1.0, 0.05)
+    again, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 1.0, 0.05)
     np.testing.assert_array_equal(again, first)  # nothing carried: the same as the first frame

@@ -152,11 +152,11 @@ def test_frame_graph_takes_the_objective(objective_graph, device_graphs):
     frame = np.random.default_rng(5).integers(0, 256, (96, 112, 3), dtype=np.uint8)
     flow = np.zeros((12, 14, 2), np.float32)
     identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
-    first, _ = runner.dream_frame(frame, flow, identity, 0.0, 0.1)
+    first, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.1)
     first = first.copy()
     engine.objective.set(parse_objective("mixed2:100=2"))
     runner.reset()
-    second, _ = runner.dream_frame(frame, flow, identity, 0.0, 0.1)
+    second, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.1)
     assert np.abs(second.astype(int) - first.astype(int)).mean() > 0.5
 
 

@@ -176,7 +176,7 @@ def test_ctrl_c_keeps_the_finished_pieces_and_resume_without_seed_finishes(small
                                                                              monkeypatch) -> None:
     from livedream.offline import video as offline_video
 
-    real = offline_video.CoherentFrames.dream_frame
+    real = offline_video.VideoFrames.dream_frame
     calls = {"n": 0}
 
     def interrupt_on_tenth(self, frame_rgb):
@@ -186,10 +186,10 @@ def test_ctrl_c_keeps_the_finished_pieces_and_resume_without_seed_finishes(small
         return real(self, frame_rgb)
 
     out = tmp_path / "dream.mp4"
-    monkeypatch.setattr(offline_video.CoherentFrames, "dream_frame", interrupt_on_tenth)
+    monkeypatch.setattr(offline_video.VideoFrames, "dream_frame", interrupt_on_tenth)
     assert dream(small_graph, clip, out, "--piece-frames", "4") == 130
     assert not out.exists() and len(ChunkState.load(out.with_name(out.name + STATE_SUFFIX) / "chunk-001-of-001").pieces) == 2
-    monkeypatch.setattr(offline_video.CoherentFrames, "dream_frame", real)
+    monkeypatch.setattr(offline_video.VideoFrames, "dream_frame", real)
     args = ["dream", str(clip), "-o", str(out), "--model", str(small_graph), "--steps", "4", "--frame-steps", "1",
             "--octaves", "1", "--piece-frames", "4", "--resume"]  # no --seed: the saved one is used
     assert main(args) == 0 and len(video_frames(out)) == 24
@@ -226,4 +226,7 @@ def test_a_chunked_render_on_two_ray_workers_has_no_jump_at_the_seam(small_graph
     median = float(np.median(errors))
     print(f"warp error / dream amount: median {median:.3f}, at the seam {seam:.3f}, dissolve at most {dissolve:.3f}")
     assert seam <= 1.2 * median  # the issue's bound, at the seam itself
-    assert dissolve <= 1.35 * median  # the fade adds 1/24 of the two dreams' difference per frame (measured 1.23x)
+    # The fade adds 1/24 of the two dreams' difference per frame. Measured 1.47x the median:
+    # the video dream now fades over 1 s (not 0.26 s), so after a 24-frame warm-up the two
+    # dreams still differ more, while the median itself fell from 0.44 to 0.21.
+    assert dissolve <= 1.6 * median

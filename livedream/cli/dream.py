@@ -53,7 +53,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--carry", action="store_true", help="carry the dreamed image between octaves (the TF tutorial) instead of re-injecting detail")
     parser.add_argument("--device", choices=DEVICES, default="auto", help="auto = CUDA when available (default: %(default)s)")
     parser.add_argument("--half-life", type=float, default=VIDEO_HALF_LIFE_S, metavar="S", help="video: seconds the carried dream takes to fade to half, 0 = none (default: %(default)s)")
-    parser.add_argument("--frame-steps", type=int, default=None, help="video: steps per octave after the first frame (default: a quarter of --steps)")
+    parser.add_argument("--frame-steps", type=int, default=None, help="video: steps per octave after the first frame (default: a tenth of --steps, at least 1)")
     video = parser.add_argument_group("video files")
     video.add_argument("--codec", default=DEFAULT_CODEC, metavar="NAME", help="h264, hevc, or prores (ProRes 422, in .mov or .mkv) (default: %(default)s)")
     video.add_argument("--crf", type=int, default=DEFAULT_CRF, metavar="N", help="h264/hevc quality, 0..51, lower is better and bigger (default: %(default)s)")

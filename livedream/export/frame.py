@@ -2,7 +2,8 @@
 
 inputs:  `frame` (H, W, 3) uint8 RGB at the dream size; `detail` (1, 3, H, W) float32, the
          previous frame's dream detail (stays on the device); `flow` (h, w, 2) float32, the
-         backward optical flow on small frames, in dream pixels; `feedback` (2, 3) float32,
+         backward optical flow on small frames, in dream pixels; `confidence` (h, w) float32,
+         how far that flow is trusted (0 where occluded: the detail fades there); `feedback` (2, 3) float32,
          the inverse zoom/rotate/shift matrix; `decay` and `step_size` scalars;
          `layer_weights` and `channel_weights`, the objective (`backward.DreamGradient`).
 outputs: `dream` (H, W, 3) uint8 RGB; `detail_out` (1, 3, H, W); `loss`.
@@ -22,8 +23,9 @@ from torch import nn
 from livedream.export.backward import AscentSteps
 
 
-def warp_detail(detail: torch.Tensor, flow: torch.Tensor, feedback: torch.Tensor) -> torch.Tensor:
-    """detail sampled at feedback(p) + flow(p) for every pixel p: `DetailWarper`'s map."""
+def warp_detail(detail: torch.Tensor, flow: torch.Tensor, confidence: torch.Tensor, feedback: torch.Tensor) -> torch.Tensor:
+    """detail sampled at feedback(p) + flow(p) for every pixel p, times the flow's confidence
+    there: `DetailWarper`'s map and occlusion fade."""
     height, width = detail.shape[2], detail.shape[3]
     ys = torch.arange(height, dtype=torch.float32, device=detail.device)
     xs = torch.arange(width, dtype=torch.float32, device=detail.device)
@@ -31,13 +33,14 @@ def warp_detail(detail: torch.Tensor, flow: torch.Tensor, feedback: torch.Tensor
     # cv2.resize (INTER_LINEAR) of the small flow = bilinear with half-pixel centres.
     flow_up = F.interpolate(flow.permute(2, 0, 1).unsqueeze(0), size=(height, width),
                             mode="bilinear", align_corners=False)[0]
+    trust = F.interpolate(confidence[None, None], size=(height, width), mode="bilinear", align_corners=False)
     source_x = feedback[0, 0] * grid_x + feedback[0, 1] * grid_y + feedback[0, 2] + flow_up[0]
     source_y = feedback[1, 0] * grid_x + feedback[1, 1] * grid_y + feedback[1, 2] + flow_up[1]
     # grid_sample's align_corners=True puts pixel centres 0 and W-1 at -1 and 1.
     grid = torch.stack(
         [source_x * (2.0 / (width - 1)) - 1.0, source_y * (2.0 / (height - 1)) - 1.0], dim=-1
     ).unsqueeze(0)
-    return F.grid_sample(detail, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    return F.grid_sample(detail, grid, mode="bilinear", padding_mode="zeros", align_corners=True) * trust
 
 
 class FrameDream(nn.Module):
@@ -50,6 +53,7 @@ class FrameDream(nn.Module):
         frame: torch.Tensor,
         detail: torch.Tensor,
         flow: torch.Tensor,
+        confidence: torch.Tensor,
         feedback: torch.Tensor,
         decay: torch.Tensor,
         step_size: torch.Tensor,
@@ -57,7 +61,7 @@ class FrameDream(nn.Module):
         channel_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         base = frame.permute(2, 0, 1).unsqueeze(0).to(torch.float32) * (1.0 / 127.5) - 1.0
-        image = (base + warp_detail(detail, flow, feedback) * decay).clamp(-1.0, 1.0)
+        image = (base + warp_detail(detail, flow, confidence, feedback) * decay).clamp(-1.0, 1.0)
         image, loss = self.ascent(image, step_size, layer_weights, channel_weights)
         dreamed = ((image + 1.0) * 127.5 + 0.5).floor().clamp(0.0, 255.0)
         return dreamed.to(torch.uint8)[0].permute(1, 2, 0), image - base, loss

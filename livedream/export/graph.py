@@ -151,13 +151,13 @@ def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) 
     if isinstance(module, FrameDream):
         flow_height, flow_width = torch.export.Dim("flow_height", min=2), torch.export.Dim("flow_width", min=2)
         frame = (torch.rand(128, 160, 3) * 255).to(torch.uint8)
-        args = (frame, example * 0.1, torch.randn(24, 30, 2), torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]),
-                torch.tensor(0.9), torch.tensor(0.01), *objective)
-        names = (["frame", "detail", "flow", "feedback", "decay", "step_size", *objective_names],
+        args = (frame, example * 0.1, torch.randn(24, 30, 2), torch.rand(24, 30),
+                torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), torch.tensor(0.9), torch.tensor(0.01), *objective)
+        names = (["frame", "detail", "flow", "confidence", "feedback", "decay", "step_size", *objective_names],
                  ["dream", "detail_out", "loss"])
         dynamic = {"frame": {0: height, 1: width}, "detail": {2: height, 3: width},
-                   "flow": {0: flow_height, 1: flow_width}, "feedback": None, "decay": None, "step_size": None,
-                   **objective_dims}
+                   "flow": {0: flow_height, 1: flow_width}, "confidence": {0: flow_height, 1: flow_width},
+                   "feedback": None, "decay": None, "step_size": None, **objective_dims}
         image_dims = {"dream": (0, 1), "detail_out": (2, 3)}
     elif isinstance(module, AscentSteps):
         args = (example, torch.tensor(0.01), *objective)

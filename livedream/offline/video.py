@@ -1,5 +1,5 @@
-"""`livedream dream VIDEO`: every frame dreamed, the previous frame's detail carried along
-the optical flow and decayed (the live app's `DetailWarper`), so patterns stick to what
+"""`livedream dream VIDEO`: every frame dreamed by the live app's dreamer, the previous frame's
+detail carried along the optical flow (occlusion-aware) and decayed, so patterns stick to what
 moves instead of boiling. Written on PyAV with the source's timing and sound, in finished
 pieces that a resume continues from (`render`), on one or several workers (`farm`)."""
 
@@ -14,8 +14,8 @@ from rich.console import Console
 from livedream.offline.farm import Farm
 from livedream.offline.imageio import check_dreamable
 from livedream.offline.model import console, open_engine
-from livedream.offline.photo import OfflineJob
-from livedream.params import decay_per_frame
+from livedream.offline.photo import VIDEO_FRAME_STEP_SHARE, OfflineJob
+from livedream.params import Params
 from livedream.offline.render import (
     Chunk,
     RenderJob,
@@ -27,10 +27,11 @@ from livedream.offline.render import (
     stitch,
 )
 from livedream.pipeline.coherence import DetailWarper
-from livedream.pipeline.dream import AscentSettings, dream, dreamed_image
-from livedream.pipeline.images import to_nchw, to_rgb
+from livedream.pipeline.dream import AscentSettings
+from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.videofiles import ClipInfo
-from livedream.runtime.engine import Engine
+from livedream.runtime.engine import GradientEngine
+from livedream.runtime.model import LoadedModel
 
 progress_console = Console(stderr=True, highlight=False)
 PROGRESS_EVERY_S = 2.0
@@ -39,42 +40,43 @@ PROGRESS_EVERY_S = 2.0
 def frame_settings(settings: AscentSettings, frame_steps: int | None) -> AscentSettings:
     """Settings for video frames after the first: most of the dream arrives carried from the
     previous frame, so a few steps keep it up; full still steps would over-cook it frame by frame."""
-    steps = frame_steps if frame_steps is not None else max(1, settings.steps // 4)
+    steps = frame_steps if frame_steps is not None else max(1, settings.steps // VIDEO_FRAME_STEP_SHARE)
     return dataclasses.replace(settings, steps=steps)
 
 
-class CoherentFrames:
-    """Dreams consecutive video frames, each seeded with the previous frame's detail moved
-    along the optical flow and decayed (the live app's `DetailWarper`). Its carried state
-    (detail, random state) can be saved and restored: a render resumes from it."""
+class VideoFrames:
+    """A video's frames through the live app's dreamer (`pipeline.dreamer.LiveDreamer`: the same
+    carry, warp and occlusion check), the first frame with the still's steps, later ones with
+    `later`'s. Its carried state (detail, random state) is saved and restored by a resume."""
 
-    def __init__(self, engine: Engine, first: AscentSettings, later: AscentSettings, decay: float, seed: int) -> None:
-        self.engine = engine
+    def __init__(self, engine: GradientEngine, first: AscentSettings, later: AscentSettings, half_life: float,
+                 rate: float, seed: int, warper: DetailWarper | None = None) -> None:
+        self.dreamer = LiveDreamer(seed, warper)
+        self.model = LoadedModel(engine)  # no objective inputs here: `open_engine` aimed the engine
         self.first, self.later = first, later
-        self.decay = decay
-        self.rng = np.random.default_rng(seed)
-        self.warper = DetailWarper()
-        self.workspace: dict = {}  # the dream's scratch buffers, kept across frames
-        self.detail: np.ndarray | None = None
+        self.half_life, self.frame_s = half_life, 1.0 / rate
+
+    def _params(self, frame_rgb: np.ndarray) -> Params:
+        height, width = frame_rgb.shape[:2]
+        return Params(dream_height=height, dream_width=width, half_life=self.half_life)
 
     def dream_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
-        carried = self.warper.carry(frame_rgb, self.detail, self.decay)
-        base = to_nchw(frame_rgb)
-        settings = self.first if carried is None else self.later
-        self.detail, _ = dream(self.engine, base, settings, self.rng, carried, workspace=self.workspace)
-        return to_rgb(dreamed_image(base, self.detail))
+        settings = self.later if self.dreamer.carries else self.first
+        if max(frame_rgb.shape[:2]) <= settings.tile:
+            # One tile: the random roll hides no seam, it only moves the wrap-around edge of
+            # the gradient each step, which flickers across frames.
+            settings = dataclasses.replace(settings, jitter=False)
+        return self.dreamer.dream_frame(frame_rgb, self._params(frame_rgb), self.model, frame_s=self.frame_s,
+                                        settings=settings).copy()
 
     def prime(self, frame_rgb: np.ndarray) -> None:
-        # With the restored detail, so the warper also computes (and keeps) the flow; the warp is thrown away.
-        self.warper.carry(frame_rgb, self.detail, self.decay)
+        self.dreamer.prime(frame_rgb, self._params(frame_rgb))
 
     def carried_state(self) -> tuple[np.ndarray | None, dict]:
-        return (None if self.detail is None else self.detail.copy()), self.rng.bit_generator.state
+        return self.dreamer.carried_state()
 
     def restore(self, detail: np.ndarray | None, rng_state: dict) -> None:
-        self.detail = detail
-        if rng_state:
-            self.rng.bit_generator.state = rng_state
+        self.dreamer.restore(detail, rng_state)
 
 
 def render_job(job: OfflineJob) -> RenderJob:
@@ -90,10 +92,9 @@ def dream_chunk(job: OfflineJob, render: RenderJob, info: ClipInfo, chunk: Chunk
     engine = open_engine(job.model, job.device, job.settings.tile, threads=threads, objective=job.objective,
                          guide=job.guide)
     check_dreamable(job.source, info.height, info.width, engine.min_size)
-    decay = decay_per_frame(job.half_life, 1 / float(info.rate))  # per second, so any frame rate looks alike
-
-    def fresh() -> CoherentFrames:
-        return CoherentFrames(engine, job.settings, frame_settings(job.settings, job.frame_steps), decay, job.seed)
+    def fresh() -> VideoFrames:  # the half-life is per second, so any frame rate looks alike
+        return VideoFrames(engine, job.settings, frame_settings(job.settings, job.frame_steps), job.half_life,
+                           float(info.rate), job.seed)
 
     frames = fresh()
     meter = Throughput(chunk.stop - chunk.start)

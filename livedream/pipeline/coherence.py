@@ -4,6 +4,15 @@ Without it each video frame is dreamed from scratch and the patterns boil. With 
 previous frame's detail (dream − source) is warped by the optical flow between the two
 SOURCE frames, faded by `decay`, and seeds the next dream, so patterns stick to what moves.
 Flow is computed on small grey frames (cheap), then scaled up to the dream size.
+
+Occlusion-aware: the flow is computed both ways, and a pixel whose backward flow the forward
+flow does not send back (occluded, disoccluded: what a moving person uncovers) or that came
+from outside the frame gets a low `confidence`; the carried detail fades there instead of
+smearing a trail, and the dream starts afresh. The warp stays bilinear: bicubic (OpenCV's
+a = −0.75) amplifies mid frequencies, and repeated every frame for 8 s at 60 fps it grew a
+carried disc by 25 % and moved it 6 px (bilinear: 1 %); bilinear's softening does not pile
+up, because each frame's fresh steps are sharp and the decay retires old detail (the
+coherence benchmark tracks the detail's high-frequency energy over 100 frames).
 """
 
 from __future__ import annotations
@@ -17,6 +26,10 @@ import numpy as np
 from livedream.params import Feedback
 
 FLOW_LONGEST_SIDE = 160
+# Forward-backward disagreement (in small-flow pixels) where the confidence starts to fall,
+# and where it reaches 0. DIS on real footage disagrees by ~0.3 px on matched pixels.
+CONSISTENT_PX, INCONSISTENT_PX = 0.75, 2.0
+KERNELS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
 def create_flow(method: str = "dis") -> "cv2.DISOpticalFlow | FarnebackFlow":
@@ -42,10 +55,16 @@ class DetailWarper:
     size; a size change rebuilds them and restarts (nothing is carried across the change).
     """
 
-    def __init__(self, flow_longest_side: int = FLOW_LONGEST_SIDE, method: str = "dis") -> None:
+    def __init__(self, flow_longest_side: int = FLOW_LONGEST_SIDE, method: str = "dis",
+                 occlusion: bool = True, kernel: str = "linear") -> None:
+        """`occlusion` False gives the warper of earlier releases; `kernel` "cubic" the sharper
+        but unstable resampling (the coherence benchmark compares them)."""
         self.flow_longest_side = flow_longest_side
         self.flow_ms = 0.0  # time of the last carry(), for the HUD
+        self.occlusion = occlusion
+        self._interpolation = KERNELS[kernel]
         self._flow = create_flow(method)
+        self._forward = create_flow(method)  # its own instance: DIS keeps state between calls
         self._size: tuple[int, int] | None = None  # (height, width) of the dream
         self._has_previous = False
         self._feedback: Feedback | None = None
@@ -81,11 +100,13 @@ class DetailWarper:
         self.flow_ms = (time.perf_counter() - started) * 1000
         return carried
 
-    def motion(self, source_rgb: np.ndarray, feedback: Feedback = Feedback()) -> tuple[np.ndarray, np.ndarray, bool]:
+    def motion(self, source_rgb: np.ndarray, feedback: Feedback = Feedback()
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """For a warp done elsewhere (the GPU frame graph): the small backward flow in dream
-        pixels, the inverse feedback matrix (2, 3), and whether there is a previous frame to
-        carry from (False on the first frame or after a size change; the flow is then 0).
-        The flow array is the warper's own buffer."""
+        pixels, its confidence (same small size; the graph enlarges it like the flow), the
+        inverse feedback matrix (2, 3), and whether there is a previous frame to carry from
+        (False on the first frame or after a size change; the flow is then 0). The arrays are
+        the warper's own buffers."""
         started = time.perf_counter()
         height, width = source_rgb.shape[:2]
         if self._size != (height, width):
@@ -94,13 +115,16 @@ class DetailWarper:
         has_previous = self._has_previous
         if has_previous:
             self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
+            if self.occlusion:
+                self._update_small_confidence()
             self._small_flow *= self._flow_to_dream
         else:
             self._small_flow[...] = 0.0
         self._grey_previous, self._grey_current = self._grey_current, self._grey_previous
         self._has_previous = True
         self.flow_ms = (time.perf_counter() - started) * 1000
-        return self._small_flow, inverse_feedback_matrix(height, width, feedback), has_previous
+        return (self._small_flow, self._small_confidence, inverse_feedback_matrix(height, width, feedback),
+                has_previous)
 
     def _allocate(self, height: int, width: int) -> None:
         self._size = (height, width)
@@ -112,6 +136,14 @@ class DetailWarper:
         self._grey_current = np.empty((small_h, small_w), np.uint8)
         self._grey_previous = np.empty((small_h, small_w), np.uint8)
         self._small_flow = np.zeros((small_h, small_w, 2), np.float32)
+        self._forward_flow = np.zeros((small_h, small_w, 2), np.float32)
+        self._small_map = np.empty((small_h, small_w, 2), np.float32)
+        self._returned = np.empty((small_h, small_w, 2), np.float32)
+        self._small_xy = np.dstack(pixel_coordinates(small_h, small_w))
+        self._small_confidence = np.ones((small_h, small_w), np.float32)
+        self._inside = np.ones((small_h, small_w), np.float32)
+        self._small_ones = np.ones((small_h, small_w), np.float32)
+        self.confidence = np.ones((height, width), np.float32)  # of the last carry: 1 = trusted
         self._flow_up = np.empty((height, width, 2), np.float32)
         self._feedback = Feedback()
         self._xs, self._ys = pixel_coordinates(height, width)
@@ -129,6 +161,10 @@ class DetailWarper:
         """sample_map[p] = where pixel p of this frame was in the previous frame's detail."""
         # Backward flow: current(p) ≈ previous(p + flow(p)).
         self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
+        if self.occlusion:
+            self._update_small_confidence()
+            height, width = self._size  # type: ignore[misc]
+            cv2.resize(self._small_confidence, (width, height), dst=self.confidence, interpolation=cv2.INTER_LINEAR)
         self._small_flow *= self._flow_to_dream
         height, width = self._size  # type: ignore[misc]
         cv2.resize(self._small_flow, (width, height), dst=self._flow_up, interpolation=cv2.INTER_LINEAR)
@@ -137,14 +173,33 @@ class DetailWarper:
             self._feedback = feedback
         np.add(self._feedback_grid, self._flow_up, out=self._sample_map)
 
+    def _update_small_confidence(self) -> None:
+        """Forward-backward check on the small frames: p's backward flow b leads to q = p + b in
+        the previous frame; the forward flow there should lead back, f(q) ≈ −b. Where it does
+        not (occlusion, disocclusion) or q lies outside the frame, the confidence falls to 0."""
+        self._forward.calc(self._grey_previous, self._grey_current, self._forward_flow)
+        np.add(self._small_xy, self._small_flow, out=self._small_map)
+        cv2.remap(self._forward_flow, self._small_map, None, cv2.INTER_LINEAR, dst=self._returned,
+                  borderMode=cv2.BORDER_REPLICATE)
+        self._returned += self._small_flow  # ≈ 0 where the two flows agree
+        error = cv2.magnitude(self._returned[..., 0], self._returned[..., 1])
+        np.subtract(INCONSISTENT_PX, error, out=self._small_confidence)
+        self._small_confidence *= 1.0 / (INCONSISTENT_PX - CONSISTENT_PX)
+        np.clip(self._small_confidence, 0.0, 1.0, out=self._small_confidence)
+        cv2.remap(self._small_ones, self._small_map, None, cv2.INTER_LINEAR, dst=self._inside,
+                  borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        self._small_confidence *= self._inside
+
     def _warp(self, detail: np.ndarray, decay: float) -> np.ndarray:
         # remap cannot work in place, and dream() may hand back our own buffer: use the other one.
         out = self._outputs[0] if not np.shares_memory(detail, self._outputs[0]) else self._outputs[1]
         for channel in range(3):
             cv2.remap(
-                detail[0, channel], self._sample_map, None, cv2.INTER_LINEAR,
+                detail[0, channel], self._sample_map, None, self._interpolation,
                 dst=out[0, channel], borderMode=cv2.BORDER_CONSTANT, borderValue=0,
             )
+            if self.occlusion:
+                out[0, channel] *= self.confidence
         out *= np.float32(decay)
         return out
 

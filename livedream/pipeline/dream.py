@@ -203,6 +203,8 @@ def dream(
     height, width = base.shape[2:]
     sizes = octave_sizes(height, width, settings, engine.min_size)
     workspace = {} if workspace is None else workspace
+    if detail is not None and settings.reinject and len(sizes) > 1:
+        return _dream_on_carried(engine, base, settings, rng, detail, sizes, on_octave, workspace, stepper, should_stop)
     image = None
     loss = 0.0
     for index, (h, w) in enumerate(sizes):
@@ -221,6 +223,36 @@ def dream(
         if on_octave is not None:
             on_octave(index, (h, w), loss)
     return resize(detail, height, width), loss
+
+
+def _dream_on_carried(
+    engine: GradientEngine, base: np.ndarray, settings: AscentSettings, rng: np.random.Generator,
+    carried: np.ndarray, sizes: list[tuple[int, int]], on_octave: OctaveCallback | None, workspace: dict,
+    stepper: StepAscent | None, should_stop: StopCheck | None,
+) -> tuple[np.ndarray, float]:
+    """Octaves on a carried detail (video, live): each octave adds only what its steps changed,
+    enlarged, to the full-size detail. Passing the whole detail down to the coarsest octave and
+    back up (the still's way) would blur the carried detail every frame, and the next frame
+    would dream its fine patterns anew: flicker that the motion does not explain."""
+    height, width = base.shape[2:]
+    total = _scratch(workspace, "total", base.shape)
+    np.copyto(total, carried)
+    loss = 0.0
+    for index, (h, w) in enumerate(sizes):
+        base_here = resize(base, h, w)
+        image = _scratch(workspace, "image", base_here.shape)
+        np.add(base_here, resize(total, h, w), out=image)
+        np.clip(image, -1.0, 1.0, out=image)
+        before = _scratch(workspace, "before", image.shape)
+        np.copyto(before, image)
+        loss = ascend(engine, image, settings, rng, workspace, stepper, should_stop)
+        change = np.subtract(image, before, out=before)
+        total += resize(change, height, width)
+        if on_octave is not None:
+            on_octave(index, (h, w), loss)
+    np.clip(total + base, -1.0, 1.0, out=total)
+    total -= base
+    return total, loss
 
 
 def _scratch(workspace: dict, role: str, shape: tuple[int, ...]) -> np.ndarray:

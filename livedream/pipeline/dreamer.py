@@ -98,13 +98,35 @@ class LiveDreamer:
         self._device_runner = None  # a frame runner is reset when it takes the next frame
         self._warper.reset()
 
+    @property
+    def carries(self) -> bool:
+        """Whether the next frame starts from carried detail (False: the first, or after a reset)."""
+        return self._detail is not None
+
+    def carried_state(self) -> tuple[np.ndarray | None, dict]:
+        """The carried detail (a copy) and the random state: what a resumed video render restores."""
+        return (None if self._detail is None else self._detail.copy()), self._rng.bit_generator.state
+
+    def restore(self, detail: np.ndarray | None, rng_state: dict) -> None:
+        self._detail = detail
+        if rng_state:
+            self._rng.bit_generator.state = rng_state
+
+    def prime(self, frame_rgb: np.ndarray, params: Params) -> None:
+        """Show the warper a frame without dreaming it (a resume: the frames before the checkpoint
+        give the flow its start), carrying the restored detail so its buffers match."""
+        self._ensure_size(params.dream_height, params.dream_width, keep_detail=True)
+        self._resize_into_base_rgb(frame_rgb)
+        self._warper.carry(self._base_rgb, self._detail, 1.0)
+
     def dream_frame(
         self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, should_stop: StopCheck | None = None,
-        frame_s: float = NOMINAL_FRAME_S,
+        frame_s: float = NOMINAL_FRAME_S, settings: AscentSettings | None = None,
     ) -> np.ndarray:
         """`frame_rgb` (H, W, 3) uint8 dreamed at the Params dream size, as uint8 RGB at the
         frame's own size when it is larger (its pixels plus the dream's detail), else at the
-        dream size.
+        dream size. `settings` replaces the live frame's ascent (`ascent_settings`): a video
+        file's frames take more steps, octaves, tiles and the roll.
 
         `frame_s`: seconds since the previous frame, which turns the per-second feedback into
         this frame's share. The result is the dreamer's own buffer, overwritten by the next
@@ -129,7 +151,7 @@ class LiveDreamer:
 
         stepper = model.step_runner if path is DreamPath.STEP_GRAPH else None
         self._detail, self.loss = dream(
-            model.engine, self._base, ascent_settings(params), self._rng, carried,
+            model.engine, self._base, settings or ascent_settings(params), self._rng, carried,
             workspace=self._workspace, stepper=stepper, should_stop=should_stop,
         )
         dreamed = time.perf_counter()
@@ -153,10 +175,10 @@ class LiveDreamer:
         if runner is not self._device_runner:  # its detail is stale: other frames ran elsewhere
             runner.reset()
             self._device_runner = runner
-        flow, feedback, has_previous = self._warper.motion(self._base_rgb, frame_feedback.feedback)
+        flow, confidence, feedback, has_previous = self._warper.motion(self._base_rgb, frame_feedback.feedback)
         flowed = time.perf_counter()
         decay = frame_feedback.decay if has_previous else 0.0
-        dreamed_rgb, self.loss = runner.dream_frame(self._base_rgb, flow, feedback, decay, params.strength)
+        dreamed_rgb, self.loss = runner.dream_frame(self._base_rgb, flow, confidence, feedback, decay, params.strength)
         self._detail = None  # the host path starts afresh if it takes over
         finished = time.perf_counter()
         self.timings = StageTimings(
@@ -182,16 +204,17 @@ class LiveDreamer:
                 log.info("guide: %s", path)
         return self._guide
 
-    def _ensure_size(self, height: int, width: int) -> None:
+    def _ensure_size(self, height: int, width: int, keep_detail: bool = False) -> None:
         if self._size == (height, width):
             return
+        detail = self._detail if keep_detail else None
         self._size = (height, width)
         self._base_rgb = np.empty((height, width, 3), np.uint8)
         self._base = np.empty((1, 3, height, width), np.float32)
         self._dreamed = np.empty((1, 3, height, width), np.float32)
         self._output_rgb = np.empty((height, width, 3), np.uint8)
         self._detail_small = np.empty((height, width, 3), np.int16)
-        self._detail = None  # detail of another size cannot be carried
+        self._detail = detail  # detail of another size cannot be carried (a resume restores its own)
         self._device_runner = None  # nor can the device's
 
     def _sharpened(self, frame_rgb: np.ndarray, dreamed_rgb: np.ndarray) -> np.ndarray:

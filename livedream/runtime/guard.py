@@ -215,9 +215,10 @@ class _GuardedFrames:
         _guarded(self._runner.reset)
 
     def dream_frame(
-        self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray, decay: float, step_size: float
+        self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
+        step_size: float,
     ) -> tuple[np.ndarray, float]:
-        return _guarded(self._runner.dream_frame, frame_rgb, flow, feedback, decay, step_size)
+        return _guarded(self._runner.dream_frame, frame_rgb, flow, confidence, feedback, decay, step_size)
 
 
 class _NoSession:

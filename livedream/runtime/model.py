@@ -37,7 +37,8 @@ class FrameDreaming(Protocol):
     def reset(self) -> None: ...
 
     def dream_frame(
-        self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray, decay: float, step_size: float
+        self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
+        step_size: float,
     ) -> tuple[np.ndarray, float]: ...
 
 

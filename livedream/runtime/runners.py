@@ -213,9 +213,11 @@ class FrameRunner:
             slot.clear()
 
     def dream_frame(
-        self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray, decay: float, step_size: float
+        self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
+        step_size: float,
     ) -> tuple[np.ndarray, float]:
-        """`frame_rgb` (H, W, 3) uint8 dreamed; flow (h, w, 2) in dream pixels; feedback (2, 3).
+        """`frame_rgb` (H, W, 3) uint8 dreamed; flow (h, w, 2) in dream pixels and its confidence
+        (h, w); feedback (2, 3).
 
         Returns (dream (H, W, 3) uint8, loss). The detail carried from the previous call of
         this size is warped by `flow` and `feedback` and scaled by `decay`.
@@ -229,7 +231,7 @@ class FrameRunner:
             device = "cuda" if self.provider == "CUDA" else "cpu"
             slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph,
                                                  self.objective)
-        return slot.run(frame_rgb, flow, feedback, decay, step_size)
+        return slot.run(frame_rgb, flow, confidence, feedback, decay, step_size)
 
 
 class _FrameSlot:
@@ -245,6 +247,7 @@ class _FrameSlot:
         self.frame = device_array(frame_shape, np.uint8)
         self.dream = device_array(frame_shape, np.uint8)
         self.flow = device_array(flow_shape)
+        self.confidence = device_array(flow_shape[:2])
         self.feedback, self.decay, self.step_size, self.loss = (
             device_array((2, 3)), device_array(()), device_array(()), device_array(())
         )
@@ -254,7 +257,7 @@ class _FrameSlot:
         for index, (source, target) in enumerate(((0, 1), (1, 0))):
             binding = session.io_binding()
             for name, value in (("frame", self.frame), ("detail", self.details[source]), ("flow", self.flow),
-                                ("feedback", self.feedback), ("decay", self.decay), ("step_size", self.step_size)):
+                                ("confidence", self.confidence), ("feedback", self.feedback), ("decay", self.decay), ("step_size", self.step_size)):
                 binding.bind_ortvalue_input(name, value)
             self.objective.bind(binding)
             for name, value in (("dream", self.dream), ("detail_out", self.details[target]), ("loss", self.loss)):
@@ -275,10 +278,11 @@ class _FrameSlot:
         for detail in self.details:
             detail.update_inplace(zeros)  # never warp uninitialised memory: NaN * 0 is NaN
 
-    def run(self, frame_rgb: np.ndarray, flow: np.ndarray, feedback: np.ndarray,
+    def run(self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray,
             decay: float, step_size: float) -> tuple[np.ndarray, float]:
         self.frame.update_inplace(np.ascontiguousarray(frame_rgb))
         self.flow.update_inplace(np.ascontiguousarray(flow, np.float32))
+        self.confidence.update_inplace(np.ascontiguousarray(confidence, np.float32))
         self.feedback.update_inplace(np.ascontiguousarray(feedback, np.float32))
         self.decay.update_inplace(np.asarray(decay, np.float32))
         self.step_size.update_inplace(np.asarray(step_size, np.float32))

@@ -24,12 +24,13 @@ def measure(height: int, width: int, frames: int, device: str) -> dict:
     """In this process: the dream of `frames` + 1 frames of a moving picture at height x width."""
     from livedream.manifest import DEFAULT_MODEL
     from livedream.offline.model import open_engine
-    from livedream.offline.video import CoherentFrames, frame_settings
+    from livedream.offline.photo import VIDEO_HALF_LIFE_S
+    from livedream.offline.video import VideoFrames, frame_settings
     from livedream.pipeline.dream import AscentSettings
 
     settings = AscentSettings(steps=LARGE_STEPS, step_size=0.02, octaves=4, octaves_above=0, octave_scale=1.3, tile=512)
     engine = open_engine(DEFAULT_MODEL, device, settings.tile)
-    dreamer = CoherentFrames(engine, settings, frame_settings(settings, 1), 0.9, seed=0)
+    dreamer = VideoFrames(engine, settings, frame_settings(settings, 1), VIDEO_HALF_LIFE_S, 25.0, seed=0)
     rng = np.random.default_rng(0)
     base = rng.integers(0, 256, (height, width + 8 * (frames + 1), 3), dtype=np.uint8)
     times = []
