@@ -27,6 +27,7 @@ from livedream.offline.render import (
     stitch,
 )
 from livedream.pipeline.coherence import DetailWarper
+from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.dream import AscentSettings
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.videofiles import ClipInfo
@@ -44,6 +45,9 @@ def frame_settings(settings: AscentSettings, frame_steps: int | None) -> AscentS
     return dataclasses.replace(settings, steps=steps)
 
 
+VIDEO_FLOW = "dis-medium"  # offline there is time for the flow that tracks moving objects
+
+
 class VideoFrames:
     """A video's frames through the live app's dreamer (`pipeline.dreamer.LiveDreamer`: the same
     carry, warp and occlusion check), the first frame with the still's steps, later ones with
@@ -51,7 +55,7 @@ class VideoFrames:
 
     def __init__(self, engine: GradientEngine, first: AscentSettings, later: AscentSettings, half_life: float,
                  rate: float, seed: int, warper: DetailWarper | None = None) -> None:
-        self.dreamer = LiveDreamer(seed, warper)
+        self.dreamer = LiveDreamer(seed, warper or DetailWarper(method=VIDEO_FLOW))
         self.model = LoadedModel(engine)  # no objective inputs here: `open_engine` aimed the engine
         self.first, self.later = first, later
         self.half_life, self.frame_s = half_life, 1.0 / rate

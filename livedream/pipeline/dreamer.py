@@ -28,6 +28,8 @@ from livedream.runtime.model import FrameDreaming, Guide, LoadedModel
 
 log = logging.getLogger(__name__)
 
+CATCH_UP = 3.0  # how much a frame's fresh steps count where nothing could be carried
+
 
 @dataclass(frozen=True)
 class StageTimings:
@@ -154,6 +156,8 @@ class LiveDreamer:
             model.engine, self._base, settings or ascent_settings(params), self._rng, carried,
             workspace=self._workspace, stepper=stepper, should_stop=should_stop,
         )
+        if carried is not None and self._warper.occlusion:
+            self._catch_up(carried)
         dreamed = time.perf_counter()
 
         self._compose_output()
@@ -188,6 +192,17 @@ class LiveDreamer:
         )
         return dreamed_rgb
 
+    def _catch_up(self, carried: np.ndarray) -> None:
+        """Where the carry was not trusted (what a moving person uncovers, or where the flow
+        failed) the dream starts from nothing; there this frame's fresh steps count up to
+        CATCH_UP times, so the region catches up with its surroundings in a few frames
+        instead of showing a seam for a whole half-life."""
+        np.subtract(1.0, self._warper.confidence, out=self._lag)
+        self._lag *= CATCH_UP - 1.0
+        fresh = np.subtract(self._detail, carried, out=self._fresh)
+        fresh *= self._lag
+        self._detail += fresh
+
     def _guide_of(self, path: str, model: LoadedModel) -> Guide | None:
         """The guide image's features, read once when `Params.guide` names a new one. A guide
         that cannot be read is reported once and dreamed without, never a stopped show."""
@@ -214,6 +229,8 @@ class LiveDreamer:
         self._dreamed = np.empty((1, 3, height, width), np.float32)
         self._output_rgb = np.empty((height, width, 3), np.uint8)
         self._detail_small = np.empty((height, width, 3), np.int16)
+        self._fresh = np.empty((1, 3, height, width), np.float32)
+        self._lag = np.empty((height, width), np.float32)
         self._detail = detail  # detail of another size cannot be carried (a resume restores its own)
         self._device_runner = None  # nor can the device's
 

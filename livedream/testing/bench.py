@@ -433,6 +433,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="only the outputs table (recording, NDI, …) at these HxW sizes, e.g. 360x640,1080x1920")
     parser.add_argument("--objective", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the objective tables (inputs vs baked, the looks) at these HxW sizes, e.g. 180x320,360x640")
+    parser.add_argument("--coherence", type=int, default=None, metavar="FRAMES",
+                        help="only the coherence table: a clip of known motion of FRAMES frames (e.g. 24), dreamed naive, without and with the occlusion check")
+    parser.add_argument("--sheet", type=Path, default=None, help="with --coherence: also write a contact sheet of frames here")
     parser.add_argument("--large", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the large-frame table (s/frame, peak RSS) at these HxW sizes, e.g. 1080x1920,2160x3840")
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -472,6 +475,11 @@ def main(argv: list[str] | None = None) -> int:
         from livedream.testing.bench_outputs import run as bench_outputs
 
         bench_outputs(args.outputs)
+        return 0
+    if args.coherence:
+        from livedream.testing.bench_coherence import run as bench_coherence
+
+        bench_coherence(args.coherence, args.sheet)
         return 0
     if args.objective:
         from livedream.testing.bench_objective import run as bench_objective

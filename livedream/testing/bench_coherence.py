@@ -11,13 +11,15 @@ a frame) with a textured disc crossing it faster (OBJECT_PX a frame). For each d
 - objective gain = the default objective's loss on the dream over the source's;
 - sharpness = mean |Laplacian| of the dream over the source's.
 
-Dreamers: naive (every frame from scratch, the video defaults' steps), the carry of earlier
-releases (bilinear warp, no occlusion check) and today's (`livedream dream CLIP`'s defaults).
+Dreamers: naive (every frame from scratch with the carried frames' steps), today's carry
+without its occlusion check, and today's (`livedream dream CLIP`'s defaults). The README's
+"earlier release" row ran this clip and these metrics on the previous release's dreamer.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -109,23 +111,33 @@ def scores(dreamed: list[np.ndarray], clip: Clip, engine) -> dict[str, float]:
 
 def dream_clip(clip: Clip, engine, kind: str, seed: int = 0, frame_steps: int | None = None,
                half_life: float | None = None) -> list[np.ndarray]:
-    """The clip dreamed by `livedream dream`'s defaults: "naive" (nothing carried), "earlier"
-    (the carry of earlier releases: no occlusion check) or "today"."""
+    """The clip dreamed by `livedream dream`'s defaults: "naive" (nothing carried), "no
+    occlusion check" (today's carry without it) or "today"."""
     from livedream.cli.dream import STILL
     from livedream.offline.photo import VIDEO_HALF_LIFE_S
-    from livedream.offline.video import VideoFrames, frame_settings
+    from livedream.offline.video import VIDEO_FLOW, VideoFrames, frame_settings
     from livedream.pipeline.coherence import DetailWarper
 
     later = frame_settings(STILL, frame_steps)
     half_life = 0.0 if kind == "naive" else VIDEO_HALF_LIFE_S if half_life is None else half_life
-    warper = DetailWarper(occlusion=kind != "earlier")
+    warper = DetailWarper(method=VIDEO_FLOW, occlusion=kind != "no occlusion check")
     # naive: every frame is a first frame, but with the later frames' steps (what a per-frame
     # dream of the same cost would do)
     frames = VideoFrames(engine, later if kind == "naive" else STILL, later, half_life, RATE, seed, warper)
     return [frames.dream_frame(frame) for frame in clip.frames]
 
 
-def run(count: int = 24) -> dict[str, dict[str, float]]:
+def contact_sheet(clip: Clip, rows: dict[str, list[np.ndarray]], every: int = 6) -> np.ndarray:
+    """One row per dreamer (the source first), every `every`-th frame, each labelled."""
+    from livedream.offline.channels import labelled
+
+    picks = range(every - 1, len(clip.frames), every)
+    lines = [np.hstack([labelled(frames[t], f"{name}, frame {t}") for t in picks])
+             for name, frames in {"source": clip.frames, **rows}.items()]
+    return np.vstack(lines)
+
+
+def run(count: int = 24, sheet: Path | None = None) -> dict[str, dict[str, float]]:
     import sys
 
     from livedream.manifest import DEFAULT_MODEL
@@ -133,14 +145,19 @@ def run(count: int = 24) -> dict[str, dict[str, float]]:
 
     clip = make_clip(count)
     engine = open_engine(DEFAULT_MODEL, "cpu", 512)
-    results = {}
-    for kind in ("naive", "earlier", "today"):
+    results, dreams = {}, {}
+    for kind in ("naive", "no occlusion check", "today"):
         print(f"dreaming the known-motion clip: {kind} …", file=sys.stderr, flush=True)
-        results[kind] = scores(dream_clip(clip, engine, kind), clip, engine)
+        dreams[kind] = dream_clip(clip, engine, kind)
+        results[kind] = scores(dreams[kind], clip, engine)
+    if sheet is not None:
+        from livedream.offline.imageio import write_photo
+
+        write_photo(sheet, contact_sheet(clip, {"naive": dreams["naive"], "today": dreams["today"]}))
     print(f"\nCoherence on a clip of known motion ({count} frames, {SIZE[1]}x{SIZE[0]}, pan {PAN_PX} px and a disc "
           f"{OBJECT_PX} px a frame; `livedream dream` defaults). Warp ratio: unexplained change / dream amount")
-    print(f"{'dreamer':<10} {'background':>11} {'object':>8} {'trail':>7} {'gain':>6} {'sharpness':>10}")
+    print(f"{'dreamer':<20} {'background':>11} {'object':>8} {'trail':>7} {'gain':>6} {'sharpness':>10}")
     for kind, row in results.items():
-        print(f"{kind:<10} {row['background']:>11.3f} {row['object']:>8.3f} {row['trail']:>7.3f} "
+        print(f"{kind:<20} {row['background']:>11.3f} {row['object']:>8.3f} {row['trail']:>7.3f} "
               f"{row['gain']:>6.2f} {row['sharpness']:>10.2f}")
     return results
