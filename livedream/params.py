@@ -202,6 +202,10 @@ RENAMED: dict[str, str] = {
     "shift_y": "use shift_y_per_s, dream pixels per second (shift_y 1 at 20 fps = shift_y_per_s 20)",
 }
 
+# Where nothing could be carried (the flow not trusted) a frame's fresh steps count this many
+# times, so the region catches up; the host dreamer and the GPU frame graph both use it.
+CATCH_UP = 3.0
+
 # A hang must not turn into a jump: one frame never counts for more than this.
 MAX_FRAME_S = 0.25
 NOMINAL_FRAME_S = 1 / 20  # the frame time assumed before one is measured (the CPU's target rate)

@@ -65,7 +65,7 @@ def test_video_round_trip_keeps_frame_count_and_size(small_graph, folders):
 
 def interrupt_after(calls: int, monkeypatch) -> None:
     """Make the dream raise KeyboardInterrupt (a Ctrl-C) on call number `calls` + 1."""
-    real_dream = offline_video.dream
+    real_dream = offline_photo.dream
     done = 0
 
     def dream_then_interrupt(*args, **kwargs):
@@ -75,7 +75,6 @@ def interrupt_after(calls: int, monkeypatch) -> None:
         done += 1
         return real_dream(*args, **kwargs)
 
-    monkeypatch.setattr(offline_video, "dream", dream_then_interrupt)
     monkeypatch.setattr(offline_photo, "dream", dream_then_interrupt)
 
 

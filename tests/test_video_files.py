@@ -168,8 +168,9 @@ def test_kill_9_then_resume_gives_the_uninterrupted_render(small_graph, tmp_path
     difference = mean_difference(video_frames(resumed), video_frames(whole))
     print(f"resumed vs uninterrupted: {difference:.3f} grey levels")
     # The carried detail and the random state are restored exactly; only the optical flow's search
-    # restarts (measured 0.2 levels). A regrown dream would differ by the dream itself (~10 levels).
-    assert difference <= 1.0
+    # restarts (measured 1.24 levels: with the 1 s half-life of video files a small difference
+    # lasts longer than it did at 0.26 s). A regrown dream would differ by the dream itself (~10 levels).
+    assert difference <= 1.6
 
 
 def test_ctrl_c_keeps_the_finished_pieces_and_resume_without_seed_finishes(small_graph, clip, tmp_path,

@@ -21,11 +21,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from livedream.export.backward import AscentSteps
+from livedream.params import CATCH_UP
 
 
-def warp_detail(detail: torch.Tensor, flow: torch.Tensor, confidence: torch.Tensor, feedback: torch.Tensor) -> torch.Tensor:
+def warp_detail(detail: torch.Tensor, flow: torch.Tensor, confidence: torch.Tensor, feedback: torch.Tensor
+                ) -> tuple[torch.Tensor, torch.Tensor]:
     """detail sampled at feedback(p) + flow(p) for every pixel p, times the flow's confidence
-    there: `DetailWarper`'s map and occlusion fade."""
+    there (`DetailWarper`'s map and occlusion fade); and that confidence at the detail's size."""
     height, width = detail.shape[2], detail.shape[3]
     ys = torch.arange(height, dtype=torch.float32, device=detail.device)
     xs = torch.arange(width, dtype=torch.float32, device=detail.device)
@@ -40,7 +42,7 @@ def warp_detail(detail: torch.Tensor, flow: torch.Tensor, confidence: torch.Tens
     grid = torch.stack(
         [source_x * (2.0 / (width - 1)) - 1.0, source_y * (2.0 / (height - 1)) - 1.0], dim=-1
     ).unsqueeze(0)
-    return F.grid_sample(detail, grid, mode="bilinear", padding_mode="zeros", align_corners=True) * trust
+    return F.grid_sample(detail, grid, mode="bilinear", padding_mode="zeros", align_corners=True) * trust, trust
 
 
 class FrameDream(nn.Module):
@@ -61,7 +63,12 @@ class FrameDream(nn.Module):
         channel_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         base = frame.permute(2, 0, 1).unsqueeze(0).to(torch.float32) * (1.0 / 127.5) - 1.0
-        image = (base + warp_detail(detail, flow, confidence, feedback) * decay).clamp(-1.0, 1.0)
+        carried, trust = warp_detail(detail, flow, confidence, feedback)
+        carried = carried * decay
+        image = (base + carried).clamp(-1.0, 1.0)
         image, loss = self.ascent(image, step_size, layer_weights, channel_weights)
+        # `LiveDreamer._catch_up`: where nothing was carried the fresh steps count CATCH_UP times.
+        carrying = (decay > 0).to(image.dtype)  # the host path skips it when nothing is carried
+        image = image + (image - base - carried) * ((CATCH_UP - 1.0) * (1.0 - trust) * carrying)
         dreamed = ((image + 1.0) * 127.5 + 0.5).floor().clamp(0.0, 255.0)
         return dreamed.to(torch.uint8)[0].permute(1, 2, 0), image - base, loss

@@ -130,6 +130,7 @@ class DetailWarper:
             self._small_flow *= self._flow_to_dream
         else:
             self._small_flow[...] = 0.0
+            self._small_confidence[...] = 1.0  # nothing carried: nothing to catch up either
         self._grey_previous, self._grey_current = self._grey_current, self._grey_previous
         self._has_previous = True
         self.flow_ms = (time.perf_counter() - started) * 1000

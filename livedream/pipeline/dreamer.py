@@ -19,7 +19,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from livedream.params import NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
+from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
 from livedream.pipeline.coherence import DetailWarper
 from livedream.errors import UserError
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image
@@ -27,8 +27,6 @@ from livedream.pipeline.images import bytes_from_unit, read_image, unit_from_byt
 from livedream.runtime.model import FrameDreaming, Guide, LoadedModel
 
 log = logging.getLogger(__name__)
-
-CATCH_UP = 3.0  # how much a frame's fresh steps count where nothing could be carried
 
 
 @dataclass(frozen=True)
