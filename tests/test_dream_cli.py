@@ -11,7 +11,6 @@ import pytest
 
 from livedream.cli import main
 from livedream.offline import photo as offline_photo
-from livedream.offline import video as offline_video
 from livedream.offline.imageio import read_photo
 
 from .test_imageio import moving_pattern, read_video, write_test_video

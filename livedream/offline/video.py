@@ -27,7 +27,6 @@ from livedream.offline.render import (
     stitch,
 )
 from livedream.pipeline.coherence import DetailWarper
-from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.dream import AscentSettings
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.videofiles import ClipInfo
@@ -46,6 +45,7 @@ def frame_settings(settings: AscentSettings, frame_steps: int | None) -> AscentS
 
 
 VIDEO_FLOW = "dis-medium"  # offline there is time for the flow that tracks moving objects
+VIDEO_FLOW_SIDE = 320  # and for flow on larger frames (the live loop's 160 px loses small movers in HD)
 
 
 class VideoFrames:
@@ -55,7 +55,7 @@ class VideoFrames:
 
     def __init__(self, engine: GradientEngine, first: AscentSettings, later: AscentSettings, half_life: float,
                  rate: float, seed: int, warper: DetailWarper | None = None) -> None:
-        self.dreamer = LiveDreamer(seed, warper or DetailWarper(method=VIDEO_FLOW))
+        self.dreamer = LiveDreamer(seed, warper or DetailWarper(VIDEO_FLOW_SIDE, method=VIDEO_FLOW))
         self.model = LoadedModel(engine)  # no objective inputs here: `open_engine` aimed the engine
         self.first, self.later = first, later
         self.half_life, self.frame_s = half_life, 1.0 / rate
