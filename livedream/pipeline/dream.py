@@ -250,8 +250,9 @@ def _dream_on_carried(
         total += resize(change, height, width)
         if on_octave is not None:
             on_octave(index, (h, w), loss)
-    np.clip(total + base, -1.0, 1.0, out=total)
-    total -= base
+    dreamed = np.add(total, base, out=_scratch(workspace, "dreamed", base.shape))
+    np.clip(dreamed, -1.0, 1.0, out=dreamed)
+    np.subtract(dreamed, base, out=total)
     return total, loss
 
 

@@ -30,13 +30,19 @@ class ObjectiveInputs:
         self.channel_weights = np.zeros(int(self.offsets[-1]), np.float32)
         self.guide: np.ndarray | None = None  # per-channel weights from a guide image, or None
         self.version = 0
+        self._covers_asked: Objective | None = None
+        self._covers = False
         self.objective: Objective = ()
         self.set(default)
         self.default = default
         self.requested: Objective = default  # what a caller last asked for (`LoadedModel.aimed`)
 
     def covers(self, objective: Objective) -> bool:
-        return all(split_term(name)[0] in self.layers for name, _ in objective)
+        # Asked once per frame with the same Params' tuple: parse the names only when it changes.
+        if objective is not self._covers_asked:
+            self._covers_asked = objective
+            self._covers = all(split_term(name)[0] in self.layers for name, _ in objective)
+        return self._covers
 
     def set(self, objective: Objective, guide: np.ndarray | None = None) -> None:
         """Fill the arrays for `objective` (and `guide`'s channel weights); nothing if unchanged."""
