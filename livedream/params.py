@@ -187,6 +187,15 @@ def live_value(params: Params, name: str) -> float | int:
     return weight_of(params.objective, term) if term else getattr(params, name)
 
 
+def objective_moves(before: Objective, after: Objective) -> dict[str, float]:
+    """The live names and weights that turn `before` into `after` (0 for a term `after` drops),
+    additions first: applied in this order an objective is never left empty on the way."""
+    old, new = dict(before), dict(after)
+    changed = [name for name in {**old, **new} if old.get(name, 0.0) != new.get(name, 0.0)]
+    changed.sort(key=lambda name: name not in new)
+    return {OBJECTIVE_PREFIX + name: new.get(name, 0.0) for name in changed}
+
+
 def objective_values(params: Params) -> dict[str, float]:
     """Every layer's weight by its live name (what sliders and OSC feedback show)."""
     return {name: weight_of(params.objective, name[len(OBJECTIVE_PREFIX):]) for name in OBJECTIVE_PARAMS}

@@ -141,3 +141,32 @@ def test_a_follower_takes_the_leaders_place_in_the_program(tmp_path: Path) -> No
         assert hub.sequencer.place(106.5)[0] == 0  # step 2 ended at 106, so it moved on to step 1 again
     finally:
         hub.close()
+
+
+def test_a_live_objective_move_on_the_leader_reaches_the_follower(stations) -> None:
+    """A fader on the leader moves mixed3 and adds a channel: the follower dreams the same objective."""
+    leader, follower = stations
+    leader.app.step()
+    follower.app.step()
+    leader.hub.inbox.set_param("objective/mixed0", 0.5, "test")
+    leader.hub.inbox.set_param("objective/mixed0:12", 1.5, "test")
+    leader.app.step()
+    wanted = leader.app.params.objective
+    assert dict(wanted) == {"mixed0": 0.5, "mixed0:12": 1.5, "mixed3": 1.0, "mixed5": 1.0}
+    deadline = time.monotonic() + 5
+    while dict(follower.app.params.objective) != pytest.approx(dict(wanted)):
+        follower.app.step()
+        assert time.monotonic() < deadline, f"the objective never arrived: {follower.app.params.objective}"
+    leader.hub.inbox.set_param("objective/mixed3", 0.0, "test")  # a term dropped reaches it too
+    leader.app.step()
+    while "mixed3" in dict(follower.app.params.objective):
+        follower.app.step()
+        assert time.monotonic() < deadline + 5, "the dropped term stayed"
+
+
+def test_objective_moves_add_before_they_remove() -> None:
+    from livedream.params import objective_moves
+
+    moves = objective_moves((("mixed3", 1.0),), (("mixed4", 1.0), ("mixed4:9", 0.5)))
+    assert set(list(moves)[:2]) == {"objective/mixed4", "objective/mixed4:9"} and list(moves)[-1] == "objective/mixed3"
+    assert moves["objective/mixed3"] == 0.0 and moves["objective/mixed4:9"] == 0.5
