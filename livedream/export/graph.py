@@ -36,6 +36,7 @@ from livedream.export.inception import (
 )
 from livedream.export.weights import LoadedWeights, apply_weights, load_weights
 from livedream.manifest import CHANNELS_KEY, DEEP_MODEL, DEFAULT_MODEL, LAYERS_KEY, WEIGHTS_KEY, GraphInfo, sha256_of, write_manifest_entry
+from livedream.objective import public_layer
 
 OPSET = 18
 
@@ -113,9 +114,7 @@ def covered_layers(stages: list[str]) -> list[str]:
     return sorted(set(stages) | set(mixed), key=STAGE_NAMES.index)
 
 
-def public_name(stage: str) -> str:
-    """The Keras name of a mixed block (the objective's vocabulary), else the stage's own."""
-    return next((alias for alias, name in KERAS_ALIASES.items() if name == stage), stage)
+
 
 
 def _check_writable(folder: Path) -> None:
@@ -192,7 +191,7 @@ def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) 
             dims[row].dim_param, dims[column].dim_param = "height", "width"
     # The graph names its objective inputs' layout, so a runtime needs no manifest to fill them.
     onnx.helper.set_model_props(proto, {
-        LAYERS_KEY: ",".join(public_name(stage) for stage in gradient.layers),
+        LAYERS_KEY: ",".join(public_layer(stage) for stage in gradient.layers),
         CHANNELS_KEY: ",".join(map(str, gradient.channels)),
         WEIGHTS_KEY: ",".join(f"{w:g}" for w in gradient.default_layer_weights.tolist()),
     })
@@ -248,7 +247,7 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
     info = GraphInfo(
         name=name,
         file=final.name,
-        layers=tuple(public_name(stage) for stage in layer_weights),
+        layers=tuple(public_layer(stage) for stage in layer_weights),
         layer_weights=tuple(layer_weights.values()),
         channels=tuple(STAGE_CHANNELS[stage] for stage in layer_weights),
         weights_source=weights.source,

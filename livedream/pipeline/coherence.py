@@ -33,7 +33,6 @@ CONSISTENT_PX, INCONSISTENT_PX = 0.75, 2.0
 # levels of the small frames, after a 3x3 box blur. A flow smooth across a moving edge passes the
 # forward-backward check but not this one: what it claims came from there looks different.
 MATCHED_LEVELS, MISMATCHED_LEVELS = 10.0, 30.0
-KERNELS = {"linear": cv2.INTER_LINEAR, "cubic": cv2.INTER_CUBIC}
 
 
 # DIS presets: the live loop's is the fastest (0.3 ms a flow at 160 px on 2 cores); a video
@@ -66,13 +65,12 @@ class DetailWarper:
     """
 
     def __init__(self, flow_longest_side: int = FLOW_LONGEST_SIDE, method: str = "dis",
-                 occlusion: bool = True, kernel: str = "linear") -> None:
-        """`occlusion` False gives the warper of earlier releases; `kernel` "cubic" the sharper
-        but unstable resampling (the coherence benchmark compares them)."""
+                 occlusion: bool = True) -> None:
+        """`occlusion` False: no confidence, the carry of earlier releases (the coherence
+        benchmark's comparison row)."""
         self.flow_longest_side = flow_longest_side
         self.flow_ms = 0.0  # time of the last carry(), for the HUD
         self.occlusion = occlusion
-        self._interpolation = KERNELS[kernel]
         self._flow = create_flow(method)
         self._forward = create_flow(method)  # its own instance: DIS keeps state between calls
         self._size: tuple[int, int] | None = None  # (height, width) of the dream
@@ -150,6 +148,7 @@ class DetailWarper:
         self._forward_flow = np.zeros((small_h, small_w, 2), np.float32)
         self._small_map = np.empty((small_h, small_w, 2), np.float32)
         self._returned = np.empty((small_h, small_w, 2), np.float32)
+        self._flow_error = np.empty((small_h, small_w), np.float32)
         self._small_xy = np.dstack(pixel_coordinates(small_h, small_w))
         self._small_confidence = np.ones((small_h, small_w), np.float32)
         self._inside = np.ones((small_h, small_w), np.float32)
@@ -174,12 +173,11 @@ class DetailWarper:
         """sample_map[p] = where pixel p of this frame was in the previous frame's detail."""
         # Backward flow: current(p) ≈ previous(p + flow(p)).
         self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
+        height, width = self._size  # type: ignore[misc]
         if self.occlusion:
             self._update_small_confidence()
-            height, width = self._size  # type: ignore[misc]
             cv2.resize(self._small_confidence, (width, height), dst=self.confidence, interpolation=cv2.INTER_LINEAR)
         self._small_flow *= self._flow_to_dream
-        height, width = self._size  # type: ignore[misc]
         cv2.resize(self._small_flow, (width, height), dst=self._flow_up, interpolation=cv2.INTER_LINEAR)
         if feedback != self._feedback:
             write_feedback_grid(self._feedback_grid, self._xs, self._ys, feedback, self._plane)
@@ -196,7 +194,7 @@ class DetailWarper:
         cv2.remap(self._forward_flow, self._small_map, None, cv2.INTER_LINEAR, dst=self._returned,
                   borderMode=cv2.BORDER_REPLICATE)
         self._returned += self._small_flow  # ≈ 0 where the two flows agree
-        error = cv2.magnitude(self._returned[..., 0], self._returned[..., 1])
+        error = np.hypot(self._returned[..., 0], self._returned[..., 1], out=self._flow_error)
         np.subtract(INCONSISTENT_PX, error, out=self._small_confidence)
         self._small_confidence *= 1.0 / (INCONSISTENT_PX - CONSISTENT_PX)
         np.clip(self._small_confidence, 0.0, 1.0, out=self._small_confidence)
@@ -217,7 +215,7 @@ class DetailWarper:
         out = self._outputs[0] if not np.shares_memory(detail, self._outputs[0]) else self._outputs[1]
         for channel in range(3):
             cv2.remap(
-                detail[0, channel], self._sample_map, None, self._interpolation,
+                detail[0, channel], self._sample_map, None, cv2.INTER_LINEAR,
                 dst=out[0, channel], borderMode=cv2.BORDER_CONSTANT, borderValue=0,
             )
             if self.occlusion:

@@ -68,11 +68,14 @@ def export_with_progress(
     return result.info
 
 
+DEEP_THROUGH = "mixed10"  # the deep graph covers every mixed block
+
+
 def export_default_graphs(out_dir: Path, **options: object) -> GraphInfo:
     """The two graphs every objective needs: `default` (mixed0–mixed5, the live and photo
     graph) and `deep` (mixed0–mixed10, for the deep looks); returns the default's entry."""
     info = export_with_progress(out_dir=out_dir, **options)  # type: ignore[arg-type]
-    export_with_progress(out_dir=out_dir, through="mixed10", **options)  # type: ignore[arg-type]
+    export_with_progress(out_dir=out_dir, through=DEEP_THROUGH, **options)  # type: ignore[arg-type]
     return info
 
 
@@ -88,10 +91,10 @@ def ensure_model(name: str, models_dir: Path) -> tuple[Path, GraphInfo]:
     if name == DEFAULT_MODEL and not (_usable(models_dir, DEFAULT_MODEL) and _usable(models_dir, DEEP_MODEL)):
         if not export_available():
             raise UserError(f"the default model is not exported yet (or is from an earlier release); {EXPORT_HINT}")
-        console.print("first run: exporting the default DeepDream graphs (once, about a minute)")
+        console.print("first run: exporting the default DeepDream graphs (once, about a minute and a half)")
         if not _usable(models_dir, DEFAULT_MODEL):
             export_with_progress(out_dir=models_dir)
-        export_with_progress(out_dir=models_dir, through="mixed10")
+        export_with_progress(out_dir=models_dir, through=DEEP_THROUGH)
     if name == DEFAULT_MODEL and _cuda_available() and export_available():
         _export_missing_gpu_graphs(models_dir)
     return find_graph(name, models_dir)
