@@ -70,6 +70,17 @@ def weights_bytes(folder: Path) -> bytes:
     return (folder / "good.pth").read_bytes()
 
 
+ENTRIES.update({  # the guide and channel-browser images of the live objective
+    "dream --guide": lambda model: Entry(badpaths.PHOTO_KINDS, "guide ü.png", png_bytes,
+                                         lambda p, out, m: ["dream", "--sample", "-o", str(out / "d.png"), "--guide", str(p),
+                                                            "--model", str(m), *FAST]),
+    "run --guide": lambda model: Entry(badpaths.PHOTO_KINDS, "guide ü.png", png_bytes,
+                                       lambda p, out, m: ["run", "--source", "demo", "--guide", str(p), "--model", str(m),
+                                                          *RUN]),
+    "channels --image": lambda model: Entry(badpaths.PHOTO_KINDS, "photo ü.png", png_bytes,
+                                            lambda p, out, m: ["channels", "--layer", "mixed0", "--count", "1", "--image",
+                                                               str(p), "-o", str(out / "s.png"), "--model", str(m)]),
+})
 ENTRIES["export --weights"] = lambda model: Entry(
     badpaths.INPUT_KINDS, "weights ü.pth", weights_bytes,
     lambda p, out, m: ["export", "--weights", str(p), "--layers", "mixed0", "--out", str(out / "models")])
