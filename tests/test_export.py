@@ -117,6 +117,17 @@ def test_graph_has_dynamic_size_and_no_image_sized_constants(exported):
     assert all(len(t.dims) <= 4 for t in constants)
 
 
+def test_gradient_graph_reads_plane_offsets_from_the_shape_not_a_second_pool(exported):
+    # The stock translation adds a 1x1 MaxPool over each pool's whole input only to learn
+    # where each plane's indices start: 7 % of a step. Every MaxPool left is a real 3x3 one.
+    path, _ = exported
+    pools = [node for node in onnx.load(str(path)).graph.node if node.op_type == "MaxPool"]
+    assert pools
+    for node in pools:
+        kernel = next(attr.ints for attr in node.attribute if attr.name == "kernel_shape")
+        assert list(kernel) == [3, 3], node.name
+
+
 def test_too_small_image_is_a_clear_error(small_engine):
     from livedream.errors import UserError
 

@@ -224,8 +224,9 @@ class DreamGradient(nn.Module):
         grad = None
         for (name, _), (node, cache, output) in zip(reversed(self.stages), reversed(caches)):
             if name in seeds:
-                seed = seeds[name].expand_as(output)
-                grad = seed if grad is None else grad + seed
+                # Only the deepest seed is spread to the layer's shape (a pool's backward
+                # needs it whole); the others broadcast in the Add.
+                grad = seeds[name].expand_as(output) if grad is None else grad + seeds[name]
             grad = node_backward(node, cache, grad)
         return loss, grad.to(image.dtype) / reference, torch.cat(means)
 

@@ -34,6 +34,7 @@ from livedream.export.inception import (
     InceptionV3,
     canonical_layer,
 )
+from livedream.export.translations import TRANSLATIONS
 from livedream.export.weights import LoadedWeights, apply_weights, load_weights
 from livedream.manifest import CHANNELS_KEY, DEEP_MODEL, DEFAULT_MODEL, LAYERS_KEY, WEIGHTS_KEY, GraphInfo, sha256_of, write_manifest_entry
 from livedream.objective import public_layer
@@ -180,6 +181,7 @@ def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) 
             opset_version=OPSET,
             optimize=True,
             verbose=False,
+            custom_translation_table=TRANSLATIONS,
         )
     proto = program.model_proto
     # The exporter writes the outputs' dims as expressions equal to H and W
