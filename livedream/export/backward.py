@@ -10,7 +10,8 @@ written by hand over the same wiring trees that `inception.py` evaluates (`layou
   crop to the input's shape (exact, and keeps H and W dynamic);
 - ReLU backward: a mask; concat backward: split + sum over branches;
 - 3x3 max pool backward: scatter-add at the argmax indices (MaxUnpool would be wrong: the
-  windows overlap, so one input can win several windows);
+  windows overlap, so one input can win several windows); the indices' ONNX translation is
+  our own (`translations.py`: the stock one pools the whole input a second time);
 - the include-pad 3x3/1 average pool is its own adjoint; the exclude-pad one is not, so
   divide by the window fractions first.
 """

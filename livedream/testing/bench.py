@@ -436,6 +436,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--coherence", type=int, default=None, metavar="FRAMES",
                         help="only the coherence table: a clip of known motion of FRAMES frames (e.g. 24), dreamed naive, without and with the occlusion check")
     parser.add_argument("--sheet", type=Path, default=None, help="with --coherence: also write a contact sheet of frames here")
+    parser.add_argument("--graphs", default=None, metavar="A.onnx,B.onnx",
+                        help="only gradient graphs side by side on the CPU, run in turn, at --sizes (default 240x320,360x640)")
     parser.add_argument("--large", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the large-frame table (s/frame, peak RSS) at these HxW sizes, e.g. 1080x1920,2160x3840")
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -485,6 +487,11 @@ def main(argv: list[str] | None = None) -> int:
         from livedream.testing.bench_objective import run as bench_objective
 
         bench_objective(args.objective, args.live_seconds)
+        return 0
+    if args.graphs:
+        from livedream.testing.bench_cpu import compare_graphs
+
+        compare_graphs([Path(p) for p in args.graphs.split(",")], args.sizes or [(240, 320), (360, 640)], args.repeats)
         return 0
     if args.large:
         from livedream.testing.bench_large import run as bench_large
