@@ -119,6 +119,11 @@ ERROR_CASES = {
     "chunk without seed": ("video", "out.mp4", ["--chunk", "1/2"], "needs the same --seed"),
     "resume with nothing to resume": ("video", "out.mp4", ["--resume", "--seed", "1"], "nothing to resume"),
     "resume for a photo": ("photo", "out.png", ["--resume"], "are for videos"),
+    "dream height zero": ("video", "out.mp4", ["--dream-height", "0"], "--dream-height 0"),
+    "dream height negative": ("video", "out.mp4", ["--dream-height", "-5"], "--dream-height -5"),
+    "dream height above the clip": ("video", "out.mp4", ["--dream-height", "4000"], "is above clip.mp4's 96 rows"),
+    "dream height below the model minimum": ("video", "out.mp4", ["--dream-height", "40"], "use at least 75"),
+    "dream height for a photo": ("photo", "out.png", ["--dream-height", "80"], "are for videos"),
 }
 
 

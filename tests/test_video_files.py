@@ -231,3 +231,30 @@ def test_a_chunked_render_on_two_ray_workers_has_no_jump_at_the_seam(small_graph
     # the video dream now fades over 1 s (not 0.26 s), so after a 24-frame warm-up the two
     # dreams still differ more, while the median itself fell from 0.44 to 0.21.
     assert dissolve <= 1.6 * median
+
+
+def laplacian_energy(frames: list[np.ndarray]) -> float:
+    return float(np.mean([np.abs(cv2.Laplacian(cv2.cvtColor(f, cv2.COLOR_RGB2GRAY), cv2.CV_32F)).mean() for f in frames]))
+
+
+def test_dream_height_dreams_small_and_shows_sharp_at_the_clips_size(small_graph, tmp_path) -> None:
+    """`--dream-height 80` on a 320x240 clip: the dream is made at 107x80 and its detail added
+    to the full frames, so the output keeps the clip's size and edges (an upscaled 80-row
+    picture would lose most of them) and still carries the dream."""
+    from tests.test_imageio import moving_pattern, write_test_video
+
+    pictures = moving_pattern(frames=8, height=240, width=320)
+    for picture in pictures:  # hard edges: what an upscaled small dream would blur
+        picture[::16] = 255
+    source = write_test_video(tmp_path / "hd.mp4", pictures)
+    out = tmp_path / "dream.mp4"
+    assert dream(small_graph, source, out, "--dream-height", "80") == 0
+    frames_in, frames_out = video_frames(source), video_frames(out)
+    assert len(frames_out) == len(frames_in) and frames_out[0].shape == (240, 320, 3)
+    sharp = laplacian_energy(frames_out) / laplacian_energy(frames_in)
+    upscaled = laplacian_energy([cv2.resize(cv2.resize(f, (107, 80), interpolation=cv2.INTER_AREA), (320, 240))
+                                 for f in frames_out]) / laplacian_energy(frames_in)
+    assert sharp >= 0.8, f"edges lost: Laplacian energy {sharp:.2f} of the source's"
+    assert upscaled < 0.5  # the measure tells a small upscaled picture apart
+    dreamed = np.mean([np.abs(a.astype(int) - b).mean() for a, b in zip(frames_out, frames_in)])
+    assert dreamed > 1.0, f"no dream visible: mean |out - source| {dreamed:.2f}"

@@ -55,6 +55,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--half-life", type=float, default=VIDEO_HALF_LIFE_S, metavar="S", help="video: seconds the carried dream takes to fade to half, 0 = none (default: %(default)s)")
     parser.add_argument("--frame-steps", type=int, default=None, help="video: steps per octave after the first frame (default: a tenth of --steps, at least 1)")
     video = parser.add_argument_group("video files")
+    video.add_argument("--dream-height", type=int, default=None, metavar="H", help="dream at H rows (the width follows the clip's aspect) and add the upscaled dream detail to the full-size frames: sharp and faster (default: the clip's own height)")
     video.add_argument("--codec", default=DEFAULT_CODEC, metavar="NAME", help="h264, hevc, or prores (ProRes 422, in .mov or .mkv) (default: %(default)s)")
     video.add_argument("--crf", type=int, default=DEFAULT_CRF, metavar="N", help="h264/hevc quality, 0..51, lower is better and bigger (default: %(default)s)")
     video.add_argument("--resume", action="store_true", help="continue the unfinished render of OUT from its last finished piece")
@@ -80,6 +81,7 @@ def settings_from(args: argparse.Namespace) -> AscentSettings:
         (args.piece_frames >= 1, f"--piece-frames {args.piece_frames}: use 1 or more"),
         (1 <= args.workers <= 256, f"--workers {args.workers}: use 1 to 256"),
         (args.warmup >= 0, f"--warmup {args.warmup}: use 0 or more"),
+        (args.dream_height is None or args.dream_height >= 1, f"--dream-height {args.dream_height}: use a number of rows, e.g. 360"),
     ]
     for ok, message in checks:
         if not ok:
@@ -113,8 +115,8 @@ def run_dream(args: argparse.Namespace) -> int:
     chunk = parse_chunk(args.chunk) if args.chunk else None
     if video:
         check_video_options(args, chunk)
-    if (args.resume or chunk or args.workers > 1 or args.ray) and not video:
-        raise UserError("--resume, --workers, --ray and --chunk are for videos; the input is a photo")
+    if (args.resume or chunk or args.workers > 1 or args.ray or args.dream_height) and not video:
+        raise UserError("--resume, --workers, --ray, --chunk and --dream-height are for videos; the input is a photo")
     if chunk and args.seed is None:
         raise UserError("--chunk needs the same --seed N in every chunk's run, so the chunks match; add --seed")
     if args.resume and args.seed is None:
@@ -124,7 +126,7 @@ def run_dream(args: argparse.Namespace) -> int:
         read_image(args.guide)  # a missing or unreadable guide is named before any work
     job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.half_life, args.frame_steps,
                      args.codec, args.crf, args.piece_frames, args.warmup, args.resume, args.workers, args.ray, chunk,
-                     objective, args.guide)
+                     objective, args.guide, args.dream_height)
     (dream_video if video else dream_photo)(job)
     return 0
 

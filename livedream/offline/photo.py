@@ -52,6 +52,7 @@ class OfflineJob:
     chunk: tuple[int, int] | None = None  # video: render only chunk i of N (1-based), for a farm manager
     objective: Objective | None = None  # what the dream amplifies; None = the graph's own default
     guide: Path | None = None  # an image whose features the dream moves toward
+    dream_height: int | None = None  # video: dream at this height (the clip's aspect) and show sharp; None = the clip's
 
 
 def octave_timer(octave_count: int) -> OctaveCallback:

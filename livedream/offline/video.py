@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from pathlib import Path
 
 import numpy as np
 from rich.console import Console
 
+from livedream.errors import UserError
 from livedream.offline.farm import Farm
 from livedream.offline.imageio import check_dreamable
 from livedream.offline.model import console, open_engine
@@ -44,6 +46,31 @@ def frame_settings(settings: AscentSettings, frame_steps: int | None) -> AscentS
     return dataclasses.replace(settings, steps=steps)
 
 
+def dream_size(clip_height: int, clip_width: int, dream_height: int | None) -> tuple[int, int]:
+    """The dream's (height, width): `dream_height` rows at the clip's aspect, or the clip's size."""
+    if dream_height is None or dream_height >= clip_height:
+        return clip_height, clip_width
+    return dream_height, max(1, round(clip_width * dream_height / clip_height))
+
+
+def dreamed_at(info: ClipInfo, dream_height: int | None) -> str:
+    height, width = dream_size(info.height, info.width, dream_height)
+    return "" if (height, width) == (info.height, info.width) else f", dreamed at {width}x{height} and shown sharp"
+
+
+def check_dream_height(path: Path, clip_height: int, clip_width: int, dream_height: int | None, min_size: int) -> None:
+    if dream_height is None:
+        return
+    if dream_height > clip_height:
+        raise UserError(f"--dream-height {dream_height} is above {path.name}'s {clip_height} rows; "
+                        f"use at most {clip_height}, or leave it out to dream at the clip's size")
+    height, width = dream_size(clip_height, clip_width, dream_height)
+    if min(height, width) < min_size:
+        lowest = max(min_size, -(-min_size * clip_height // clip_width))
+        raise UserError(f"--dream-height {dream_height} makes a {width}x{height} dream, below the model's "
+                        f"minimum {min_size}x{min_size}; use at least {lowest}")
+
+
 VIDEO_FLOW = "dis-medium"  # offline there is time for the flow that tracks moving objects
 VIDEO_FLOW_SIDE = 320  # and for flow on larger frames (the live loop's 160 px loses small movers in HD)
 
@@ -54,24 +81,25 @@ class VideoFrames:
     `later`'s. Its carried state (detail, random state) is saved and restored by a resume."""
 
     def __init__(self, engine: GradientEngine, first: AscentSettings, later: AscentSettings, half_life: float,
-                 rate: float, seed: int, warper: DetailWarper | None = None) -> None:
+                 rate: float, seed: int, warper: DetailWarper | None = None, dream_height: int | None = None) -> None:
         self.dreamer = LiveDreamer(seed, warper or DetailWarper(VIDEO_FLOW_SIDE, method=VIDEO_FLOW))
         self.model = LoadedModel(engine)  # no objective inputs here: `open_engine` aimed the engine
         self.first, self.later = first, later
         self.half_life, self.frame_s = half_life, 1.0 / rate
+        self.dream_height = dream_height
 
     def _params(self, frame_rgb: np.ndarray) -> Params:
-        height, width = frame_rgb.shape[:2]
+        height, width = dream_size(frame_rgb.shape[0], frame_rgb.shape[1], self.dream_height)
         return Params(dream_height=height, dream_width=width, half_life=self.half_life)
 
     def dream_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
         settings = self.later if self.dreamer.carries else self.first
-        if max(frame_rgb.shape[:2]) <= settings.tile:
+        params = self._params(frame_rgb)
+        if max(params.dream_height, params.dream_width) <= settings.tile:
             # One tile: the random roll hides no seam, it only moves the wrap-around edge of
             # the gradient each step, which flickers across frames.
             settings = dataclasses.replace(settings, jitter=False)
-        return self.dreamer.dream_frame(frame_rgb, self._params(frame_rgb), self.model, frame_s=self.frame_s,
-                                        settings=settings).copy()
+        return self.dreamer.dream_frame(frame_rgb, params, self.model, frame_s=self.frame_s, settings=settings).copy()
 
     def prime(self, frame_rgb: np.ndarray) -> None:
         self.dreamer.prime(frame_rgb, self._params(frame_rgb))
@@ -86,7 +114,7 @@ class VideoFrames:
 def render_job(job: OfflineJob) -> RenderJob:
     settings = tuple(sorted({**dataclasses.asdict(job.settings), "half_life": job.half_life, "frame_steps": job.frame_steps,
                              "model": job.model, "objective": job.objective,
-                             "guide": str(job.guide or "")}.items()))
+                             "guide": str(job.guide or ""), "dream_height": job.dream_height}.items()))
     return RenderJob(job.source, job.output, job.codec, job.crf, job.segment_frames, job.warmup, settings, job.seed)
 
 
@@ -96,9 +124,11 @@ def dream_chunk(job: OfflineJob, render: RenderJob, info: ClipInfo, chunk: Chunk
     engine = open_engine(job.model, job.device, job.settings.tile, threads=threads, objective=job.objective,
                          guide=job.guide)
     check_dreamable(job.source, info.height, info.width, engine.min_size)
+    check_dream_height(job.source, info.height, info.width, job.dream_height, engine.min_size)
+
     def fresh() -> VideoFrames:  # the half-life is per second, so any frame rate looks alike
         return VideoFrames(engine, job.settings, frame_settings(job.settings, job.frame_steps), job.half_life,
-                           float(info.rate), job.seed)
+                           float(info.rate), job.seed, dream_height=job.dream_height)
 
     frames = fresh()
     meter = Throughput(chunk.stop - chunk.start)
@@ -126,7 +156,7 @@ def dream_video(job: OfflineJob) -> None:
     later = frame_settings(job.settings, job.frame_steps)
     console.print(
         f"{info.frame_count} frames {info.width}x{info.height} at {float(info.rate):g} fps"
-        f"{' with sound' if info.has_audio else ''}; {job.settings.steps} steps per octave on the first frame, "
+        f"{' with sound' if info.has_audio else ''}{dreamed_at(info, job.dream_height)}; {job.settings.steps} steps per octave on the first frame, "
         f"{later.steps} after (seed {job.seed}); {job.codec} crf {job.crf}; "
         f"{len(chunks)} chunk(s), state in {render.state_folder.name}"
     )
