@@ -20,6 +20,8 @@ from livedream.files import file_problem, write_atomically
 
 DEFAULT_MODEL = "default"  # mixed0–mixed5, the default objective mixed3 + mixed5
 DEEP_MODEL = "deep"  # mixed0–mixed10, for objectives that reach deeper than mixed5
+# Shipped built (`export/sharpen.py` writes it): frame + upscaled dream detail, on the device.
+SHARPEN_GRAPH = Path(__file__).resolve().parent / "assets" / "sharpen.onnx"
 MANIFEST_NAME = "manifest.json"
 # A graph's own metadata: its objective layers, their channel counts and default weights.
 LAYERS_KEY, CHANNELS_KEY, WEIGHTS_KEY = "livedream.layers", "livedream.channels", "livedream.layer_weights"

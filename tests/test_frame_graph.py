@@ -86,3 +86,42 @@ def test_frame_runner_reset_forgets_the_carried_detail(graphs):
     runner.reset()
     again, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 1.0, 0.05)
     np.testing.assert_array_equal(again, first)  # nothing carried: the same as the first frame
+
+
+def test_frame_graph_path_shows_sharp_at_the_frames_size_like_the_host(graphs):
+    """A 192x256 camera frame dreamed at 96x128: the frame runner adds the upscaled detail on
+    its device (the shipped sharpen graph) and the picture matches the host path's."""
+    gradient_path, frame_path = graphs
+    host_model = as_model(Engine(gradient_path, "cpu"))
+    device_model = as_model(Engine(gradient_path, "cpu"), {1: FrameRunner(frame_path, steps_per_run=1, device="cpu")})
+    params = Params(steps=1, octaves=1, strength=0.05, half_life=0.9, dream_height=96, dream_width=128)
+    host, device = LiveDreamer(), LiveDreamer()
+    assert choose_path(params, device_model) is DreamPath.FRAME_GRAPH
+    for small in moving_frames(3):
+        frame = np.ascontiguousarray(np.repeat(np.repeat(small, 2, 0), 2, 1))
+        host_out = host.dream_frame(frame, params, host_model).copy()
+        device_out = device.dream_frame(frame, params, device_model)
+        assert device_out.shape == frame.shape
+        assert np.abs(device_out.astype(int) - frame.astype(int)).mean() > 0.5  # it dreamed
+        assert np.abs(device_out.astype(int) - host_out.astype(int)).mean() < 0.1
+
+
+def test_frame_runner_sharpens_its_own_dream_exactly_as_the_host_formula(graphs):
+    import cv2
+
+    _, frame_path = graphs
+    runner = FrameRunner(frame_path, steps_per_run=1, device="cpu")
+    small = moving_frames(1)[0]
+    shown = np.ascontiguousarray(cv2.resize(small, (300, 210), interpolation=cv2.INTER_CUBIC))  # not a whole multiple
+    flow, identity = np.zeros((24, 32, 2), np.float32), np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    trust = np.ones(flow.shape[:2], np.float32)
+    dream, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05)
+    dream = dream.copy()
+    runner.reset()
+    sharp, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05, shown)  # nothing carried: the same dream
+    detail = cv2.resize(np.subtract(dream, small, dtype=np.int16), (300, 210), interpolation=cv2.INTER_LINEAR)
+    want = cv2.add(shown, detail, dtype=cv2.CV_8U)
+    assert sharp.shape == shown.shape
+    assert np.abs(sharp.astype(int) - want).max() <= 1  # cv2 interpolates integers in fixed point
+    same_size, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05, small)
+    assert same_size.shape == small.shape  # nothing to sharpen: the dream itself

@@ -140,8 +140,7 @@ class LiveDreamer:
         self._resize_into_base_rgb(frame_rgb)
         path = choose_path(params, model)
         if path is DreamPath.FRAME_GRAPH:
-            dreamed_rgb = self._dream_frame_on_device(model.frame_runners[params.steps], params, feedback, started)
-            return self._sharpened(frame_rgb, dreamed_rgb)
+            return self._dream_frame_on_device(model.frame_runners[params.steps], frame_rgb, params, feedback, started)
         self._device_runner = None
         unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
@@ -170,9 +169,11 @@ class LiveDreamer:
         return shown
 
     def _dream_frame_on_device(
-        self, runner: FrameDreaming, params: Params, frame_feedback: FrameFeedback, started: float
+        self, runner: FrameDreaming, frame_rgb: np.ndarray, params: Params, frame_feedback: FrameFeedback,
+        started: float,
     ) -> np.ndarray:
-        """The whole frame in one GPU graph: the detail never leaves the device."""
+        """The whole frame in one GPU graph: the detail never leaves the device, and the
+        runner shows it sharp on `frame_rgb` there too."""
         resized = time.perf_counter()
         if runner is not self._device_runner:  # its detail is stale: other frames ran elsewhere
             runner.reset()
@@ -180,7 +181,8 @@ class LiveDreamer:
         flow, confidence, feedback, has_previous = self._warper.motion(self._base_rgb, frame_feedback.feedback)
         flowed = time.perf_counter()
         decay = frame_feedback.decay if has_previous else 0.0
-        dreamed_rgb, self.loss = runner.dream_frame(self._base_rgb, flow, confidence, feedback, decay, params.strength)
+        shown, self.loss = runner.dream_frame(self._base_rgb, flow, confidence, feedback, decay, params.strength,
+                                              frame_rgb)
         self._detail = None  # the host path starts afresh if it takes over
         finished = time.perf_counter()
         self.timings = StageTimings(
@@ -188,7 +190,7 @@ class LiveDreamer:
             flow_ms=(flowed - resized) * 1000,
             dream_ms=(finished - flowed) * 1000,
         )
-        return dreamed_rgb
+        return shown
 
     def _catch_up(self, carried: np.ndarray) -> None:
         """Where the carry was not trusted (what a moving person uncovers, or where the flow

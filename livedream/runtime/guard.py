@@ -216,9 +216,9 @@ class _GuardedFrames:
 
     def dream_frame(
         self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
-        step_size: float,
+        step_size: float, shown_rgb: np.ndarray | None = None,
     ) -> tuple[np.ndarray, float]:
-        return _guarded(self._runner.dream_frame, frame_rgb, flow, confidence, feedback, decay, step_size)
+        return _guarded(self._runner.dream_frame, frame_rgb, flow, confidence, feedback, decay, step_size, shown_rgb)
 
 
 class _NoSession:

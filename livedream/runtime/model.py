@@ -38,8 +38,10 @@ class FrameDreaming(Protocol):
 
     def dream_frame(
         self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
-        step_size: float,
-    ) -> tuple[np.ndarray, float]: ...
+        step_size: float, shown_rgb: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, float]:
+        """(picture, loss): the dream at `frame_rgb`'s size, or — when `shown_rgb`, the full-size
+        frame, has more pixels — `shown_rgb` plus the upscaled dream detail, made on the device."""
 
 
 @dataclass(frozen=True)

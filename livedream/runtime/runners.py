@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import onnxruntime as ort
 
 from livedream.errors import first_line
+from livedream.manifest import SHARPEN_GRAPH
 from livedream.runtime.objective import ObjectiveInputs
 from livedream.runtime.engine import (
     CUDA,
@@ -179,7 +181,8 @@ class FrameRunner:
     """Runs a frame graph: a whole live frame (warp the carried detail, add, K steps, uint8 out).
 
     The detail stays in two device buffers that the runs ping-pong between, so a frame
-    costs the uint8 frame and the small flow in and the uint8 dream out. Sessions are made
+    costs the uint8 frame and the small flow in and the uint8 dream out — or, when the
+    camera frame is larger than the dream, that full frame in and the sharp picture out. Sessions are made
     per size with fixed dimensions (CUDA graphs need them), once each.
     """
 
@@ -214,13 +217,16 @@ class FrameRunner:
 
     def dream_frame(
         self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
-        step_size: float,
+        step_size: float, shown_rgb: np.ndarray | None = None,
     ) -> tuple[np.ndarray, float]:
         """`frame_rgb` (H, W, 3) uint8 dreamed; flow (h, w, 2) in dream pixels and its confidence
-        (h, w); feedback (2, 3).
+        (h, w); feedback (2, 3); `shown_rgb` the full-size frame `frame_rgb` was shrunk from.
 
-        Returns (dream (H, W, 3) uint8, loss). The detail carried from the previous call of
-        this size is warped by `flow` and `feedback` and scaled by `decay`.
+        Returns (picture, loss): the dream (H, W, 3) uint8, or when `shown_rgb` has more pixels,
+        `shown_rgb` plus the upscaled dream detail, made on the device by the shipped sharpen
+        graph (only the full frame travels in and out, no host resize). The detail carried
+        from the previous call of this size is warped by `flow` and `feedback` and scaled by
+        `decay`.
         """
         key = (*frame_rgb.shape[:2], *flow.shape[:2])
         slot = self._slots.get(key)
@@ -231,7 +237,14 @@ class FrameRunner:
             device = "cuda" if self.provider == "CUDA" else "cpu"
             slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph,
                                                  self.objective)
-        return slot.run(frame_rgb, flow, confidence, feedback, decay, step_size)
+        dream, loss = slot.run(frame_rgb, flow, confidence, feedback, decay, step_size)
+        if shown_rgb is None or shown_rgb.shape[0] * shown_rgb.shape[1] <= frame_rgb.shape[0] * frame_rgb.shape[1]:
+            return dream.numpy(), loss
+        return slot.sharpened(shown_rgb, self._open_sharpen).numpy(), loss
+
+    def _open_sharpen(self, size: tuple[int, int], shown_size: tuple[int, int]) -> ort.InferenceSession:
+        dims = dict(zip(("height", "width", "shown_height", "shown_width"), (*size, *shown_size)))
+        return open_fixed_size_session(SHARPEN_GRAPH, self.device, self.threads, dims, None)
 
 
 class _FrameSlot:
@@ -268,6 +281,8 @@ class _FrameSlot:
             self.bindings.append(binding)
             self.run_options.append(options)
         self.parity = 0
+        self.device = device
+        self._sharp: dict[tuple[int, ...], _SharpBinding] = {}
         if cuda_graph:  # the first runs capture the two graphs; their outputs are discarded
             for binding, options in zip(self.bindings, self.run_options):
                 session.run_with_iobinding(binding, options)
@@ -289,4 +304,34 @@ class _FrameSlot:
         self.objective.refresh()
         self.session.run_with_iobinding(self.bindings[self.parity], self.run_options[self.parity])
         self.parity ^= 1
-        return self.dream.numpy(), float(self.loss.numpy())
+        return self.dream, float(self.loss.numpy())
+
+    def sharpened(self, shown_rgb: np.ndarray, open_sharpen: Callable[[tuple[int, int], tuple[int, int]], ort.InferenceSession]
+                  ) -> ort.OrtValue:
+        """The last dream's detail, upscaled and added to `shown_rgb` on the device."""
+        key = shown_rgb.shape[:2]
+        sharp = self._sharp.get(key)
+        if sharp is None:
+            self._sharp.clear()  # one full size at a time: a new source replaces the old
+            session = open_sharpen(self.frame.shape()[:2], key)
+            sharp = self._sharp[key] = _SharpBinding(session, self.dream, self.frame, shown_rgb.shape, self.device)
+        return sharp.run(shown_rgb)
+
+
+class _SharpBinding:
+    """The sharpen graph bound to a frame slot's dream and frame buffers and one full size."""
+
+    def __init__(self, session: ort.InferenceSession, dream: ort.OrtValue, base: ort.OrtValue,
+                 shown_shape: tuple[int, ...], device: str) -> None:
+        self.session = session
+        self.full = ort.OrtValue.ortvalue_from_shape_and_type(shown_shape, np.uint8, device, 0)
+        self.shown = ort.OrtValue.ortvalue_from_shape_and_type(shown_shape, np.uint8, device, 0)
+        self.binding = session.io_binding()
+        for name, value in (("dream", dream), ("base", base), ("frame", self.full)):
+            self.binding.bind_ortvalue_input(name, value)
+        self.binding.bind_ortvalue_output("shown", self.shown)
+
+    def run(self, shown_rgb: np.ndarray) -> ort.OrtValue:
+        self.full.update_inplace(np.ascontiguousarray(shown_rgb))
+        self.session.run_with_iobinding(self.binding)
+        return self.shown

@@ -1,0 +1,37 @@
+"""The shipped sharpen graph (`livedream/assets/sharpen.onnx`): up to date, and the host's
+"show sharp" (frame + upscaled dream detail, saturated) on any pair of sizes."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from livedream.manifest import SHARPEN_GRAPH
+
+SIZES = [((h, w), (H, W)) for (h, w) in ((90, 160), (75, 77), (120, 90))
+         for (H, W) in ((720, 1280), (151, 263), (240, 180))]
+
+
+def test_the_shipped_graph_is_what_the_builder_makes():
+    pytest.importorskip("onnxscript")  # the export extra
+    from livedream.export.sharpen import sharpen_model
+
+    assert onnx.load(str(SHARPEN_GRAPH)).graph == sharpen_model().graph, "run: python -m livedream.export.sharpen"
+
+
+@pytest.mark.parametrize("small,big", SIZES)
+def test_sharpen_graph_is_the_host_formula(small, big):
+    session = ort.InferenceSession(str(SHARPEN_GRAPH), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(small[0] * big[1])
+    base = rng.integers(0, 256, (*small, 3), dtype=np.uint8)
+    dream = np.clip(base.astype(int) + rng.integers(-80, 80, base.shape), 0, 255).astype(np.uint8)
+    frame = rng.integers(0, 256, (*big, 3), dtype=np.uint8)
+    shown = session.run(None, {"dream": dream, "base": base, "frame": frame})[0]
+    detail = cv2.resize(np.subtract(dream, base, dtype=np.int16), big[::-1], interpolation=cv2.INTER_LINEAR)
+    want = cv2.add(frame, detail, dtype=cv2.CV_8U)
+    assert shown.shape == (*big, 3) and shown.dtype == np.uint8
+    difference = np.abs(shown.astype(int) - want)
+    assert difference.max() <= 1 and difference.mean() < 0.01  # cv2 interpolates integers in fixed point
