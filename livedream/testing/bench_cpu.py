@@ -43,8 +43,9 @@ def sgemm_gflops() -> float:
     return 2 * SGEMM_N**3 / best / 1e9
 
 
-def step_gflop(height: int, width: int) -> float | None:
-    """FLOP of one step at height x width, counted by torch (None without torch)."""
+def step_gflop(height: int, width: int, layers: tuple[str, ...] | None = None) -> float | None:
+    """FLOP of one step at height x width through `layers` (default: the default graph's
+    objective), counted by torch (None without torch)."""
     try:
         import torch
         from torch.utils.flop_counter import FlopCounterMode
@@ -52,11 +53,12 @@ def step_gflop(height: int, width: int) -> float | None:
         return None
     from livedream.export.inception import DEFAULT_LAYERS, KERAS, InceptionV3, canonical_layer, dream_loss
 
-    model = InceptionV3.for_layers(DEFAULT_LAYERS, KERAS).eval().requires_grad_(False)
-    layer_weights = {canonical_layer(layer): 1.0 for layer in DEFAULT_LAYERS}
+    layers = layers or DEFAULT_LAYERS
+    model = InceptionV3.for_layers(layers, KERAS).eval().requires_grad_(False)
+    layer_weights = {canonical_layer(layer): 1.0 for layer in layers}
     image = torch.zeros(1, 3, height, width, requires_grad=True)
     with FlopCounterMode(display=False) as counter:
-        loss = dream_loss(model(image, DEFAULT_LAYERS), layer_weights)
+        loss = dream_loss(model(image, layers), layer_weights)
         loss.backward()  # the flop counter's hooks do not follow autograd.grad on a leaf; the weights' grads are off
     return counter.get_total_flops() / 1e9
 
@@ -110,9 +112,9 @@ def compare_graphs(paths: list[Path], sizes: list[tuple[int, int]], repeats: int
                 started = time.perf_counter()
                 session.run(["gradient"], feed)
                 times.append((time.perf_counter() - started) * 1000)
-        gflop = step_gflop(height, width)
         first = float(np.median(samples[0]))
-        for path, times, gradient in zip(paths, samples, gradients):
+        for path, session, times, gradient in zip(paths, sessions, samples, gradients):
+            gflop = step_gflop(height, width, objective_inputs_of(session).layers)  # its own net: graphs may reach deeper
             median = float(np.median(times))
             cosine = gradient @ gradients[0] / (np.linalg.norm(gradient) * np.linalg.norm(gradients[0]))
             rate = f"{gflop / median * 1000:>8.0f} {gflop / median * 1000 / peak:>9.0%}" if gflop else f"{'-':>8} {'-':>9}"
