@@ -69,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     if frame is None:
         print("look: error: no source frame was read; check [source]", file=sys.stderr)
         return 2
-    effective = app.budget.apply(app.params)
-    source = np.ascontiguousarray(cropped_to_aspect(frame.image, effective.dream_height, effective.dream_width))
+    # The shown picture's own aspect, not the budget's box: the dream fits the box at the
+    # source's aspect, rounded to even sizes, and the app cuts the source to exactly that.
+    source = np.ascontiguousarray(cropped_to_aspect(frame.image, shown.shape[0], shown.shape[1]))
     figures = visibility(shown, source)
     print(stats.summary())
     print(f"look after {args.seconds:g} s at {shown.shape[1]}x{shown.shape[0]}: mean |shown − source| "
