@@ -240,7 +240,7 @@ class FrameRunner:
         dream, loss = slot.run(frame_rgb, flow, confidence, feedback, decay, step_size)
         if shown_rgb is None or shown_rgb.shape[0] * shown_rgb.shape[1] <= frame_rgb.shape[0] * frame_rgb.shape[1]:
             return dream.numpy(), loss
-        return slot.sharpened(shown_rgb, self._open_sharpen).numpy(), loss
+        return slot.sharpened(shown_rgb, self._open_sharpen), loss
 
     def _open_sharpen(self, size: tuple[int, int], shown_size: tuple[int, int]) -> ort.InferenceSession:
         dims = dict(zip(("height", "width", "shown_height", "shown_width"), (*size, *shown_size)))
@@ -281,7 +281,6 @@ class _FrameSlot:
             self.bindings.append(binding)
             self.run_options.append(options)
         self.parity = 0
-        self.device = device
         self._sharp: dict[tuple[int, ...], _SharpBinding] = {}
         if cuda_graph:  # the first runs capture the two graphs; their outputs are discarded
             for binding, options in zip(self.bindings, self.run_options):
@@ -307,31 +306,33 @@ class _FrameSlot:
         return self.dream, float(self.loss.numpy())
 
     def sharpened(self, shown_rgb: np.ndarray, open_sharpen: Callable[[tuple[int, int], tuple[int, int]], ort.InferenceSession]
-                  ) -> ort.OrtValue:
+                  ) -> np.ndarray:
         """The last dream's detail, upscaled and added to `shown_rgb` on the device."""
         key = shown_rgb.shape[:2]
         sharp = self._sharp.get(key)
         if sharp is None:
             self._sharp.clear()  # one full size at a time: a new source replaces the old
             session = open_sharpen(self.frame.shape()[:2], key)
-            sharp = self._sharp[key] = _SharpBinding(session, self.dream, self.frame, shown_rgb.shape, self.device)
+            sharp = self._sharp[key] = _SharpBinding(session, self.dream, self.frame, shown_rgb.shape)
         return sharp.run(shown_rgb)
 
 
 class _SharpBinding:
-    """The sharpen graph bound to a frame slot's dream and frame buffers and one full size."""
+    """The sharpen graph bound to a frame slot's dream and frame buffers (on the device) and to
+    a host buffer for the picture: ORT copies the full frame in and the picture out itself,
+    so a frame allocates nothing."""
 
     def __init__(self, session: ort.InferenceSession, dream: ort.OrtValue, base: ort.OrtValue,
-                 shown_shape: tuple[int, ...], device: str) -> None:
+                 shown_shape: tuple[int, ...]) -> None:
         self.session = session
-        self.full = ort.OrtValue.ortvalue_from_shape_and_type(shown_shape, np.uint8, device, 0)
-        self.shown = ort.OrtValue.ortvalue_from_shape_and_type(shown_shape, np.uint8, device, 0)
+        self.shown = np.empty(shown_shape, np.uint8)
+        self._shown_value = ort.OrtValue.ortvalue_from_numpy(self.shown)  # kept alive: the binding points at it
         self.binding = session.io_binding()
-        for name, value in (("dream", dream), ("base", base), ("frame", self.full)):
-            self.binding.bind_ortvalue_input(name, value)
-        self.binding.bind_ortvalue_output("shown", self.shown)
+        self.binding.bind_ortvalue_input("dream", dream)
+        self.binding.bind_ortvalue_input("base", base)
+        self.binding.bind_ortvalue_output("shown", self._shown_value)
 
-    def run(self, shown_rgb: np.ndarray) -> ort.OrtValue:
-        self.full.update_inplace(np.ascontiguousarray(shown_rgb))
+    def run(self, shown_rgb: np.ndarray) -> np.ndarray:
+        self.binding.bind_cpu_input("frame", np.ascontiguousarray(shown_rgb))  # wraps, copies nothing
         self.session.run_with_iobinding(self.binding)
         return self.shown
