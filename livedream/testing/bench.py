@@ -491,8 +491,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.graphs:
         from livedream.testing.bench_cpu import compare_graphs
 
-        compare_graphs([Path(p) for p in args.graphs.split(",")], args.sizes or [(240, 320), (360, 640)], args.repeats)
-        return 0
+        return compare_graphs([Path(p) for p in args.graphs.split(",")], args.sizes or [(240, 320), (360, 640)], args.repeats)
     if args.large:
         from livedream.testing.bench_large import run as bench_large
 

@@ -6,11 +6,15 @@ step table by `tools/bench.py` whenever it has CPU rows."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from livedream.runtime.objective import ObjectiveInputs
 
 SGEMM_N = 4096
 SGEMM_REPEATS = 5
@@ -84,34 +88,29 @@ def render_efficiency(cells: list[TimedCell]) -> None:
         print(f"{cell.height:>4}x{cell.width:<4} {cell.backend:<18} {gflop:>10.1f} {rate:>8.0f} {rate / peak:>9.0%}")
 
 
-def compare_graphs(paths: list[Path], sizes: list[tuple[int, int]], repeats: int) -> None:
+def compare_graphs(paths: list[Path], sizes: list[tuple[int, int]], repeats: int) -> int:
     """Gradient graphs side by side on the CPU, run in turn (A, B, A, B, …) so a neighbour
     that slows the machine slows every graph alike: median and best ms, GFLOP/s and its share
     of an sgemm peak measured in the same run, time against the first graph, and the
     gradient's cosine to the first graph's on the sample photo."""
     import onnxruntime as ort
 
-    from livedream.pipeline.images import SAMPLE_PHOTO, read_image, to_nchw
+    from livedream.files import file_problem
     from livedream.runtime.engine import objective_inputs_of, session_options
 
+    for path in paths:
+        problem = file_problem(path)
+        if problem:
+            print(f"bench: error: --graphs: {path} {problem}; give existing .onnx files, comma-separated", file=sys.stderr)
+            return 2
     sessions = [ort.InferenceSession(str(path), session_options(0), providers=["CPUExecutionProvider"]) for path in paths]
     peak = sgemm_gflops()
     print(f"\nGraphs side by side on the CPU: sgemm {SGEMM_N}² peak {peak:.0f} GFLOP/s (this run), {repeats} runs each, in turn")
     print(f"{'size':>9} {'graph':<28} {'median ms':>9} {'best ms':>8} {'GFLOP/s':>8} {'of sgemm':>9} {'time / first':>12} {'cosine':>8}")
-    photo = read_image(SAMPLE_PHOTO)
     for height, width in sizes:
-        image = to_nchw(_resized(photo, width, height))
-        feeds = []
-        for session in sessions:
-            objective = objective_inputs_of(session)
-            feeds.append({"image": image, "layer_weights": objective.layer_weights, "channel_weights": objective.channel_weights})
+        feeds = [_sample_feed(objective_inputs_of(session), height, width) for session in sessions]
         gradients = [session.run(["gradient"], feed)[0].ravel().astype(np.float64) for session, feed in zip(sessions, feeds)]
-        samples: list[list[float]] = [[] for _ in sessions]
-        for _ in range(repeats):
-            for session, feed, times in zip(sessions, feeds, samples):
-                started = time.perf_counter()
-                session.run(["gradient"], feed)
-                times.append((time.perf_counter() - started) * 1000)
+        samples = _timed_in_turn(sessions, feeds, repeats)
         first = float(np.median(samples[0]))
         for path, session, times, gradient in zip(paths, sessions, samples, gradients):
             gflop = step_gflop(height, width, objective_inputs_of(session).layers)  # its own net: graphs may reach deeper
@@ -119,9 +118,24 @@ def compare_graphs(paths: list[Path], sizes: list[tuple[int, int]], repeats: int
             cosine = gradient @ gradients[0] / (np.linalg.norm(gradient) * np.linalg.norm(gradients[0]))
             rate = f"{gflop / median * 1000:>8.0f} {gflop / median * 1000 / peak:>9.0%}" if gflop else f"{'-':>8} {'-':>9}"
             print(f"{height:>4}x{width:<4} {str(path)[-28:]:<28} {median:>9.1f} {min(times):>8.1f} {rate} {median / first:>12.2f} {cosine:>8.5f}")
+    return 0
 
 
-def _resized(photo: np.ndarray, width: int, height: int) -> np.ndarray:
+def _sample_feed(objective: "ObjectiveInputs", height: int, width: int) -> dict[str, np.ndarray]:
+    """The sample photo at height x width with the graph's default objective."""
     import cv2
 
-    return cv2.resize(photo, (width, height), interpolation=cv2.INTER_AREA)
+    from livedream.pipeline.images import SAMPLE_PHOTO, read_image, to_nchw
+
+    photo = cv2.resize(read_image(SAMPLE_PHOTO), (width, height), interpolation=cv2.INTER_AREA)
+    return {"image": to_nchw(photo), "layer_weights": objective.layer_weights, "channel_weights": objective.channel_weights}
+
+
+def _timed_in_turn(sessions: list, feeds: list[dict[str, np.ndarray]], repeats: int) -> list[list[float]]:
+    samples: list[list[float]] = [[] for _ in sessions]
+    for _ in range(repeats):
+        for session, feed, times in zip(sessions, feeds, samples):
+            started = time.perf_counter()
+            session.run(["gradient"], feed)
+            times.append((time.perf_counter() - started) * 1000)
+    return samples
