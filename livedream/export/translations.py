@@ -3,8 +3,7 @@
 `max_pool2d(return_indices=True)`: ONNX's MaxPool numbers each index over the whole tensor,
 torch's over its own (batch, channel) plane. The stock translation converts with a second,
 1x1 MaxPool over the whole input just to read each plane's first index: 7 % of a step at
-360x640 on 2 cores for three numbers per plane that are plane · H · W. Here they come from
-the shape.
+360x640 on 2 cores for one number per plane, plane · H · W. Here it comes from the shape.
 
 Tried and not kept: an index-free backward (a separable pool; each window's gradient shared
 among the inputs equal to its max). In ONNX ops it needs ~20 slices, pads and masks per pool,

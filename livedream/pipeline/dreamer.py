@@ -25,6 +25,7 @@ from livedream.errors import UserError
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image
 from livedream.pipeline.images import bytes_from_unit, read_image, unit_from_bytes
 from livedream.runtime.model import FrameDreaming, Guide, LoadedModel
+from livedream.runtime.runners import shown_larger
 
 log = logging.getLogger(__name__)
 
@@ -238,7 +239,7 @@ class LiveDreamer:
         """frame + upscaled (dreamed − base), saturated to uint8; the dream itself when the
         frame is no larger than the dream. int16 keeps the detail's sign through the resize."""
         height, width = frame_rgb.shape[:2]
-        if height * width <= dreamed_rgb.shape[0] * dreamed_rgb.shape[1]:
+        if not shown_larger(frame_rgb, dreamed_rgb):
             return dreamed_rgb
         if self._sharp_size != (height, width):
             self._sharp_size = (height, width)

@@ -26,6 +26,12 @@ from livedream.runtime.engine import (
 log = logging.getLogger(__name__)
 
 
+def shown_larger(shown_rgb: np.ndarray, dream_rgb: np.ndarray) -> bool:
+    """Whether the frame is shown sharp (its pixels + the upscaled detail) rather than the dream
+    itself: the one rule for the host path and the device's."""
+    return shown_rgb.shape[0] * shown_rgb.shape[1] > dream_rgb.shape[0] * dream_rgb.shape[1]
+
+
 def open_fixed_size_session(
     model_path: Path, device: str, threads: int, dims: dict[str, int], cuda_options: dict[str, str] | None
 ) -> ort.InferenceSession:
@@ -238,7 +244,7 @@ class FrameRunner:
             slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph,
                                                  self.objective)
         dream, loss = slot.run(frame_rgb, flow, confidence, feedback, decay, step_size)
-        if shown_rgb is None or shown_rgb.shape[0] * shown_rgb.shape[1] <= frame_rgb.shape[0] * frame_rgb.shape[1]:
+        if shown_rgb is None or not shown_larger(shown_rgb, frame_rgb):
             return dream.numpy(), loss
         return slot.sharpened(shown_rgb, self._open_sharpen), loss
 
@@ -281,7 +287,7 @@ class _FrameSlot:
             self.bindings.append(binding)
             self.run_options.append(options)
         self.parity = 0
-        self._sharp: dict[tuple[int, ...], _SharpBinding] = {}
+        self._sharp: _SharpBinding | None = None  # one full size at a time
         if cuda_graph:  # the first runs capture the two graphs; their outputs are discarded
             for binding, options in zip(self.bindings, self.run_options):
                 session.run_with_iobinding(binding, options)
@@ -308,13 +314,10 @@ class _FrameSlot:
     def sharpened(self, shown_rgb: np.ndarray, open_sharpen: Callable[[tuple[int, int], tuple[int, int]], ort.InferenceSession]
                   ) -> np.ndarray:
         """The last dream's detail, upscaled and added to `shown_rgb` on the device."""
-        key = shown_rgb.shape[:2]
-        sharp = self._sharp.get(key)
-        if sharp is None:
-            self._sharp.clear()  # one full size at a time: a new source replaces the old
-            session = open_sharpen(self.frame.shape()[:2], key)
-            sharp = self._sharp[key] = _SharpBinding(session, self.dream, self.frame, shown_rgb.shape)
-        return sharp.run(shown_rgb)
+        if self._sharp is None or self._sharp.shown.shape != shown_rgb.shape:  # a new source replaces the old
+            session = open_sharpen(self.frame.shape()[:2], shown_rgb.shape[:2])
+            self._sharp = _SharpBinding(session, self.dream, self.frame, shown_rgb.shape)
+        return self._sharp.run(shown_rgb)
 
 
 class _SharpBinding:
