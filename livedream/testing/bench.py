@@ -27,11 +27,14 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
 from livedream.manifest import DEFAULT_MODEL, default_models_dir
+
+if TYPE_CHECKING:
+    from livedream.testing.bench_cpu import GraphRun
 
 Step = Callable[[], None]
 # Weights of the torch eager reference (None = the embedded default); set per cell process.
@@ -275,6 +278,15 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
     return sizes
 
 
+def graph_runs(text: str) -> list[GraphRun]:
+    from livedream.testing.bench_cpu import parse_graph_runs
+
+    try:
+        return parse_graph_runs(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def speedup(cell: Cell, cells: list[Cell]) -> float | None:
     """torch eager median / this median, on the same device and size (None without a reference)."""
     reference_names = {b.name for b in BACKENDS if b.is_reference}
@@ -436,8 +448,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--coherence", type=int, default=None, metavar="FRAMES",
                         help="only the coherence table: a clip of known motion of FRAMES frames (e.g. 24), dreamed naive, without and with the occlusion check")
     parser.add_argument("--sheet", type=Path, default=None, help="with --coherence: also write a contact sheet of frames here")
-    parser.add_argument("--graphs", default=None, metavar="A.onnx,B.onnx",
-                        help="only gradient graphs side by side on the CPU, run in turn, at --sizes (default 240x320,360x640)")
+    parser.add_argument("--graphs", type=graph_runs, default=None, metavar="A.onnx,B.onnx",
+                        help="only gradient graphs side by side on the CPU, run in turn, at --sizes (default "
+                        "240x320,360x640); PATH@fixed fixes height and width per session, PATH@parallel runs "
+                        "ORT's parallel executor")
     parser.add_argument("--large", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the large-frame table (s/frame, peak RSS) at these HxW sizes, e.g. 1080x1920,2160x3840")
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -491,7 +505,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.graphs:
         from livedream.testing.bench_cpu import compare_graphs
 
-        return compare_graphs([Path(p) for p in args.graphs.split(",")], args.sizes or [(240, 320), (360, 640)], args.repeats)
+        return compare_graphs(args.graphs, args.sizes or [(240, 320), (360, 640)], args.repeats)
     if args.large:
         from livedream.testing.bench_large import run as bench_large
 

@@ -8,16 +8,49 @@ from __future__ import annotations
 import os
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 if TYPE_CHECKING:
+    import onnxruntime as ort
+
     from livedream.runtime.objective import ObjectiveInputs
 
 SGEMM_N = 4096
 SGEMM_REPEATS = 5
+# How `--graphs PATH@KIND` makes a graph's session: the tries of issue #14, rerunnable.
+SESSION_KINDS = {
+    "shipped": "the app's session options",
+    "fixed": "height and width fixed per session, so ORT can prove shapes equal",
+    "parallel": "ORT_PARALLEL execution with 2 inter-op threads",
+}
+
+
+@dataclass(frozen=True)
+class GraphRun:
+    """One row of `--graphs`: a graph file and the kind of session it runs in."""
+
+    path: Path
+    session: str = "shipped"
+
+    @property
+    def label(self) -> str:
+        name = str(self.path) if self.session == "shipped" else f"{self.path}@{self.session}"
+        return name[-28:]
+
+
+def parse_graph_runs(text: str) -> list[GraphRun]:
+    """`A.onnx,A.onnx@fixed,B.onnx` → runs; ValueError naming the bad entry and the choices."""
+    runs = []
+    for entry in text.split(","):
+        path, _, session = entry.partition("@")
+        if session and session not in SESSION_KINDS:
+            raise ValueError(f"{entry!r}: unknown session kind {session!r}; use one of {', '.join(SESSION_KINDS)}")
+        runs.append(GraphRun(Path(path), session or "shipped"))
+    return runs
 
 
 class TimedCell(Protocol):
@@ -88,7 +121,7 @@ def render_efficiency(cells: list[TimedCell]) -> None:
         print(f"{cell.height:>4}x{cell.width:<4} {cell.backend:<18} {gflop:>10.1f} {rate:>8.0f} {rate / peak:>9.0%}")
 
 
-def compare_graphs(paths: list[Path], sizes: list[tuple[int, int]], repeats: int) -> int:
+def compare_graphs(runs: list[GraphRun], sizes: list[tuple[int, int]], repeats: int) -> int:
     """Gradient graphs side by side on the CPU, run in turn (A, B, A, B, …) so a neighbour
     that slows the machine slows every graph alike: median and best ms, GFLOP/s and its share
     of an sgemm peak measured in the same run, time against the first graph, and the
@@ -96,29 +129,48 @@ def compare_graphs(paths: list[Path], sizes: list[tuple[int, int]], repeats: int
     import onnxruntime as ort
 
     from livedream.files import file_problem
-    from livedream.runtime.engine import objective_inputs_of, session_options
+    from livedream.runtime.engine import objective_inputs_of
 
-    for path in paths:
-        problem = file_problem(path)
+    for run in runs:
+        problem = file_problem(run.path)
         if problem:
-            print(f"bench: error: --graphs: {path} {problem}; give existing .onnx files, comma-separated", file=sys.stderr)
+            print(f"bench: error: --graphs: {run.path} {problem}; give existing .onnx files, comma-separated", file=sys.stderr)
             return 2
-    sessions = [ort.InferenceSession(str(path), session_options(0), providers=["CPUExecutionProvider"]) for path in paths]
     peak = sgemm_gflops()
     print(f"\nGraphs side by side on the CPU: sgemm {SGEMM_N}² peak {peak:.0f} GFLOP/s (this run), {repeats} runs each, in turn")
     print(f"{'size':>9} {'graph':<28} {'median ms':>9} {'best ms':>8} {'GFLOP/s':>8} {'of sgemm':>9} {'time / first':>12} {'cosine':>8}")
     for height, width in sizes:
+        # Sessions per size: a fixed-size session only runs its own size (0.2-0.3 s each).
+        sessions = [
+            ort.InferenceSession(str(run.path), _options(run.session, height, width), providers=["CPUExecutionProvider"])
+            for run in runs
+        ]
         feeds = [_sample_feed(objective_inputs_of(session), height, width) for session in sessions]
         gradients = [session.run(["gradient"], feed)[0].ravel().astype(np.float64) for session, feed in zip(sessions, feeds)]
         samples = _timed_in_turn(sessions, feeds, repeats)
         first = float(np.median(samples[0]))
-        for path, session, times, gradient in zip(paths, sessions, samples, gradients):
+        for run, session, times, gradient in zip(runs, sessions, samples, gradients):
             gflop = step_gflop(height, width, objective_inputs_of(session).layers)  # its own net: graphs may reach deeper
             median = float(np.median(times))
             cosine = gradient @ gradients[0] / (np.linalg.norm(gradient) * np.linalg.norm(gradients[0]))
             rate = f"{gflop / median * 1000:>8.0f} {gflop / median * 1000 / peak:>9.0%}" if gflop else f"{'-':>8} {'-':>9}"
-            print(f"{height:>4}x{width:<4} {str(path)[-28:]:<28} {median:>9.1f} {min(times):>8.1f} {rate} {median / first:>12.2f} {cosine:>8.5f}")
+            print(f"{height:>4}x{width:<4} {run.label:<28} {median:>9.1f} {min(times):>8.1f} {rate} {median / first:>12.2f} {cosine:>8.5f}")
     return 0
+
+
+def _options(session: str, height: int, width: int) -> ort.SessionOptions:
+    import onnxruntime as ort
+
+    from livedream.runtime.engine import session_options
+
+    options = session_options(0)
+    if session == "fixed":
+        options.add_free_dimension_override_by_name("height", height)
+        options.add_free_dimension_override_by_name("width", width)
+    elif session == "parallel":
+        options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
+        options.inter_op_num_threads = 2
+    return options
 
 
 def _sample_feed(objective: "ObjectiveInputs", height: int, width: int) -> dict[str, np.ndarray]:
