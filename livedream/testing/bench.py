@@ -27,14 +27,12 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 
 from livedream.manifest import DEFAULT_MODEL, default_models_dir
-
-if TYPE_CHECKING:
-    from livedream.testing.bench_cpu import GraphRun
+from livedream.testing.bench_cpu import SESSION_KINDS, GraphRun, parse_graph_runs
 
 Step = Callable[[], None]
 # Weights of the torch eager reference (None = the embedded default); set per cell process.
@@ -279,8 +277,6 @@ def parse_sizes(text: str) -> list[tuple[int, int]]:
 
 
 def graph_runs(text: str) -> list[GraphRun]:
-    from livedream.testing.bench_cpu import parse_graph_runs
-
     try:
         return parse_graph_runs(text)
     except ValueError as error:
@@ -450,8 +446,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--sheet", type=Path, default=None, help="with --coherence: also write a contact sheet of frames here")
     parser.add_argument("--graphs", type=graph_runs, default=None, metavar="A.onnx,B.onnx",
                         help="only gradient graphs side by side on the CPU, run in turn, at --sizes (default "
-                        "240x320,360x640); PATH@fixed fixes height and width per session, PATH@parallel runs "
-                        "ORT's parallel executor")
+                        "240x320,360x640); PATH@KIND picks the session: "
+                        + "; ".join(f"{kind}: {what}" for kind, what in SESSION_KINDS.items()))
     parser.add_argument("--large", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the large-frame table (s/frame, peak RSS) at these HxW sizes, e.g. 1080x1920,2160x3840")
     raw = list(sys.argv[1:] if argv is None else argv)
