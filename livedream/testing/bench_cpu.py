@@ -5,6 +5,7 @@ step table by `tools/bench.py` whenever it has CPU rows."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 import time
@@ -80,6 +81,7 @@ def sgemm_gflops() -> float:
     return 2 * SGEMM_N**3 / best / 1e9
 
 
+@functools.lru_cache(maxsize=None)  # a torch trace per call, and every table asks per row
 def step_gflop(height: int, width: int, layers: tuple[str, ...] | None = None) -> float | None:
     """FLOP of one step at height x width through `layers` (default: the default graph's
     objective), counted by torch (None without torch)."""
@@ -108,12 +110,8 @@ def render_efficiency(cells: list[TimedCell]) -> None:
     peak = sgemm_gflops()
     print(f"\nCPU efficiency: sgemm {SGEMM_N}² peak {peak:.0f} GFLOP/s on {threads} threads (this run)")
     print(f"{'size':>9} {'backend':<18} {'GFLOP/step':>10} {'GFLOP/s':>8} {'of sgemm':>9}")
-    flops: dict[tuple[int, int], float | None] = {}
     for cell in cpu:
-        size = (cell.height, cell.width)
-        if size not in flops:
-            flops[size] = step_gflop(*size)
-        gflop = flops[size]
+        gflop = step_gflop(cell.height, cell.width)
         if gflop is None:
             print(f"{cell.height:>4}x{cell.width:<4} {cell.backend:<18} (torch missing: no flop count)")
             continue
@@ -126,8 +124,6 @@ def compare_graphs(runs: list[GraphRun], sizes: list[tuple[int, int]], repeats: 
     that slows the machine slows every graph alike: median and best ms, GFLOP/s and its share
     of an sgemm peak measured in the same run, time against the first graph, and the
     gradient's cosine to the first graph's on the sample photo."""
-    import onnxruntime as ort
-
     from livedream.files import file_problem
     from livedream.runtime.engine import objective_inputs_of
 
@@ -141,10 +137,7 @@ def compare_graphs(runs: list[GraphRun], sizes: list[tuple[int, int]], repeats: 
     print(f"{'size':>9} {'graph':<28} {'median ms':>9} {'best ms':>8} {'GFLOP/s':>8} {'of sgemm':>9} {'time / first':>12} {'cosine':>8}")
     for height, width in sizes:
         # Sessions per size: a fixed-size session only runs its own size (0.2-0.3 s each).
-        sessions = [
-            ort.InferenceSession(str(run.path), _options(run.session, height, width), providers=["CPUExecutionProvider"])
-            for run in runs
-        ]
+        sessions = [_session(run, height, width) for run in runs]
         feeds = [_sample_feed(objective_inputs_of(session), height, width) for session in sessions]
         gradients = [session.run(["gradient"], feed)[0].ravel().astype(np.float64) for session, feed in zip(sessions, feeds)]
         samples = _timed_in_turn(sessions, feeds, repeats)
@@ -158,19 +151,19 @@ def compare_graphs(runs: list[GraphRun], sizes: list[tuple[int, int]], repeats: 
     return 0
 
 
-def _options(session: str, height: int, width: int) -> ort.SessionOptions:
+def _session(run: GraphRun, height: int, width: int) -> ort.InferenceSession:
     import onnxruntime as ort
 
     from livedream.runtime.engine import session_options
+    from livedream.runtime.runners import open_fixed_size_session
 
+    if run.session == "fixed":
+        return open_fixed_size_session(run.path, "cpu", 0, {"height": height, "width": width}, None)
     options = session_options(0)
-    if session == "fixed":
-        options.add_free_dimension_override_by_name("height", height)
-        options.add_free_dimension_override_by_name("width", width)
-    elif session == "parallel":
+    if run.session == "parallel":
         options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
         options.inter_op_num_threads = 2
-    return options
+    return ort.InferenceSession(str(run.path), options, providers=["CPUExecutionProvider"])
 
 
 def _sample_feed(objective: "ObjectiveInputs", height: int, width: int) -> dict[str, np.ndarray]:
