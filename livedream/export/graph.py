@@ -115,9 +115,6 @@ def covered_layers(stages: list[str]) -> list[str]:
     return sorted(set(stages) | set(mixed), key=STAGE_NAMES.index)
 
 
-
-
-
 def _check_writable(folder: Path) -> None:
     """`folder` is, or can become, a writable folder; nothing is created before the export
     succeeds, so a refused export leaves no empty folder behind."""
