@@ -105,15 +105,16 @@ class DisplayConfig:
     vsync: bool = True
     hud: bool = True
     screenshot_dir: str = "screenshots"
-    target_fps: int | str = "auto"  # adaptive quality: "auto" = 20 on a CPU, 60 on a GPU; 0 = off
+    # The shown rate: "auto" = [source] fps (the camera's); 0 = that rate too, with adaptive quality off.
+    target_fps: int | str = "auto"
     window: bool = True  # false: no window, outputs only (NDI, Spout/Syphon, virtual camera, recording)
 
     def __post_init__(self) -> None:
         fps = self.target_fps
         if fps != "auto" and not (isinstance(fps, int) and 0 <= fps <= 240):
             shown = f'"{fps}"' if isinstance(fps, str) else fps
-            raise UserError(f'[display] target_fps = {shown} is not allowed; use "auto" (20 fps on a CPU, '
-                            f'60 on a GPU), 0 (off) or a frame rate in 1..240')
+            raise UserError(f'[display] target_fps = {shown} is not allowed; use "auto" (the camera\'s rate, '
+                            f'[source] fps), 0 (adaptive quality off) or a frame rate in 1..240')
 
 
 # --- show control sections (livedream/control/) ----------------------------------------------

@@ -49,14 +49,14 @@ class Params:
     # What the dream amplifies: layers and single channels with weights (`livedream.objective`).
     objective: Objective = field(default=DEFAULT_OBJECTIVE, metadata={"parse": parse_objective})
     guide: str = ""  # an image whose features the dream moves toward ("" = none)
-    strength: float = 0.04  # step size of one normalised ascent step
+    strength: float = 0.06  # step size of one normalised ascent step
     steps: int = 2  # ascent steps per octave per frame
     octaves: int = 1  # octaves per frame, coarsest first
     octave_scale: float = 1.3
     dream_height: int = 360
     dream_width: int = 640
     # The feedback is per second, so a show looks the same at 8 fps and at 60 fps (`per_frame`).
-    half_life: float = 1.0  # seconds for the carried dream to fade to half; 0 = restart each frame
+    half_life: float = 5.0  # seconds for the carried dream to fade to half (a dream counts at most MAX_FRAME_S); 0 = restart each frame
     zoom_per_s: float = 0.0  # feedback zoom per second (0.1 = 10 % in each second)
     rotate_per_s: float = 0.0  # feedback rotation, degrees per second
     shift_x_per_s: float = 0.0  # feedback translation, dream pixels per second

@@ -87,6 +87,8 @@ def make_app(small_engine, tmp_path: Path):
         ))
         source = source or DemoSource(params.dream_width, params.dream_height)
         models = models_of(engine or small_engine, params.model, options.pop("load_engine", None))
+        options.setdefault("threaded", False)  # one dream per shown frame: counts a test can assert
+        options.setdefault("show_fps", 0)
         app = LiveApp(source, LiveDreamer(), display, params, models, **options)
         app.open()
         display.poll()  # drop the window's start-up events
@@ -146,7 +148,7 @@ def test_every_shown_frame_differs_from_its_source_frame(make_app) -> None:
     print("mean |shown - source| per frame:", [round(d, 2) for d in differences])
     assert stats.frames == 6 and stats.dreamed == 6 and recorder.calls == 6
     assert len(differences) == 5 and min(differences) > 1.0
-    assert set(stats.stage_ms) == {"capture", "flow", "dream", "display"}
+    assert set(stats.stage_ms) == {"capture", "flow", "compose", "display", "dream", "interval", "age"}
     assert stats.stage_ms["dream"] > 0 and stats.stopped_by == "frames"
 
 
@@ -379,7 +381,7 @@ def feed(budget: FrameBudget, params: Params, ms: float, frames: int = 40) -> Pa
 
 def test_frame_budget_cuts_steps_then_size_and_restores_them() -> None:
     params = dataclasses.replace(DREAM, steps=3, dream_height=360, dream_width=640)
-    budget = FrameBudget(target_fps=10)  # 100 ms
+    budget = FrameBudget(10)  # 100 ms
     slow = feed(budget, params, 400.0, frames=60)
     assert slow.steps == 1 and slow.dream_height < 360 and slow.dream_width < 640
     assert slow.dream_height % 2 == 0 and slow.dream_height >= 75
@@ -388,14 +390,14 @@ def test_frame_budget_cuts_steps_then_size_and_restores_them() -> None:
 
 def test_frame_budget_does_not_restore_what_would_break_it() -> None:
     params = dataclasses.replace(DREAM, steps=2)
-    budget = FrameBudget(target_fps=10)
+    budget = FrameBudget(10)
     assert feed(budget, params, 150.0).steps == 1
     # 70 ms at one step is "fast", but two steps would predict 140 ms: stay at one.
     assert feed(budget, params, 70.0, frames=100).steps == 1
 
 
 def test_no_target_fps_means_no_cuts() -> None:
-    budget = FrameBudget(target_fps=0)
+    budget = FrameBudget(0)
     assert feed(budget, DREAM, 10_000.0) is DREAM
 
 

@@ -75,7 +75,7 @@ def test_camera_may_be_an_index_or_a_device_path() -> None:
         ({"dream": {"dream_width": 10}}, "[dream] dream_width = 10 is not allowed; use an integer in 75..7680"),
         ({"display": {"fullscreen": "yes"}}, '[display] fullscreen = "yes" is not allowed; use true or false'),
         ({"source": {"camera": 1.5}}, "[source] camera = 1.5 is not allowed; use an integer or a string"),
-        ({"display": {"target_fps": -1}}, '[display] target_fps = -1 is not allowed; use "auto" (20 fps on a CPU, 60 on a GPU), 0 (off) or a frame rate in 1..240'),
+        ({"display": {"target_fps": -1}}, '[display] target_fps = -1 is not allowed; use "auto" (the camera\'s rate, [source] fps), 0 (adaptive quality off) or a frame rate in 1..240'),
         ({"display": {"target_fps": "fast"}}, '[display] target_fps = "fast" is not allowed; use "auto"'),
         ({"source": {"kind": "video"}}, '[source] kind = "video" needs path'),
         ({"display": {"fulscreen": True}}, "[display] unknown key 'fulscreen'; did you mean 'fullscreen'?"),

@@ -50,15 +50,15 @@ def test_a_hang_counts_for_at_most_max_frame_s() -> None:
 
 
 class TimedDreamer(LiveDreamer):
-    """The real dreamer, noting the frame time the app hands it each frame."""
+    """The real dreamer, noting the frame time the app's dream worker hands it each dream."""
 
     def __init__(self) -> None:
         super().__init__()
         self.frame_times: list[float] = []
 
-    def dream_frame(self, frame_rgb, params, model, should_stop=None, frame_s=1 / 20):
+    def dream_detail(self, frame_rgb, params, model, carried=None, should_stop=None, frame_s=1 / 20):
         self.frame_times.append(frame_s)
-        return super().dream_frame(frame_rgb, params, model, should_stop, frame_s)
+        return super().dream_detail(frame_rgb, params, model, carried, should_stop, frame_s)
 
 
 def run_show_at(rate: int, small_engine) -> list[float]:
@@ -66,7 +66,7 @@ def run_show_at(rate: int, small_engine) -> list[float]:
     clock = FakeClock()
     dreamer = TimedDreamer()
     app = LiveApp(DemoSource(SHOW.dream_width, SHOW.dream_height), dreamer, windowed_display(), SHOW,
-                  models_of(small_engine, SHOW.model), clock=clock)
+                  models_of(small_engine, SHOW.model), clock=clock, threaded=False, show_fps=0)
     with app:
         for _ in range(int(SECONDS * rate) + 1):
             app.step()

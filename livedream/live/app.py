@@ -1,10 +1,16 @@
-"""The live loop: newest source frame → dreamer → display, once per frame, until told to stop.
+"""The live loop: two rates, one picture.
+
+The show loop (`step()`, at the camera's rate) shows the newest source frame with the newest
+finished dream's detail carried along the motion onto it, sharp (`pipeline.overlay`). The
+dream worker (`worker`, its own thread and rate) dreams the newest frame whenever it is free,
+at the size that makes the look (`budget`). The camera picture never waits for a dream.
 
 `LiveApp` owns the lifecycle and `step()`; the rest is in small pieces beside it: what
 keys do (`keys`), the models a show can switch to (`models`), opening hours (`hours`),
-the HUD text (`hud`), measurements (`stats`), the frame budget (`budget`), the watchdog.
+the HUD text (`hud`), measurements (`stats`), the dream budget (`budget`), the watchdog.
 Control only replaces the frozen `Params`: keys, and the `controls.Controls` (the control
-hub: OSC, MIDI, presets, sequencer, attract mode), asked once per frame.
+hub: OSC, MIDI, presets, sequencer, attract mode), asked once per frame; the worker gets
+the effective Params with each frame it is offered.
 """
 
 from __future__ import annotations
@@ -36,27 +42,28 @@ from livedream.live.stats import (
     StageTimes,
 )
 from livedream.live.watchdog import FrameWatchdog
+from livedream.live.worker import DreamJob, DreamWorker
 from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
 from livedream.outputs.seam import Outputs
 from livedream.params import Params
 from livedream.pipeline.display import Action, HudStats, Screen
-from livedream.pipeline.dream import DreamInterrupted
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.images import cropped_to_aspect, fitted_to_aspect
+from livedream.pipeline.overlay import CarriedOverlay
 from livedream.pipeline.sources import Frame, Source
-from livedream.runtime.model import LoadedModel
 
 log = logging.getLogger(__name__)
 
-IDLE_FPS = 30  # redraw rate when nothing is dreamed (paused, or a still frame not deepened)
+IDLE_FPS = 30  # redraw rate while paused
+SHOW_FPS = 30  # the shown rate when neither [display] target_fps nor the source names one
 DARK_FPS = 4  # redraw rate outside opening hours: keys and controls stay responsive
 MAX_FRAME_GAP_S = 2.0  # the watchdog's limit between two frames shown
 STOP_CHECK_S = 0.05  # longest sleep between looks at the stop flag
 
 
 class LiveApp:
-    """The installation: reads the newest frame, dreams it, shows it with the HUD, forever.
+    """The installation: shows the newest frame with the newest dream over it, forever.
     `run()` is the whole product (tests, soak and bench call it); `step()` is one frame of
     it. The app does not own how stages work, only their order."""
 
@@ -78,22 +85,30 @@ class LiveApp:
         wall_clock: Callable[[], datetime.datetime] = datetime.datetime.now,
         disk: DiskFloor | None = None,
         budget: FrameBudget | None = None,
+        show_fps: float = SHOW_FPS,
+        threaded: bool = True,
     ) -> None:
         """`recall_preset` / `recording`: the number keys and key r; `outputs` get every frame shown
         (the app closes them). `deepen`: keep dreaming an unchanged frame (still scenes grow deeper).
         `schedule` darkens the screen outside its hours (by `wall_clock`); `clock` is the loop's
         time; `disk` keeps screenshots off a full disk; `budget` is adaptive quality (`open_app`
-        starts it from the measured step cost; none = off)."""
-        self.source, self.dreamer, self.display, self.params = source, dreamer, display, params
+        starts it from the measured step cost; none = off). `show_fps`: the shown rate (0 = as
+        fast as the loop goes). `threaded` False dreams inside the show loop, one dream per
+        shown frame (tests that count frames)."""
+        self.source, self.display, self.params = source, display, params
+        self.worker = DreamWorker(dreamer, clock, threaded, lambda: self.stopping)
+        self.overlay = CarriedOverlay()
         self.models, self.outputs = models, outputs or Outputs()
         self.controls = list(controls)
         self.keys = KeyActions(self, recall_preset, recording)
         self.deepen, self.health = deepen, health
-        self.hours = OpeningHours(schedule, dreamer.reset, wall_clock)
+        self.hours = OpeningHours(schedule, self._start_afresh, wall_clock)
         self.watchdog = FrameWatchdog(MAX_FRAME_GAP_S, clock=clock)
         self.budget = budget or FrameBudget(0, models.current.min_size)
         self.times, self.counters, self.fps, self.frame_clock = StageTimes(), SourceCounters(), FpsMeter(), FrameClock()
-        self.paused, self.frames, self.dreamed = False, 0, 0
+        self.dream_rate = FpsMeter()  # finished dreams per second
+        self.paused, self.frames, self.dreamed = False, 0, 0  # dreamed: finished dreams taken into the picture
+        self.show_ms = 1000.0 / show_fps if show_fps > 0 else 0.0
         self.screenshots = Screenshots(Path(display.cfg.screenshot_dir), disk)
         self.hud_stats = HudStats()  # the figures of the last frame shown (HUD, health line)
         self.now = clock()
@@ -101,10 +116,13 @@ class LiveApp:
         self._opened = False
         self._stop_reason: str | None = None
         self.source_frame: Frame | None = None  # the source frame read on the last step
-        self._shown: np.ndarray | None = None  # the dreamer's output buffer
+        self._shown: np.ndarray | None = None  # the picture of the last frame shown
+        self._camera_only: np.ndarray | None = None  # the frame itself, before the first dream
         self._placeholder: np.ndarray | None = None
-        self._last_dream: tuple[int, Params] | None = None  # (source index, effective Params)
+        self._last_offer: tuple[int, Params] | None = None  # (source index, effective Params)
         self._dream_size: tuple[int, int] | None = None  # (height, width) of the last dream
+        self._fresh = True  # the next dream starts from nothing
+        self._taken = 0  # the number of the last finished dream taken into the picture
         self._poll_ms = 0.0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -121,6 +139,7 @@ class LiveApp:
     def close(self) -> None:
         """Stop the source, the watchdog, the health counter and the outputs; close the window.
         The controls are closed by whoever made them."""
+        self.worker.stop()
         self.source.close()
         self.outputs.close()
         self.watchdog.stop()
@@ -168,26 +187,35 @@ class LiveApp:
         return self._stats(self.frames - frames_before, self.dreamed - dreamed_before, time.monotonic() - started)
 
     def step(self) -> None:
-        """One frame: keys and commands, newest Params, newest source frame, dream, show,
-        report, hold the budget. Outside opening hours: a black frame, nothing read or dreamed."""
+        """One shown frame: keys and commands, newest Params, newest source frame (offered to the
+        dream worker when it is free), newest finished dream carried onto it, show, report,
+        pace. Paused: the picture stays and nothing is dreamed; outside opening hours: a black
+        frame, nothing read or dreamed. The worker runs only while something can be dreamed."""
         started = time.perf_counter()
         self.now = now = self._clock()
-        self.fps.frame_started(started)
+        interval = self.fps.frame_started(started)
+        if interval is not None:
+            self.times.record("interval", interval * 1000)
         self.keys.run(self._poll_keys() + remote_actions([c for ctl in self.controls for c in ctl.drain_commands()]))
         self._take_controls(now)
         dark = self.hours.dark()
+        self._run_worker(not (self.paused or dark))
         frame = None if self.paused or dark else self._read_source(now)
-        dreamed = frame is not None and self._needs_dream(frame) and self._dream(frame)
+        if frame is not None:
+            effective, image = sized_for(self.budget.apply(self.params), frame.image, self.models.current.min_size,
+                                         self.display.cfg.fit)
+            self._follow(image, effective)
+            self._take_dream()  # before the offer: the next dream starts from the newest one
+            self._offer(frame.index, image, effective, now)
+            self._take_dream()  # a worker that is not threaded has dreamed this very frame
+            self._compose(image)
         self._show(now, dark)
         self.frames += 1
         self.screenshots.save_if_due(self.frames, self.display)
         self.watchdog.frame(now)
         if self.health is not None:
             self.health.tick(now, self.hud_stats, dropped_total=self.models.frames_skipped)
-        work_ms = (time.perf_counter() - started) * 1000
-        if dreamed:
-            self.budget.record(work_ms, self.params)
-        self._pace(work_ms, dreamed, dark)
+        self._pace((time.perf_counter() - started) * 1000, dark)
 
     # --- the stages, one method each ---------------------------------------------------------
 
@@ -202,7 +230,7 @@ class LiveApp:
             self.params = control.update(self.params, now)
         if self.params.model != self.models.name:
             if self.models.switch(self.params.model):
-                self.dreamer.reset()
+                self._fresh = True
                 self.budget.min_size = self.models.current.min_size
             else:
                 self.params = dataclasses.replace(self.params, model=self.models.name)
@@ -220,34 +248,69 @@ class LiveApp:
         self.source_frame = frame
         return frame
 
-    def _needs_dream(self, frame: Frame) -> bool:
-        return self.deepen or self._last_dream != (frame.index, self.budget.apply(self.params))
+    def _run_worker(self, wanted: bool) -> None:
+        """Start the dream worker when something can be dreamed, stop it when not (paused,
+        dark): no thread dreams for a picture nobody sees."""
+        if wanted and not self.worker.running:
+            self.worker.start()
+        elif not wanted and self.worker.running:
+            self.worker.stop()
 
-    def _dream(self, frame: Frame) -> bool:
-        """Dream `frame`; False when skipped or cut short by a stop (the last frame stays shown)."""
-        effective, image = sized_for(self.budget.apply(self.params), frame.image, self.models.current.min_size,
-                                     self.display.cfg.fit)
+    def _start_afresh(self) -> None:
+        """The carried dream is stale (the opening hours begin: it is hours old)."""
+        self._fresh = True
+        self.overlay.clear()
+
+    def _offer(self, index: int, image: np.ndarray, effective: Params, now: float) -> None:
+        """Hand frame `index` (`image`, cut to the dream's aspect) to the worker when it is free
+        and there is something new to dream: a new frame or new Params, an unchanged one too
+        while still scenes deepen."""
+        if not self.worker.free(now):
+            return
+        if not self.deepen and self._last_offer == (index, effective):
+            return
+        job = DreamJob(index, now, effective, self.frame_clock.tick(now), self._fresh)
+        self._fresh = False
+        self._last_offer = (index, effective)
+        self.worker.offer(image, job, self.models.current.run_frame, self.overlay.offered())
+
+    def _follow(self, image: np.ndarray, effective: Params) -> None:
+        """The overlay follows this frame's motion (at the dream size)."""
         started = time.perf_counter()
-        frame_s = self.frame_clock.tick(self.now)  # the feedback is per second, whatever the rate
+        self.overlay.advance(image, (effective.dream_height, effective.dream_width))
+        self.times.record("flow", (time.perf_counter() - started) * 1000)
 
-        def dream(model: LoadedModel) -> np.ndarray:
-            return self.dreamer.dream_frame(image, effective, model, lambda: self.stopping, frame_s)
-
-        try:
-            dreamed = self.models.current.run_frame(dream)
-        except DreamInterrupted:  # raised outside the guard: stopping is not an engine fault
-            self.dreamer.reset()  # its coherence state is half-updated
-            return False
-        if dreamed is None:  # an engine fault, logged by the guard: the last image stays up
-            return False
-        self._shown = dreamed
-        flow_ms = self.dreamer.timings.flow_ms
-        self.times.record("flow", flow_ms)
-        self.times.record("dream", (time.perf_counter() - started) * 1000 - flow_ms)
-        self._last_dream = (frame.index, self.budget.apply(self.params))
-        self._dream_size = (effective.dream_height, effective.dream_width)  # the source's aspect, maybe
+    def _take_dream(self) -> None:
+        """The newest finished dream becomes the one laid over the frames (one swap)."""
+        dream = self.worker.slot.newest()
+        if dream is None or dream.number == self._taken:
+            return
+        self._taken = dream.number
+        self.overlay.take(dream)
+        self.dream_rate.frame_started(time.perf_counter())
+        self.times.record("dream", dream.dream_ms)
+        self.budget.record(dream.dream_ms, self.params)
+        self._dream_size = dream.base_rgb.shape[:2]
         self.dreamed += 1
-        return True
+
+    def _compose(self, image: np.ndarray) -> None:
+        """This frame with the carried dream over it, sharp; the frame itself before the first dream."""
+        started = time.perf_counter()
+        shown = self.overlay.shown(image)
+        if shown is None:
+            if self._camera_only is None or self._camera_only.shape != image.shape:
+                self._camera_only = np.empty_like(image)
+            np.copyto(self._camera_only, image)
+            shown = self._camera_only
+        else:
+            self.times.record("age", (self.now - self.overlay.dream.offered_at) * 1000)  # type: ignore[union-attr]
+        self._shown = shown
+        self.times.record("compose", (time.perf_counter() - started) * 1000)
+
+    @property
+    def dreaming(self) -> Params | None:
+        """The Params of the dream in flight or last made (None before the first offer)."""
+        return self._last_offer[1] if self._last_offer is not None else None
 
     @property
     def effective(self) -> Params:
@@ -260,17 +323,16 @@ class LiveApp:
         self.hud_stats = self._hud(now)
         image = self._black_frame() if dark else self.shown_image
         self.display.show(image, self.hud_stats if self.display.hud_visible else None, None if dark else self.banner)
-        if dark or self._shown is not None:  # nothing until the first dream: a recording takes its size
+        if dark or self._shown is not None:  # nothing before the first frame: a recording takes its size
             self.outputs.send(image)
         for control in self.controls:
             control.publish(image, self.fps.fps, now)
         self.times.record("display", (time.perf_counter() - started) * 1000 + self._poll_ms)
 
-    def _pace(self, work_ms: float, dreamed: bool, dark: bool) -> None:
-        """Sleep off what is left of the frame budget (or of an idle frame), watching for stop."""
-        frame_ms = 1000 / DARK_FPS if dark else self.budget.budget_ms or (None if dreamed else 1000 / IDLE_FPS)
-        if frame_ms is not None:
-            sleep_unless_stopped((frame_ms - work_ms) / 1000, lambda: self.stopping)
+    def _pace(self, work_ms: float, dark: bool) -> None:
+        """Sleep off what is left of the shown frame's time, watching for stop."""
+        frame_ms = 1000 / DARK_FPS if dark else 1000 / IDLE_FPS if self.paused else self.show_ms
+        sleep_unless_stopped((frame_ms - work_ms) / 1000, lambda: self.stopping)
 
     # --- what the viewer sees ---------------------------------------------------------------
 
@@ -283,7 +345,8 @@ class LiveApp:
     @property
     def banner(self) -> str | None:
         """The message over the picture: the source's fault, the engine's, or a late frame."""
-        return banner_text(self.source.state, self.models.current.state, self.watchdog.banner(self.now),
+        worker = f"dream worker error — {self.worker.error}" if self.worker.error else ""
+        return banner_text(self.source.state, self.models.current.state or worker, self.watchdog.banner(self.now),
                            self._shown is not None)
 
     def _hud(self, now: float) -> HudStats:
@@ -291,15 +354,17 @@ class LiveApp:
         lines = [line for control in self.controls for line in control.status_lines(now)]
         lines += self.outputs.status_lines() + ([self.screenshots.warning] if self.screenshots.warning else [])
         model = self.models.current.model
-        return compose_hud(self.fps.fps, self.times, self.effective, self.budget.describe(self.params), loop,
-                           lines, self.models.current.provider, model.layers, self.source.state)
+        return compose_hud(self.fps.fps, self.dream_rate.fps, self.times, self.effective,
+                           self.budget.describe(self.params), loop, lines, self.models.current.provider, model.layers,
+                           self.source.state)
 
     def _stats(self, frames: int, dreamed: int, seconds: float) -> RunStats:
         effective = self.effective
         return RunStats(frames, dreamed, seconds, frames / seconds if seconds > 0 else 0.0, self.times.medians(),
                         self.counters.source_frames, self.counters.dropped, self.counters.reused,
                         self._stop_reason or "?", (effective.dream_height, effective.dream_width),
-                        self.models.current.provider, tuple(self.screenshots.saved), self.budget.describe(self.params))
+                        self.models.current.provider, tuple(self.screenshots.saved), self.budget.describe(self.params),
+                        self.times.median("age") / 1000)
 
     @property
     def shown_image(self) -> np.ndarray:

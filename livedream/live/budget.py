@@ -1,8 +1,16 @@
-"""Adaptive quality: holding a target frame rate on a machine too slow for the configured dream.
+"""Adaptive quality: the dream at the size that makes the look, on a machine too slow for the config.
 
-The config's steps and dream size are ceilings. `start` picks the rung the measured step cost
-(`quality.StepCost`) predicts will hold the rate; `record` then moves one rung at a time on
-the frame times it sees, with hysteresis, so the look changes slowly and never flaps."""
+The shown picture keeps the camera's rate whatever the dream costs (`live.worker`); what a slow
+machine gives up is dream rate, not size. The config's steps and dream size are ceilings.
+Measured with an independent InceptionV3 (`testing.deepdream_score`, README: Live is DeepDream),
+a dream's look falls steeply below the size it is shown at: at 640x360, 24 steps dreamed at
+544x306 carry 0.65 of a still's DeepDream, at 416x234 0.25, at 288x162 0.08 (mixed5's cells
+become a sixth of the screen, blurred by the upscale). So the size is cut last and never
+below LOOK_FLOOR of the ceiling's sides; steps are cut first. `start` picks the rung the
+measured step cost (`runtime.cost.StepCost`) predicts will dream within the budget (a dream
+per second on a CPU: the detail laid over the picture is then at most about a second old);
+`record` then moves one rung at a time on the dream times it sees, with hysteresis, so the
+look changes slowly and never flaps."""
 
 from __future__ import annotations
 
@@ -14,33 +22,36 @@ from livedream.runtime.cost import StepCost
 
 log = logging.getLogger(__name__)
 
-AUTO_FPS = {"CUDA": 60}  # target_fps "auto" on a GPU; every other provider is a CPU
-AUTO_FPS_CPU = 20
+AUTO_DREAMS_PER_S = {"CUDA": 60}  # on a GPU: a dream per shown frame; every other provider is a CPU
+AUTO_DREAMS_PER_S_CPU = 1
 
 
-def resolve_target_fps(setting: int | str, provider: str) -> int:
-    """`[display] target_fps` as a number: "auto" is 60 on a GPU and 20 on a CPU; 0 = off."""
-    if setting == "auto":
-        return AUTO_FPS.get(provider, AUTO_FPS_CPU)
-    return int(setting)
+def resolve_dream_rate(target_fps: int | str, provider: str) -> int:
+    """The dream rate adaptive quality holds: 60 a second on a GPU, 1 on a CPU; 0 (off) when
+    `[display] target_fps` is 0. The shown rate is target_fps's own (`live.build.show_rate`)."""
+    if target_fps == 0:
+        return 0
+    return AUTO_DREAMS_PER_S.get(provider, AUTO_DREAMS_PER_S_CPU)
 
 
 class FrameBudget:
-    """Holds a target frame rate by cutting steps, then the dream size; restores them when
-    there is room. Hysteresis: a cut needs PATIENCE slow frames in a row, a restore needs
-    PATIENCE fast ones AND a predicted frame time inside the budget, so it cannot flap."""
+    """Holds a dream rate by cutting steps, then the dream size (not below LOOK_FLOOR);
+    restores them when there is room. Hysteresis: a cut needs PATIENCE slow dreams in a row,
+    a restore needs PATIENCE fast ones AND a predicted dream time inside the budget, so it
+    cannot flap."""
 
     SLOW = 1.15  # × budget: too slow
     FAST = 0.8  # × budget: room to spare
     PATIENCE = 8
-    SETTLE = 2  # frames ignored after a change (buffers rebuild, ORT plans the new shape)
-    SIZE_LEVELS = (1.0, 0.85, 0.7, 0.6, 0.5, 0.42, 0.35, 0.3)  # of the ceiling's sides
+    SETTLE = 2  # dreams ignored after a change (buffers rebuild, ORT plans the new shape)
+    SIZE_LEVELS = (1.0, 0.85, 0.7)  # of the ceiling's sides; the last is the look's floor
+    LOOK_FLOOR = SIZE_LEVELS[-1]
     START_HEADROOM = 0.85  # × budget: the first guess leaves room for what the cost model misses
-    OTHER_WORK_MS = 20.0  # capture, flow, compositing and display around the steps (a CPU's, 720p)
+    OTHER_WORK_MS = 20.0  # resize, flow, warp and hand-over around the steps (a CPU's, 720p)
 
-    def __init__(self, target_fps: int, min_size: int = 75) -> None:
-        self.target_fps = target_fps
-        self.budget_ms = 1000.0 / target_fps if target_fps > 0 else None
+    def __init__(self, dreams_per_s: int, min_size: int = 75) -> None:
+        self.dreams_per_s = dreams_per_s
+        self.budget_ms = 1000.0 / dreams_per_s if dreams_per_s > 0 else None
         self.min_size = min_size
         self.steps_cut = 0
         self.size_level = 0
@@ -67,7 +78,7 @@ class FrameBudget:
         )
 
     def start(self, params: Params, cost: StepCost) -> None:
-        """The first rung (steps cut first, then size) whose predicted frame time fits the budget."""
+        """The first rung (steps cut first, then size) whose predicted dream time fits the budget."""
         self.cost = cost
         if self.budget_ms is None:
             return
@@ -79,7 +90,7 @@ class FrameBudget:
         self._changed(params, "start")
 
     def predicted_ms(self, effective: Params) -> float:
-        """Frame time the measured step cost predicts for `effective` (octaves ignored: one on a CPU)."""
+        """Dream time the measured step cost predicts for `effective` (octaves ignored: one on a CPU)."""
         megapixels = effective.dream_height * effective.dream_width / 1e6
         ms_per_mpx = self.cost.ms_per_mpx if self.cost is not None else 0.0
         return self.OTHER_WORK_MS + ms_per_mpx * megapixels * max(1, effective.steps)
@@ -98,10 +109,10 @@ class FrameBudget:
                  f" (ceiling {params.steps}, {params.dream_width}x{params.dream_height})")
         why = (f"; one step {self.cost.ms_per_mpx:.0f} ms per megapixel ({self.cost.source})"
                if self.cost is not None else "")
-        return f"adaptive {self.target_fps} fps: {chose}{why}"
+        return f"adaptive {self.dreams_per_s} dream(s)/s: {chose}{why}"
 
     def record(self, work_ms: float, params: Params) -> None:
-        """One frame's working time (without pacing sleeps); may cut or restore one notch."""
+        """One dream's time; may cut or restore one notch."""
         if self.budget_ms is None:
             return
         if self._settle > 0:
@@ -125,7 +136,7 @@ class FrameBudget:
         self._changed(params)
 
     def _restore(self, params: Params, average_ms: float) -> None:
-        """Undo the last cut (size first), unless the predicted frame time would break the budget."""
+        """Undo the last cut (size first), unless the predicted dream time would break the budget."""
         budget_ms: float = self.budget_ms  # type: ignore[assignment]
         if self.size_level > 0:
             area_growth = (self.SIZE_LEVELS[self.size_level - 1] / self.SIZE_LEVELS[self.size_level]) ** 2
@@ -141,7 +152,7 @@ class FrameBudget:
             return
         self._changed(params)
 
-    def _changed(self, params: Params, why: str = "measured frame times") -> None:
+    def _changed(self, params: Params, why: str = "measured dream times") -> None:
         self._average_ms = None
         self._slow = self._fast = 0
         self._settle = self.SETTLE

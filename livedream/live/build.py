@@ -10,7 +10,7 @@ from typing import Callable, Iterable, Sequence
 from livedream.config import Config, ModelConfig
 from livedream.files import DiskFloor
 from livedream.live.app import LiveApp
-from livedream.live.budget import FrameBudget, resolve_target_fps
+from livedream.live.budget import FrameBudget, resolve_dream_rate
 from livedream.live.controls import Controls
 from livedream.live.keys import PresetRecall
 from livedream.live.models import ModelSet
@@ -63,14 +63,20 @@ def open_app(
         source, LiveDreamer(), open_screen(config.display), config.dream, model_set,
         controls=controls, recall_preset=recall_preset, outputs=outputs, recording=recorder, budget=budget,
         health=HealthReporter(config.log.health_interval_s), schedule=DailySchedule.from_config(config.schedule),
-        clock=clock, disk=DiskFloor(config.outputs.min_free_mb),
+        clock=clock, disk=DiskFloor(config.outputs.min_free_mb), show_fps=show_rate(config),
     )
 
 
+def show_rate(config: Config) -> int:
+    """Frames shown per second: [display] target_fps, or with "auto" (and 0) the source's rate."""
+    target = config.display.target_fps
+    return target if isinstance(target, int) and target > 0 else config.source.fps
+
+
 def adaptive_budget(config: Config, model: LoadedModel, models_dir: Path, cache: CostCache | None) -> FrameBudget:
-    """[display] target_fps resolved for this model's provider; when on, started from this
-    machine's measured (or cached) step cost."""
-    budget = FrameBudget(resolve_target_fps(config.display.target_fps, model.provider), model.min_size)
+    """The dream rate adaptive quality holds on this model's provider (off with target_fps 0);
+    when on, started from this machine's measured (or cached) step cost."""
+    budget = FrameBudget(resolve_dream_rate(config.display.target_fps, model.provider), model.min_size)
     if budget.budget_ms is None:
         return budget
     graph, _ = find_graph(config.dream.model, models_dir, verify=False)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from livedream.live.stats import STAGES, StageTimes
+from livedream.live.stats import SHOW_STAGES, StageTimes
 from livedream.objective import deepest_layer, describe
 from livedream.params import Params
 from livedream.pipeline.display import HudStats
@@ -24,13 +24,16 @@ class LoopState:
     restarts: int
 
 
-def compose_hud(fps: float, times: StageTimes, effective: Params, quality: str | None, loop: LoopState,
-                control_lines: list[str], provider: str, graph_layers: tuple[str, ...], source_state: str) -> HudStats:
+def compose_hud(fps: float, dreams_per_s: float, times: StageTimes, effective: Params, quality: str | None,
+                loop: LoopState, control_lines: list[str], provider: str, graph_layers: tuple[str, ...],
+                source_state: str) -> HudStats:
+    """`fps`: frames shown per second; `dreams_per_s`: the worker's finished dreams per second."""
     recent = times.medians(last=RECENT_FRAMES)
     extra = [
-        "  ".join(f"{name} {recent[name]:.0f}" for name in STAGES) + " ms",
-        f"dream {effective.dream_width}x{effective.dream_height}   octaves {effective.octaves}"
-        f"   half-life {effective.half_life:.2f} s",
+        "shown: " + "  ".join(f"{name} {recent[name]:.0f}" for name in SHOW_STAGES) + " ms",
+        f"dream {effective.dream_width}x{effective.dream_height}   {dreams_per_s:.1f} dreams/s"
+        f"   {recent['dream']:.0f} ms each   {recent['age'] / 1000:.2f} s old on screen",
+        f"octaves {effective.octaves}   half-life {effective.half_life:.2f} s",
     ]
     if quality is not None:
         extra.append(quality)
@@ -43,7 +46,7 @@ def compose_hud(fps: float, times: StageTimes, effective: Params, quality: str |
     extra.extend(control_lines)
     return HudStats(
         fps=fps,
-        dream_ms=recent["flow"] + recent["dream"],
+        dream_ms=recent["dream"],
         provider=provider,
         objective=objective_line(effective, graph_layers),
         strength=effective.strength,

@@ -10,7 +10,9 @@ import numpy as np
 
 from livedream.params import NOMINAL_FRAME_S
 
-STAGES = ("capture", "flow", "dream", "display")
+SHOW_STAGES = ("capture", "flow", "compose", "display")  # the show loop's work for one shown frame
+# Plus the worker's dreams, the time between shown frames and the age of the dream laid over each.
+STAGES = (*SHOW_STAGES, "dream", "interval", "age")
 
 
 @dataclass(frozen=True)
@@ -18,7 +20,7 @@ class RunStats:
     """What one `LiveApp.run` did. Stage times are medians over the last `StageTimes.WINDOW` frames."""
 
     frames: int  # frames shown
-    dreamed: int  # frames that ran the dreamer (fewer when paused)
+    dreamed: int  # finished dreams laid over the shown frames (fewer than frames on a CPU)
     seconds: float
     fps: float  # frames shown per second
     stage_ms: Mapping[str, float]  # median ms per stage, keys = STAGES
@@ -30,17 +32,29 @@ class RunStats:
     provider: str
     screenshots: tuple[Path, ...] = ()
     quality: str | None = None  # what adaptive quality chose and why (None = off)
+    dream_age_s: float = 0.0  # median age of the dream laid over a shown frame
+
+    @property
+    def warm_fps(self) -> float:
+        """Frames shown per second once warm: from the median time between shown frames."""
+        interval = self.stage_ms.get("interval", 0.0)
+        return 1000 / interval if interval > 0 else 0.0
+
+    @property
+    def dreams_per_s(self) -> float:
+        return self.dreamed / self.seconds if self.seconds > 0 else 0.0
 
     def summary(self) -> str:
         """A few lines for the terminal on exit."""
-        stages = "  ".join(f"{name} {self.stage_ms[name]:.1f}" for name in STAGES)
-        total_ms = sum(self.stage_ms.values())
+        stages = "  ".join(f"{name} {self.stage_ms[name]:.1f}" for name in SHOW_STAGES)
         height, width = self.dream_size
         return "\n".join([
-            f"LiveDream: {self.frames} frames in {self.seconds:.1f} s = {self.fps:.2f} fps "
-            f"({self.dreamed} dreamed at {width}x{height} on {self.provider or '?'}; stopped by {self.stopped_by})",
-            f"  median ms/frame: {stages}  total {total_ms:.1f}"
-            + (f" (= {1000 / total_ms:.1f} fps once warm; the figure above includes start-up)" if total_ms > 0 else ""),
+            f"LiveDream: {self.frames} frames in {self.seconds:.1f} s = {self.fps:.2f} fps shown "
+            f"({self.dreamed} dreams at {width}x{height} on {self.provider or '?'}; stopped by {self.stopped_by})",
+            f"  median ms per shown frame: {stages}"
+            + (f" (= {self.warm_fps:.1f} fps once warm; the figure above includes start-up)" if self.warm_fps else ""),
+            f"  dreams: {self.dreams_per_s:.2f} per second, {self.stage_ms.get('dream', 0.0):.0f} ms each, "
+            f"{self.dream_age_s:.2f} s old on screen (median)",
             f"  source frames {self.source_frames}: dropped {self.dropped}, read again {self.reused}",
             *([f"  {self.quality}"] if self.quality else []),
             *(f"  screenshot {path}" for path in self.screenshots),
@@ -97,7 +111,7 @@ class SourceCounters:
 
 class FrameClock:
     """Seconds between consecutive dreams on the loop's clock (a fake one in tests), which turn
-    the per-second feedback into one frame's share; the nominal frame time before the first."""
+    the per-second feedback into one dream's share; the nominal frame time before the first."""
 
     def __init__(self) -> None:
         self._last: float | None = None
@@ -115,9 +129,12 @@ class FpsMeter:
         self.fps = 0.0
         self._last_start: float | None = None
 
-    def frame_started(self, now: float) -> None:
+    def frame_started(self, now: float) -> float | None:
+        """Count a frame that started at `now`; the seconds since the previous one (None for the first)."""
+        interval = None
         if self._last_start is not None:
             interval = now - self._last_start
             instant = 1.0 / interval if interval > 0 else 0.0
             self.fps = instant if self.fps == 0 else 0.9 * self.fps + 0.1 * instant
         self._last_start = now
+        return interval

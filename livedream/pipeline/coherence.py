@@ -108,6 +108,35 @@ class DetailWarper:
         self.flow_ms = (time.perf_counter() - started) * 1000
         return carried
 
+    def track(self, source_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """For the next frame of a stream (H, W, 3 uint8, frames in order), on the small flow
+        frames (`small_size`): where each small pixel was in the previous frame (in small
+        pixels, for cv2.remap) and how far that is trusted (0..1; all ones without
+        occlusion); None on the first frame or after a size change. The arrays are the
+        warper's own buffers."""
+        started = time.perf_counter()
+        height, width = source_rgb.shape[:2]
+        if self._size != (height, width):
+            self._allocate(height, width)
+        self._update_grey(source_rgb)
+        moved = None
+        if self._has_previous:
+            self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
+            if self.occlusion:
+                self._update_small_confidence()
+            else:
+                np.add(self._small_xy, self._small_flow, out=self._small_map)
+            moved = self._small_map, self._small_confidence
+        self._grey_previous, self._grey_current = self._grey_current, self._grey_previous
+        self._has_previous = True
+        self.flow_ms = (time.perf_counter() - started) * 1000
+        return moved
+
+    @property
+    def small_size(self) -> tuple[int, int]:
+        """(width, height) of the frames the flow is computed on."""
+        return self._small_size
+
     def motion(self, source_rgb: np.ndarray, feedback: Feedback = Feedback()
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """For a warp done elsewhere (the GPU frame graph): the small backward flow in dream

@@ -142,7 +142,7 @@ class HudStats:
 
     def lines(self) -> list[str]:
         return [
-            f"{self.fps:5.1f} fps   dream {self.dream_ms:6.1f} ms/frame",
+            f"{self.fps:5.1f} fps shown   dream {self.dream_ms:6.1f} ms",
             f"{self.provider or '?'}   {self.objective or 'objective ?'}",
             f"strength {self.strength:.3f}   steps {self.steps}",
             f"source {self.source_state or '?'}",

