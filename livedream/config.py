@@ -136,7 +136,7 @@ class Preset:
 
 DEFAULT_PRESETS = (
     Preset("calm", (("strength", 0.01), ("steps", 1), ("half_life", 1.0))),
-    Preset("deep", (("strength", 0.05), ("steps", 4), ("octaves", 2), ("half_life", 0.5))),
+    Preset("deep", (("strength", 0.08), ("steps", 4), ("octaves", 2), ("half_life", 0.5))),
     Preset("infinite", (("strength", 0.03), ("steps", 2), ("half_life", 2.0), ("zoom_per_s", 0.2), ("rotate_per_s", 4.0))),
     # Looks that differ in WHAT is dreamed: a switch crossfades the objective's weights.
     Preset("strokes", (("objective", (("mixed0", 1.0), ("mixed1", 1.0))),)),
