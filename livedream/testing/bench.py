@@ -352,7 +352,7 @@ class LiveRow:
     provider: str = ""
     error: str | None = None
     quality: str | None = None  # the adaptive row: what it chose and why
-    target_fps: int = 0  # the adaptive row: the rate it holds (0 = a fixed-size row)
+    target_fps: int = 0  # the adaptive row: the shown rate it holds (0 = a fixed-size row)
 
 
 ADAPTIVE_FLOOR_FPS = 12  # issue #14: the shipped defaults on a 2-core CPU, warm, at least this
@@ -384,7 +384,8 @@ def measure_live(height: int, width: int, device: str, steps: int, seconds: floa
         row.frames, row.fps, row.provider = stats.frames, stats.fps, stats.provider
         row.stage_ms = dict(stats.stage_ms)
         row.height, row.width = stats.dream_size
-        row.quality, row.target_fps = stats.quality, app.budget.target_fps
+        row.quality = stats.quality
+        row.target_fps = round(1000 / app.show_ms) if adaptive and app.show_ms else 0  # the shown rate it holds
     except Exception as error:
         row.error = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
     return row
@@ -401,7 +402,7 @@ def render_live_table(rows: list[LiveRow], steps: int) -> None:
     from rich.table import Table
 
     table = Table(title=f"Live loop: demo source, 1920x1080 window; fixed rows {steps} step(s) per frame, 1 octave")
-    stages = ("capture", "flow", "dream", "display")
+    stages = ("capture", "flow", "compose", "display", "dream")
     headings = ("dream size (HxW)", "provider", "fps", "target fps", "fps / target",
                 f"fps / {ADAPTIVE_FLOOR_FPS}", *[f"{s} ms" for s in stages], "frames")
     for heading in headings:
