@@ -13,6 +13,7 @@ import pytest
 from livedream.live.budget import FrameBudget, resolve_dream_rate
 from livedream.params import Params
 from livedream.runtime.cost import CostCache, StepCost, machine_key, step_cost
+from livedream.runtime.engine import CpuThreads
 
 CEILING = Params(steps=2, dream_height=360, dream_width=640)
 
@@ -131,10 +132,11 @@ def test_a_cache_that_cannot_be_written_only_costs_a_measurement_next_time(tmp_p
 def test_the_key_changes_with_the_graph_file_and_the_provider(tmp_path: Path) -> None:
     graph = tmp_path / "g.onnx"
     graph.write_bytes(b"x" * 10)
-    key = machine_key(graph, "CPU", 0)
-    assert machine_key(graph, "CUDA", 0) != key and machine_key(graph, "CPU", 2) != key
+    key = machine_key(graph, "CPU", CpuThreads())
+    assert machine_key(graph, "CUDA", CpuThreads()) != key and machine_key(graph, "CPU", CpuThreads(2)) != key
+    assert machine_key(graph, "CPU", CpuThreads(spin=False)) != key  # spinning changes what a step costs
     graph.write_bytes(b"x" * 11)  # re-exported
-    assert machine_key(graph, "CPU", 0) != key
+    assert machine_key(graph, "CPU", CpuThreads()) != key
 
 
 def test_open_app_starts_adaptive_from_a_measurement_then_from_the_cache(small_graph: Path, tmp_path: Path) -> None:

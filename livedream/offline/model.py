@@ -12,7 +12,7 @@ from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, GraphInfo, default_mod
 from livedream.objective import Objective, deepest_layer, describe
 from livedream.pipeline.dream import guide_image
 from livedream.pipeline.images import read_image
-from livedream.runtime.engine import Engine
+from livedream.runtime.engine import CpuThreads, Engine
 from livedream.runtime.exporting import ensure_model
 
 console = Console(highlight=False)
@@ -28,7 +28,7 @@ def open_engine(model: str, device: str, tile: int, threads: int = 0,
         path, info = ensure_model(DEEP_MODEL, default_models_dir())
     if tile < info.min_size:
         raise UserError(f"--tile {tile}: use at least the model's minimum input size, {info.min_size}")
-    engine = Engine(path, device, min_size=info.min_size, layers=info.layers, threads=threads)
+    engine = Engine(path, device, min_size=info.min_size, layers=info.layers, threads=CpuThreads(threads))
     guide_weights = None
     if guide is not None:
         guide_weights = engine.objective.guide_weights(engine.features(guide_image(read_image(guide), engine.min_size)))

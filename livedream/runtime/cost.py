@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from livedream.runtime.engine import GradientEngine
+from livedream.runtime.engine import CpuThreads, GradientEngine
 
 log = logging.getLogger(__name__)
 
@@ -37,14 +37,14 @@ class StepCost:
     source: str  # "measured" or "cached"
 
 
-def machine_key(graph: Path, provider: str, threads: int) -> str:
+def machine_key(graph: Path, provider: str, threads: CpuThreads) -> str:
     """This machine, this graph file (re-exported = new) and this provider."""
     try:
         stat = graph.stat()
         graph_id = f"{graph.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
     except OSError:
         graph_id = str(graph)
-    return f"{platform.node()}|{_cpu_name()}|{os.cpu_count()}|{graph_id}|{provider}|threads={threads}"
+    return f"{platform.node()}|{_cpu_name()}|{os.cpu_count()}|{graph_id}|{provider}|threads={threads.count}{'' if threads.spin else ',no spin'}"
 
 
 def _cpu_name() -> str:

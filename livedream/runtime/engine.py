@@ -12,6 +12,7 @@ import functools
 import io
 import logging
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -63,11 +64,22 @@ def preload_cuda_libraries() -> tuple[str, ...]:
     return failed
 
 
-def session_options(threads: int) -> ort.SessionOptions:
+@dataclass(frozen=True)
+class CpuThreads:
+    """How ONNX Runtime's CPU provider spends the cores."""
+
+    count: int = 0  # 0 = one per physical core
+    # Between tasks idle threads spin-wait: about 10 % faster for a process alone on the machine
+    # (a still, a video), but they hold a core the live show loop needs beside the dream.
+    spin: bool = True
+
+
+def session_options(threads: CpuThreads) -> ort.SessionOptions:
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-    options.intra_op_num_threads = threads  # 0 = one per physical core
+    options.intra_op_num_threads = threads.count
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if threads.spin else "0")
     options.log_severity_level = 3  # ORT's own warnings are noise here; failures still raise
     return options
 
@@ -92,7 +104,7 @@ def choose_providers(device: str) -> list[str]:
 def open_session(
     model_path: Path,
     device: str,
-    threads: int,
+    threads: CpuThreads,
     cuda_options: dict[str, str] | None = None,
     options: ort.SessionOptions | None = None,
 ) -> tuple[ort.InferenceSession, str]:
@@ -142,7 +154,7 @@ class Engine:
         self,
         model_path: Path,
         device: str = "auto",
-        threads: int = 0,
+        threads: CpuThreads = CpuThreads(),
         min_size: int = 75,
         layers: tuple[str, ...] = (),
         cuda_options: dict[str, str] | None = None,

@@ -43,7 +43,7 @@ class EngineFault(Exception):
 class GuardedModel:
     """A model that cannot take the loop down. Dream with `model`, through `run_frame`:
 
-        guard = GuardedModel(lambda: load_model(name, models_dir, device, threads))
+        guard = GuardedModel(lambda: load_model(name, models_dir, device, CpuThreads(threads)))
         dreamed = guard.run_frame(lambda model: dreamer.dream_frame(frame.image, params, model))  # None = skipped
 
     The factory runs once here, so a `UserError` (missing model, bad file) raises at start

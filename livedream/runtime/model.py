@@ -16,7 +16,7 @@ import numpy as np
 
 from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, find_graph, read_manifest
 from livedream.objective import Objective, describe
-from livedream.runtime.engine import Engine, GradientEngine
+from livedream.runtime.engine import CpuThreads, Engine, GradientEngine
 from livedream.runtime.objective import ObjectiveInputs
 from livedream.runtime.runners import FrameRunner, StepRunner
 
@@ -108,7 +108,7 @@ def _within(objective: Objective, inputs: ObjectiveInputs) -> Objective:
 
 
 def load_model(
-    model: str, models_dir: Path, device: str = "auto", threads: int = 0, cuda_graph: bool = True
+    model: str, models_dir: Path, device: str = "auto", threads: CpuThreads = CpuThreads(), cuda_graph: bool = True
 ) -> LoadedModel:
     """The graph `model` (a manifest name or .onnx path), checked against the manifest first.
 
@@ -137,7 +137,7 @@ def load_model(
                        engine.features)
 
 
-def _deeper(name: str, models_dir: Path, device: str, threads: int, cuda_graph: bool) -> LoadedModel | None:
+def _deeper(name: str, models_dir: Path, device: str, threads: CpuThreads, cuda_graph: bool) -> LoadedModel | None:
     """The default graph comes with the deep one when it was exported (`livedream export`)."""
     if name != DEFAULT_MODEL or DEEP_MODEL not in read_manifest(models_dir):
         return None

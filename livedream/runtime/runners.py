@@ -18,6 +18,7 @@ from livedream.runtime.objective import ObjectiveInputs
 from livedream.runtime.engine import (
     CUDA,
     MAX_CACHED_SIZES,
+    CpuThreads,
     objective_inputs_of,
     open_session,
     session_options,
@@ -33,7 +34,7 @@ def shown_larger(shown_rgb: np.ndarray, dream_rgb: np.ndarray) -> bool:
 
 
 def open_fixed_size_session(
-    model_path: Path, device: str, threads: int, dims: dict[str, int], cuda_options: dict[str, str] | None
+    model_path: Path, device: str, threads: CpuThreads, dims: dict[str, int], cuda_options: dict[str, str] | None
 ) -> ort.InferenceSession:
     """A session with the graph's named dynamic dimensions fixed to `dims`.
 
@@ -102,7 +103,7 @@ class StepRunner:
         model_path: Path,
         steps_per_run: int,
         device: str = "auto",
-        threads: int = 0,
+        threads: CpuThreads = CpuThreads(),
         cuda_graph: bool = False,
         cuda_options: dict[str, str] | None = None,
         objective: ObjectiveInputs | None = None,
@@ -197,7 +198,7 @@ class FrameRunner:
         model_path: Path,
         steps_per_run: int,
         device: str = "auto",
-        threads: int = 0,
+        threads: CpuThreads = CpuThreads(),
         cuda_graph: bool = False,
         objective: ObjectiveInputs | None = None,
     ) -> None:

@@ -154,12 +154,12 @@ def compare_graphs(runs: list[GraphRun], sizes: list[tuple[int, int]], repeats: 
 def _session(run: GraphRun, height: int, width: int) -> ort.InferenceSession:
     import onnxruntime as ort
 
-    from livedream.runtime.engine import session_options
+    from livedream.runtime.engine import CpuThreads, session_options
     from livedream.runtime.runners import open_fixed_size_session
 
     if run.session == "fixed":
-        return open_fixed_size_session(run.path, "cpu", 0, {"height": height, "width": width}, None)
-    options = session_options(0)
+        return open_fixed_size_session(run.path, "cpu", CpuThreads(), {"height": height, "width": width}, None)
+    options = session_options(CpuThreads())
     if run.session == "parallel":
         options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
         options.inter_op_num_threads = 2
