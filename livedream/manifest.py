@@ -20,6 +20,8 @@ from livedream.files import file_problem, write_atomically
 
 DEFAULT_MODEL = "default"  # mixed0–mixed5, the default objective mixed3 + mixed5
 DEEP_MODEL = "deep"  # mixed0–mixed10, for objectives that reach deeper than mixed5
+POOL_BY_INDICES = "indices"  # a max pool's backward scatters to its argmax indices (CPU, CUDA)
+POOL_BY_COMPARISON = "compare"  # finds each window's winner by comparison: the graph WebGPU runs whole
 # Shipped built (`export/sharpen.py` writes it): frame + upscaled dream detail, on the device.
 SHARPEN_GRAPH = Path(__file__).resolve().parent / "assets" / "sharpen.onnx"
 MANIFEST_NAME = "manifest.json"
@@ -49,6 +51,7 @@ class GraphInfo:
     # Each layer's channel count: the objective inputs' shapes. Empty: a graph of an earlier
     # release, whose objective was baked in; it must be exported again.
     channels: tuple[int, ...] = ()
+    pool_backward: str = POOL_BY_INDICES
 
     @classmethod
     def from_json(cls, name: str, entry: dict) -> "GraphInfo":
@@ -69,6 +72,7 @@ class GraphInfo:
                 steps_per_run=int(entry.get("steps_per_run", 0)),
                 kind=entry.get("kind", "step" if entry.get("steps_per_run") else "gradient"),
                 channels=tuple(int(c) for c in entry.get("channels", ())),
+                pool_backward=entry.get("pool_backward", POOL_BY_INDICES),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(

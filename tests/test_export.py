@@ -9,7 +9,7 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from livedream.export.backward import DreamGradient  # noqa: E402
+from livedream.export.backward import ComparedMaxPool, DreamGradient  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015, TORCHVISION, canonical_layer, dream_loss  # noqa: E402
 from tests.conftest import default_objective, random_model  # noqa: E402
@@ -42,8 +42,9 @@ def variant_model(request):
     return request.param, random_model(tuple(LAYERS), VARIANTS[request.param], seed=3)
 
 
+@pytest.mark.parametrize("index_free", [False, True], ids=["indices", "index-free"])
 @pytest.mark.parametrize("height,width", [(75, 75), (77, 76), (301, 417)])
-def test_hand_backward_matches_autograd_in_float64(variant_model, height, width):
+def test_hand_backward_matches_autograd_in_float64(variant_model, height, width, index_free):
     _, model = variant_model
     model = model.double()
     try:
@@ -51,12 +52,29 @@ def test_hand_backward_matches_autograd_in_float64(variant_model, height, width)
         image = torch.rand(1, 3, height, width, dtype=torch.float64, generator=generator) * 2 - 1
         ref_loss, ref_grad = autograd_reference(model, LAYERS, image)
         with torch.no_grad():
-            loss, grad, _ = DreamGradient(model, LAYERS, torch.float64)(image)
+            loss, grad, _ = DreamGradient(model, LAYERS, torch.float64, index_free=index_free)(image)
         assert grad.shape == image.shape
         assert abs(float(loss) - float(ref_loss)) <= 1e-9 * abs(float(ref_loss))
         assert relative_error(grad, ref_grad) <= 1e-6
     finally:
         model.float()
+
+
+@pytest.mark.parametrize("stride,padding", [(2, 0), (1, 1)])
+@pytest.mark.parametrize("height,width", [(9, 9), (10, 13), (17, 16)])
+def test_index_free_max_pool_backward_routes_like_autograd_also_on_ties(stride, padding, height, width):
+    """Inputs after a ReLU are mostly tied zeros: each window's gradient must go to the
+    same one input autograd picks (the first maximum, row by row), not be split or lost."""
+    generator = torch.Generator().manual_seed(height * width)
+    x = torch.relu(torch.randint(-3, 3, (1, 4, height, width), generator=generator).double())  # many ties
+    x.requires_grad_(True)
+    y = torch.nn.functional.max_pool2d(x, 3, stride, padding)
+    grad_out = torch.rand(y.shape, dtype=torch.float64, generator=generator)
+    (expected,) = torch.autograd.grad(y, x, grad_out)
+    pool = ComparedMaxPool(stride, padding)
+    got = pool.backward(x.detach(), y.detach(), grad_out)
+    assert got.shape == x.shape
+    torch.testing.assert_close(got, expected, rtol=0, atol=1e-12)  # a misrouted window is off by its whole gradient (~0.5)
 
 
 @pytest.fixture(scope="module")

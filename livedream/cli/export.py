@@ -55,6 +55,11 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         action="store_true",
         help="with --steps-per-run K: a whole live frame per run (warp, add, K steps, uint8 out), for the GPU",
     )
+    parser.add_argument(
+        "--webgpu",
+        action="store_true",
+        help="max pools backward without indices: the variant ONNX Runtime's WebGPU provider runs whole",
+    )
     parser.set_defaults(handler=run_export)
 
 
@@ -76,5 +81,6 @@ def run_export(args: argparse.Namespace) -> int:
         fp16=args.fp16,
         steps_per_run=args.steps_per_run,
         frame=args.frame,
+        webgpu=args.webgpu,
     )
     return 0

@@ -11,13 +11,16 @@ written by hand over the same wiring trees that `inception.py` evaluates (`layou
 - ReLU backward: a mask; concat backward: split + sum over branches;
 - 3x3 max pool backward: scatter-add at the argmax indices (MaxUnpool would be wrong: the
   windows overlap, so one input can win several windows); the indices' ONNX translation is
-  our own (`translations.py`: the stock one pools the whole input a second time);
+  our own (`translations.py`: the stock one pools the whole input a second time). The
+  index-free variant (`ComparedMaxPool`, for providers without MaxPool's Indices output or
+  int64 arithmetic: WebGPU) finds each window's winner by comparison instead;
 - the include-pad 3x3/1 average pool is its own adjoint; the exclude-pad one is not, so
   divide by the window fractions first.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -81,6 +84,36 @@ class FoldedConv(nn.Module):
         return full[:, :, : x.shape[2], : x.shape[3]]
 
 
+@dataclass(frozen=True)
+class ComparedMaxPool:
+    """A 3x3 max pool whose backward needs no indices: each of the 9 window taps is compared
+    with the pooled maximum, the first tap that equals it (row by row, as torch's argmax and
+    so autograd) takes the window's gradient, and one grouped ConvTranspose with one-hot
+    kernels puts every tap's share back where it came from (overlapping windows add up).
+    Only float compares, multiplies and a convolution: what every GPU provider runs."""
+
+    stride: int
+    padding: int = 0
+
+    def backward(self, x: torch.Tensor, y: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
+        s, p = self.stride, self.padding
+        padded = F.pad(x, (p, p, p, p), value=float("-inf")) if p else x  # a pad never wins
+        out_h, out_w = y.shape[2:]
+        taken = torch.zeros_like(y)
+        shares = []
+        for tap in range(9):
+            row, column = divmod(tap, 3)
+            window = padded[:, :, row: row + s * (out_h - 1) + 1: s, column: column + s * (out_w - 1) + 1: s]
+            wins = (window == y).to(y.dtype) * (1.0 - taken)
+            taken = taken + wins
+            shares.append(grad * wins)
+        channels = x.shape[1]
+        stacked = torch.stack(shares, 2).flatten(1, 2)  # (N, C·9, h, w): channel c's 9 taps together
+        one_hot = torch.eye(9, dtype=grad.dtype, device=grad.device).view(9, 1, 3, 3).repeat(channels, 1, 1, 1)
+        full = F.conv_transpose2d(stacked, one_hot, None, s, 0, output_padding=s - 1, groups=channels)
+        return full[:, :, p: p + x.shape[2], p: p + x.shape[3]]
+
+
 def _window_fraction(like: torch.Tensor) -> torch.Tensor:
     """Share of each 3x3/1 window that lies inside the image (1 inside, 4/9 in corners)."""
     ones = torch.ones_like(like[:1, :1])
@@ -101,6 +134,9 @@ def node_forward(node: Node, x: torch.Tensor) -> tuple[torch.Tensor, Cache]:
     if isinstance(node, MaxPool):
         y, indices = F.max_pool2d(x, 3, node.stride, node.padding, return_indices=True)
         return y, (x, indices)
+    if isinstance(node, ComparedMaxPool):
+        y = F.max_pool2d(x, 3, node.stride, node.padding)
+        return y, (x, y)
     if isinstance(node, AvgPool):
         return F.avg_pool2d(x, 3, 1, 1, count_include_pad=node.include_pad), None
     y = node(x)
@@ -136,14 +172,17 @@ def node_backward(node: Node, cache: Cache, grad: torch.Tensor) -> torch.Tensor:
     return node.backward(x, y, grad)
 
 
-def _fold_node(node: Node, folded: dict[int, FoldedConv]) -> Node:
-    """The same wiring tree with every BasicConv2d replaced by its FoldedConv."""
+def _fold_node(node: Node, folded: dict[int, FoldedConv], index_free: bool) -> Node:
+    """The same wiring tree with every BasicConv2d replaced by its FoldedConv (and with
+    `index_free` every MaxPool by its ComparedMaxPool)."""
     if isinstance(node, Seq):
-        return Seq(tuple(_fold_node(part, folded) for part in node.parts))
+        return Seq(tuple(_fold_node(part, folded, index_free) for part in node.parts))
     if isinstance(node, Concat):
-        return Concat(tuple(_fold_node(branch, folded) for branch in node.branches))
+        return Concat(tuple(_fold_node(branch, folded, index_free) for branch in node.branches))
     if isinstance(node, BasicConv2d):
         return folded[id(node)]
+    if index_free and isinstance(node, MaxPool):
+        return ComparedMaxPool(node.stride, node.padding)
     return node
 
 
@@ -159,6 +198,7 @@ class DreamGradient(nn.Module):
     features and the channel browser's ranking, from the forward pass that runs anyway.
     `layer_weights` (a dict: the graph's layers → their default weight) fixes which layers
     the graph covers; the defaults are what `forward` uses when no weights are given.
+    `index_free`: max pools backward by comparison (`ComparedMaxPool`), for WebGPU.
     """
 
     def __init__(
@@ -166,6 +206,7 @@ class DreamGradient(nn.Module):
         model: InceptionV3,
         layer_weights: dict[str, float],
         dtype: torch.dtype = torch.float32,
+        index_free: bool = False,
     ) -> None:
         super().__init__()
         self.dtype = dtype
@@ -182,7 +223,7 @@ class DreamGradient(nn.Module):
                 self.convs.append(folded[id(unit)])
         stages = model.stages()[: model.stage_names.index(self.layers[-1]) + 1]
         self.stages = [
-            (name, _fold_node(node.layout() if isinstance(node, Block) else node, folded))
+            (name, _fold_node(node.layout() if isinstance(node, Block) else node, folded, index_free))
             for name, node in stages
         ]
 

@@ -36,10 +36,22 @@ from livedream.export.inception import (
 )
 from livedream.export.translations import TRANSLATIONS
 from livedream.export.weights import LoadedWeights, apply_weights, load_weights
-from livedream.manifest import CHANNELS_KEY, DEEP_MODEL, DEFAULT_MODEL, LAYERS_KEY, WEIGHTS_KEY, GraphInfo, sha256_of, write_manifest_entry
+from livedream.manifest import (
+    CHANNELS_KEY,
+    DEEP_MODEL,
+    DEFAULT_MODEL,
+    LAYERS_KEY,
+    POOL_BY_COMPARISON,
+    POOL_BY_INDICES,
+    WEIGHTS_KEY,
+    GraphInfo,
+    sha256_of,
+    write_manifest_entry,
+)
 from livedream.objective import public_layer
 
 OPSET = 18
+WEBGPU_SUFFIX = "-webgpu"  # the index-free variant of a graph: `default` → `default-webgpu`
 
 
 @dataclass(frozen=True)
@@ -53,6 +65,7 @@ class ExportRequest:
     fp16: bool = False
     steps_per_run: int = 0  # 0 = the gradient graph; K > 0 = K whole ascent steps per run
     frame: bool = False  # with steps_per_run: a whole live frame (warp, add, K steps, uint8 out)
+    webgpu: bool = False  # max pools backward without indices (`backward.ComparedMaxPool`): WebGPU runs it whole
 
 
 @dataclass(frozen=True)
@@ -77,6 +90,8 @@ def graph_name(request: ExportRequest) -> str:
             base += "-" + (request.weights if request.weights in ("torchvision", "keras") else Path(str(request.weights)).stem)
     if request.fp16:
         base += "-fp16"
+    if request.webgpu:
+        base += WEBGPU_SUFFIX
     if request.steps_per_run:
         base += f"-{'frame' if request.frame else 'step'}{request.steps_per_run}"
     return base
@@ -128,12 +143,12 @@ def _check_writable(folder: Path) -> None:
 
 
 def build_gradient_module(
-    weights: LoadedWeights, layer_weights: dict[str, float], dtype: torch.dtype
+    weights: LoadedWeights, layer_weights: dict[str, float], dtype: torch.dtype, index_free: bool = False
 ) -> DreamGradient:
     model = InceptionV3.for_layers(tuple(layer_weights), weights.variant)
     apply_weights(model, weights)
     model.eval()
-    return DreamGradient(model, layer_weights, dtype).eval()
+    return DreamGradient(model, layer_weights, dtype, index_free).eval()
 
 
 def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) -> None:
@@ -227,7 +242,7 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
     deepest = max(layer_weights, key=STAGE_NAMES.index)
     progress(f"building InceptionV3 up to {deepest} ({weights.source})")
     dtype = torch.float16 if request.fp16 else torch.float32
-    module = build_gradient_module(weights, layer_weights, dtype)
+    module = build_gradient_module(weights, layer_weights, dtype, request.webgpu)
     if request.steps_per_run:
         module = AscentSteps(module, request.steps_per_run)
         if request.frame:
@@ -259,6 +274,7 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
         variant=weights.variant.name,
         steps_per_run=request.steps_per_run,
         kind="frame" if request.frame else "step" if request.steps_per_run else "gradient",
+        pool_backward=POOL_BY_COMPARISON if request.webgpu else POOL_BY_INDICES,
     )
     progress("writing the manifest")
     write_manifest_entry(request.out_dir, info)

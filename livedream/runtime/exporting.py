@@ -36,6 +36,7 @@ def export_with_progress(
     steps_per_run: int = 0,
     frame: bool = False,
     through: str | None = None,
+    webgpu: bool = False,
 ) -> GraphInfo:
     if not export_available():
         raise UserError("exporting needs torch and onnx: pip install 'livedream[export]'")
@@ -52,6 +53,7 @@ def export_with_progress(
         steps_per_run=steps_per_run,
         frame=frame,
         through=through,
+        webgpu=webgpu,
     )
     started = time.perf_counter()
     with console.status("exporting", spinner="dots") as status:
