@@ -39,7 +39,7 @@ def load_live_model(name: str, model_cfg: ModelConfig, models_dir: Path | None =
 
 def live_threads(model_cfg: ModelConfig) -> CpuThreads:
     """The show loop shares the cores with the dream, so ONNX Runtime's threads must not
-    spin-wait on them (2-core CPU, demo: 0.87 → 1.10 dreams/s, and the shown rate rose too)."""
+    spin-wait on them (2-core EPYC, demo: 0.87 → 1.03–1.10 dreams/s and the look 0.46–0.50 → 0.58–0.59; README)."""
     return CpuThreads(model_cfg.threads, spin=False)
 
 

@@ -44,7 +44,7 @@ def machine_key(graph: Path, provider: str, threads: CpuThreads) -> str:
         graph_id = f"{graph.resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
     except OSError:
         graph_id = str(graph)
-    return f"{platform.node()}|{_cpu_name()}|{os.cpu_count()}|{graph_id}|{provider}|threads={threads.count}{'' if threads.spin else ',no spin'}"
+    return f"{platform.node()}|{_cpu_name()}|{os.cpu_count()}|{graph_id}|{provider}|{threads.label}"
 
 
 def _cpu_name() -> str:

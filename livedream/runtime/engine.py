@@ -73,6 +73,11 @@ class CpuThreads:
     # (a still, a video), but they hold a core the live show loop needs beside the dream.
     spin: bool = True
 
+    @property
+    def label(self) -> str:
+        """"threads=N", with ",no spin" when the threads do not spin: both change what a step costs."""
+        return f"threads={self.count}" + ("" if self.spin else ",no spin")
+
 
 def session_options(threads: CpuThreads) -> ort.SessionOptions:
     options = ort.SessionOptions()
