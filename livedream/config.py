@@ -61,7 +61,8 @@ def section(section_type: type, ranges: dict[str, Range] | None = None) -> Any:
 
 DEFAULT_CONFIG = Path("config.toml")  # read from the current folder when no --config is given
 SOURCE_KINDS = ("auto", "camera", "video", "image", "demo", "ndi")  # auto = camera, else the demo
-DEVICES = ("auto", "cuda", "cpu")  # auto = CUDA when this onnxruntime has it
+DEVICES = ("auto", "cuda", "webgpu", "cpu")  # the order `auto` tries them in: runtime/devices.py
+DEVICE_HELP = "auto (CUDA, else a WebGPU GPU, else the CPU), cuda, webgpu or cpu"
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ DEFAULT_MODEL = "default"  # mixed0–mixed5, the default objective mixed3 + mix
 DEEP_MODEL = "deep"  # mixed0–mixed10, for objectives that reach deeper than mixed5
 POOL_BY_INDICES = "indices"  # a max pool's backward scatters to its argmax indices (CPU, CUDA)
 POOL_BY_COMPARISON = "compare"  # finds each window's winner by comparison: the graph WebGPU runs whole
+WEBGPU_SUFFIX = "-webgpu"  # the index-free variant of a graph: `default` → `default-webgpu`
 # Shipped built (`export/sharpen.py` writes it): frame + upscaled dream detail, on the device.
 SHARPEN_GRAPH = Path(__file__).resolve().parent / "assets" / "sharpen.onnx"
 MANIFEST_NAME = "manifest.json"
@@ -84,6 +85,11 @@ class GraphInfo:
         entry = asdict(self)
         del entry["name"]
         return entry
+
+
+def webgpu_variant(name: str) -> str:
+    """The name of graph `name`'s index-free variant, which WebGPU runs whole."""
+    return name + WEBGPU_SUFFIX
 
 
 def default_models_dir() -> Path:

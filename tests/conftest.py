@@ -12,6 +12,14 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
+# The WebGPU tests run on the software Vulkan driver SwiftShader where no real Vulkan driver is
+# (Debian's chromium-common ships it; .ci/run installs it): `auto` passes a software adapter
+# over, so only the tests that ask for device "webgpu" use it.
+SWIFTSHADER_ICD = Path("/usr/lib/chromium/vk_swiftshader_icd.json")
+if SWIFTSHADER_ICD.exists() and "VK_ICD_FILENAMES" not in os.environ and not any(Path("/usr/share/vulkan/icd.d").glob("*.json")):
+    os.environ["VK_ICD_FILENAMES"] = str(SWIFTSHADER_ICD)
+    os.environ.setdefault("ORT_WEBGPU_EP_ALLOW_SOFTWARE_ADAPTER", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "livedream" / "assets" / "sample.jpg"
 
@@ -49,14 +57,16 @@ def default_objective(session) -> dict[str, np.ndarray]:
     return {"layer_weights": objective.layer_weights, "channel_weights": objective.channel_weights}
 
 
-def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant, seed: int = 0):
-    """Export a random-weight graph with its manifest entry; returns (path, model)."""
+def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant, seed: int = 0,
+                       index_free: bool = False):
+    """Export a random-weight graph with its manifest entry; returns (path, model).
+    `index_free`: max pools backward by comparison, the variant WebGPU runs whole."""
     from livedream.export.backward import DreamGradient
     from livedream.export.graph import OPSET, export_module
-    from livedream.manifest import GraphInfo, sha256_of, write_manifest_entry
+    from livedream.manifest import POOL_BY_COMPARISON, POOL_BY_INDICES, GraphInfo, sha256_of, write_manifest_entry
 
     model = random_model(layers, variant, seed)
-    module = DreamGradient(model, {layer: 1.0 for layer in layers}).eval()
+    module = DreamGradient(model, {layer: 1.0 for layer in layers}, index_free=index_free).eval()
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{name}.onnx"
     export_module(module, path)
@@ -76,6 +86,7 @@ def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant
             input_range=(-1.0, 1.0),
             min_size=75,
             variant="test",
+            pool_backward=POOL_BY_COMPARISON if index_free else POOL_BY_INDICES,
         ),
     )
     return path, model

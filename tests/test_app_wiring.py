@@ -212,6 +212,14 @@ def test_hud_shows_the_preset_the_motion_level_and_the_osc_port(show) -> None:
     assert any(line.startswith(f"OSC 127.0.0.1:{hub.osc.address[1]}   OSCQuery :") for line in lines)
 
 
+def test_the_hud_and_the_log_say_where_the_dream_runs_and_why(show, caplog) -> None:
+    with caplog.at_level("INFO", logger="livedream.live.models"):
+        app, _, _ = show(model={"device": "cpu"})
+    app.step()
+    assert 'on CPU: [model] device = "cpu"' in app.hud_stats.extra
+    assert any(r.getMessage().endswith('on CPU: [model] device = "cpu"') for r in caplog.records)
+
+
 def test_record_key_records_the_shown_frames(show, tmp_path: Path) -> None:
     app, hub, _ = show()
     post_key(pygame.K_r, "r")

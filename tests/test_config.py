@@ -68,7 +68,7 @@ def test_camera_may_be_an_index_or_a_device_path() -> None:
     ("document", "expected"),
     [
         ({"display": {"fit": "zoom"}}, '[display] fit = "zoom" is not allowed; use one of letterbox, crop, stretch'),
-        ({"model": {"device": "tpu"}}, '[model] device = "tpu" is not allowed; use one of auto, cuda, cpu'),
+        ({"model": {"device": "tpu"}}, '[model] device = "tpu" is not allowed; use one of auto, cuda, webgpu, cpu'),
         ({"dream": {"strength": 3.0}}, "[dream] strength = 3.0 is not allowed; use a number in 0..0.5"),
         ({"dream": {"steps": "two"}}, '[dream] steps = "two" is not allowed; use an integer'),
         ({"dream": {"steps": True}}, "[dream] steps = true is not allowed; use an integer"),

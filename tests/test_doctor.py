@@ -18,7 +18,6 @@ from livedream.errors import UserError
 from livedream.ops import doctor
 from livedream.ops.doctor import (
     FAIL,
-    GPU_BUILD_FIX,
     NOTE,
     OK,
     WARN,
@@ -26,6 +25,10 @@ from livedream.ops.doctor import (
     check_providers,
     check_source,
 )
+
+
+def named(checks: list, name: str):
+    return next(check for check in checks if check.name == name)
 
 
 class NoCamera:
@@ -184,13 +187,12 @@ def test_cpu_build_on_an_nvidia_machine_says_install_onnxruntime_gpu() -> None:
 
     if "CUDAExecutionProvider" in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
-    auto = check_providers(ModelConfig(device="auto"), gpu_present=lambda: True)[-1]
-    assert auto.status == WARN and auto.fix == GPU_BUILD_FIX
-    assert 'pip install "onnxruntime-gpu[cuda,cudnn]"' in GPU_BUILD_FIX
-    cuda = check_providers(ModelConfig(device="cuda"), gpu_present=lambda: True)[-1]
+    auto = named(check_providers(ModelConfig(device="auto"), gpu_present=lambda: True), "CUDA")
+    assert auto.status == WARN and 'pip install "onnxruntime-gpu[cuda,cudnn]"' in auto.fix
+    cuda = named(check_providers(ModelConfig(device="cuda"), gpu_present=lambda: True), "CUDA")
     assert cuda.status == FAIL
-    plain = check_providers(ModelConfig(device="auto"), gpu_present=lambda: False)[-1]
-    assert plain.status == OK and "CPU" in plain.detail
+    plain = named(check_providers(ModelConfig(device="auto"), gpu_present=lambda: False), "CUDA")
+    assert plain.status == OK and "no NVIDIA GPU" in plain.detail
 
 
 def fake_cuda_build(monkeypatch, printed: str) -> None:
@@ -222,7 +224,7 @@ def test_doctor_names_the_cuda_library_that_failed_to_load(monkeypatch, library)
     fake_cuda_build(monkeypatch, f"Failed to load /x/nvidia/lib/{library}: cannot open shared object file\n"
                                  f"Failed to load {library}: cannot open shared object file")
     try:
-        check = check_providers(ModelConfig(device="auto"), gpu_present=lambda: True)[-1]
+        check = named(check_providers(ModelConfig(device="auto"), gpu_present=lambda: True), "CUDA")
     finally:
         engine.preload_cuda_libraries.cache_clear()
     assert check.status == WARN and check.detail.count(library) == 1 and "/x/" not in check.detail

@@ -147,41 +147,68 @@ def test_no_input_at_all_is_a_user_error(small_graph, folders, capfd):
     assert "--sample" in capfd.readouterr().err
 
 
-def test_first_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(small_graph, tmp_path, monkeypatch):
-    """With the CUDA build of ONNX Runtime, `ensure_model("default")` makes the frame and step
-    graphs once; on later runs (or without CUDA) it exports nothing."""
+@pytest.fixture
+def fake_exports(small_graph, tmp_path, monkeypatch):
+    """A models folder holding both default graphs, and an export that copies the small graph
+    under the name the real one would write; returns (models, exported names)."""
     import shutil
 
-    import onnxruntime
-
+    from livedream.export.graph import ExportRequest, graph_name
     from livedream.manifest import read_manifest, write_manifest_entry
     from livedream.runtime import exporting
 
     models = tmp_path / "models"
     models.mkdir()
-    shutil.copy(small_graph, models / "default.onnx")
     info = read_manifest(small_graph.parent)["small"]
-    for name in ("default", "deep"):  # both default graphs are there: only the GPU's are missing
+    for name in ("default", "deep"):  # both default graphs are there: only the device's are missing
         shutil.copy(small_graph, models / f"{name}.onnx")
         write_manifest_entry(models, dataclasses.replace(info, name=name, file=f"{name}.onnx"))
     exported = []
 
-    def fake_export(out_dir, fp16=False, steps_per_run=0, frame=False, **_):
-        name = f"default-fp16-{'frame' if frame else 'step'}{steps_per_run}"
+    def fake_export(out_dir, **options):
+        name = graph_name(ExportRequest(**options))
         shutil.copy(models / "default.onnx", out_dir / f"{name}.onnx")
         write_manifest_entry(out_dir, dataclasses.replace(info, name=name, file=f"{name}.onnx"))
-        exported.append((name, fp16, steps_per_run, frame))
+        exported.append(name)
 
     monkeypatch.setattr(exporting, "export_with_progress", fake_export)
+    return models, exported
+
+
+def test_first_live_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(fake_exports, monkeypatch):
+    """With the CUDA build of ONNX Runtime, `ensure_model("default", live=True)` makes the frame
+    and step graphs once; on later runs, without CUDA, or for a still it exports nothing."""
+    import onnxruntime
+
+    from livedream.runtime import exporting
+
+    models, exported = fake_exports
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
-    exporting.ensure_model("default", models)
+    exporting.ensure_model("default", models, "cpu", live=True)
     assert exported == []
     monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
     exporting.ensure_model("default", models)
-    assert exported == [
-        ("default-fp16-frame1", True, 1, True),
-        ("default-fp16-frame2", True, 2, True),
-        ("default-fp16-step1", True, 1, False),
-    ]
-    exporting.ensure_model("default", models)
+    assert exported == []  # a still needs only the gradient graph
+    exporting.ensure_model("default", models, live=True)
+    assert exported == ["default-fp16-frame1", "default-fp16-frame2", "default-fp16-step1"]
+    exporting.ensure_model("default", models, live=True)
     assert len(exported) == 3
+
+
+def test_first_run_on_webgpu_exports_the_index_free_variants_once(fake_exports, monkeypatch):
+    """On a WebGPU adapter the first run writes `default-webgpu` and `deep-webgpu` (and for the
+    live app its float32 live graphs), once."""
+    import onnxruntime
+
+    from livedream.runtime import devices, exporting
+
+    models, exported = fake_exports
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(devices, "find_webgpu", lambda: devices.WebGpuAdapter(None, "test GPU", "Vulkan", False))
+    exporting.ensure_model("default", models)
+    assert exported == ["default-webgpu", "deep-webgpu"]
+    exporting.ensure_model("default", models, live=True)
+    assert exported[2:] == ["default-webgpu-frame1", "default-webgpu-frame2", "default-webgpu-step1"]
+    exporting.ensure_model("default", models, "webgpu", live=True)
+    exporting.ensure_model("default", models, "cpu", live=True)
+    assert len(exported) == 5

@@ -20,8 +20,9 @@ CEILING = Params(steps=2, dream_height=360, dream_width=640)
 
 @pytest.mark.parametrize(("setting", "provider", "rate"), [
     ("auto", "CPU", 1), ("auto", "CUDA", 60), (0, "CPU", 0), (0, "CUDA", 0), (30, "CPU", 1), (144, "CUDA", 60),
+    ("auto", "WebGPU", 15), (0, "WebGPU", 0), (144, "WebGPU", 15),
 ])
-def test_the_dream_rate_is_one_a_second_on_a_cpu_and_sixty_on_a_gpu_whatever_the_shown_rate(setting, provider,
+def test_the_dream_rate_is_one_a_second_on_a_cpu_and_more_on_a_gpu_whatever_the_shown_rate(setting, provider,
                                                                                               rate) -> None:
     assert resolve_dream_rate(setting, provider) == rate
 

@@ -35,3 +35,19 @@ def test_sharpen_graph_is_the_host_formula(small, big):
     assert shown.shape == (*big, 3) and shown.dtype == np.uint8
     difference = np.abs(shown.astype(int) - want)
     assert difference.max() <= 1 and difference.mean() < 0.01  # cv2 interpolates integers in fixed point
+
+
+def test_ties_round_half_to_even_as_rint_does():
+    """The graph rounds by Floor (WebGPU has no Round): a 2 → 3 pixel upscale puts the middle
+    pixel exactly between its two neighbours, so odd sums are ties; they go to the even side."""
+    session = ort.InferenceSession(str(SHARPEN_GRAPH), providers=["CPUExecutionProvider"])
+    left = np.arange(-9, 9)
+    right = left + np.array([1, 2, 3])[np.arange(left.size) % 3]
+    base = np.full((left.size, 2, 3), 100, np.uint8)
+    dream = base.astype(int).copy()
+    dream[:, 0], dream[:, 1] = 100 + left[:, None], 100 + right[:, None]
+    frame = np.full((left.size, 3, 3), 128, np.uint8)
+    shown = session.run(None, {"dream": dream.astype(np.uint8), "base": base, "frame": frame})[0]
+    middle = shown[:, 1, 0].astype(int) - 128
+    assert np.array_equal(middle, np.rint((left + right) / 2).astype(int))
+    assert ((left + right) % 2 == 1).sum() >= 6  # the table holds ties

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from livedream.config import DEVICES
+from livedream.config import DEVICE_HELP, DEVICES
 from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL
 from livedream.objective import LAYER_CHANNELS, LAYERS
@@ -24,7 +24,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     start.add_argument("--image", type=Path, metavar="PHOTO", help="dream on this photo (default: the bundled sample)")
     start.add_argument("--noise", action="store_true", help="dream from grey noise: the motifs alone")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="graph name in models/ or an .onnx path (default: %(default)s)")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto = CUDA when available (default: %(default)s)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help=DEVICE_HELP + " (default: %(default)s)")
     parser.set_defaults(handler=run_channels)
 
 

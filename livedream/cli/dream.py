@@ -6,7 +6,7 @@ import argparse
 import secrets
 from pathlib import Path
 
-from livedream.config import DEVICES
+from livedream.config import DEVICE_HELP, DEVICES
 from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL
 from livedream.objective import parse_objective
@@ -51,7 +51,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--tile", type=int, default=STILL.tile, help="gradient tile size in pixels (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="random seed; the same seed repeats a photo dream exactly")
     parser.add_argument("--carry", action="store_true", help="carry the dreamed image between octaves (the TF tutorial) instead of re-injecting detail")
-    parser.add_argument("--device", choices=DEVICES, default="auto", help="auto = CUDA when available (default: %(default)s)")
+    parser.add_argument("--device", choices=DEVICES, default="auto", help=DEVICE_HELP + " (default: %(default)s)")
     parser.add_argument("--half-life", type=float, default=VIDEO_HALF_LIFE_S, metavar="S", help="video: seconds the carried dream takes to fade to half, 0 = none (default: %(default)s)")
     parser.add_argument("--frame-steps", type=int, default=None, help="video: steps per octave after the first frame (default: a tenth of --steps, at least 1)")
     video = parser.add_argument_group("video files")

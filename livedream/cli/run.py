@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Callable, TypeVar
 
-from livedream.config import DEFAULT_CONFIG, SOURCE_KINDS, config_path_or_default
+from livedream.config import DEFAULT_CONFIG, DEVICE_HELP, SOURCE_KINDS, config_path_or_default
 from livedream.errors import UserError
 
 Number = TypeVar("Number", int, float)
@@ -63,7 +63,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     dream.add_argument("--objective", metavar="TERMS", help="what to amplify, e.g. mixed4=1,mixed5:139=0.5 (layers mixed0..mixed10, layer:channel picks)")
     dream.add_argument("--guide", metavar="IMAGE", help="dream toward this image's features (key g: the camera's frame)")
     dream.add_argument("--model", metavar="NAME|PATH", help="graph name in models/ or an .onnx file")
-    dream.add_argument("--device", metavar="DEVICE", help="auto, cuda or cpu")
+    dream.add_argument("--device", metavar="DEVICE", help=DEVICE_HELP)
     run = parser.add_argument_group("running")
     run.add_argument("--frames", metavar="N", help="stop after N frames")
     run.add_argument("--seconds", metavar="S", help="stop after S seconds")

@@ -62,7 +62,8 @@ class FrameDream(nn.Module):
         layer_weights: torch.Tensor | None = None,
         channel_weights: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        base = frame.permute(2, 0, 1).unsqueeze(0).to(torch.float32) * (1.0 / 127.5) - 1.0
+        # Cast first: WebGPU reshapes no uint8 tensor (its Unsqueeze would fall back to the CPU).
+        base = frame.to(torch.float32).permute(2, 0, 1).unsqueeze(0) * (1.0 / 127.5) - 1.0
         carried, trust = warp_detail(detail, flow, confidence, feedback)
         carried = carried * decay
         image = (base + carried).clamp(-1.0, 1.0)

@@ -44,6 +44,7 @@ from livedream.manifest import (
     POOL_BY_COMPARISON,
     POOL_BY_INDICES,
     WEIGHTS_KEY,
+    WEBGPU_SUFFIX,
     GraphInfo,
     sha256_of,
     write_manifest_entry,
@@ -51,7 +52,6 @@ from livedream.manifest import (
 from livedream.objective import public_layer
 
 OPSET = 18
-WEBGPU_SUFFIX = "-webgpu"  # the index-free variant of a graph: `default` → `default-webgpu`
 
 
 @dataclass(frozen=True)

@@ -42,7 +42,19 @@ def sharpen_model() -> onnx.ModelProto:
              coordinate_transformation_mode="half_pixel"),
         node("Squeeze", ["up_nchw", "batch_axis"], ["up_chw"]),
         node("Transpose", ["up_chw"], ["up"], perm=[1, 2, 0]),
-        node("Round", ["up"], ["up_levels"]),
+        # Round half to even as cv2 does, from Floor: WebGPU has no Round kernel.
+        # r = floor(x + 0.5) rounds halves up; an odd r on a tie (r - x = 0.5) steps down by 1.
+        node("Add", ["up", "half"], ["up_half"]),
+        node("Floor", ["up_half"], ["rounded_up"]),
+        node("Sub", ["rounded_up", "up"], ["above"]),
+        node("Equal", ["above", "half"], ["tie_bool"]),
+        node("Cast", ["tie_bool"], ["tie"], to=TensorProto.FLOAT),
+        node("Mul", ["rounded_up", "half"], ["halved"]),
+        node("Floor", ["halved"], ["halved_down"]),
+        node("Add", ["halved_down", "halved_down"], ["even"]),
+        node("Sub", ["rounded_up", "even"], ["odd"]),
+        node("Mul", ["tie", "odd"], ["step_down"]),
+        node("Sub", ["rounded_up", "step_down"], ["up_levels"]),
         node("Cast", ["frame"], ["frame_f"], to=TensorProto.FLOAT),
         node("Add", ["frame_f", "up_levels"], ["sum"]),
         node("Clip", ["sum", "zero", "full"], ["clipped"]),
@@ -52,6 +64,7 @@ def sharpen_model() -> onnx.ModelProto:
         ints("batch_axis", [0]),
         ints("one_three", [1, 3]),
         helper.make_tensor("zero", TensorProto.FLOAT, [], [0.0]),
+        helper.make_tensor("half", TensorProto.FLOAT, [], [0.5]),
         helper.make_tensor("full", TensorProto.FLOAT, [], [255.0]),
     ]
     graph = helper.make_graph(

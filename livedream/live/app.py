@@ -356,7 +356,7 @@ class LiveApp:
         model = self.models.current.model
         return compose_hud(self.fps.fps, self.dream_rate.fps, self.times, self.effective,
                            self.budget.describe(self.params), loop, lines, self.models.current.provider, model.layers,
-                           self.source.state)
+                           self.source.state, model.placement)
 
     def _stats(self, frames: int, dreamed: int, seconds: float) -> RunStats:
         effective = self.effective

@@ -22,12 +22,15 @@ from livedream.runtime.cost import StepCost
 
 log = logging.getLogger(__name__)
 
-AUTO_DREAMS_PER_S = {"CUDA": 60}  # on a GPU: a dream per shown frame; every other provider is a CPU
+# CUDA: a dream per shown frame. WebGPU is a laptop's or a kiosk's GPU (Apple, AMD, Intel) as
+# often as a big one; 15 is a guess, not a measurement (no such GPU was lent to a session): the
+# budget then cuts steps and, at worst, the size down to LOOK_FLOOR, which still draws motifs.
+AUTO_DREAMS_PER_S = {"CUDA": 60, "WebGPU": 15}
 AUTO_DREAMS_PER_S_CPU = 1
 
 
 def resolve_dream_rate(target_fps: int | str, provider: str) -> int:
-    """The dream rate adaptive quality holds: 60 a second on a GPU, 1 on a CPU; 0 (off) when
+    """The dream rate adaptive quality holds: 60 a second on CUDA, 15 on WebGPU, 1 on a CPU; 0 (off) when
     `[display] target_fps` is 0. The shown rate is target_fps's own (`live.build.show_rate`)."""
     if target_fps == 0:
         return 0

@@ -33,7 +33,7 @@ log = logging.getLogger(__name__)
 def load_live_model(name: str, model_cfg: ModelConfig, models_dir: Path | None = None) -> LoadedModel:
     """The graph `name` (exported first if it is the missing default) on the configured device."""
     folder = models_dir or default_models_dir()
-    ensure_model(name, folder)
+    ensure_model(name, folder, model_cfg.device, live=True)
     return load_model(name, folder, model_cfg.device, live_threads(model_cfg))
 
 
@@ -66,6 +66,7 @@ def open_app(
     source = open_source(config.source)  # a bad path fails here, before a measurement is spent on it
     budget = adaptive_budget(config, model_set.current.model, models_dir or default_models_dir(), cost_cache)
     outputs, recorder = open_outputs(config, open_devices, clock)
+    model_set.announce()
     return LiveApp(
         source, LiveDreamer(), open_screen(config.display), config.dream, model_set,
         controls=controls, recall_preset=recall_preset, outputs=outputs, recording=recorder, budget=budget,

@@ -26,8 +26,9 @@ class LoopState:
 
 def compose_hud(fps: float, dreams_per_s: float, times: StageTimes, effective: Params, quality: str | None,
                 loop: LoopState, control_lines: list[str], provider: str, graph_layers: tuple[str, ...],
-                source_state: str) -> HudStats:
-    """`fps`: frames shown per second; `dreams_per_s`: the worker's finished dreams per second."""
+                source_state: str, placement: str = "") -> HudStats:
+    """`fps`: frames shown per second; `dreams_per_s`: the worker's finished dreams per second;
+    `placement`: why the dream runs on `provider` (`LoadedModel.placement`)."""
     recent = times.medians(last=RECENT_FRAMES)
     extra = [
         "shown: " + "  ".join(f"{name} {recent[name]:.0f}" for name in SHOW_STAGES) + " ms",
@@ -35,6 +36,8 @@ def compose_hud(fps: float, dreams_per_s: float, times: StageTimes, effective: P
         f"   {recent['dream']:.0f} ms each   {recent['age'] / 1000:.2f} s old on screen",
         f"octaves {effective.octaves}   half-life {effective.half_life:.2f} s",
     ]
+    if placement:
+        extra.append(f"on {provider}: {placement}")
     if quality is not None:
         extra.append(quality)
     if loop.paused:

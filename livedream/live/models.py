@@ -42,8 +42,12 @@ class ModelSet:
             log.warning("model %r not loaded: %s; keeping %r", name, error, self.name)
             return False
         self.current, self.name = guard, name
-        log.info("model %s (%s)", name, guard.provider)
+        self.announce()
         return True
+
+    def announce(self) -> None:
+        """Log where the current graph dreams, and why there."""
+        log.info("model %s on %s: %s", self.name, self.current.provider, self.current.model.placement)
 
     @property
     def frames_skipped(self) -> int:

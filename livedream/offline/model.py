@@ -8,12 +8,13 @@ from pathlib import Path
 from rich.console import Console
 
 from livedream.errors import UserError
-from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, GraphInfo, default_models_dir
+from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, default_models_dir
 from livedream.objective import Objective, deepest_layer, describe
 from livedream.pipeline.dream import guide_image
 from livedream.pipeline.images import read_image
 from livedream.runtime.engine import CpuThreads, Engine
 from livedream.runtime.exporting import ensure_model
+from livedream.runtime.model import PlacedGraph, placed_graph
 
 console = Console(highlight=False)
 
@@ -23,20 +24,25 @@ def open_engine(model: str, device: str, tile: int, threads: int = 0,
     """`threads`: ONNX Runtime's threads (0 = one per core; a worker sharing the machine gets its share).
     `objective` None: the graph's own default. The default graph gives way to the deep one
     when the objective reaches past mixed5."""
-    path, info = ensure_model(model, default_models_dir())
+    models_dir = default_models_dir()
+    _, info = ensure_model(model, models_dir, device)
     if model == DEFAULT_MODEL and objective is not None and deepest_layer(objective) not in info.layers:
-        path, info = ensure_model(DEEP_MODEL, default_models_dir())
+        model = DEEP_MODEL
+    placed = placed_graph(model, models_dir, device)
+    info = placed.info
     if tile < info.min_size:
         raise UserError(f"--tile {tile}: use at least the model's minimum input size, {info.min_size}")
-    engine = Engine(path, device, min_size=info.min_size, layers=info.layers, threads=CpuThreads(threads))
+    engine = Engine(placed.path, placed.device, min_size=info.min_size, layers=info.layers, threads=CpuThreads(threads))
     guide_weights = None
     if guide is not None:
         guide_weights = engine.objective.guide_weights(engine.features(guide_image(read_image(guide), engine.min_size)))
     engine.objective.set(engine.objective.objective if objective is None else objective, guide_weights)
-    describe_engine(engine, path, info)
+    describe_engine(engine, placed)
     console.print(f"objective: {describe(engine.objective.objective)}" + (f", guided by {guide}" if guide else ""))
     return engine
 
 
-def describe_engine(engine: Engine, path: Path, info: GraphInfo) -> None:
-    console.print(f"provider: {engine.provider} — model {path.name} ({', '.join(info.layers)}, {info.dtype})")
+def describe_engine(engine: Engine, placed: PlacedGraph) -> None:
+    info = placed.info
+    console.print(f"provider: {engine.provider} ({placed.why_on(engine.provider)}) — model {placed.path.name} "
+                  f"({', '.join(info.layers)}, {info.dtype})")

@@ -51,7 +51,6 @@ CUDNN_FIX = (
     "install the CUDA and cuDNN libraries onnxruntime-gpu needs "
     "(pip install \"onnxruntime-gpu[cuda,cudnn]\") and check that `nvidia-smi` works"
 )
-GPU_BUILD_FIX = 'pip uninstall -y onnxruntime && pip install "onnxruntime-gpu[cuda,cudnn]"'
 # A one-node ONNX graph (y = Relu(x), x: float[1], opset 13), made with onnx.helper and
 # inlined so the CUDA check needs neither the onnx package nor an exported model.
 PROBE_GRAPH = base64.b64decode(
@@ -189,32 +188,62 @@ def nvidia_gpu_present() -> bool:
 def check_providers(model_cfg: ModelConfig, gpu_present: Callable[[], bool] = nvidia_gpu_present) -> list[Check]:
     import onnxruntime as ort
 
-    from livedream.runtime.engine import CUDA
-
     available = ort.get_available_providers()
     names = ", ".join(p.removesuffix("ExecutionProvider") for p in available)
-    checks = [Check(OK, "ONNX Runtime providers", names)]
-    wants_cuda = model_cfg.device == "cuda"
-    if model_cfg.device == "cpu":
-        checks.append(Check(OK, "CUDA", "not used ([model] device = \"cpu\")"))
-        return checks
-    if CUDA not in available:
-        if gpu_present():
-            checks.append(Check(
-                FAIL if wants_cuda else WARN, "CUDA",
-                "an NVIDIA GPU is present but the installed onnxruntime is the CPU build: dreaming runs on the CPU, slowly",
-                GPU_BUILD_FIX,
-            ))
-        elif wants_cuda:
-            checks.append(Check(
-                FAIL, "CUDA", "[model] device = \"cuda\" but there is no NVIDIA GPU and no CUDA provider",
-                "set [model] device = \"auto\" or \"cpu\", or install an NVIDIA GPU and onnxruntime-gpu",
-            ))
-        else:
-            checks.append(Check(OK, "CUDA", "no NVIDIA GPU found; the dream runs on the CPU"))
-        return checks
-    checks.append(_check_cuda_session(wants_cuda))
-    return checks
+    return [
+        Check(OK, "ONNX Runtime providers", names),
+        *_check_cuda(model_cfg.device, available, gpu_present),
+        check_webgpu(model_cfg.device),
+        check_placement(model_cfg.device),
+    ]
+
+
+def _check_cuda(device: str, available: list[str], gpu_present: Callable[[], bool]) -> list[Check]:
+    from livedream.runtime.devices import CUDA, CUDA_INSTALL
+
+    wants_cuda = device == "cuda"
+    if device in ("cpu", "webgpu"):
+        return [Check(OK, "CUDA", f"not used ([model] device = \"{device}\")")]
+    if CUDA in available:
+        return [_check_cuda_session(wants_cuda)]
+    if gpu_present():
+        return [Check(
+            FAIL if wants_cuda else WARN, "CUDA",
+            "an NVIDIA GPU is present but the installed onnxruntime is the CPU build: dreaming runs on the CPU, slowly",
+            CUDA_INSTALL,
+        )]
+    if wants_cuda:
+        return [Check(
+            FAIL, "CUDA", "[model] device = \"cuda\" but there is no NVIDIA GPU and no CUDA provider",
+            "set [model] device = \"auto\" or \"cpu\", or install an NVIDIA GPU and onnxruntime-gpu",
+        )]
+    return [Check(OK, "CUDA", "no NVIDIA GPU found")]
+
+
+def check_webgpu(device: str) -> Check:
+    """The WebGPU plugin's adapter by name and backend, or why there is none."""
+    from livedream.runtime.devices import WebGpuAdapter, find_webgpu
+
+    if device in ("cpu", "cuda"):
+        return Check(OK, "WebGPU", f"not used ([model] device = \"{device}\")")
+    found = find_webgpu()
+    if not isinstance(found, WebGpuAdapter):
+        return Check(FAIL if device == "webgpu" else NOTE, "WebGPU", found.reason, found.fix)
+    if found.software:
+        return Check(OK, "WebGPU", f"adapter: {found.label}; software, so `auto` passes it over "
+                                   f"(device \"webgpu\" uses it)")
+    return Check(OK, "WebGPU", f"adapter: {found.label}")
+
+
+def check_placement(device: str) -> Check:
+    """Where the dream runs under this config, by the rule the app itself follows."""
+    from livedream.runtime.devices import place
+
+    try:
+        placement = place(device)
+    except UserError as error:
+        return Check(FAIL, "dream device", str(error))
+    return Check(OK, "dream device", f"{placement.provider} ([model] device = \"{device}\": {placement.why})")
 
 
 def _check_cuda_session(wants_cuda: bool) -> Check:
@@ -222,12 +251,8 @@ def _check_cuda_session(wants_cuda: bool) -> Check:
     import numpy as np
     import onnxruntime as ort
 
-    from livedream.runtime.engine import (
-        CPU,
-        CUDA,
-        CUDA_LIBRARIES_FIX,
-        preload_cuda_libraries,
-    )
+    from livedream.runtime.devices import CPU, CUDA
+    from livedream.runtime.engine import CUDA_LIBRARIES_FIX, preload_cuda_libraries
 
     status = FAIL if wants_cuda else WARN
     missing = preload_cuda_libraries()

@@ -19,16 +19,14 @@ from typing import Protocol
 import numpy as np
 import onnxruntime as ort
 
-from livedream.config import DEVICES
 from livedream.errors import UserError, first_line
 from livedream.manifest import CHANNELS_KEY, LAYERS_KEY, WEIGHTS_KEY
 from livedream.objective import normalised, public_layer
+from livedream.runtime.devices import CPU, CUDA, Placement, place, provider_of
 from livedream.runtime.objective import ObjectiveInputs
 
 log = logging.getLogger(__name__)
 
-CUDA = "CUDAExecutionProvider"
-CPU = "CPUExecutionProvider"
 # The gradient graph is the reference path (stills, tests, a user's comparison): TF32
 # convolutions put it 7 % (relative L2) off float64 autograd on an H100, plain float32 0.05 %.
 # The live step graphs keep ORT's TF32 default: there speed matters and the error is noise.
@@ -79,30 +77,28 @@ class CpuThreads:
         return f"threads={self.count}" + ("" if self.spin else ",no spin")
 
 
-def session_options(threads: CpuThreads) -> ort.SessionOptions:
+def session_options(threads: CpuThreads, dims: dict[str, int] | None = None) -> ort.SessionOptions:
+    """Options for every session; `dims` fixes the graph's named dynamic dimensions."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.intra_op_num_threads = threads.count
     options.add_session_config_entry("session.intra_op.allow_spinning", "1" if threads.spin else "0")
     options.log_severity_level = 3  # ORT's own warnings are noise here; failures still raise
+    for name, value in (dims or {}).items():
+        options.add_free_dimension_override_by_name(name, value)
     return options
 
 
-def choose_providers(device: str) -> list[str]:
-    """Provider list for `device`; "auto" prefers CUDA when this onnxruntime build has it."""
-    if device not in DEVICES:
-        raise UserError(f"device {device!r} is unknown; use one of {', '.join(DEVICES)}")
-    available = ort.get_available_providers()
-    if device == "cpu":
-        return [CPU]
-    if CUDA in available:
-        return [CUDA, CPU]
-    if device == "cuda":
-        raise UserError(
-            "device 'cuda' asked for, but this onnxruntime has no CUDA provider; "
-            'pip uninstall -y onnxruntime && pip install "onnxruntime-gpu[cuda,cudnn]", or use device \'auto\''
-        )
+def _providers(placement: Placement, options: ort.SessionOptions, cuda_options: dict[str, str] | None) -> list | None:
+    """The `providers` argument for `placement`; a plugin provider (WebGPU) goes into `options`."""
+    if placement.provider == "WebGPU":
+        assert placement.adapter is not None
+        options.add_provider_for_devices([placement.adapter.device], {})
+        return None
+    if placement.provider == "CUDA":
+        preload_cuda_libraries()
+        return [(CUDA, cuda_options) if cuda_options else CUDA, CPU]
     return [CPU]
 
 
@@ -111,29 +107,26 @@ def open_session(
     device: str,
     threads: CpuThreads,
     cuda_options: dict[str, str] | None = None,
-    options: ort.SessionOptions | None = None,
+    dims: dict[str, int] | None = None,
 ) -> tuple[ort.InferenceSession, str]:
-    """Create the session; if CUDA fails to start, fall back to CPU with one warning."""
-    providers: list = choose_providers(device)
-    if providers[0] == CUDA:
-        preload_cuda_libraries()
-        if cuda_options:
-            providers = [(CUDA, cuda_options), CPU]
-    options = options or session_options(threads)
+    """The session and where it runs ("CUDA", "WebGPU" or "CPU"); a GPU provider that fails
+    to start falls back to the CPU (same sizes) with one warning."""
+    placement = place(device)
+    options = session_options(threads, dims)
     try:
-        session = ort.InferenceSession(str(model_path), options, providers=providers)
+        session = ort.InferenceSession(str(model_path), options, providers=_providers(placement, options, cuda_options))
     except Exception as error:  # ORT raises its own exception types for bad files
-        if CPU not in providers[:1]:
-            log.warning("CUDA provider failed to start (%s); using the CPU", error)
-            return open_session(model_path, "cpu", threads)
+        if placement.provider != "CPU":
+            log.warning("the %s provider failed to start (%s); using the CPU", placement.provider, first_line(error))
+            return open_session(model_path, "cpu", threads, dims=dims)
         raise UserError(
             f"{model_path} is not a loadable ONNX graph ({first_line(error)}); "
             f"re-export it with `livedream export`"
         ) from None
-    active = session.get_providers()[0]
-    if providers[0] != CPU and active != CUDA:
-        log.warning("CUDA provider unavailable (cuDNN or driver missing?); using the CPU")
-    return session, "CUDA" if active == CUDA else "CPU"
+    active = provider_of(session)
+    if active != placement.provider:
+        log.warning("the %s provider is unavailable (cuDNN or driver missing?); using the CPU", placement.provider)
+    return session, active
 
 
 class GradientEngine(Protocol):

@@ -17,7 +17,9 @@ from livedream.manifest import (
     GraphInfo,
     find_graph,
     read_manifest,
+    webgpu_variant,
 )
+from livedream.runtime.devices import place
 
 console = Console()  # progress on stdout: stderr carries only the error line, if any
 
@@ -87,9 +89,10 @@ def _usable(models_dir: Path, name: str) -> bool:
     return name in known and (models_dir / known[name].file).exists() and bool(known[name].channels)
 
 
-def ensure_model(name: str, models_dir: Path) -> tuple[Path, GraphInfo]:
+def ensure_model(name: str, models_dir: Path, device: str = "auto", live: bool = False) -> tuple[Path, GraphInfo]:
     """The graph `name`, exporting the default graphs first if missing (or of an earlier
-    release, whose objective was baked in) and torch is here."""
+    release, whose objective was baked in) and torch is here; with the default graph, the
+    graphs where `device` runs need (`device_graphs`) are exported once too."""
     if name == DEFAULT_MODEL and not (_usable(models_dir, DEFAULT_MODEL) and _usable(models_dir, DEEP_MODEL)):
         if not export_available():
             raise UserError(f"the default model is not exported yet (or is from an earlier release); {EXPORT_HINT}")
@@ -97,30 +100,37 @@ def ensure_model(name: str, models_dir: Path) -> tuple[Path, GraphInfo]:
         if not _usable(models_dir, DEFAULT_MODEL):
             export_with_progress(out_dir=models_dir)
         export_with_progress(out_dir=models_dir, through=DEEP_THROUGH)
-    if name == DEFAULT_MODEL and _cuda_available() and export_available():
-        _export_missing_gpu_graphs(models_dir)
+    if name == DEFAULT_MODEL and export_available():
+        provider = place(device).provider
+        for graph, options in device_graphs(provider, live).items():
+            if not _usable(models_dir, graph):
+                console.print(f"{provider} found: exporting the graph {graph} (once)")
+                export_with_progress(out_dir=models_dir, **options)  # type: ignore[arg-type]
     return find_graph(name, models_dir)
 
 
 # The GPU live path: a whole frame (1 step) per run, and whole steps for other settings.
-GPU_GRAPHS = {
-    "default-fp16-frame1": {"frame": True, "steps_per_run": 1},
-    "default-fp16-frame2": {"frame": True, "steps_per_run": 2},  # config.toml's default steps
-    "default-fp16-step1": {"frame": False, "steps_per_run": 1},
+LIVE_GPU_GRAPHS = {
+    "frame1": {"frame": True, "steps_per_run": 1},
+    "frame2": {"frame": True, "steps_per_run": 2},  # config.toml's default steps
+    "step1": {"frame": False, "steps_per_run": 1},
 }
 
 
-def _cuda_available() -> bool:
-    import onnxruntime
-
-    return "CUDAExecutionProvider" in onnxruntime.get_available_providers()
-
-
-def _export_missing_gpu_graphs(models_dir: Path) -> None:
-    """On a machine with the CUDA build, make the fast live graphs once, like the default."""
-    known = read_manifest(models_dir)
-    for name, options in GPU_GRAPHS.items():
-        if name in known and (models_dir / known[name].file).exists():
-            continue
-        console.print(f"CUDA found: exporting the GPU live graph {name} (once)")
-        export_with_progress(out_dir=models_dir, fp16=True, **options)
+def device_graphs(provider: str, live: bool) -> dict[str, dict[str, object]]:
+    """The graphs, beyond `default` and `deep`, that dreaming on `provider` uses, by name:
+    on CUDA the float16 live graphs; on WebGPU the index-free variants of the two, and its
+    float32 live graphs (float16 on WebGPU needs an adapter feature not every one has)."""
+    if provider == "CUDA":
+        return {f"{DEFAULT_MODEL}-fp16-{kind}": {"fp16": True, **options}
+                for kind, options in LIVE_GPU_GRAPHS.items()} if live else {}
+    if provider != "WebGPU":
+        return {}
+    graphs: dict[str, dict[str, object]] = {
+        webgpu_variant(DEFAULT_MODEL): {"webgpu": True},
+        webgpu_variant(DEEP_MODEL): {"webgpu": True, "through": DEEP_THROUGH},
+    }
+    if live:
+        graphs.update({f"{webgpu_variant(DEFAULT_MODEL)}-{kind}": {"webgpu": True, **options}
+                       for kind, options in LIVE_GPU_GRAPHS.items()})
+    return graphs

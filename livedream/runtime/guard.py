@@ -191,6 +191,7 @@ def guarded(loaded: LoadedModel) -> LoadedModel:
         objective=loaded.objective,
         deeper=guarded(loaded.deeper) if loaded.deeper is not None else None,
         features=(lambda image: _guarded(features, image)) if features is not None else None,
+        placement=loaded.placement,
     )
 
 

@@ -1,7 +1,7 @@
 """`load_model`: one exported graph and its GPU live runners, as one declared `LoadedModel`.
 
 What a caller may use is what `LoadedModel` lists: the gradient engine always; a step
-runner and frame runners (by steps per frame) when the session runs on CUDA and such
+runner and frame runners (by steps per frame) when the session runs on a GPU and such
 graphs were exported. Nothing is attached later and nothing is found by probing.
 """
 
@@ -14,8 +14,18 @@ from typing import Callable, Mapping, Protocol
 
 import numpy as np
 
-from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, find_graph, read_manifest
+from livedream.errors import UserError
+from livedream.manifest import (
+    DEEP_MODEL,
+    DEFAULT_MODEL,
+    POOL_BY_COMPARISON,
+    GraphInfo,
+    find_graph,
+    read_manifest,
+    webgpu_variant,
+)
 from livedream.objective import Objective, describe
+from livedream.runtime.devices import place
 from livedream.runtime.engine import CpuThreads, Engine, GradientEngine
 from livedream.runtime.objective import ObjectiveInputs
 from livedream.runtime.runners import FrameRunner, StepRunner
@@ -51,13 +61,14 @@ class LoadedModel:
     engine: GradientEngine
     step_runner: StepAscent | None = None
     frame_runners: Mapping[int, FrameDreaming] = field(default_factory=dict)  # by steps per frame
-    provider: str = "CPU"  # "CUDA" or "CPU": where the gradient runs
+    provider: str = "CPU"  # "CUDA", "WebGPU" or "CPU": where the gradient runs
     layers: tuple[str, ...] = ()
     # The objective inputs the engine and runners read; None for a fake with its objective built in.
     objective: ObjectiveInputs | None = None
     deeper: "LoadedModel | None" = None  # the deep graph, for objectives beyond this one's layers
     # image (1, 3, H, W) → each channel's mean activation (`objective.offsets` order): a guide's features
     features: Callable[[np.ndarray], np.ndarray] | None = None
+    placement: str = ""  # in one line, why `provider` (`runtime.devices.place`): for the log and the HUD
 
     @property
     def min_size(self) -> int:
@@ -112,29 +123,67 @@ def load_model(
 ) -> LoadedModel:
     """The graph `model` (a manifest name or .onnx path), checked against the manifest first.
 
-    On CUDA, the step graph and the frame graphs exported for the same model come with it,
-    so whole steps or whole frames stay on the GPU.
+    On a GPU (CUDA or WebGPU), the step graph and the frame graphs exported for the same model
+    come with it, so whole steps or whole frames stay on the device; `cuda_graph` replays them
+    as captured CUDA graphs.
     """
-    path, info = find_graph(model, models_dir)
-    engine = Engine(path, device, threads, min_size=info.min_size, layers=info.layers)
-    deeper = _deeper(info.name, models_dir, device, threads, cuda_graph)
-    if engine.provider != "CUDA":
+    placed = placed_graph(model, models_dir, device)
+    info, device = placed.info, placed.device
+    engine = Engine(placed.path, device, threads, min_size=info.min_size, layers=info.layers)
+    placement = placed.why_on(engine.provider)
+    deeper = _deeper(model, models_dir, device, threads, cuda_graph)
+    if engine.provider == "CPU":
         return LoadedModel(engine, provider=engine.provider, layers=info.layers, objective=engine.objective,
-                           deeper=deeper, features=engine.features)
+                           deeper=deeper, features=engine.features, placement=placement)
+    captured = cuda_graph and engine.provider == "CUDA"
     step_runner = None
-    step_graphs = _best_graphs(info.name, models_dir, "step")
+    step_graphs = _best_graphs(info, models_dir, "step")
     if step_graphs:
         step_path, step_info = find_graph(step_graphs[min(step_graphs)], models_dir)
-        step_runner = StepRunner(step_path, step_info.steps_per_run, device, threads, cuda_graph,
+        step_runner = StepRunner(step_path, step_info.steps_per_run, device, threads, captured,
                                  objective=engine.objective)
-        log.info("whole steps on the GPU with %s%s", step_info.name, " (CUDA graphs)" if cuda_graph else "")
+        log.info("whole steps on the GPU with %s%s", step_info.name, " (CUDA graphs)" if captured else "")
     frame_runners = {}
-    for steps, name in _best_graphs(info.name, models_dir, "frame").items():
+    for steps, name in _best_graphs(info, models_dir, "frame").items():
         frame_path, _ = find_graph(name, models_dir)
-        frame_runners[steps] = FrameRunner(frame_path, steps, device, threads, cuda_graph, objective=engine.objective)
+        frame_runners[steps] = FrameRunner(frame_path, steps, device, threads, captured, objective=engine.objective)
         log.info("whole live frames of %d step(s) on the GPU with %s", steps, name)
     return LoadedModel(engine, step_runner, frame_runners, engine.provider, info.layers, engine.objective, deeper,
-                       engine.features)
+                       engine.features, placement)
+
+
+@dataclass(frozen=True)
+class PlacedGraph:
+    """A graph's file for where `[model] device` runs it, and in one line why there."""
+
+    path: Path
+    info: GraphInfo
+    device: str  # what its sessions are opened with
+    provider: str  # where they should run: "CUDA", "WebGPU" or "CPU"
+    why: str
+
+    def why_on(self, provider: str) -> str:
+        """Why the sessions run on `provider`, which differs from the plan only when a GPU
+        session failed to start (the engine warned why) and fell back to the CPU."""
+        return self.why if provider == self.provider else f"the {self.provider} session did not start (see the warning)"
+
+
+def placed_graph(model: str, models_dir: Path, device: str) -> PlacedGraph:
+    """The graph `model` placed for `device`. WebGPU runs the index-free variant
+    (`<name>-webgpu`, `livedream export --webgpu`); under "auto" a graph without one dreams on
+    the CPU, with one warning."""
+    path, info = find_graph(model, models_dir)
+    placement = place(device)
+    if placement.provider != "WebGPU" or info.pool_backward == POOL_BY_COMPARISON:
+        return PlacedGraph(path, info, device, placement.provider, placement.why)
+    variant = webgpu_variant(info.name)
+    if variant in read_manifest(path.parent):  # beside the graph: a path may name another folder's
+        return PlacedGraph(*find_graph(variant, path.parent), "webgpu", "WebGPU", placement.why)
+    fix = f"export it with --webgpu and the options it was exported with (`livedream export --webgpu` for the default graphs)"
+    if device == "webgpu":
+        raise UserError(f"graph {info.name} has no WebGPU variant ({variant}); {fix}")
+    log.warning("graph %s has no WebGPU variant; dreaming on the CPU (%s)", info.name, fix)
+    return PlacedGraph(path, info, "cpu", "CPU", f"graph {info.name} has no WebGPU variant ({fix})")
 
 
 def _deeper(name: str, models_dir: Path, device: str, threads: CpuThreads, cuda_graph: bool) -> LoadedModel | None:
@@ -144,12 +193,13 @@ def _deeper(name: str, models_dir: Path, device: str, threads: CpuThreads, cuda_
     return load_model(DEEP_MODEL, models_dir, device, threads, cuda_graph)
 
 
-def _best_graphs(model: str, models_dir: Path, kind: str) -> dict[int, str]:
-    """For each steps-per-run, the fastest graph of `kind` exported for `model`: float16 first
-    (H100: 2.3 vs 2.6 ms a step at 360x640 with CUDA graphs; tools/bench.py), then float32."""
+def _best_graphs(model: GraphInfo, models_dir: Path, kind: str) -> dict[int, str]:
+    """For each steps-per-run, the fastest graph of `kind` exported for `model` (and its max
+    pools' backward: the WebGPU variant's own): float16 first (H100: 2.3 vs 2.6 ms a step at
+    360x640 with CUDA graphs; tools/bench.py), then float32."""
     best: dict[int, str] = {}
     candidates = [g for g in read_manifest(models_dir).values()
-                  if g.kind == kind and g.name.startswith(f"{model}-")]
+                  if g.kind == kind and g.pool_backward == model.pool_backward and g.name.startswith(f"{model.name}-")]
     for graph in sorted(candidates, key=lambda g: g.dtype != "float16"):
         best.setdefault(graph.steps_per_run, graph.name)
     return best

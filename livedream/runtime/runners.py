@@ -15,8 +15,8 @@ import onnxruntime as ort
 from livedream.errors import first_line
 from livedream.manifest import SHARPEN_GRAPH
 from livedream.runtime.objective import ObjectiveInputs
+from livedream.runtime.devices import VALUE_DEVICES, provider_of
 from livedream.runtime.engine import (
-    CUDA,
     MAX_CACHED_SIZES,
     CpuThreads,
     objective_inputs_of,
@@ -41,10 +41,7 @@ def open_fixed_size_session(
     Fixed sizes let ORT fold every shape computation into constants, so no node is left on
     the CPU and the whole graph can be captured as one CUDA graph.
     """
-    options = session_options(threads)
-    for name, value in dims.items():
-        options.add_free_dimension_override_by_name(name, value)
-    return open_session(model_path, device, threads, cuda_options, options)[0]
+    return open_session(model_path, device, threads, cuda_options, dims)[0]
 
 
 class _DeviceObjective:
@@ -118,7 +115,7 @@ class StepRunner:
             self.cuda_options["enable_cuda_graph"] = "1"
         self._shared = None if cuda_graph else self._open(None)
         probe = self._shared or self._open((1, 3, 96, 96))
-        self.provider = "CUDA" if probe.get_providers()[0] == CUDA else "CPU"
+        self.provider = provider_of(probe)
         self.objective = objective or objective_inputs_of(probe)
         self._sessions: dict[tuple[int, ...], ort.InferenceSession] = {}
         self._buffers: dict[tuple[int, ...], _PingPong] = {}
@@ -151,7 +148,7 @@ class StepRunner:
                 self._sessions.pop(oldest, None)
             session = self._shared or self._open(shape)
             self._sessions[shape] = session
-            device = "cuda" if self.provider == "CUDA" else "cpu"
+            device = VALUE_DEVICES[self.provider]
             buffers = _PingPong(session, shape, device, self.objective)
             if self.cuda_graph:  # the first runs capture the graphs; fail here, not mid-show
                 for binding, options in zip(buffers.bindings, self._run_options):
@@ -209,7 +206,7 @@ class FrameRunner:
         self.cuda_graph = cuda_graph
         self._slots: dict[tuple[int, ...], _FrameSlot] = {}
         probe = self._open((96, 96), (8, 8))
-        self.provider = "CUDA" if probe.get_providers()[0] == CUDA else "CPU"
+        self.provider = provider_of(probe)
         self.objective = objective or objective_inputs_of(probe)
 
     def _open(self, size: tuple[int, int], flow_size: tuple[int, int]) -> ort.InferenceSession:
@@ -241,7 +238,7 @@ class FrameRunner:
             if len(self._slots) >= MAX_CACHED_SIZES:
                 self._slots.pop(next(iter(self._slots)))
             session = self._open(frame_rgb.shape[:2], flow.shape[:2])
-            device = "cuda" if self.provider == "CUDA" else "cpu"
+            device = VALUE_DEVICES[self.provider]
             slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph,
                                                  self.objective)
         dream, loss = slot.run(frame_rgb, flow, confidence, feedback, decay, step_size)

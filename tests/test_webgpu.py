@@ -1,0 +1,169 @@
+"""WebGPU: the index-free graphs run whole on ONNX Runtime's WebGPU provider and give the CPU's
+results — the gradient, the step and frame graphs, the sharpen graph, a still and a live run.
+
+Runs where the plugin `onnxruntime-ep-webgpu` finds an adapter: a GPU, or here the software
+Vulkan driver SwiftShader (tests/conftest.py points VK_ICD_FILENAMES at Debian
+chromium-common's vk_swiftshader_icd.json and sets ORT_WEBGPU_EP_ALLOW_SOFTWARE_ADAPTER=1;
+.ci/run installs the package). "Whole" is checked by ONNX Runtime itself: with CPU fallback
+disabled a session refuses a graph any of whose nodes the provider cannot run. Sizes are
+small: SwiftShader is a CPU emulating a GPU, so its speed means nothing.
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import onnxruntime as ort
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from livedream import cli  # noqa: E402
+from livedream.export.backward import AscentSteps, DreamGradient  # noqa: E402
+from livedream.export.frame import FrameDream  # noqa: E402
+from livedream.export.graph import export_module  # noqa: E402
+from livedream.export.inception import TF2015  # noqa: E402
+from livedream.manifest import SHARPEN_GRAPH  # noqa: E402
+from livedream.runtime.devices import WebGpuAdapter, find_webgpu  # noqa: E402
+from livedream.runtime.runners import FrameRunner, StepRunner  # noqa: E402
+from tests.conftest import default_objective, lively_model, random_model, write_random_graph  # noqa: E402
+
+LAYERS = ("mixed3", "mixed5")
+SIZE = {"height": 96, "width": 128}
+FLOW_SIZE = {"flow_height": 24, "flow_width": 32}
+SHOWN_SIZE = {"shown_height": 192, "shown_width": 256}
+
+
+@pytest.fixture(scope="module")
+def adapter() -> WebGpuAdapter:
+    found = find_webgpu()
+    if not isinstance(found, WebGpuAdapter):
+        pytest.skip(f"no WebGPU adapter: {found}")
+    return found
+
+
+def open_whole(path, adapter: WebGpuAdapter, dims: dict[str, int]) -> ort.InferenceSession:
+    options = ort.SessionOptions()
+    options.log_severity_level = 3
+    for name, value in dims.items():
+        options.add_free_dimension_override_by_name(name, value)
+    options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+    options.add_provider_for_devices([adapter.device], {})
+    return ort.InferenceSession(str(path), options)
+
+
+@pytest.fixture(scope="module")
+def graphs(tmp_path_factory):
+    """Gradient graphs of both pool backwards, and index-free step and frame graphs."""
+    model = random_model(LAYERS, TF2015, seed=4)
+    lively = lively_model(("mixed0",))
+    folder = tmp_path_factory.mktemp("webgpu")
+    paths = {}
+    for index_free in (False, True):
+        paths[index_free] = folder / f"g-{index_free}.onnx"
+        export_module(DreamGradient(model, {layer: 1.0 for layer in LAYERS}, index_free=index_free).eval(),
+                      paths[index_free])
+    paths["step"], paths["frame"] = folder / "step.onnx", folder / "frame.onnx"
+    export_module(AscentSteps(DreamGradient(lively, {"mixed0": 1.0}, index_free=True), 1).eval(), paths["step"])
+    export_module(FrameDream(AscentSteps(DreamGradient(lively, {"mixed0": 1.0}, index_free=True), 1)).eval(),
+                  paths["frame"])
+    return paths
+
+
+@pytest.mark.parametrize("kind,dims", [
+    (True, SIZE), ("step", SIZE), ("frame", {**SIZE, **FLOW_SIZE}), ("sharpen", {**SIZE, **SHOWN_SIZE}),
+], ids=["gradient", "step", "frame", "sharpen"])
+def test_every_live_graph_runs_whole_on_webgpu(adapter, graphs, kind, dims) -> None:
+    open_whole(SHARPEN_GRAPH if kind == "sharpen" else graphs[kind], adapter, dims)  # raises if a node falls back
+
+
+def test_the_indexed_graph_does_not_run_whole(adapter, graphs) -> None:
+    with pytest.raises(Exception):
+        open_whole(graphs[False], adapter, SIZE)  # MaxPool's Indices and their int64 arithmetic
+
+
+def cosine_and_relative(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
+    return a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), np.linalg.norm(a - b) / np.linalg.norm(b)
+
+
+def test_the_webgpu_gradient_equals_the_cpu_providers(adapter, graphs) -> None:
+    webgpu = open_whole(graphs[True], adapter, SIZE)
+    cpu = ort.InferenceSession(str(graphs[False]), providers=["CPUExecutionProvider"])
+    image = np.random.default_rng(1).random((1, 3, SIZE["height"], SIZE["width"]), np.float32) * 2 - 1
+    feed = {"image": image, **default_objective(cpu)}
+    loss, gradient, _ = webgpu.run(None, feed)
+    expected_loss, expected, _ = cpu.run(None, feed)
+    cosine, relative = cosine_and_relative(gradient, expected)
+    print(f"WebGPU vs CPU: cosine {cosine:.7f}, relative L2 {relative:.1e}")
+    assert abs(float(loss) - float(expected_loss)) <= 1e-4 * abs(float(expected_loss))
+    # Random weights put many activations at a ReLU's or a pool's edge, where float32 rounding
+    # flips them: the CPU's own float32 gradient is about 1 % off float64 there (test_export).
+    # A misrouted pool or a wrong kernel is off by far more (cosine well under 0.99).
+    assert cosine >= 0.999 and relative <= 0.05
+
+
+def test_the_step_and_frame_runners_on_webgpu_give_the_cpus_pictures(adapter, graphs) -> None:
+    """Device buffers on WebGPU (ping-pong, the frame's detail, the sharp picture) as on CUDA."""
+    rng = np.random.default_rng(2)
+    frame = rng.integers(0, 256, (SIZE["height"], SIZE["width"], 3), dtype=np.uint8)
+    shown = cv2.resize(frame, (SHOWN_SIZE["shown_width"], SHOWN_SIZE["shown_height"]))
+    flow = np.full((FLOW_SIZE["flow_height"], FLOW_SIZE["flow_width"], 2), 0.5, np.float32)
+    confidence = np.ones(flow.shape[:2], np.float32)
+    feedback = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
+    results = {}
+    for device in ("cpu", "webgpu"):
+        frames = FrameRunner(graphs["frame"], 1, device=device)
+        steps = StepRunner(graphs["step"], 1, device=device)
+        assert frames.provider == steps.provider == ("WebGPU" if device == "webgpu" else "CPU")
+        first, _ = frames.dream_frame(frame, flow, confidence, feedback, 0.9, 0.05)
+        first = first.copy()
+        picture, loss = frames.dream_frame(frame, flow, confidence, feedback, 0.9, 0.05, shown_rgb=shown)
+        image = (frame.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
+        steps.ascend(image, 2, 0.05)
+        results[device] = first, picture.copy(), loss, image
+    (cpu_first, cpu_picture, cpu_loss, cpu_image), (first, picture, loss, image) = results["cpu"], results["webgpu"]
+    assert np.abs(cpu_first.astype(int) - frame).mean() > 0.5  # it dreamed
+    assert np.abs(first.astype(int) - cpu_first).mean() < 0.05  # a level on a few pixels at most
+    assert np.abs(picture.astype(int) - cpu_picture).mean() < 0.05  # the carried detail, sharpened
+    assert abs(loss - cpu_loss) <= 1e-4 * abs(cpu_loss)
+    # Two steps of 0.05 move a pixel by at most 0.1; a ReLU edge flipped by float32 rounding
+    # moves a few pixels by part of that, a wrong kernel moves all of them.
+    assert np.abs(image - cpu_image).mean() < 1e-4
+    assert np.abs(image - cpu_image).max() < 0.05
+
+
+@pytest.fixture(scope="module")
+def graph_pair(tmp_path_factory):
+    """A small graph and its WebGPU variant, side by side in one models folder."""
+    folder = tmp_path_factory.mktemp("pair")
+    path, _ = write_random_graph(folder, "small", ("mixed0",), TF2015, seed=3)
+    write_random_graph(folder, "small-webgpu", ("mixed0",), TF2015, seed=3, index_free=True)
+    return path
+
+
+def test_a_still_dreamed_on_webgpu_matches_the_cpus(adapter, graph_pair, tmp_path, capsys) -> None:
+    photo = tmp_path / "photo.png"
+    picture = np.random.default_rng(5).integers(0, 256, (24, 32, 3), dtype=np.uint8)
+    cv2.imwrite(str(photo), cv2.resize(picture, (160, 120), interpolation=cv2.INTER_CUBIC))
+    outputs = {}
+    for device in ("cpu", "webgpu"):
+        outputs[device] = tmp_path / f"{device}.png"
+        assert cli.main(["dream", str(photo), "-o", str(outputs[device]), "--model", str(graph_pair),
+                         "--device", device, "--steps", "2", "--octaves", "1", "--seed", "7"]) == 0
+    printed = capsys.readouterr().out
+    assert "provider: WebGPU" in printed and "small-webgpu.onnx" in printed
+    source, cpu, webgpu = (cv2.imread(str(p)).astype(int) for p in (photo, outputs["cpu"], outputs["webgpu"]))
+    print(f"|cpu - photo| {np.abs(cpu - source).mean():.2f}, |webgpu - cpu| {np.abs(webgpu - cpu).mean():.3f}")
+    assert np.abs(cpu - source).mean() > 1.0  # the dream changed the picture
+    assert np.abs(webgpu - cpu).mean() <= 2.0
+
+
+def test_the_live_app_runs_a_few_frames_on_webgpu(adapter, graph_pair, tmp_path, capsys) -> None:
+    config = tmp_path / "show.toml"
+    config.write_text(f'[osc]\nenabled = false\n[log]\ndir = "{tmp_path / "log"}"\n')
+    argv = ["run", "--config", str(config), "--source", "demo", "--windowed", "--size", "128x96",
+            "--steps", "1", "--frames", "3", "--model", str(graph_pair), "--device", "webgpu"]
+    assert cli.main(argv) == 0
+    out = capsys.readouterr().out
+    assert "LiveDream: 3 frames" in out and " on WebGPU" in out
