@@ -25,6 +25,7 @@ from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015  # noqa: E402
 from livedream.manifest import SHARPEN_GRAPH  # noqa: E402
 from livedream.runtime.devices import WebGpuAdapter, find_webgpu  # noqa: E402
+from livedream.runtime.engine import CpuThreads, open_session  # noqa: E402
 from livedream.runtime.runners import FrameRunner, StepRunner  # noqa: E402
 from tests.conftest import default_objective, lively_model, random_model, write_random_graph  # noqa: E402
 
@@ -80,6 +81,17 @@ def test_every_live_graph_runs_whole_on_webgpu(adapter, graphs, kind, dims) -> N
 def test_the_indexed_graph_does_not_run_whole(adapter, graphs) -> None:
     with pytest.raises(Exception):
         open_whole(graphs[False], adapter, SIZE)  # MaxPool's Indices and their int64 arithmetic
+
+
+def test_the_runtime_runs_a_graph_whole_on_webgpu_or_not_at_all(adapter, graphs, caplog) -> None:
+    """A node left on the CPU would copy every run: the runtime's session refuses it and the
+    graph dreams on the CPU instead, with a warning."""
+    _, provider = open_session(graphs[True], "webgpu", CpuThreads(0), dims=SIZE)
+    assert provider == "WebGPU"
+    with caplog.at_level("WARNING", logger="livedream.runtime.engine"):
+        _, provider = open_session(graphs[False], "webgpu", CpuThreads(0), dims=SIZE)
+    assert provider == "CPU"
+    assert any("the WebGPU provider failed to start" in r.getMessage() for r in caplog.records)
 
 
 def cosine_and_relative(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:

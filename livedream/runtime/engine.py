@@ -95,6 +95,9 @@ def _providers(placement: Placement, options: ort.SessionOptions, cuda_options: 
     if placement.provider == "WebGPU":
         assert placement.adapter is not None
         options.add_provider_for_devices([placement.adapter.device], {})
+        # A node left on the CPU would copy its tensors off and back on every run; refusing
+        # the session instead lets `open_session` fall back whole, with a warning that says so.
+        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         return None
     if placement.provider == "CUDA":
         preload_cuda_libraries()
