@@ -90,14 +90,19 @@ def session_options(threads: CpuThreads, dims: dict[str, int] | None = None) -> 
     return options
 
 
-def _providers(placement: Placement, options: ort.SessionOptions, cuda_options: dict[str, str] | None) -> list | None:
+def _providers(
+    placement: Placement, options: ort.SessionOptions, cuda_options: dict[str, str] | None, fixed_size: bool
+) -> list | None:
     """The `providers` argument for `placement`; a plugin provider (WebGPU) goes into `options`."""
     if placement.provider == "WebGPU":
         assert placement.adapter is not None
         options.add_provider_for_devices([placement.adapter.device], {})
-        # A node left on the CPU would copy its tensors off and back on every run; refusing
-        # the session instead lets `open_session` fall back whole, with a warning that says so.
-        options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
+        if fixed_size:
+            # Fixed sizes fold every shape computation into constants, so a node left on the
+            # CPU is a kernel the provider lacks, copying its tensors off and back every run:
+            # refusing the session lets `open_session` fall back whole, with a warning. At
+            # dynamic sizes ORT keeps the shape arithmetic (a few integers) on the CPU by design.
+            options.add_session_config_entry("session.disable_cpu_ep_fallback", "1")
         return None
     if placement.provider == "CUDA":
         preload_cuda_libraries()
@@ -117,7 +122,8 @@ def open_session(
     placement = place(device)
     options = session_options(threads, dims)
     try:
-        session = ort.InferenceSession(str(model_path), options, providers=_providers(placement, options, cuda_options))
+        providers = _providers(placement, options, cuda_options, fixed_size=bool(dims))
+        session = ort.InferenceSession(str(model_path), options, providers=providers)
     except Exception as error:  # ORT raises its own exception types for bad files
         if placement.provider != "CPU":
             log.warning("the %s provider failed to start (%s); using the CPU", placement.provider, first_line(error))
