@@ -79,12 +79,34 @@ def run(argv: list[str], capsys: pytest.CaptureFixture) -> tuple[int, str]:
     return code, capsys.readouterr().out
 
 
-def test_no_camera_with_source_auto_exits_1_naming_the_camera(machine: Path, capsys) -> None:
+def test_no_camera_with_source_auto_warns_that_the_demo_shows_and_is_ready(machine: Path, capsys) -> None:
+    """The app under "auto" shows the demo without a camera: the doctor says that, not "blocked"."""
     code, out = run(["doctor", "--config", str(machine)], capsys)
+    assert code == 0, out
+    assert '! camera 0: not found; [source] kind = "auto" shows the demo instead' in out
+    assert "fix:" in out and 'kind = "demo"' in out
+    assert "✗" not in out and out.strip().splitlines()[-1].startswith("✓ ready")
+
+
+def test_no_camera_with_source_camera_exits_1_naming_the_camera(machine: Path, capsys) -> None:
+    code, out = run(["doctor", "--config", str(machine), "--source", "camera"], capsys)
     assert code == 1
-    assert '✗ camera 0: not found; [source] kind = "auto" needs it' in out
+    assert '✗ camera 0: not found; [source] kind = "camera" needs it' in out
     assert "fix:" in out and "--source demo" in out
     assert out.strip().splitlines()[-1].startswith("✗ not ready") and "blocked by: camera 0" in out
+
+
+@pytest.mark.parametrize("kind,shows,code", [("auto", "DemoSource", 0), ("demo", "DemoSource", 0),
+                                             ("camera", "CameraSource", 1)])
+def test_the_doctors_verdict_is_what_the_app_does_without_a_camera(machine: Path, kind, shows, code, capsys) -> None:
+    """One rule (`sources.WITHOUT_CAMERA`): ready where the app shows the demo, blocked where it
+    would wait for a camera that does not open."""
+    from livedream.pipeline.sources import open_source
+
+    assert run(["doctor", "--config", str(machine), "--source", kind], capsys)[0] == code
+    source = open_source(SourceConfig(kind=kind), lambda device: NoCamera())
+    assert type(source).__name__ == shows
+    source.close()
 
 
 def test_demo_source_needs_no_camera_and_exits_0(machine: Path, capsys) -> None:

@@ -383,9 +383,10 @@ def check_source(
     cfg: SourceConfig, capture_factory: Callable[[Any], Any], timeout_s: float = PROBE_TIMEOUT_S
 ) -> list[Check]:
     """The configured source can deliver frames; cameras are listed with the mode they gave."""
+    from livedream.pipeline.sources import WITHOUT_CAMERA  # the app's own rule for a missing camera
+
     if cfg.kind in ("video", "image"):
         return [_check_source_file(cfg)]
-    needs_camera = cfg.kind in ("auto", "camera")
     devices: list[int | str] = [cfg.camera, *(i for i in CAMERA_INDICES if i != cfg.camera)]
     probes = probe_cameras(devices, cfg, capture_factory, timeout_s)
     configured, others = probes[0], probes[1:]
@@ -393,11 +394,16 @@ def check_source(
     checks = []
     if configured.opened:
         checks.append(Check(OK, f"camera {configured.device}", configured.detail))
-    elif needs_camera:
-        hint = f"set [source] camera = {found[0].device!r} (it opens), or " if found else "plug in a camera (`ls /dev/video*`), set [source] camera to its index or path, or "
+    elif cfg.kind in WITHOUT_CAMERA:
+        checks.append(Check(
+            WARN, f"camera {configured.device}",
+            f"{configured.detail}; [source] kind = \"{cfg.kind}\" shows {WITHOUT_CAMERA[cfg.kind]} instead",
+            f"{_camera_hint(found)}set [source] kind = \"demo\" to say the demo is meant",
+        ))
+    elif cfg.kind == "camera":
         checks.append(Check(
             FAIL, f"camera {configured.device}", f"{configured.detail}; [source] kind = \"{cfg.kind}\" needs it",
-            f"{hint}use --source demo / [source] kind = \"demo\"",
+            f"{_camera_hint(found)}use --source demo / [source] kind = \"demo\"",
         ))
     else:
         checks.append(Check(NOTE, f"camera {configured.device}", f"{configured.detail} (not needed: source is {cfg.kind})"))
@@ -409,6 +415,13 @@ def check_source(
     if cfg.kind == "demo":
         checks.append(Check(OK, "source", "demo (the bundled photo in motion; needs no camera)"))
     return checks
+
+
+def _camera_hint(found: list) -> str:
+    """The start of a camera check's fix: the camera that does open, or how to find one."""
+    if found:
+        return f"set [source] camera = {found[0].device!r} (it opens), or "
+    return "plug in a camera (`ls /dev/video*`), set [source] camera to its index or path, or "
 
 
 def _check_source_file(cfg: SourceConfig) -> Check:

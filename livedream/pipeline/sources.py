@@ -559,8 +559,15 @@ class DemoSource:
 # --- choosing a source ---------------------------------------------------------------------
 
 
+# What a source kind shows when its camera does not open: "auto" falls back to the demo,
+# "camera" cannot run. `open_source` and `livedream doctor` both read it, so the doctor's
+# verdict is what the app then does.
+WITHOUT_CAMERA = {"auto": "the demo"}
+
+
 def open_source(cfg: SourceConfig, capture_factory: CaptureFactory = open_opencv_capture) -> Source:
-    """The source `cfg` asks for, not yet started. "auto" = the camera if it opens, else the demo."""
+    """The source `cfg` asks for, not yet started. "auto" = the camera if it opens, else
+    `WITHOUT_CAMERA`'s fallback, the demo."""
     if cfg.kind == "demo":
         return DemoSource(cfg.width, cfg.height)
     if cfg.kind == "image":
@@ -575,7 +582,7 @@ def open_source(cfg: SourceConfig, capture_factory: CaptureFactory = open_opencv
         return NdiSource(cfg.ndi_source)
     probe = _probe_camera(cfg.camera, capture_factory)
     if probe is None:
-        log.info("no camera at %r; showing the demo", cfg.camera)
+        log.info("no camera at %r; showing %s", cfg.camera, WITHOUT_CAMERA[cfg.kind])
         return DemoSource(cfg.width, cfg.height)
     return _camera(cfg, _first_then(probe, capture_factory))
 

@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
@@ -34,7 +35,7 @@ from livedream.control.hub import ControlHub  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
 from livedream.live.build import open_app  # noqa: E402
 from livedream.pipeline.images import cropped_to_aspect  # noqa: E402
-from livedream.testing.deepdream_score import score_look  # noqa: E402
+from livedream.testing.deepdream_score import LookScore, score_look  # noqa: E402
 
 
 def high_frequency_energy(rgb_or_signed: np.ndarray) -> float:
@@ -76,19 +77,36 @@ def main(argv: list[str] | None = None) -> int:
     if frame is None:
         print("look: error: no source frame was read; check [source]", file=sys.stderr)
         return 2
-    # The shown picture's own aspect, not the budget's box: the dream fits the box at the
-    # source's aspect, rounded to even sizes, and the app cuts the source to exactly that.
-    source = np.ascontiguousarray(cropped_to_aspect(frame.image, shown.shape[0], shown.shape[1]))
-    figures = visibility(shown, source)
-    still = still_of(source, dream_size, config)
+    look = judge(shown, frame.image, dream_size, config)
+    figures = visibility(look.shown, look.source)
     print(stats.summary())
-    print(f"look after {args.seconds:g} s: {score_look(shown, source, still).line()}")
+    print(f"look after {args.seconds:g} s: {look.score.line()}")
     print(f"  at {shown.shape[1]}x{shown.shape[0]}: mean |shown − source| {figures['mean_abs']:.1f} grey levels; "
           f"high-frequency energy of the detail {figures['detail_hf']:.0f} (the source's own: {figures['source_hf']:.0f})")
     if args.out is not None:
-        write_pictures(args.out, shown, source, still)
+        write_pictures(args.out, look.shown, look.source, look.still)
         print(f"  pictures in {args.out}/")
     return 0
+
+
+@dataclass(frozen=True)
+class Look:
+    """A shown picture, the source it was shown over (cut to its aspect), the still of that
+    source, and the judge's figures for the three."""
+
+    shown: np.ndarray
+    source: np.ndarray
+    still: np.ndarray
+    score: LookScore
+
+
+def judge(shown: np.ndarray, source_frame: np.ndarray, dream_size: tuple[int, int], config) -> Look:
+    """How much of a still's DeepDream `shown` carries (tools/look.py and bench's live rows)."""
+    # The shown picture's own aspect, not the budget's box: the dream fits the box at the
+    # source's aspect, rounded to even sizes, and the app cuts the source to exactly that.
+    source = np.ascontiguousarray(cropped_to_aspect(source_frame, shown.shape[0], shown.shape[1]))
+    still = still_of(source, dream_size, config)
+    return Look(shown, source, still, score_look(shown, source, still))
 
 
 def still_of(source: np.ndarray, size: tuple[int, int], config) -> np.ndarray:
