@@ -104,7 +104,8 @@ class DisplayConfig:
     window_height: int = bounded(720, 64, 4320)
     fit: str = choice("letterbox", "crop", "stretch")
     vsync: bool = True
-    hud: bool = True
+    hud: bool = True  # shown at start
+    hud_seconds: float = bounded(10.0, 0.0, 3600.0)  # full screen: the HUD and help hide after this; 0 = they stay
     screenshot_dir: str = "screenshots"
     # The shown rate: "auto" = [source] fps (the camera's); 0 = that rate too, with adaptive quality off.
     target_fps: int | str = "auto"

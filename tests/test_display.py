@@ -14,6 +14,8 @@ import pytest  # noqa: E402
 
 from livedream.config import DisplayConfig  # noqa: E402
 from livedream.pipeline.display import (  # noqa: E402
+    ALERT_EVERY_S,
+    ALERT_S,
     KEY_BINDINGS,
     Action,
     Display,
@@ -160,3 +162,84 @@ def test_every_action_is_in_the_help_text() -> None:
     help_text = "\n".join(key_help_lines())
     for binding in KEY_BINDINGS:
         assert binding.label.split()[0] in help_text
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+GREY = np.full((200, 200, 3), 128, np.uint8)
+STATS = HudStats(fps=29.7, dream_ms=31.0, provider="CPU", objective="objective mixed3=1", steps=2, source_state="live")
+
+
+@pytest.fixture
+def full_screen():
+    """A full-screen window (the dummy driver's desktop) on a fake clock, HUD hiding after 10 s."""
+    clock = FakeClock()
+    display = Display(DisplayConfig(fullscreen=True, fit="stretch", hud=True, hud_seconds=10.0, vsync=False),
+                      clock=clock)
+    display.open()
+    yield display, clock
+    display.close()
+
+
+def test_in_full_screen_the_hud_is_drawn_at_start_and_gone_after_the_delay(full_screen) -> None:
+    display, clock = full_screen
+    display.show(GREY, STATS)
+    assert display.hud_visible and window_pixels().min() < 128  # the HUD's dark box
+    clock.now += 20.0  # the must-show: a full-screen window after 20 s
+    assert not display.hud_visible
+    display.show(GREY, STATS)
+    assert (window_pixels() == 128).all(), "something covers the picture"
+
+
+def test_h_brings_the_hud_back_and_it_stays(full_screen) -> None:
+    display, clock = full_screen
+    clock.now += 20.0
+    display.toggle_hud()
+    clock.now += 600.0
+    assert display.hud_visible
+    display.toggle_hud()
+    assert not display.hud_visible
+
+
+def test_the_hud_sits_small_in_a_corner(full_screen) -> None:
+    display, _ = full_screen
+    display.show(GREY, STATS)
+    covered = np.any(window_pixels() != 128, axis=2)
+    height, width = covered.shape
+    assert covered.mean() < 0.08 and not covered[height // 2:].any() and not covered[:, width // 2:].any()
+
+
+def test_an_operator_alert_shows_briefly_and_small_while_the_hud_is_hidden(full_screen) -> None:
+    display, clock = full_screen
+    clock.now += 20.0
+    display.show(GREY, STATS, banner="camera lost — reconnecting in 2 s")
+    covered = np.any(window_pixels() != 128, axis=2)
+    height, width = covered.shape
+    assert covered[height // 2:].any() and covered.mean() < 0.05  # small, at the bottom
+    clock.now += ALERT_S + 1
+    display.show(GREY, STATS, banner="camera lost — reconnecting in 2 s")
+    assert (window_pixels() == 128).all()
+    clock.now += ALERT_EVERY_S - ALERT_S - 1  # a minute after it appeared: once more
+    display.show(GREY, STATS, banner="camera lost — reconnecting in 2 s")
+    assert not (window_pixels() == 128).all()
+
+
+def test_the_help_hides_itself_in_full_screen_too(full_screen) -> None:
+    display, clock = full_screen
+    display.toggle_help()
+    assert display.overlays.help(True)
+    clock.now += 11.0
+    assert not display.overlays.help(True)
+
+
+def test_in_a_window_the_hud_stays() -> None:
+    clock = FakeClock()
+    display = Display(DisplayConfig(fullscreen=False, hud=True, hud_seconds=1.0), clock=clock)
+    clock.now += 600.0
+    assert display.hud_visible

@@ -171,7 +171,7 @@ def fake_exports(small_graph, tmp_path, monkeypatch):
         write_manifest_entry(out_dir, dataclasses.replace(info, name=name, file=f"{name}.onnx"))
         exported.append(name)
 
-    monkeypatch.setattr(exporting, "export_with_progress", fake_export)
+    monkeypatch.setattr(exporting, "export_in_child", fake_export)
     return models, exported
 
 
@@ -212,3 +212,22 @@ def test_first_run_on_webgpu_exports_the_index_free_variants_once(fake_exports, 
     exporting.ensure_model("default", models, "webgpu", live=True)
     exporting.ensure_model("default", models, "cpu", live=True)
     assert len(exported) == 5
+
+
+def test_the_first_runs_export_leaves_the_show_process_without_torch(tmp_path):
+    """The export runs in a child (`exporting.export_in_child`): the process that goes on to
+    show the dream has not imported torch, so it does not keep the exporter's memory."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "from livedream.runtime.exporting import export_in_child\n"
+        f"info = export_in_child(out_dir=Path({str(tmp_path)!r}), layers=('mixed0',), name='tiny')\n"
+        "print('exported', info.name, 'torch imported here:', 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    assert "exported tiny torch imported here: False" in done.stdout
+    assert (tmp_path / "tiny.onnx").exists()

@@ -322,7 +322,10 @@ class LiveApp:
         started = time.perf_counter()
         self.hud_stats = self._hud(now)
         image = self._black_frame() if dark else self.shown_image
-        self.display.show(image, self.hud_stats if self.display.hud_visible else None, None if dark else self.banner)
+        hud = self.hud_stats if self.display.hud_visible else None
+        # A full disk is a HUD line; with the HUD hidden it is an operator alert like a lost camera.
+        alert = self.banner or (None if hud else self.screenshots.warning)
+        self.display.show(image, hud, None if dark else alert)
         if dark or self._shown is not None:  # nothing before the first frame: a recording takes its size
             self.outputs.send(image)
         for control in self.controls:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import datetime
 import logging
+import math
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Callable, Protocol
 
 import cv2
 import numpy as np
@@ -162,6 +164,55 @@ def next_screenshot_path(directory: Path) -> Path:
     return directory / f"livedream-{stamp}.png"
 
 
+# --- what covers the picture, and when -------------------------------------------------------
+
+ALERT_S = 8.0  # an operator alert over a full-screen picture shows this long when it appears,
+ALERT_EVERY_S = 60.0  # and again this often while it lasts (someone walking past notices it)
+
+
+class Overlays:
+    """When the HUD, the help and an operator alert are drawn over the picture.
+
+    In full screen the picture is the art: the HUD hides itself `hide_after_s` after the show
+    starts (key h brings it back, and then it stays: it was asked for), the help likewise
+    after it was opened, and an alert (camera lost, engine restart, disk floor) shows for
+    ALERT_S when it appears and each ALERT_EVERY_S while it lasts. In a window, where a show
+    is set up, whatever is on stays. `hide_after_s` 0 = nothing hides itself.
+    """
+
+    def __init__(self, hud: bool, hide_after_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._hide_after = hide_after_s if hide_after_s > 0 else math.inf
+        self._hud_until = clock() + self._hide_after if hud else -math.inf  # -inf: off; inf: asked for
+        self._help_until = -math.inf
+        self._alert: str | None = None
+        self._alert_since = 0.0
+
+    def hud(self, fullscreen: bool) -> bool:
+        return self._shown(self._hud_until, fullscreen)
+
+    def help(self, fullscreen: bool) -> bool:
+        return self._shown(self._help_until, fullscreen)
+
+    def toggle_hud(self, fullscreen: bool) -> None:
+        self._hud_until = -math.inf if self.hud(fullscreen) else math.inf
+
+    def toggle_help(self, fullscreen: bool) -> None:
+        self._help_until = -math.inf if self.help(fullscreen) else self._clock() + self._hide_after
+
+    def alert(self, text: str | None, fullscreen: bool) -> str | None:
+        """`text` while it should show; a new text starts its own ALERT_S."""
+        now = self._clock()
+        if text != self._alert:
+            self._alert, self._alert_since = text, now
+        if text is None or not fullscreen:
+            return text
+        return text if (now - self._alert_since) % ALERT_EVERY_S < ALERT_S else None
+
+    def _shown(self, until: float, fullscreen: bool) -> bool:
+        return until > self._clock() if fullscreen else until > -math.inf
+
+
 # --- the window ----------------------------------------------------------------------------
 
 
@@ -226,10 +277,9 @@ def open_screen(cfg: DisplayConfig) -> Screen:
 class Display:
     """One window. `show()` draws a frame (plus HUD, banner, help) and flips; `poll()` → actions."""
 
-    def __init__(self, cfg: DisplayConfig, title: str = "LiveDream") -> None:
+    def __init__(self, cfg: DisplayConfig, title: str = "LiveDream", clock: Callable[[], float] = time.monotonic) -> None:
         self.cfg = cfg
-        self.hud_visible = cfg.hud
-        self.help_visible = False
+        self.overlays = Overlays(cfg.hud, cfg.hud_seconds, clock)
         self.fullscreen = cfg.fullscreen
         self.vsync_active = False
         self._title = title
@@ -253,9 +303,11 @@ class Display:
         except pygame.error as error:
             raise UserError(f"cannot open a window ({error}); run it on a desktop, set DISPLAY, "
                             f"or set SDL_VIDEODRIVER=dummy to run headless") from None
-        line_height = max(18, self.size[1] // 28)  # readable from a few metres at any resolution
+        # The HUD sits small in a corner (20 px lines at 1080p); the windowed banner is readable
+        # from a few metres.
+        line_height = max(14, self.size[1] // 54)
         self._font = pygame.font.Font(None, line_height)
-        self._banner_font = pygame.font.Font(None, line_height * 2)
+        self._banner_font = pygame.font.Font(None, max(36, self.size[1] // 14))
 
     def close(self) -> None:
         pygame.display.quit()
@@ -269,11 +321,15 @@ class Display:
         self.fullscreen = not self.fullscreen
         self._set_mode()
 
+    @property
+    def hud_visible(self) -> bool:
+        return self.overlays.hud(self.fullscreen)
+
     def toggle_hud(self) -> None:
-        self.hud_visible = not self.hud_visible
+        self.overlays.toggle_hud(self.fullscreen)
 
     def toggle_help(self) -> None:
-        self.help_visible = not self.help_visible
+        self.overlays.toggle_help(self.fullscreen)
 
     # per frame
 
@@ -285,13 +341,17 @@ class Display:
         if self._layout.target.size != window.get_size():  # type: ignore[union-attr]
             window.fill((0, 0, 0))  # letterbox bars
         window.blit(self._scaled, self._layout.target)  # type: ignore[union-attr, arg-type]
+        margin = self._font.get_height() // 2
         if self.hud_visible and hud is not None:
-            margin = self._font.get_height() // 2
             self._draw_text_box([(line,) for line in hud.lines()], self._font, TEXT_COLOUR, (margin, margin))
-        if self.help_visible:
+        alert = self.overlays.alert(banner, self.fullscreen)
+        if self.overlays.help(self.fullscreen):
             self._draw_centred([("Keys", ""), *key_help_rows()], self._font, TEXT_COLOUR)
-        elif banner:
-            self._draw_centred([(banner,)], self._banner_font, BANNER_COLOUR)
+        elif alert and self.fullscreen:  # small, in the corner the HUD leaves free
+            _, height, _ = self._text_box_size([(alert,)], self._font)
+            self._draw_text_box([(alert,)], self._font, BANNER_COLOUR, (margin, window.get_height() - height - margin))
+        elif alert:
+            self._draw_centred([(alert,)], self._banner_font, BANNER_COLOUR)
         pygame.display.flip()
 
     def poll(self) -> list[Action]:
