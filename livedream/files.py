@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import logging
 import os
 import shutil
@@ -16,6 +17,12 @@ from typing import Callable, Iterator
 import platformdirs
 
 log = logging.getLogger(__name__)
+
+
+def file_digest(path: Path, hash_name: str = "sha256") -> str:
+    """The hex digest of the file at `path` (graphs in the manifest, downloaded weights)."""
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, hash_name).hexdigest()
 
 
 def write_atomically(path: Path, data: bytes) -> None:

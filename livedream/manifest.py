@@ -8,7 +8,6 @@ minimum input size. The runtime checks a graph against it before loading.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 import platformdirs
 
 from livedream.errors import UserError
-from livedream.files import file_problem, write_atomically
+from livedream.files import file_digest, file_problem, write_atomically
 
 DEFAULT_MODEL = "default"  # mixed0–mixed5, the default objective mixed3 + mixed5
 DEEP_MODEL = "deep"  # mixed0–mixed10, for objectives that reach deeper than mixed5
@@ -100,14 +99,6 @@ def default_models_dir() -> Path:
     return Path(platformdirs.user_data_dir("livedream")) / "models"
 
 
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def read_manifest(models_dir: Path) -> dict[str, GraphInfo]:
     path = models_dir / MANIFEST_NAME
     if not path.exists():
@@ -149,7 +140,7 @@ def find_graph(name: str, models_dir: Path, verify: bool = True) -> tuple[Path, 
     path = models_dir / info.file
     if not path.exists():
         raise UserError(f"model file {path} is missing; {EXPORT_HINT}")
-    if verify and sha256_of(path) != info.graph_sha256:
+    if verify and file_digest(path) != info.graph_sha256:
         raise UserError(
             f"model file {path} does not match its manifest sha256 (changed or damaged); "
             f"re-export it with `livedream export`"

@@ -63,7 +63,8 @@ def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant
     `index_free`: max pools backward by comparison, the variant WebGPU runs whole."""
     from livedream.export.backward import DreamGradient
     from livedream.export.graph import OPSET, export_module
-    from livedream.manifest import POOL_BY_COMPARISON, POOL_BY_INDICES, GraphInfo, sha256_of, write_manifest_entry
+    from livedream.files import file_digest
+    from livedream.manifest import POOL_BY_COMPARISON, POOL_BY_INDICES, GraphInfo, write_manifest_entry
 
     model = random_model(layers, variant, seed)
     module = DreamGradient(model, {layer: 1.0 for layer in layers}, index_free=index_free).eval()
@@ -80,7 +81,7 @@ def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant
             channels=module.channels,
             weights_source=f"random (seed {seed})",
             weights_sha256="0" * 64,
-            graph_sha256=sha256_of(path),
+            graph_sha256=file_digest(path),
             opset=OPSET,
             dtype="float32",
             input_range=(-1.0, 1.0),
@@ -157,7 +158,8 @@ def lively_graph(tmp_path_factory) -> Path:
     pytest.importorskip("torch")
     from livedream.export.backward import DreamGradient
     from livedream.export.graph import OPSET, export_module
-    from livedream.manifest import GraphInfo, sha256_of, write_manifest_entry
+    from livedream.files import file_digest
+    from livedream.manifest import GraphInfo, write_manifest_entry
 
     folder = tmp_path_factory.mktemp("lively")
     path = folder / "lively.onnx"
@@ -165,7 +167,7 @@ def lively_graph(tmp_path_factory) -> Path:
     info = GraphInfo(
         name="lively", file=path.name, layers=LIVELY_LAYERS, layer_weights=(1.0,),
         weights_source=f"lively random (seed {LIVELY_SEED})", weights_sha256="0" * 64,
-        graph_sha256=sha256_of(path), opset=OPSET, dtype="float32", input_range=(-1.0, 1.0),
+        graph_sha256=file_digest(path), opset=OPSET, dtype="float32", input_range=(-1.0, 1.0),
         min_size=75, variant="test", channels=(256,),
     )
     write_manifest_entry(folder, info)

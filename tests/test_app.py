@@ -26,8 +26,9 @@ from livedream.live.controls import PassiveControls
 from livedream.params import Params
 from livedream.pipeline.display import BANNER_COLOUR, Display
 from livedream.pipeline.dreamer import LiveDreamer
+from livedream.pipeline.frames import LIVE, Frame
 from livedream.pipeline.images import cropped_to_aspect
-from livedream.pipeline.sources import LIVE, DemoSource, Frame
+from livedream.pipeline.sources import DemoSource
 from tests.conftest import models_of
 
 DREAM = Params(dream_height=96, dream_width=128, steps=1, strength=0.05, half_life=0.9)
@@ -42,6 +43,7 @@ class ScriptedSource:
         self.image = image
         self.advance = advance
         self.state = LIVE
+        self.noun = "camera"
         self.newest_index = 0
         self.closed = False
 

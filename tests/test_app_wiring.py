@@ -33,7 +33,7 @@ from livedream.ops.schedule import DailySchedule
 from livedream.params import Params
 from livedream.pipeline.display import Display
 from livedream.pipeline.dreamer import LiveDreamer
-from livedream.pipeline.sources import LIVE, Frame
+from livedream.pipeline.frames import LIVE, Frame
 from livedream.runtime.guard import GuardedModel
 from tests.conftest import as_model, models_of
 from tests.test_app import (  # noqa: F401 - isolated_logging is an autouse fixture
@@ -80,6 +80,7 @@ class Flicker:
         shape = (DREAM.dream_height, DREAM.dream_width, 3)
         self.pictures = [np.zeros(shape, np.uint8), np.full(shape, 255, np.uint8)]
         self.state = LIVE
+        self.noun = "camera"
         self.index = 0
 
     def start(self) -> None:

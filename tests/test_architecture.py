@@ -1,6 +1,6 @@
 """The shape of the package, as the README's picture draws it: which package may import
-which, torch only in `export`, no capability probing, small packages, a LiveApp that fits
-in a head, and every command's --help. Parsed from the source, so a wrong arrow fails here
+which, no two files that import each other (nor any longer loop), torch only in `export`,
+no capability probing, and every command's --help. Parsed from the source, so a wrong arrow fails here
 the day it is written."""
 
 from __future__ import annotations
@@ -79,6 +79,78 @@ def test_the_import_check_sees_a_wrong_arrow() -> None:
     """The check above must fail on a lazy import of `live` inside a pipeline function."""
     tree = ast.parse("def f():\n    from livedream.live.app import LiveApp\n")
     assert "livedream.live.app" in imported_names(tree) and "live" in FORBIDDEN["pipeline"]
+
+
+def module_file(name: str) -> Path | None:
+    """The file of module `name` (livedream.x.y), or None outside the package."""
+    pieces = name.split(".")
+    if pieces[0] != "livedream":
+        return None
+    base = PACKAGE.joinpath(*pieces[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.exists():
+            return candidate
+    return None
+
+
+def imported_files(tree: ast.AST) -> set[Path]:
+    """The package's files an import names, at any depth (lazy and TYPE_CHECKING ones too):
+    `from livedream.a import b` is the file of a.b where b is a module, else a's."""
+    files: set[Path | None] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            files.update(module_file(alias.name) for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            files.update(module_file(f"{node.module}.{alias.name}") or module_file(node.module) for alias in node.names)
+    files.discard(None)
+    return files  # type: ignore[return-value]
+
+
+def import_cycles(graph: dict[Path, set[Path]]) -> list[list[Path]]:
+    """Every group of files that import each other round a loop (Tarjan's strongly connected
+    components of more than one file)."""
+    index: dict[Path, int] = {}
+    low: dict[Path, int] = {}
+    stack: list[Path] = []
+    cycles = []
+
+    def visit(node: Path) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for target in graph.get(node, ()):
+            if target not in index:
+                visit(target)
+                low[node] = min(low[node], low[target])
+            elif target in stack:
+                low[node] = min(low[node], index[target])
+        if low[node] == index[node]:
+            group = []
+            while True:
+                member = stack.pop()
+                group.append(member)
+                if member == node:
+                    break
+            if len(group) > 1:
+                cycles.append(sorted(group))
+
+    for node in sorted(graph):
+        if node not in index:
+            visit(node)
+    return cycles
+
+
+def test_no_files_import_each_other() -> None:
+    graph = {path: imported_files(ast.parse(path.read_text())) - {path} for path in modules()}
+    cycles = [" → ".join(str(p.relative_to(PACKAGE)) for p in group) for group in import_cycles(graph)]
+    assert not cycles, "files that import each other:\n" + "\n".join(cycles)
+
+
+def test_the_cycle_check_sees_a_lazy_import_back() -> None:
+    a, b, c = PACKAGE / "a.py", PACKAGE / "b.py", PACKAGE / "c.py"
+    assert import_cycles({a: {b}, b: {c}, c: {a}}) == [[a, b, c]]
+    assert import_cycles({a: {b}, b: {c}, c: set()}) == []
+    tree = ast.parse("def f():\n    from livedream.live.app import LiveApp\n")
+    assert imported_files(tree) == {PACKAGE / "live" / "app.py"}
 
 
 def test_nothing_outside_export_imports_torch() -> None:

@@ -145,6 +145,19 @@ def test_control_port_open_to_the_network_is_a_warning(machine: Path, capsys) ->
     assert "! [osc] host: 0.0.0.0: reachable from the network" in out
 
 
+@pytest.mark.parametrize("host,loopback", [("127.0.0.1", True), ("127.0.0.2", True), ("localhost", True),
+                                           ("::1", True), ("0.0.0.0", False), ("192.168.1.5", False)])
+def test_the_doctor_and_the_listeners_agree_on_loopback(machine: Path, host, loopback, capsys) -> None:
+    """One rule (`control.ports.is_loopback`): 127.0.0.2 is this machine for both."""
+    from livedream.control.ports import is_loopback
+
+    machine.write_text(machine.read_text() + f'[osc]\nhost = "{host}"\n')
+    _, out = run(["doctor", "--config", str(machine), "--source", "demo"], capsys)
+    assert is_loopback(host) is loopback
+    assert (f"✓ [osc] host: {host}: reachable from this machine only" in out) is loopback
+    assert (f"! [osc] host: {host}: reachable from the network" in out) is not loopback
+
+
 def test_no_display_blocks_with_the_display_fix(machine: Path, monkeypatch, capsys) -> None:
     import pygame
 

@@ -15,14 +15,12 @@ import pytest
 
 from livedream.config import SourceConfig
 from livedream.errors import UserError
+from livedream.pipeline.frames import LIVE, Frame, is_lost
 from livedream.pipeline.sources import (
-    LIVE,
     CameraSource,
     DemoSource,
-    Frame,
     StillSource,
     VideoFileSource,
-    is_lost,
     open_source,
 )
 

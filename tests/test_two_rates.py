@@ -13,17 +13,18 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
 import cv2  # noqa: E402
 import numpy as np  # noqa: E402
+import pygame  # noqa: E402
 
 from livedream.config import DisplayConfig  # noqa: E402
 from livedream.live.app import LiveApp  # noqa: E402
 from livedream.live.controls import PassiveControls  # noqa: E402
 from livedream.live.worker import DreamJob, DreamSlot  # noqa: E402
 from livedream.params import Params  # noqa: E402
-from livedream.pipeline.display import Action, Display  # noqa: E402
+from livedream.pipeline.display import Display  # noqa: E402
 from livedream.pipeline.dreamer import LiveDreamer  # noqa: E402
+from livedream.pipeline.frames import LIVE, Frame  # noqa: E402
 from livedream.pipeline.images import to_nchw  # noqa: E402
 from livedream.pipeline.overlay import CarriedOverlay, FinishedDream  # noqa: E402
-from livedream.pipeline.sources import LIVE, Frame  # noqa: E402
 from livedream.runtime.guard import GuardedModel  # noqa: E402
 from tests.conftest import as_model, models_of  # noqa: E402
 
@@ -44,6 +45,7 @@ class NumberedSource:
     """A camera whose every read is a new frame, flat grey at a level that names its index."""
 
     state = LIVE
+    noun = "camera"
 
     def __init__(self) -> None:
         self.index = 0
@@ -236,15 +238,20 @@ def test_a_worker_error_leaves_the_show_running_with_a_banner(small_engine, tmp_
     assert not worker_threads()
 
 
+def press_space() -> None:
+    """Key space (freeze / resume), as the window reports it."""
+    pygame.event.post(pygame.event.Event(pygame.KEYDOWN, key=pygame.K_SPACE, unicode=" ", mod=0, scancode=0))
+
+
 def test_freeze_stops_the_worker_thread_and_resume_starts_it_again(small_engine, tmp_path) -> None:
     app = LiveApp(NumberedSource(), LiveDreamer(), display(tmp_path), DREAM, models_of(small_engine), show_fps=0)
     with app:
         app.run(max_frames=5)
         assert len(worker_threads()) == 1
-        app.keys.run([Action("pause")])
+        press_space()
         app.step()
         assert app.paused and not worker_threads()
-        app.keys.run([Action("pause")])
+        press_space()
         app.run(max_frames=3)
         assert len(worker_threads()) == 1
     assert not worker_threads()

@@ -119,7 +119,7 @@ class ControlHub:
         self.feedback.send(params, preset, fps, self.attract.motion_level if self.attract else None, now)
 
     def drain_commands(self) -> list[str]:
-        """Commands for the loop since the last call: "screenshot", "pause", "record_start", "record_stop"."""
+        """Commands for the loop since the last call (one of `inbox.COMMANDS` each)."""
         return self.inbox.drain_commands()
 
     def take_command(self, command: str) -> None:

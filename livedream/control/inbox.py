@@ -22,7 +22,7 @@ from livedream.params import OBJECTIVE_PREFIX, Params, live_range, live_value, o
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("screenshot", "record_start", "record_stop", "pause")
+COMMANDS = ("screenshot", "record_start", "record_stop", "pause")  # what a control may send; the app acts on each as on its key
 MAX_COMMANDS = 64  # queued commands beyond this drop the oldest
 MAX_TEXT = 64  # longest preset name accepted from the network
 MAX_PATH = 1024  # longest guide path accepted

@@ -50,7 +50,7 @@ TOKEN_FILE = "web-token"
 def listen(what: str, section: str, host: str, port: int, make_server: Callable[[], Server]) -> Server:
     """`make_server()`, warning when it is reachable from the network; a port that cannot be
     opened is a one-line UserError naming the config key to change."""
-    if host not in LOCAL_HOSTS:
+    if not is_loopback(host):
         log.warning("%s listens on %s:%d: anyone on that network can steer the show", what, host, port)
     try:
         return make_server()
@@ -142,10 +142,6 @@ class RequestGuard:
         self._rate = rate or RateLimit()
         names = {"localhost", socket.gethostname().lower()}
         self._own_names = names | {f"{name}.local" for name in names} | {bound_host.lower()}
-
-    @property
-    def needs_token(self) -> bool:
-        return self.token is not None
 
     def check(self, method: str, target: str, headers: Mapping[str, str], client: str) -> Refusal | None:
         if not self._rate.allow(client):

@@ -36,6 +36,7 @@ from livedream.export.inception import (
 )
 from livedream.export.translations import TRANSLATIONS
 from livedream.export.weights import LoadedWeights, apply_weights, load_weights
+from livedream.files import file_digest
 from livedream.manifest import (
     CHANNELS_KEY,
     DEEP_MODEL,
@@ -46,7 +47,6 @@ from livedream.manifest import (
     WEIGHTS_KEY,
     WEBGPU_SUFFIX,
     GraphInfo,
-    sha256_of,
     write_manifest_entry,
 )
 from livedream.objective import public_layer
@@ -266,7 +266,7 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
         channels=tuple(STAGE_CHANNELS[stage] for stage in layer_weights),
         weights_source=weights.source,
         weights_sha256=weights.sha256,
-        graph_sha256=sha256_of(final),
+        graph_sha256=file_digest(final),
         opset=OPSET,
         dtype="float16" if request.fp16 else "float32",
         input_range=(-1.0, 1.0),

@@ -45,7 +45,7 @@ from livedream.export.inception import (
     InceptionV3,
     Variant,
 )
-from livedream.files import file_problem
+from livedream.files import file_digest, file_problem
 
 
 class WeightsError(UserError):
@@ -521,11 +521,6 @@ def _load_any(path: Path) -> LoadedWeights:
 
 
 # ---- download and hashing -------------------------------------------------------------------
-
-
-def file_digest(path: Path, hash_name: str) -> str:
-    with open(path, "rb") as file:
-        return hashlib.file_digest(file, hash_name).hexdigest()
 
 
 def fetch(remote: RemoteFile, cache_dir: Path | None = None) -> Path:

@@ -31,7 +31,7 @@ from livedream.live.budget import FrameBudget
 from livedream.live.controls import Controls
 from livedream.live.hours import OpeningHours
 from livedream.live.hud import LoopState, banner_text, compose_hud
-from livedream.live.keys import KeyActions, PresetRecall, Recording, remote_actions
+from livedream.live.keys import KeyActions, PresetRecall, Recording, Request, remote_actions
 from livedream.live.models import ModelSet
 from livedream.live.screenshots import Screenshots
 from livedream.live.stats import (
@@ -49,9 +49,9 @@ from livedream.outputs.seam import Outputs
 from livedream.params import Params
 from livedream.pipeline.display import Action, HudStats, Screen
 from livedream.pipeline.dreamer import LiveDreamer
+from livedream.pipeline.frames import Frame, Source
 from livedream.pipeline.images import cropped_to_aspect, fitted_to_aspect
 from livedream.pipeline.overlay import CarriedOverlay
-from livedream.pipeline.sources import Frame, Source
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +96,22 @@ class LiveApp:
         fast as the loop goes). `threaded` False dreams inside the show loop, one dream per
         shown frame (tests that count frames)."""
         self.source, self.display, self.params = source, display, params
+        self._budgeted = params  # `params` with the budget's cuts, made once a frame
         self.worker = DreamWorker(dreamer, clock, threaded, lambda: self.stopping)
         self.overlay = CarriedOverlay()
         self.models, self.outputs = models, outputs or Outputs()
         self.controls = list(controls)
-        self.keys = KeyActions(self, recall_preset, recording)
+        self.keys = KeyActions(recall_preset, recording)
+        self._requests: dict[str, Callable[[str], None]] = {  # what a key's `Request` does (keys.REQUESTS)
+            "quit": lambda _: self.stop("quit"),
+            "fullscreen": lambda _: self.display.toggle_fullscreen(),
+            "hud": lambda _: self.display.toggle_hud(),
+            "help": lambda _: self.display.toggle_help(),
+            "pause": lambda _: self._toggle_pause(),
+            "screenshot": lambda _: self.request_screenshot(),
+            "guide_from_source": lambda _: self._guide_from_source(),
+            "learn": self._learn,
+        }
         self.deepen, self.health = deepen, health
         self.hours = OpeningHours(schedule, self._start_afresh, wall_clock)
         self.watchdog = FrameWatchdog(MAX_FRAME_GAP_S, clock=clock)
@@ -196,13 +207,14 @@ class LiveApp:
         interval = self.fps.frame_started(started)
         if interval is not None:
             self.times.record("interval", interval * 1000)
-        self.keys.run(self._poll_keys() + remote_actions([c for ctl in self.controls for c in ctl.drain_commands()]))
+        self._apply_keys(self._poll_keys() + remote_actions([c for ctl in self.controls for c in ctl.drain_commands()]))
         self._take_controls(now)
+        self._budgeted = self.budget.apply(self.params)  # once a frame: the dream, the HUD and the stats read it
         dark = self.hours.dark()
         self._run_worker(not (self.paused or dark))
         frame = None if self.paused or dark else self._read_source(now)
         if frame is not None:
-            effective, image = sized_for(self.budget.apply(self.params), frame.image, self.models.current.min_size,
+            effective, image = sized_for(self._budgeted, frame.image, self.models.current.min_size,
                                          self.display.cfg.fit)
             self._follow(image, effective)
             self._take_dream()  # before the offer: the next dream starts from the newest one
@@ -224,6 +236,34 @@ class LiveApp:
         actions = self.display.poll()
         self._poll_ms = (time.perf_counter() - started) * 1000
         return actions
+
+    def _apply_keys(self, actions: list[Action]) -> None:
+        """The keys' and commands' intents, in order: new `Params`, or a request carried out here."""
+        for intent in self.keys.intents(actions, self.params, self.now):
+            if isinstance(intent, Request):
+                self._requests[intent.name](intent.detail)
+            else:
+                self.params = intent
+
+    def _toggle_pause(self) -> None:
+        self.paused = not self.paused
+        log.info("paused" if self.paused else "resumed")
+
+    def _guide_from_source(self) -> None:
+        """"The room dreams of the visitor" (key g): the frame in front of the camera, saved,
+        becomes the guide; its features are read once, on the next frame."""
+        frame = self.source_frame
+        if frame is None:
+            log.info("key g: no source frame yet to guide by")
+            return
+        path = self.screenshots.save_guide(frame.image)
+        if path is not None:
+            log.info("key g: guide %s", path)
+            self.params = dataclasses.replace(self.params, guide=str(path))
+
+    def _learn(self, parameter: str) -> None:
+        for control in self.controls:
+            control.take_command(f"learn {parameter}")
 
     def _take_controls(self, now: float) -> None:
         for control in self.controls:
@@ -315,7 +355,7 @@ class LiveApp:
     @property
     def effective(self) -> Params:
         """The Params the dreamer runs with now: budget cuts applied, at the last dream's size."""
-        return with_size(self.budget.apply(self.params), self._dream_size)
+        return with_size(self._budgeted, self._dream_size)
 
     def _show(self, now: float, dark: bool) -> None:
         """Put the frame on the screen (black when dark) and hand it to the controls."""
@@ -349,8 +389,8 @@ class LiveApp:
     def banner(self) -> str | None:
         """The message over the picture: the source's fault, the engine's, or a late frame."""
         worker = f"dream worker error — {self.worker.error}" if self.worker.error else ""
-        return banner_text(self.source.state, self.models.current.state or worker, self.watchdog.banner(self.now),
-                           self._shown is not None)
+        return banner_text(self.source.noun, self.source.state, self.models.current.state or worker,
+                           self.watchdog.banner(self.now), self._shown is not None)
 
     def _hud(self, now: float) -> HudStats:
         loop = LoopState(self.paused, self.hours.dark_until, self.models.frames_skipped, self.models.restarts)

@@ -9,7 +9,7 @@ from livedream.live.stats import SHOW_STAGES, StageTimes
 from livedream.objective import deepest_layer, describe
 from livedream.params import Params
 from livedream.pipeline.display import HudStats
-from livedream.pipeline.sources import ENDED, is_lost
+from livedream.pipeline.frames import ENDED, is_lost
 
 RECENT_FRAMES = 30  # the HUD's stage times are medians of this many frames
 
@@ -66,10 +66,11 @@ def objective_line(effective: Params, graph_layers: tuple[str, ...]) -> str:
     return f"objective {describe(effective.objective)}{deep}{guide}"
 
 
-def banner_text(source_state: str, engine_state: str, late: str | None, anything_shown: bool) -> str | None:
+def banner_text(source_noun: str, source_state: str, engine_state: str, late: str | None,
+                anything_shown: bool) -> str | None:
     """The message over the picture: the source's fault, the engine's, or a late frame."""
     if is_lost(source_state):
-        return f"camera {source_state}"
+        return f"{source_noun} {source_state}"
     if source_state == ENDED:
         return "the video ended"
     return engine_state or late or (None if anything_shown else f"source {source_state}…")

@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable, Protocol
+from typing import Callable, Protocol
 
+from livedream.control.inbox import COMMANDS
+from livedream.params import Params
 from livedream.pipeline.display import Action
-
-if TYPE_CHECKING:
-    from livedream.live.app import LiveApp
 
 log = logging.getLogger(__name__)
 
 STRENGTH_STEP = 0.005  # one +/- key press
-REMOTE_COMMANDS = ("screenshot", "pause", "record_start", "record_stop")  # a control's commands act like keys
+REMOTE_COMMANDS = COMMANDS  # a control's commands (`control.inbox`, their owner) act like their keys
 LEARNABLE = {"strength_up": "strength", "strength_down": "strength", "steps_up": "steps", "steps_down": "steps"}
 
 PresetRecall = Callable[[int, float], bool]
@@ -32,78 +32,67 @@ class Recording(Protocol):
     def stop(self) -> Path | None: ...
 
 
-class KeyActions:
-    """A table from action name to what it does to the app; keys only change `Params` or
-    ask the app for something (stop, pause, screenshot), never reach inside a stage."""
+@dataclass(frozen=True)
+class Request:
+    """Something a key asks of the loop by name, which `LiveApp.step` carries out: one of
+    REQUESTS; `detail` is the parameter a "learn" arms."""
 
-    def __init__(self, app: "LiveApp", recall_preset: PresetRecall | None = None,
-                 recording: Recording | None = None) -> None:
-        self._app = app
+    name: str
+    detail: str = ""
+
+
+REQUESTS = ("quit", "fullscreen", "hud", "help", "pause", "screenshot", "guide_from_source", "learn")
+
+Intent = Params | Request
+"""A key's answer: the `Params` to run with from now, or a `Request` of the loop."""
+
+
+class KeyActions:
+    """A table from action name to the intent it makes: keys change `Params` or ask the loop
+    for something (`Request`), never reach into the app; the loop applies the intents."""
+
+    def __init__(self, recall_preset: PresetRecall | None = None, recording: Recording | None = None) -> None:
         self._recall_preset = recall_preset
         self._recording = recording
         self._learn_next = False  # key m was pressed: the next parameter key arms MIDI learn
-        display = app.display
-        self._handlers: dict[str, Callable[[int | None], None]] = {
-            "quit": lambda _: app.stop("quit"),
-            "toggle_fullscreen": lambda _: display.toggle_fullscreen(),
-            "toggle_hud": lambda _: display.toggle_hud(),
-            "help": lambda _: display.toggle_help(),
-            "pause": lambda _: self._pause(),
-            "strength_up": lambda _: self._strength(+STRENGTH_STEP),
-            "strength_down": lambda _: self._strength(-STRENGTH_STEP),
-            "steps_up": lambda _: self._change(steps=app.params.steps + 1),
-            "steps_down": lambda _: self._change(steps=app.params.steps - 1),
-            "screenshot": lambda _: app.request_screenshot(),
-            "record": lambda _: self._record(None),
-            "record_start": lambda _: self._record(True),
-            "record_stop": lambda _: self._record(False),
-            "learn": lambda _: self._arm_learn(),
-            "guide": lambda _: self._guide_from_source(),
-            "guide_clear": lambda _: self._change(guide=""),
-            "preset": self._preset,
+        self._handlers: dict[str, Callable[[Params, int | None, float], Intent | None]] = {
+            "quit": lambda p, _, now: Request("quit"),
+            "toggle_fullscreen": lambda p, _, now: Request("fullscreen"),
+            "toggle_hud": lambda p, _, now: Request("hud"),
+            "help": lambda p, _, now: Request("help"),
+            "pause": lambda p, _, now: Request("pause"),
+            "strength_up": lambda p, _, now: changed(p, strength=round(p.strength + STRENGTH_STEP, 4)),
+            "strength_down": lambda p, _, now: changed(p, strength=round(p.strength - STRENGTH_STEP, 4)),
+            "steps_up": lambda p, _, now: changed(p, steps=p.steps + 1),
+            "steps_down": lambda p, _, now: changed(p, steps=p.steps - 1),
+            "screenshot": lambda p, _, now: Request("screenshot"),
+            "record": lambda p, _, now: self._record(None),
+            "record_start": lambda p, _, now: self._record(True),
+            "record_stop": lambda p, _, now: self._record(False),
+            "learn": lambda p, _, now: self._arm_learn(),
+            "guide": lambda p, _, now: Request("guide_from_source"),
+            "guide_clear": lambda p, _, now: changed(p, guide=""),
+            "preset": lambda p, slot, now: self._preset(slot, now),
         }
 
-    def run(self, actions: list[Action]) -> None:
+    def intents(self, actions: list[Action], params: Params, now: float) -> list[Intent]:
+        """What `actions` ask, in order; each Params change builds on the one before."""
+        intents: list[Intent] = []
         for action in actions:
             if self._learn_next and action.name in LEARNABLE:
-                self._learn(LEARNABLE[action.name])
+                self._learn_next = False
+                intents.append(Request("learn", LEARNABLE[action.name]))
                 continue
             self._learn_next = False
             handler = self._handlers.get(action.name)
             if handler is None:
                 log.debug("no handler for action %s", action.name)
-            else:
-                handler(action.value)
-
-    def _strength(self, change: float) -> None:
-        self._change(strength=round(self._app.params.strength + change, 4))
-
-    def _change(self, **changes: float | int | str) -> None:
-        """Key changes: clamped to the allowed ranges, warnings logged, never raised."""
-        app = self._app
-        changed, warnings = app.params.clamped(**changes)
-        for warning in warnings:
-            log.warning("key: %s", warning)
-        differences = app.params.differences(changed)
-        if differences:
-            log.info("key: %s", ", ".join(differences))
-        app.params = changed
-
-    def _guide_from_source(self) -> None:
-        """"The room dreams of the visitor": the frame in front of the camera, saved, becomes the
-        guide; its features are read once, on the next frame."""
-        frame = self._app.source_frame
-        if frame is None:
-            log.info("key g: no source frame yet to guide by")
-            return
-        path = self._app.screenshots.save_guide(frame.image)
-        if path is not None:
-            log.info("key g: guide %s", path)
-            self._change(guide=str(path))
-
-    def _pause(self) -> None:
-        self._app.paused = not self._app.paused
-        log.info("paused" if self._app.paused else "resumed")
+                continue
+            intent = handler(params, action.value, now)
+            if intent is not None:
+                intents.append(intent)
+                params = intent if isinstance(intent, Params) else params
+        return intents
 
     def _record(self, on: bool | None) -> None:
         """on: True start, False stop, None toggle."""
@@ -121,18 +110,24 @@ class KeyActions:
         self._learn_next = True
         log.info("MIDI learn: press the key of the parameter to learn (+/- strength, ]/[ steps)")
 
-    def _learn(self, parameter: str) -> None:
-        self._learn_next = False
-        for control in self._app.controls:
-            control.take_command(f"learn {parameter}")
-
-    def _preset(self, slot: int | None) -> None:
+    def _preset(self, slot: int | None, now: float) -> None:
         if slot is None:
             return
         if self._recall_preset is None:
             log.info("preset %d not defined", slot)
-        elif self._recall_preset(slot, self._app.now):
+        elif self._recall_preset(slot, now):
             log.info("preset %d", slot)
+
+
+def changed(params: Params, **changes: float | int | str) -> Params:
+    """A key's change: clamped to the allowed ranges, warnings logged, never raised."""
+    result, warnings = params.clamped(**changes)
+    for warning in warnings:
+        log.warning("key: %s", warning)
+    differences = params.differences(result)
+    if differences:
+        log.info("key: %s", ", ".join(differences))
+    return result
 
 
 def remote_actions(commands: list[str]) -> list[Action]:

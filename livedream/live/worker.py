@@ -51,7 +51,7 @@ class DreamJob:
 
 
 class DreamSlot:
-    """Keeps only the newest finished dream; triple buffered like `sources.NewestFrameSlot`,
+    """Keeps only the newest finished dream; triple buffered like `frames.NewestFrameSlot`,
     so the worker never writes arrays the show loop may still be reading."""
 
     BUFFERS = 3

@@ -6,6 +6,7 @@ pieces that a resume continues from (`render`), on one or several workers (`farm
 from __future__ import annotations
 
 import dataclasses
+import functools
 import time
 from pathlib import Path
 
@@ -166,7 +167,7 @@ def dream_video(job: OfflineJob) -> None:
         if len(wanted) == 1 and job.ray is None:
             dream_chunk(job, render, info, wanted[0])
         else:
-            Farm(job.workers, job.ray).run(job, render, info, wanted)
+            Farm(job.workers, job.ray).run(functools.partial(dream_chunk, job, render, info, report=False), wanted)
     except KeyboardInterrupt:
         console.print("stopped; the finished pieces are kept: continue with the same command and --resume")
         raise

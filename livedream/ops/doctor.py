@@ -33,6 +33,7 @@ from livedream.config import (
     config_path_or_default,
     load_config,
 )
+from livedream.control.ports import is_loopback
 from livedream.errors import UserError, first_line
 from livedream.manifest import (
     EXPORT_HINT,
@@ -46,7 +47,6 @@ SYMBOLS = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[bold red]✗[/]", 
 CAMERA_INDICES = range(4)
 PROBE_TIMEOUT_S = 5.0
 HEADLESS_DRIVERS = ("dummy", "offscreen")
-LOOPBACK = ("127.0.0.1", "localhost", "::1")
 CUDNN_FIX = (
     "install the CUDA and cuDNN libraries onnxruntime-gpu needs "
     "(pip install \"onnxruntime-gpu[cuda,cudnn]\") and check that `nvidia-smi` works"
@@ -532,7 +532,7 @@ def check_control_ports(config: Config) -> list[Check]:
             continue
         if enabled.get((section, "enabled")) is False:
             continue
-        if value.strip().lower() in LOOPBACK:
+        if is_loopback(value.strip().lower()):  # the listeners' own rule
             checks.append(Check(OK, f"[{section}] {key}", f"{value}: reachable from this machine only"))
         else:
             checks.append(Check(

@@ -23,6 +23,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from livedream.pipeline.images import to_nchw
 from livedream.runtime.engine import GradientEngine
 from livedream.runtime.model import StepAscent
 
@@ -273,7 +274,7 @@ def guide_image(rgb: np.ndarray, min_size: int) -> np.ndarray:
     scale = max(GUIDE_SIZE / max(height, width), min_size / min(height, width))
     size = (max(min_size, round(width * scale)), max(min_size, round(height * scale)))
     resized = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR)
-    return np.ascontiguousarray(resized.transpose(2, 0, 1)[None], dtype=np.float32) / 127.5 - 1.0
+    return to_nchw(resized)
 
 
 def dreamed_image(base: np.ndarray, detail: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from livedream.errors import UserError
-from livedream.pipeline.sources import CLOSE_WAIT_S, CLOSED, LIVE, LOST, STARTING, Frame, NewestFrameSlot
+from livedream.pipeline.frames import CLOSE_WAIT_S, CLOSED, LIVE, LOST, STARTING, Frame, NewestFrameSlot
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +47,8 @@ def matching_source(wanted: str, names: list[str]) -> str | None:
 
 class NdiSource:
     """Frames from the NDI sender `wanted` ("" = the first one found)."""
+
+    noun = "NDI source"
 
     def __init__(self, wanted: str = "") -> None:
         self._ndi = import_cyndilib()

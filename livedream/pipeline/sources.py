@@ -11,7 +11,6 @@ import logging
 import math
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Protocol
 
@@ -21,53 +20,20 @@ import numpy as np
 from livedream.config import SourceConfig
 from livedream.errors import UserError
 from livedream.files import file_problem, native_stderr_silenced
+from livedream.pipeline.frames import (
+    CLOSE_WAIT_S,
+    CLOSED,
+    ENDED,
+    LIVE,
+    LOST,
+    STARTING,
+    Frame,
+    NewestFrameSlot,
+    Source,
+)
 from livedream.pipeline.images import SAMPLE_PHOTO, read_image
 
 log = logging.getLogger(__name__)
-
-
-STARTING = "starting"
-LIVE = "live"
-ENDED = "ended"
-CLOSED = "closed"
-LOST = "lost"  # every fault state starts with this word
-
-CLOSE_WAIT_S = 0.5  # how long close() waits for a reader thread to leave the driver
-
-
-def is_lost(state: str) -> bool:
-    """True for the states worth a banner (the source is showing a frozen frame)."""
-    return state.startswith(LOST)
-
-
-@dataclass(frozen=True, slots=True)
-class Frame:
-    """One RGB frame. `index` grows by one per new frame, so equal index = same pixels.
-
-    `image` is uint8 (H, W, 3) RGB and is only valid until the next-but-one `read()`: sources
-    recycle their buffers instead of allocating per frame. Copy it to keep it longer.
-    """
-
-    image: np.ndarray
-    index: int
-    timestamp: float  # time.monotonic() when captured
-
-
-class Source(Protocol):
-    """A stream of frames; `read` never blocks on hardware."""
-
-    @property
-    def state(self) -> str:
-        """E.g. "live", "starting", "lost — reconnecting in 2 s", "ended"; `is_lost` spots faults."""
-        ...
-
-    def start(self) -> None: ...
-
-    def read(self) -> Frame | None:
-        """The newest frame (None before the first one); the same object if nothing new came."""
-        ...
-
-    def close(self) -> None: ...
 
 
 class Capture(Protocol):
@@ -83,50 +49,6 @@ class Capture(Protocol):
 
 
 CaptureFactory = Callable[[Any], Capture]
-
-
-# --- hand-off of the newest frame between a capture thread and the consumer --------------
-
-
-class NewestFrameSlot:
-    """Keeps only the newest frame; triple buffered so neither side ever waits or allocates.
-
-    The producer writes into a back buffer that is neither the published one nor the one
-    the consumer last took, then publishes it. Nothing queues: an unread frame is simply
-    overwritten by the next.
-    """
-
-    BUFFERS = 3
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._buffers: list[np.ndarray] = []
-        self._published: int | None = None
-        self._held: int | None = None
-        self._frame: Frame | None = None
-        self._count = 0
-
-    def back_buffer(self, shape: tuple[int, ...]) -> tuple[int, np.ndarray]:
-        """A buffer of `shape` the consumer is not using; a new shape reallocates once."""
-        with self._lock:
-            if not self._buffers or self._buffers[0].shape != shape:
-                # The consumer may still hold an old buffer; it stays valid, we just stop reusing it.
-                self._buffers = [np.zeros(shape, np.uint8) for _ in range(self.BUFFERS)]
-                self._published = self._held = None
-            in_use = (self._published, self._held)
-            slot = next(i for i in range(self.BUFFERS) if i not in in_use)
-            return slot, self._buffers[slot]
-
-    def publish(self, slot: int, timestamp: float) -> None:
-        with self._lock:
-            self._count += 1
-            self._published = slot
-            self._frame = Frame(self._buffers[slot], self._count, timestamp)
-
-    def newest(self) -> Frame | None:
-        with self._lock:
-            self._held = self._published
-            return self._frame
 
 
 # --- camera --------------------------------------------------------------------------------
@@ -145,6 +67,8 @@ class CameraSource:
     worker cannot be interrupted, so a fresh worker replaces it and the old one retires
     when (if ever) its call returns.
     """
+
+    noun = "camera"
 
     MAX_HUNG_WORKERS = 2  # beyond this, wait for one to return instead of leaking threads
 
@@ -360,6 +284,8 @@ def _release_quietly(capture: Capture) -> None:
 class VideoFileSource:
     """A video file played in a loop at its own frame rate, on a thread, like a camera."""
 
+    noun = "video"
+
     def __init__(self, path: Path, capture_factory: CaptureFactory = open_opencv_capture) -> None:
         self.path = Path(path)
         self._factory = capture_factory
@@ -454,6 +380,8 @@ class VideoFileSource:
 class StillSource:
     """One image, forever."""
 
+    noun = "image"
+
     def __init__(self, path: Path) -> None:
         self.path = Path(path)
         self._frame = Frame(read_image(self.path), 1, time.monotonic())
@@ -481,6 +409,8 @@ class DemoSource:
     `render(t)` is a pure function of t (seconds), so the demo is the same on every machine.
     A new frame is rendered on each `read()` (a few ms), alternating two buffers.
     """
+
+    noun = "demo"
 
     PAN_PERIOD_S = 40.0
 

@@ -18,7 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, default_models_dir, find_graph, sha256_of, write_manifest_entry
+from livedream.files import file_digest
+from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, default_models_dir, find_graph, write_manifest_entry
 
 LIVE_SIZE = (180, 320)
 LOOKS = {"default": None, "one channel (mixed4:97)": "mixed4:97=1", "pagodas (mixed7, deep graph)": "mixed7=1,mixed8=0.5"}
@@ -42,7 +43,7 @@ def baked_copy(folder: Path) -> Path:
             node.input[:] = [baked if given == name else given for given in node.input]
     target = folder / "baked.onnx"
     onnx.save(model, str(target))
-    write_manifest_entry(folder, dataclasses.replace(info, name="baked", file=target.name, graph_sha256=sha256_of(target)))
+    write_manifest_entry(folder, dataclasses.replace(info, name="baked", file=target.name, graph_sha256=file_digest(target)))
     return target
 
 
@@ -64,7 +65,7 @@ def step_ms(path: Path, objective: str | None, height: int, width: int, repeats:
 
 
 def run(sizes: list[tuple[int, int]], seconds: float = 20.0) -> None:
-    from livedream.testing.bench import run_live_isolated
+    from livedream.testing.bench_live import run_live_isolated
 
     models = default_models_dir()
     default, deep = find_graph(DEFAULT_MODEL, models)[0], find_graph(DEEP_MODEL, models)[0]

@@ -196,7 +196,7 @@ def run_checks(device: str, provider: str, graphs: Graphs, size: tuple[int, int]
 
 
 def live_table(device: str) -> None:
-    from livedream.testing.bench import render_live_table, run_live_isolated
+    from livedream.testing.bench_live import render_live_table, run_live_isolated
 
     rows = [run_live_isolated(0, 0, device, 2, 20.0, adaptive=True)]
     rows += [run_live_isolated(height, width, device, 2, 20.0) for height, width in LIVE_SIZES]

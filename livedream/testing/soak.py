@@ -54,7 +54,8 @@ from livedream.outputs.build import open_outputs  # noqa: E402
 from livedream.params import Params  # noqa: E402
 from livedream.pipeline.display import Display  # noqa: E402
 from livedream.pipeline.dreamer import LiveDreamer  # noqa: E402
-from livedream.pipeline.sources import CameraSource, DemoSource, Source, is_lost  # noqa: E402
+from livedream.pipeline.frames import Source, is_lost  # noqa: E402
+from livedream.pipeline.sources import CameraSource, DemoSource  # noqa: E402
 from livedream.runtime.guard import GuardedModel  # noqa: E402
 from livedream.testing.faults import FaultPlan, FaultyCamera  # noqa: E402
 
