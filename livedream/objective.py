@@ -128,8 +128,10 @@ def blend_objectives(start: Objective, end: Objective, t: float) -> Objective:
     return normalised((name, a.get(name, 0.0) * (1.0 - t) + b.get(name, 0.0) * t) for name in {**a, **b})
 
 
-def deepest_layer(objective: Objective) -> str:
-    return max((split_term(name)[0] for name, _ in objective), key=LAYERS.index, default=LAYERS[0])
+def covered_by(objective: Objective, layers: tuple[str, ...]) -> bool:
+    """Whether a graph of `layers` dreams `objective`: every term's layer is one of them. The
+    one rule for giving way to the deep graph (live models, stills, the HUD's "(deep graph)")."""
+    return all(split_term(name)[0] in layers for name, _ in objective)
 
 
 def describe(objective: Objective) -> str:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from livedream.live.stats import SHOW_STAGES, StageTimes
-from livedream.objective import deepest_layer, describe
+from livedream.objective import covered_by, describe
 from livedream.params import Params
 from livedream.pipeline.display import HudStats
 from livedream.pipeline.frames import ENDED, is_lost
@@ -61,7 +61,7 @@ def compose_hud(fps: float, dreams_per_s: float, times: StageTimes, effective: P
 
 def objective_line(effective: Params, graph_layers: tuple[str, ...]) -> str:
     """`objective mixed4=1 (deep graph)   guide visitor.png`: what the dream amplifies now."""
-    deep = " (deep graph)" if graph_layers and deepest_layer(effective.objective) not in graph_layers else ""
+    deep = " (deep graph)" if graph_layers and not covered_by(effective.objective, graph_layers) else ""
     guide = f"   guide {Path(effective.guide).name}" if effective.guide else ""
     return f"objective {describe(effective.objective)}{deep}{guide}"
 

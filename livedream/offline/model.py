@@ -9,7 +9,7 @@ from rich.console import Console
 
 from livedream.errors import UserError
 from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, default_models_dir
-from livedream.objective import Objective, deepest_layer, describe
+from livedream.objective import Objective, covered_by, describe
 from livedream.pipeline.dream import guide_image
 from livedream.pipeline.images import read_image
 from livedream.runtime.engine import CpuThreads, Engine
@@ -26,7 +26,7 @@ def open_engine(model: str, device: str, tile: int, threads: int = 0,
     when the objective reaches past mixed5."""
     models_dir = default_models_dir()
     _, info = ensure_model(model, models_dir, device)
-    if model == DEFAULT_MODEL and objective is not None and deepest_layer(objective) not in info.layers:
+    if model == DEFAULT_MODEL and objective is not None and not covered_by(objective, info.layers):
         model = DEEP_MODEL
     placed = placed_graph(model, models_dir, device)
     info = placed.info

@@ -47,10 +47,6 @@ SYMBOLS = {OK: "[green]✓[/]", WARN: "[yellow]![/]", FAIL: "[bold red]✗[/]", 
 CAMERA_INDICES = range(4)
 PROBE_TIMEOUT_S = 5.0
 HEADLESS_DRIVERS = ("dummy", "offscreen")
-CUDNN_FIX = (
-    "install the CUDA and cuDNN libraries onnxruntime-gpu needs "
-    "(pip install \"onnxruntime-gpu[cuda,cudnn]\") and check that `nvidia-smi` works"
-)
 # A one-node ONNX graph (y = Relu(x), x: float[1], opset 13), made with onnx.helper and
 # inlined so the CUDA check needs neither the onnx package nor an exported model.
 PROBE_GRAPH = base64.b64decode(
@@ -252,7 +248,10 @@ def _check_cuda_session(wants_cuda: bool) -> Check:
     import onnxruntime as ort
 
     from livedream.runtime.devices import CPU, CUDA
-    from livedream.runtime.engine import CUDA_LIBRARIES_FIX, preload_cuda_libraries
+    from livedream.runtime.devices import CUDA_LIBRARIES_FIX
+    from livedream.runtime.engine import preload_cuda_libraries
+
+    driver_fix = f"{CUDA_LIBRARIES_FIX}, and check that `nvidia-smi` works"
 
     status = FAIL if wants_cuda else WARN
     missing = preload_cuda_libraries()
@@ -262,12 +261,13 @@ def _check_cuda_session(wants_cuda: bool) -> Check:
         session = ort.InferenceSession(PROBE_GRAPH, options, providers=[CUDA, CPU])
         session.run(None, {"x": np.ones(1, np.float32)})
     except Exception as error:  # noqa: BLE001 - ORT raises its own types
-        return Check(status, "CUDA", f"a CUDA session fails: {first_line(error)}", CUDNN_FIX)
+        return Check(status, "CUDA", f"a CUDA session fails: {first_line(error)}", driver_fix)
     if session.get_providers()[0] != CUDA:
         if missing:
             return Check(status, "CUDA", f"the CUDA provider did not start: {', '.join(missing)} failed to load",
                          CUDA_LIBRARIES_FIX)
-        return Check(status, "CUDA", "the CUDA provider is installed but did not start (cuDNN or CUDA libraries not found)", CUDNN_FIX)
+        return Check(status, "CUDA", "the CUDA provider is installed but did not start (cuDNN or CUDA libraries not found)",
+                     driver_fix)
     return Check(OK, "CUDA", "a CUDA session runs (driver, CUDA and cuDNN found)")
 
 

@@ -31,7 +31,8 @@ SHORT_NAMES = {CUDA: "CUDA", WEBGPU: "WebGPU", CPU: "CPU"}
 # OrtValue's device string for the buffers a session of each provider binds.
 VALUE_DEVICES = {"CUDA": "cuda", "WebGPU": "webgpu", "CPU": "cpu"}
 
-CUDA_INSTALL = 'pip uninstall -y onnxruntime && pip install "onnxruntime-gpu[cuda,cudnn]"'
+CUDA_LIBRARIES_FIX = 'pip install "onnxruntime-gpu[cuda,cudnn]"  (the CUDA and cuDNN libraries as wheels)'
+CUDA_INSTALL = 'pip uninstall -y onnxruntime && pip install "onnxruntime-gpu[cuda,cudnn]"'  # the CPU build installed
 WEBGPU_INSTALL = 'pip install "livedream[webgpu]"'
 VULKAN_LOADER_FIX = "sudo apt install libvulkan1  (the Vulkan loader; the GPU's own driver brings the rest)"
 SOFTWARE_ADAPTER_ENV = "ORT_WEBGPU_EP_ALLOW_SOFTWARE_ADAPTER"

@@ -22,7 +22,7 @@ import onnxruntime as ort
 from livedream.errors import UserError, first_line
 from livedream.manifest import CHANNELS_KEY, LAYERS_KEY, WEIGHTS_KEY
 from livedream.objective import normalised, public_layer
-from livedream.runtime.devices import CPU, CUDA, Placement, place, provider_of
+from livedream.runtime.devices import CPU, CUDA, CUDA_LIBRARIES_FIX, Placement, place, provider_of
 from livedream.runtime.objective import ObjectiveInputs
 
 log = logging.getLogger(__name__)
@@ -35,7 +35,6 @@ ACCURATE_CUDA = {"use_tf32": "0"}
 MAX_CACHED_SIZES = 8
 
 
-CUDA_LIBRARIES_FIX = 'pip install "onnxruntime-gpu[cuda,cudnn]"  (the CUDA and cuDNN libraries as wheels)'
 _FAILED_LIBRARY = re.compile(r"Failed to load (\S+?):")
 
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 
 from livedream.errors import UserError
-from livedream.objective import Objective, describe, public_layer, split_term
+from livedream.objective import Objective, covered_by, describe, public_layer, split_term
 
 
 class ObjectiveInputs:
@@ -41,7 +41,7 @@ class ObjectiveInputs:
         # Asked once per frame with the same Params' tuple: parse the names only when it changes.
         if objective is not self._covers_asked:
             self._covers_asked = objective
-            self._covers = all(split_term(name)[0] in self.layers for name, _ in objective)
+            self._covers = covered_by(objective, self.layers)
         return self._covers
 
     def set(self, objective: Objective, guide: np.ndarray | None = None) -> None:

@@ -12,6 +12,8 @@ import sys
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
+from livedream.live.stats import SHOW_STAGES
+
 
 @dataclass
 class LiveRow:
@@ -83,7 +85,7 @@ def render_live_table(rows: list[LiveRow], steps: int) -> None:
     from rich.table import Table
 
     table = Table(title=f"Live loop: demo source, 1920x1080 window; fixed rows {steps} step(s) per frame, 1 octave")
-    stages = ("capture", "flow", "compose", "display", "dream")
+    stages = (*SHOW_STAGES, "dream")
     headings = ("dream size (HxW)", "provider", "fps", "target fps", "fps / target", f"fps / {ADAPTIVE_FLOOR_FPS}",
                 "dreams/s", "dream age s", "look", f"look / {LOOK_FLOOR}", *[f"{s} ms" for s in stages], "frames")
     for heading in headings:
