@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
 import pytest
@@ -11,13 +13,26 @@ from livedream.pipeline.coherence import (
     DetailWarper,
     Feedback,
     feedback_sample_grid,
-    motion_compensated_difference,
 )
 from livedream.pipeline.dreamer import LiveDreamer
 from tests.test_dreamer import MODEL
 
 HEIGHT, WIDTH = 96, 128
 STEP_PX = 3  # the texture moves this far left per frame
+
+
+def motion_compensated_difference(previous: np.ndarray, current: np.ndarray, shift: tuple[float, float]) -> float:
+    """Mean |current − previous moved by `shift` (dx, dy)| over the area both frames cover.
+
+    A measure of temporal flicker for a known translation.
+    """
+    dx, dy = shift
+    height, width = current.shape[:2]
+    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
+    moved = cv2.warpAffine(previous.astype(np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR)
+    margin_x, margin_y = math.ceil(abs(dx)) + 2, math.ceil(abs(dy)) + 2
+    inner = (slice(margin_y, height - margin_y), slice(margin_x, width - margin_x))
+    return float(np.mean(np.abs(current.astype(np.float32)[inner] - moved[inner])))
 
 
 def smooth_texture(height: int, width: int, seed: int = 1) -> np.ndarray:

@@ -352,6 +352,8 @@ def probe_cameras(
 def _probe_one(device: int | str, cfg: SourceConfig, capture_factory: Callable[[Any], Any]) -> CameraProbe:
     import cv2
 
+    from livedream.pipeline.sources import ask_for_mode
+
     try:
         capture = capture_factory(device)
     except Exception as error:  # noqa: BLE001 - a driver fault is a result here
@@ -359,9 +361,7 @@ def _probe_one(device: int | str, cfg: SourceConfig, capture_factory: Callable[[
     try:
         if not capture.isOpened():
             return CameraProbe(device, False, "not found")
-        capture.set(cv2.CAP_PROP_FRAME_WIDTH, cfg.width)
-        capture.set(cv2.CAP_PROP_FRAME_HEIGHT, cfg.height)
-        capture.set(cv2.CAP_PROP_FPS, cfg.fps)
+        ask_for_mode(capture, cfg.width, cfg.height, cfg.fps)
         ok, frame = capture.read()
         if not ok or frame is None:
             return CameraProbe(device, False, "opens but delivers no frame (in use by another program?)")

@@ -17,7 +17,6 @@ coherence benchmark tracks the detail's high-frequency energy over 100 frames).
 
 from __future__ import annotations
 
-import math
 import time
 
 import cv2
@@ -289,17 +288,3 @@ def write_feedback_grid(
     for axis in (0, 1):
         cv2.addWeighted(xs, float(inverse[axis, 0]), ys, float(inverse[axis, 1]), float(inverse[axis, 2]), dst=plane)
         grid[..., axis] = plane
-
-
-def motion_compensated_difference(previous: np.ndarray, current: np.ndarray, shift: tuple[float, float]) -> float:
-    """Mean |current − previous moved by `shift` (dx, dy)| over the area both frames cover.
-
-    A measure of temporal flicker for a known translation; used by tests and tools/bench.
-    """
-    dx, dy = shift
-    height, width = current.shape[:2]
-    matrix = np.float32([[1, 0, dx], [0, 1, dy]])
-    moved = cv2.warpAffine(previous.astype(np.float32), matrix, (width, height), flags=cv2.INTER_LINEAR)
-    margin_x, margin_y = math.ceil(abs(dx)) + 2, math.ceil(abs(dy)) + 2
-    inner = (slice(margin_y, height - margin_y), slice(margin_x, width - margin_x))
-    return float(np.mean(np.abs(current.astype(np.float32)[inner] - moved[inner])))

@@ -54,6 +54,15 @@ CaptureFactory = Callable[[Any], Capture]
 # --- camera --------------------------------------------------------------------------------
 
 
+def ask_for_mode(capture: Capture, width: int, height: int, fps: int) -> None:
+    """Ask an open camera for a mode (it may choose another) and for the shortest queue; the
+    app's cameras and `livedream doctor`'s probe ask alike, so the probe sees the app's mode."""
+    capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
+    capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
+    capture.set(cv2.CAP_PROP_FPS, fps)
+    capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # drivers that honour it queue less
+
+
 def open_opencv_capture(device: int | str) -> Capture:
     return cv2.VideoCapture(device)
 
@@ -187,11 +196,7 @@ class CameraSource:
             if not capture.isOpened():
                 _release_quietly(capture)
                 return None
-            width, height, fps = self.requested
-            capture.set(cv2.CAP_PROP_FRAME_WIDTH, width)
-            capture.set(cv2.CAP_PROP_FRAME_HEIGHT, height)
-            capture.set(cv2.CAP_PROP_FPS, fps)
-            capture.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # drivers that honour it queue less
+            ask_for_mode(capture, *self.requested)
             return capture
         except Exception:  # noqa: BLE001 - a driver fault must not kill the thread
             log.exception("camera %s: opening failed", self.device)
