@@ -33,7 +33,7 @@ from typing import Any
 
 from livedream.errors import UserError
 from livedream.files import file_problem
-from livedream.params import OBJECTIVE_PARAMS, PARAM_RANGES, RENAMED, Params, Range
+from livedream.params import LIVE_PARAMS, PARAM_RANGES, RENAMED, Params, Range
 
 # --- field constraints -------------------------------------------------------------------
 
@@ -121,8 +121,6 @@ class DisplayConfig:
 
 # --- show control sections (livedream/control/) ----------------------------------------------
 
-NUMERIC_PARAMS = tuple(PARAM_RANGES)  # the Params fields OSC, MIDI, audio and the web panel may set
-LIVE_PARAMS = NUMERIC_PARAMS + OBJECTIVE_PARAMS  # and the objective's layers (MIDI CCs, learn)
 
 
 @dataclass(frozen=True)
@@ -661,8 +659,8 @@ def _resolve_override(key: str) -> tuple[str, str]:
 
 def _suggestion(name: str, known: typing.Iterable[str]) -> str:
     known = list(known)
-    if name in RENAMED and RENAMED[name].split()[1].rstrip(",") in known:  # a [dream] key of an earlier release
-        return f"; {name} was per frame, {RENAMED[name]}"
+    if name in RENAMED and RENAMED[name].successor in known:  # a [dream] key of an earlier release
+        return f"; {name} was per frame, {RENAMED[name].hint()}"
     close = difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]!r}?" if close else ""
     return f"{hint} (known: {', '.join(known)})"

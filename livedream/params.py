@@ -78,7 +78,7 @@ class Params:
                 warnings.extend(warning)
                 continue
             if name in RENAMED:
-                warnings.append(f"{name!r} was per frame; {RENAMED[name]}")
+                warnings.append(f"{name!r} was per frame; {RENAMED[name].hint()}")
                 continue
             if name not in fields:
                 warnings.append(f"unknown parameter {name!r}; known: {', '.join(fields)}")
@@ -149,6 +149,8 @@ PARAM_RANGES: dict[str, Range] = {
 # Live names for the objective: one per layer (sliders, MIDI CCs, OSC feedback); a channel's
 # `objective/mixed4:97` is accepted too.
 OBJECTIVE_PARAMS = tuple(OBJECTIVE_PREFIX + layer for layer in LAYERS)
+NUMERIC_PARAMS = tuple(PARAM_RANGES)  # the Params fields OSC, MIDI, audio and the web panel may set
+LIVE_PARAMS = NUMERIC_PARAMS + OBJECTIVE_PARAMS  # and the objective's layers (MIDI CCs, learn)
 OBJECTIVE_RANGE = Range(WEIGHT_LOW, WEIGHT_HIGH)
 OBJECTIVE_FADER = Range(0.0, WEIGHT_HIGH)  # what a fader (MIDI CC, web slider) spans: off at the bottom
 
@@ -203,12 +205,27 @@ def objective_values(params: Params) -> dict[str, float]:
 
 # The per-frame names of earlier releases, each with its per-second successor: a show file or
 # OSC patch that still uses one gets this hint instead of a silent change of speed.
-RENAMED: dict[str, str] = {
-    "decay": "use half_life, the seconds the carried dream takes to fade to half (decay 0.9 at 20 fps ≈ half_life 0.33)",
-    "zoom": "use zoom_per_s, the zoom per second (zoom 0.01 at 20 fps ≈ zoom_per_s 0.22)",
-    "rotate": "use rotate_per_s, degrees per second (rotate 0.2 at 20 fps = rotate_per_s 4)",
-    "shift_x": "use shift_x_per_s, dream pixels per second (shift_x 1 at 20 fps = shift_x_per_s 20)",
-    "shift_y": "use shift_y_per_s, dream pixels per second (shift_y 1 at 20 fps = shift_y_per_s 20)",
+@dataclass(frozen=True)
+class Renamed:
+    """A per-frame name's per-second successor, what it means, and one worked conversion."""
+
+    successor: str
+    meaning: str
+    example: str
+
+    def hint(self, successor: str | None = None) -> str:
+        """`use half_life, the seconds … (decay 0.9 at 20 fps ≈ half_life 0.33)`; `successor`
+        names it as the place the hint is read in spells it (a command-line flag)."""
+        return f"use {successor or self.successor}, {self.meaning} ({self.example})"
+
+
+RENAMED: dict[str, Renamed] = {
+    "decay": Renamed("half_life", "the seconds the carried dream takes to fade to half",
+                     "decay 0.9 at 20 fps ≈ half_life 0.33"),
+    "zoom": Renamed("zoom_per_s", "the zoom per second", "zoom 0.01 at 20 fps ≈ zoom_per_s 0.22"),
+    "rotate": Renamed("rotate_per_s", "degrees per second", "rotate 0.2 at 20 fps = rotate_per_s 4"),
+    "shift_x": Renamed("shift_x_per_s", "dream pixels per second", "shift_x 1 at 20 fps = shift_x_per_s 20"),
+    "shift_y": Renamed("shift_y_per_s", "dream pixels per second", "shift_y 1 at 20 fps = shift_y_per_s 20"),
 }
 
 # Where nothing could be carried (the flow not trusted) a frame's fresh steps count this many

@@ -10,10 +10,10 @@ import tracemalloc
 
 from pythonosc.udp_client import SimpleUDPClient
 
-from livedream.config import NUMERIC_PARAMS, OscConfig
+from livedream.config import OscConfig
 from livedream.control.inbox import Inbox
 from livedream.control.osc import OscServer
-from livedream.params import PARAM_RANGES, Params
+from livedream.params import NUMERIC_PARAMS, PARAM_RANGES, Params
 
 FLOOD = 10_000
 FRAME_S = 1 / 30  # a frame at the live loop's usual rate

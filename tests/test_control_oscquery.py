@@ -15,11 +15,11 @@ import pytest
 from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import ThreadingOSCUDPServer
 
-from livedream.config import NUMERIC_PARAMS, AttractConfig, Config, OscConfig
+from livedream.config import AttractConfig, Config, OscConfig
 from livedream.control.hub import ControlHub
 from livedream.control.osc import FEEDBACK_INTERVAL_S, osc_addresses
 from livedream.control.oscquery import OscQueryServer
-from livedream.params import PARAM_RANGES, Params
+from livedream.params import NUMERIC_PARAMS, PARAM_RANGES, Params
 
 
 class Clock:

@@ -26,7 +26,7 @@ class Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         if re.search(r"unrecognized arguments:.*--decay\b", message):  # the flag of the per-frame releases
-            raise UserError(f"--decay was per frame; {RENAMED['decay'].replace('use half_life', 'use --half-life S')}")
+            raise UserError(f"--decay was per frame; {RENAMED['decay'].hint('--half-life S')}")
         raise UserError(f"{message}; see `{self.prog} --help`")
 
 

@@ -20,7 +20,7 @@ from typing import Callable
 
 import numpy as np
 
-from livedream.config import NUMERIC_PARAMS, Config
+from livedream.config import Config
 from livedream.control.attract import AttractMode
 from livedream.control.audio import AudioInput, AudioReactive
 from livedream.control.inbox import Inbox
@@ -33,7 +33,7 @@ from livedream.control.web import WebPanel
 from livedream.errors import UserError
 from livedream.files import state_dir
 from livedream.objective import Objective
-from livedream.params import Params, objective_moves, objective_values
+from livedream.params import NUMERIC_PARAMS, Params, objective_moves, objective_values
 
 log = logging.getLogger(__name__)
 

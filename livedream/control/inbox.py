@@ -17,8 +17,16 @@ from typing import Any
 
 from pathlib import Path
 
-from livedream.config import LIVE_PARAMS, NUMERIC_PARAMS
-from livedream.params import OBJECTIVE_PREFIX, Params, live_range, live_value, objective_problem, objective_term
+from livedream.params import (
+    LIVE_PARAMS,
+    NUMERIC_PARAMS,
+    OBJECTIVE_PREFIX,
+    Params,
+    live_range,
+    live_value,
+    objective_problem,
+    objective_term,
+)
 
 log = logging.getLogger(__name__)
 

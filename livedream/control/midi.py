@@ -16,11 +16,11 @@ import logging
 from pathlib import Path
 from typing import Any
 
-from livedream.config import LIVE_PARAMS, MidiConfig
+from livedream.config import MidiConfig
 from livedream.control.inbox import Inbox
 from livedream.errors import UserError, first_line
 from livedream.files import write_atomically
-from livedream.params import Params, fader_range, live_value
+from livedream.params import LIVE_PARAMS, Params, fader_range, live_value
 
 log = logging.getLogger(__name__)
 

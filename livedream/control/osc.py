@@ -18,10 +18,18 @@ from pythonosc.dispatcher import Dispatcher
 from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
-from livedream.config import NUMERIC_PARAMS, OscConfig
+from livedream.config import OscConfig
 from livedream.control.inbox import Inbox, shown
 from livedream.control.ports import listen
-from livedream.params import OBJECTIVE_PARAMS, OBJECTIVE_PREFIX, OBJECTIVE_RANGE, PARAM_RANGES, Params, objective_values
+from livedream.params import (
+    NUMERIC_PARAMS,
+    OBJECTIVE_PARAMS,
+    OBJECTIVE_PREFIX,
+    OBJECTIVE_RANGE,
+    PARAM_RANGES,
+    Params,
+    objective_values,
+)
 
 log = logging.getLogger(__name__)
 
