@@ -17,7 +17,7 @@ from livedream.ops.logs import (
     read_rss_bytes,
     setup_logging,
 )
-from livedream.pipeline.display import HudStats
+from livedream.live.hud import HudStats
 
 
 @pytest.fixture(autouse=True)

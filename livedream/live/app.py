@@ -30,7 +30,7 @@ from livedream.files import DiskFloor
 from livedream.live.budget import FrameBudget
 from livedream.live.controls import Controls
 from livedream.live.hours import OpeningHours
-from livedream.live.hud import LoopState, banner_text, compose_hud
+from livedream.live.hud import HudStats, LoopState, banner_text, compose_hud
 from livedream.live.keys import KeyActions, PresetRecall, Recording, Request, remote_actions
 from livedream.live.models import ModelSet
 from livedream.live.screenshots import Screenshots
@@ -47,7 +47,7 @@ from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
 from livedream.outputs.seam import Outputs
 from livedream.params import Params
-from livedream.pipeline.display import Action, HudStats, Screen
+from livedream.pipeline.display import Action, Screen
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.frames import Frame, Source
 from livedream.pipeline.images import cropped_to_aspect, fitted_to_aspect
@@ -362,7 +362,7 @@ class LiveApp:
         started = time.perf_counter()
         self.hud_stats = self._hud(now)
         image = self._black_frame() if dark else self.shown_image
-        hud = self.hud_stats if self.display.hud_visible else None
+        hud = self.hud_stats.lines() if self.display.hud_visible else None
         # A full disk is a HUD line; with the HUD hidden it is an operator alert like a lost camera.
         alert = self.banner or (None if hud else self.screenshots.warning)
         self.display.show(image, hud, None if dark else alert)

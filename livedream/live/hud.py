@@ -8,7 +8,6 @@ from pathlib import Path
 from livedream.live.stats import SHOW_STAGES, StageTimes
 from livedream.objective import covered_by, describe
 from livedream.params import Params
-from livedream.pipeline.display import HudStats
 from livedream.pipeline.frames import ENDED, is_lost
 
 RECENT_FRAMES = 30  # the HUD's stage times are medians of this many frames
@@ -23,6 +22,29 @@ class LoopState:
     frames_skipped: int
     restarts: int
 
+
+
+@dataclass(frozen=True)
+class HudStats:
+    """What the HUD shows; the app fills it once per frame."""
+
+    fps: float = 0.0
+    dream_ms: float = 0.0
+    provider: str = ""
+    objective: str = ""  # what the dream amplifies, and the guide
+    strength: float = 0.0
+    steps: int = 0
+    source_state: str = ""
+    extra: tuple[str, ...] = ()
+
+    def lines(self) -> list[str]:
+        return [
+            f"{self.fps:5.1f} fps shown   dream {self.dream_ms:6.1f} ms",
+            f"{self.provider or '?'}   {self.objective or 'objective ?'}",
+            f"strength {self.strength:.3f}   steps {self.steps}",
+            f"source {self.source_state or '?'}",
+            *self.extra,
+        ]
 
 def compose_hud(fps: float, dreams_per_s: float, times: StageTimes, effective: Params, quality: str | None,
                 loop: LoopState, control_lines: list[str], provider: str, graph_layers: tuple[str, ...],

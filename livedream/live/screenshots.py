@@ -3,6 +3,7 @@ from the camera (key g), kept off a full disk."""
 
 from __future__ import annotations
 
+import datetime
 import logging
 import time
 from pathlib import Path
@@ -11,10 +12,17 @@ import cv2
 import numpy as np
 
 from livedream.files import DiskFloor
-from livedream.pipeline.display import Display, next_screenshot_path
+from livedream.pipeline.display import Display
 
 log = logging.getLogger(__name__)
 
+
+
+def next_screenshot_path(directory: Path) -> Path:
+    """A new, time-stamped PNG path in `directory` (which is created)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
+    return directory / f"livedream-{stamp}.png"
 
 class Screenshots:
     """A pending request (a frame number) and the files saved; `warning` while the disk is too full."""

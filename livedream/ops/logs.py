@@ -121,7 +121,7 @@ def read_rss_bytes() -> int | None:
 
 
 class FrameStats(Protocol):
-    """What a health line needs of a frame's stats (`display.HudStats` has all of it)."""
+    """What a health line needs of a frame's stats (`live.hud.HudStats` has all of it)."""
 
     dream_ms: float
     provider: str

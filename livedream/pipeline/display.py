@@ -6,14 +6,13 @@ text, and reports what the viewer pressed as `Action`s for the app to act on.
 
 from __future__ import annotations
 
-import datetime
 import logging
 import math
 import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Protocol
+from typing import Callable, Protocol, Sequence
 
 import cv2
 import numpy as np
@@ -128,40 +127,9 @@ def fit_layout(image_size: tuple[int, int], screen_size: tuple[int, int], fit: s
 
 # --- HUD -----------------------------------------------------------------------------------
 
-
-@dataclass(frozen=True)
-class HudStats:
-    """What the HUD shows; the app fills it once per frame."""
-
-    fps: float = 0.0
-    dream_ms: float = 0.0
-    provider: str = ""
-    objective: str = ""  # what the dream amplifies, and the guide
-    strength: float = 0.0
-    steps: int = 0
-    source_state: str = ""
-    extra: tuple[str, ...] = ()
-
-    def lines(self) -> list[str]:
-        return [
-            f"{self.fps:5.1f} fps shown   dream {self.dream_ms:6.1f} ms",
-            f"{self.provider or '?'}   {self.objective or 'objective ?'}",
-            f"strength {self.strength:.3f}   steps {self.steps}",
-            f"source {self.source_state or '?'}",
-            *self.extra,
-        ]
-
-
 HUD_BOX_ALPHA = 170
 TEXT_COLOUR = (240, 240, 240)
 BANNER_COLOUR = (255, 210, 90)
-
-
-def next_screenshot_path(directory: Path) -> Path:
-    """A new, time-stamped PNG path in `directory` (which is created)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S-%f")[:-3]
-    return directory / f"livedream-{stamp}.png"
 
 
 # --- what covers the picture, and when -------------------------------------------------------
@@ -224,7 +192,7 @@ class Screen(Protocol):
 
     def open(self) -> None: ...
     def close(self) -> None: ...
-    def show(self, image_rgb: np.ndarray, hud: HudStats | None = None, banner: str | None = None) -> None: ...
+    def show(self, image_rgb: np.ndarray, hud: Sequence[str] | None = None, banner: str | None = None) -> None: ...
     def poll(self) -> list[Action]: ...
     def screenshot(self, path: Path) -> Path: ...
     def toggle_fullscreen(self) -> None: ...
@@ -247,7 +215,7 @@ class Headless:
     def close(self) -> None:
         pass
 
-    def show(self, image_rgb: np.ndarray, hud: HudStats | None = None, banner: str | None = None) -> None:
+    def show(self, image_rgb: np.ndarray, hud: Sequence[str] | None = None, banner: str | None = None) -> None:
         self._last = image_rgb
 
     def poll(self) -> list[Action]:
@@ -333,8 +301,9 @@ class Display:
 
     # per frame
 
-    def show(self, image_rgb: np.ndarray, hud: HudStats | None = None, banner: str | None = None) -> None:
-        """Draw `image_rgb` (H, W, 3 uint8) scaled to the window, the overlays, and flip."""
+    def show(self, image_rgb: np.ndarray, hud: Sequence[str] | None = None, banner: str | None = None) -> None:
+        """Draw `image_rgb` (H, W, 3 uint8) scaled to the window, the HUD's lines, the
+        banner or the help, and flip."""
         window = self._window
         assert window is not None, "open() first"
         self._scale_into_target(image_rgb)
@@ -343,7 +312,7 @@ class Display:
         window.blit(self._scaled, self._layout.target)  # type: ignore[union-attr, arg-type]
         margin = self._font.get_height() // 2
         if self.hud_visible and hud is not None:
-            self._draw_text_box([(line,) for line in hud.lines()], self._font, TEXT_COLOUR, (margin, margin))
+            self._draw_text_box([(line,) for line in hud], self._font, TEXT_COLOUR, (margin, margin))
         alert = self.overlays.alert(banner, self.fullscreen)
         if self.overlays.help(self.fullscreen):
             self._draw_centred([("Keys", ""), *key_help_rows()], self._font, TEXT_COLOUR)
