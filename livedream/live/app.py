@@ -149,11 +149,12 @@ class LiveApp:
 
     def close(self) -> None:
         """Stop the source, the watchdog, the health counter and the outputs; close the window.
-        The controls are closed by whoever made them."""
+        The controls are closed by whoever made them. The watchdog goes first: no frame is
+        due any more, and closing a recording flushes its encoder for seconds."""
+        self.watchdog.stop()
         self.worker.stop()
         self.source.close()
         self.outputs.close()
-        self.watchdog.stop()
         if self.health is not None:
             self.health.close()
         if self._opened:

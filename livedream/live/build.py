@@ -20,6 +20,7 @@ from livedream.ops.schedule import DailySchedule
 from livedream.outputs.build import open_outputs
 from livedream.pipeline.display import open_screen
 from livedream.pipeline.dreamer import LiveDreamer
+from livedream.pipeline.frames import Source
 from livedream.pipeline.sources import open_source
 from livedream.runtime.cost import CostCache, machine_key, step_cost
 from livedream.runtime.exporting import ensure_model
@@ -52,18 +53,20 @@ def open_app(
     clock: Callable[[], float] = time.monotonic,
     open_devices: bool = True,
     cost_cache: CostCache | None = None,
+    source: Source | None = None,
 ) -> LiveApp:
     """A LiveApp wired from `config`, with the graphs of `models` (the presets' models)
     loaded too, and its outputs. Models load first, so a bad one fails before a window opens.
     `clock` is the loop's time (tests pass a fake one); `open_devices` false skips the virtual camera;
-    `cost_cache` keeps adaptive quality's step measurement (default: the user cache folder)."""
+    `cost_cache` keeps adaptive quality's step measurement (default: the user cache folder);
+    `source` replaces the config's (the soak's faulty camera)."""
     def load(name: str) -> LoadedModel:
         return load_live_model(name, config.model, models_dir)
 
     first = config.dream.model
     model_set = ModelSet(first, GuardedModel(lambda: load(first)), load)
     model_set.preload(models)
-    source = open_source(config.source)  # a bad path fails here, before a measurement is spent on it
+    source = source or open_source(config.source)  # a bad path fails here, before a measurement is spent on it
     budget = adaptive_budget(config, model_set.current.model, models_dir or default_models_dir(), cost_cache)
     outputs, recorder = open_outputs(config, open_devices, clock)
     model_set.announce()

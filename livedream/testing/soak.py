@@ -44,22 +44,31 @@ from livedream.config import (  # noqa: E402
 from livedream.control.hub import ControlHub  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
 from livedream.live.app import LiveApp  # noqa: E402
-from livedream.live.build import load_live_model  # noqa: E402
+from livedream.live.build import open_app  # noqa: E402
 from livedream.live.controls import PassiveControls  # noqa: E402
-from livedream.live.models import ModelSet  # noqa: E402
 from livedream.live.watchdog import FrameWatchdog  # noqa: E402
 from livedream.ops.logs import HealthReporter, read_rss_bytes  # noqa: E402
 from livedream.ops.memory import limit_malloc_arenas  # noqa: E402
-from livedream.outputs.build import open_outputs  # noqa: E402
 from livedream.params import Params  # noqa: E402
-from livedream.pipeline.display import Display  # noqa: E402
-from livedream.pipeline.dreamer import LiveDreamer  # noqa: E402
 from livedream.pipeline.frames import Source, is_lost  # noqa: E402
 from livedream.pipeline.sources import CameraSource, DemoSource  # noqa: E402
-from livedream.runtime.guard import GuardedModel  # noqa: E402
 from livedream.testing.faults import FaultPlan, FaultyCamera  # noqa: E402
 
 MAX_RSS_GROWTH_PERCENT = 5.0
+
+
+class StartRecording(PassiveControls):
+    """Sends "record_start" once, as a remote control would: the segmented recording runs
+    through the whole soak."""
+
+    def __init__(self) -> None:
+        self._sent = False
+
+    def drain_commands(self) -> list[str]:
+        if self._sent:
+            return []
+        self._sent = True
+        return ["record_start"]
 MAX_FRAME_GAP_S = 2.0
 MAX_BRIGHTNESS_DRIFT = 3.0  # grey levels, the first full demo periods against the last
 DRIFT_PERIODS = 5  # periods averaged at each end
@@ -246,15 +255,11 @@ def main(argv: list[str] | None = None) -> int:
             config = apply_overrides(config, osc__port=0, web__enabled=True, web__port=0,
                                      outputs__record_folder=str(folder / "recordings"), outputs__min_free_mb=500,
                                      outputs__keep_recordings_mb=200)
-        name = config.dream.model
-        models = ModelSet(name, GuardedModel(lambda: load_live_model(name, config.model)))
+        source, camera = open_soak_source(config, args.faults)
+        app = open_app(config, open_devices=False, source=source)  # the app as `livedream` wires it
     except UserError as error:
         print(f"soak: error: {error}", file=sys.stderr)
         return 2
-    source, camera = open_soak_source(config, args.faults)
-    outputs, recorder = open_outputs(config, open_devices=False)
-    app = LiveApp(source, LiveDreamer(), Display(config.display), config.dream, models, outputs=outputs,
-                  recording=recorder)
     seconds = args.minutes * 60
     probe = SoakProbe(app, args.interval, warmup_s=min(60.0, seconds / 4))
     app.controls.append(probe)
@@ -264,11 +269,11 @@ def main(argv: list[str] | None = None) -> int:
         app.controls.insert(0, hub)
         abuse = Abuse(hub)
         abuse.start()
-        recorder.start()
+        app.controls.append(StartRecording())
 
     print(
         f"soak: {args.minutes:g} min, source {'faulty camera' if camera else 'demo'}, "
-        f"dream {config.dream.dream_width}x{config.dream.dream_height} on {models.current.provider}, "
+        f"dream {config.dream.dream_width}x{config.dream.dream_height} on {app.models.current.provider}, "
         f"SDL {os.environ['SDL_VIDEODRIVER']}",
         flush=True,
     )
