@@ -365,10 +365,10 @@ def test_a_control_asking_for_an_unknown_model_keeps_the_running_one(make_app, c
         raise UserError(f"model {name!r} is not in models/manifest.json")
 
     app = make_app(ScriptedSource(grey_picture()), controls=[SwitchModel()], load_engine=refuse)
-    running = app.models.current
+    running = app.models.guard
     with caplog.at_level(logging.WARNING, logger="livedream.live"):
         stats = app.run(max_frames=2)
-    assert stats.frames == 2 and app.models.current is running and app.params.model == DREAM.model
+    assert stats.frames == 2 and app.models.guard is running and app.params.model == DREAM.model
     assert any("'nope' not loaded" in record.getMessage() for record in caplog.records)
 
 

@@ -358,7 +358,7 @@ def test_k_failed_frames_in_a_row_re_create_the_engine_once(guarded_app, small_e
         assert app.banner == "dream engine error — 1 frame(s) skipped"
         stats = app.run(max_frames=7)
     assert len(made) == 2 and app.models.restarts == 1  # re-created once, after 3 failed frames in a row
-    assert app.models.frames_skipped == 3 and stats.dreamed == 5 and app.models.current.loaded.engine is made[1]
+    assert app.models.frames_skipped == 3 and stats.dreamed == 5 and app.models.guard.loaded.engine is made[1]
     assert made[1].calls == 5 * 3
     restarts = [r.getMessage() for r in caplog.records if r.getMessage().startswith("restarting the dream engine")]
     assert len(restarts) == 1 and "after 3 failed frame(s)" in restarts[0]
@@ -377,7 +377,7 @@ def test_a_stop_between_steps_is_not_an_engine_fault(guarded_app, small_engine) 
     app = guarded_app(lambda: engine, dataclasses.replace(DREAM, steps=5))
     stats = app.run(max_frames=10)
     assert engine.calls == 2 and stats.frames == 1 and stats.dreamed == 0  # stopped after one step
-    assert app.models.frames_skipped == 0 and app.models.current.state == ""
+    assert app.models.frames_skipped == 0 and app.models.guard.state == ""
 
 
 # --- opening hours -----------------------------------------------------------------------------

@@ -115,7 +115,7 @@ class LiveApp:
         self.deepen, self.health = deepen, health
         self.hours = OpeningHours(schedule, self._start_afresh, wall_clock)
         self.watchdog = FrameWatchdog(MAX_FRAME_GAP_S, clock=clock)
-        self.budget = budget or FrameBudget(0, models.current.min_size)
+        self.budget = budget or FrameBudget(0, models.guard.min_size)
         self.times, self.counters, self.fps, self.frame_clock = StageTimes(), SourceCounters(), FpsMeter(), FrameClock()
         self.dream_rate = FpsMeter()  # finished dreams per second
         self.paused, self.frames, self.dreamed = False, 0, 0  # dreamed: finished dreams taken into the picture
@@ -215,7 +215,7 @@ class LiveApp:
         self._run_worker(not (self.paused or dark))
         frame = None if self.paused or dark else self._read_source(now)
         if frame is not None:
-            effective, image = sized_for(self._budgeted, frame.image, self.models.current.min_size,
+            effective, image = sized_for(self._budgeted, frame.image, self.models.guard.min_size,
                                          self.display.cfg.fit)
             self._follow(image, effective)
             self._take_dream()  # before the offer: the next dream starts from the newest one
@@ -272,7 +272,7 @@ class LiveApp:
         if self.params.model != self.models.name:
             if self.models.switch(self.params.model):
                 self._fresh = True
-                self.budget.min_size = self.models.current.min_size
+                self.budget.min_size = self.models.guard.min_size
             else:
                 self.params = dataclasses.replace(self.params, model=self.models.name)
 
@@ -313,7 +313,7 @@ class LiveApp:
         job = DreamJob(index, now, effective, self.frame_clock.tick(now), self._fresh)
         self._fresh = False
         self._last_offer = (index, effective)
-        self.worker.offer(image, job, self.models.current.run_frame, self.overlay.offered())
+        self.worker.offer(image, job, self.models.guard.run_frame, self.overlay.offered())
 
     def _follow(self, image: np.ndarray, effective: Params) -> None:
         """The overlay follows this frame's motion (at the dream size)."""
@@ -390,16 +390,16 @@ class LiveApp:
     def banner(self) -> str | None:
         """The message over the picture: the source's fault, the engine's, or a late frame."""
         worker = f"dream worker error — {self.worker.error}" if self.worker.error else ""
-        return banner_text(self.source.noun, self.source.state, self.models.current.state or worker,
+        return banner_text(self.source.noun, self.source.state, self.models.guard.state or worker,
                            self.watchdog.banner(self.now), self._shown is not None)
 
     def _hud(self, now: float) -> HudStats:
         loop = LoopState(self.paused, self.hours.dark_until, self.models.frames_skipped, self.models.restarts)
         lines = [line for control in self.controls for line in control.status_lines(now)]
         lines += self.outputs.status_lines() + ([self.screenshots.warning] if self.screenshots.warning else [])
-        model = self.models.current.model
+        model = self.models.guard.guarded
         return compose_hud(self.fps.fps, self.dream_rate.fps, self.times, self.effective,
-                           self.budget.describe(self.params), loop, lines, self.models.current.provider, model.layers,
+                           self.budget.describe(self.params), loop, lines, self.models.guard.provider, model.layers,
                            self.source.state, model.placement)
 
     def _stats(self, frames: int, dreamed: int, seconds: float) -> RunStats:
@@ -407,7 +407,7 @@ class LiveApp:
         return RunStats(frames, dreamed, seconds, frames / seconds if seconds > 0 else 0.0, self.times.medians(),
                         self.counters.source_frames, self.counters.dropped, self.counters.reused,
                         self._stop_reason or "?", (effective.dream_height, effective.dream_width),
-                        self.models.current.provider, tuple(self.screenshots.saved), self.budget.describe(self.params),
+                        self.models.guard.provider, tuple(self.screenshots.saved), self.budget.describe(self.params),
                         self.times.median("age") / 1000)
 
     @property

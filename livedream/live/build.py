@@ -67,7 +67,7 @@ def open_app(
     model_set = ModelSet(first, GuardedModel(lambda: load(first)), load)
     model_set.preload(models)
     source = source or open_source(config.source)  # a bad path fails here, before a measurement is spent on it
-    budget = adaptive_budget(config, model_set.current.model, models_dir or default_models_dir(), cost_cache)
+    budget = adaptive_budget(config, model_set.guard.guarded, models_dir or default_models_dir(), cost_cache)
     outputs, recorder = open_outputs(config, open_devices, clock)
     model_set.announce()
     return LiveApp(

@@ -16,7 +16,8 @@ ModelLoader = Callable[[str], LoadedModel]
 
 
 class ModelSet:
-    """The running model (`current`, guarded) and the others loaded so far, by name.
+    """The running graph (`guard`: a `GuardedModel`, whose `guarded` is the `LoadedModel`) and
+    the others loaded so far, by name.
 
     A change of `Params.model` switches with `switch(name)`; presets' models are loaded
     at start with `preload`, so no switch loads a graph mid-show.
@@ -24,7 +25,7 @@ class ModelSet:
 
     def __init__(self, name: str, first: GuardedModel, load: ModelLoader | None = None) -> None:
         self.name = name
-        self.current = first
+        self.guard = first
         self._load = load
         self._loaded = {name: first}
 
@@ -41,13 +42,13 @@ class ModelSet:
         except UserError as error:
             log.warning("model %r not loaded: %s; keeping %r", name, error, self.name)
             return False
-        self.current, self.name = guard, name
+        self.guard, self.name = guard, name
         self.announce()
         return True
 
     def announce(self) -> None:
         """Log where the current graph dreams, and why there."""
-        log.info("model %s on %s: %s", self.name, self.current.provider, self.current.model.placement)
+        log.info("model %s on %s: %s", self.name, self.guard.provider, self.guard.guarded.placement)
 
     @property
     def frames_skipped(self) -> int:

@@ -66,7 +66,7 @@ class GuardedModel:
         self._loaded: LoadedModel | None = None
         self._model = _NO_MODEL
         self._use(factory())
-        self._min_size = self.model.min_size
+        self._min_size = self.guarded.min_size
         self._failed_in_a_row = 0
         self._restart_at: float | None = None  # set while a restart is due
         self._next_backoff = 0.0  # the first restart after a good frame is immediate
@@ -75,7 +75,7 @@ class GuardedModel:
         self.last_error = ""
 
     @property
-    def model(self) -> LoadedModel:
+    def guarded(self) -> LoadedModel:
         """The loaded model with every engine and runner guarded; while a failed restart
         waits for its retry, one whose gradient raises `EngineFault`."""
         return self._model

@@ -138,7 +138,7 @@ class _FrameStats:
 
     def __init__(self, app: LiveApp) -> None:
         self.dream_ms = app.times.median("flow", last=30) + app.times.median("dream", last=30)
-        self.provider = app.models.current.provider
+        self.provider = app.models.guard.provider
         self.source_state = app.source.state
 
 
@@ -273,7 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
     print(
         f"soak: {args.minutes:g} min, source {'faulty camera' if camera else 'demo'}, "
-        f"dream {config.dream.dream_width}x{config.dream.dream_height} on {app.models.current.provider}, "
+        f"dream {config.dream.dream_width}x{config.dream.dream_height} on {app.models.guard.provider}, "
         f"SDL {os.environ['SDL_VIDEODRIVER']}",
         flush=True,
     )
