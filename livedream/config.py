@@ -29,7 +29,7 @@ import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import UnionType
-from typing import Any
+from typing import Any, Mapping
 
 from livedream.errors import UserError
 from livedream.files import file_problem
@@ -163,9 +163,6 @@ class PresetsConfig:
 
     @classmethod
     def from_toml(cls, table: dict[str, Any], where: str) -> "PresetsConfig":
-        if isinstance(table.get("order"), tuple):  # `dataclasses.asdict` form (command-line overrides)
-            built = table["order"]
-            table = {**table, "order": [p["name"] for p in built], **{p["name"]: dict(p["changes"]) for p in built}}
         scalars = {key: value for key, value in table.items() if key == "crossfade"}
         tables = {key: value for key, value in table.items() if key not in ("crossfade", "order")}
         library = {preset.name: preset for preset in DEFAULT_PRESETS}
@@ -178,7 +175,7 @@ class PresetsConfig:
                 if name not in library:
                     raise UserError(f"{where} order names {name!r}, which has no [presets.{name}] table{_suggestion(name, library)}")
             order = listed + [name for name in library if name not in listed]
-        return cls(order=tuple(library[name] for name in order), **_flat_values(cls, scalars, where))
+        return cls(order=tuple(library[name] for name in order), **_checked_table(cls, scalars, where))
 
 
 @dataclass(frozen=True)
@@ -204,10 +201,10 @@ class SequencerConfig:
 
     @classmethod
     def from_toml(cls, table: dict[str, Any], where: str) -> "SequencerConfig":
-        values = _flat_values(cls, {k: v for k, v in table.items() if k != "playlist"}, where)
+        values = _checked_table(cls, {k: v for k, v in table.items() if k != "playlist"}, where)
         hold, fade = values.get("hold", 60.0), values.get("fade", 5.0)
         entries = table.get("playlist", ["calm", "deep", "infinite"])
-        if not isinstance(entries, (list, tuple)) or not entries:  # a tuple: `dataclasses.asdict` form
+        if not isinstance(entries, list) or not entries:
             raise UserError(f"{where} playlist = {_show(entries)} is not allowed; use a list of preset names")
         steps = []
         for entry in entries:
@@ -253,14 +250,14 @@ class OscConfig:
 
     @classmethod
     def from_toml(cls, table: dict[str, Any], where: str) -> "OscConfig":
-        values = _flat_values(cls, {k: v for k, v in table.items() if k != "feedback"}, where)
+        values = _checked_table(cls, {k: v for k, v in table.items() if k != "feedback"}, where)
         return cls(feedback=_host_ports(table.get("feedback", []), "feedback", where), **values)
 
 
 def _host_ports(given: Any, key: str, where: str) -> tuple[str, ...]:
     """A list of "host:port" (one string without brackets also does), each checked."""
-    if isinstance(given, (str, tuple)):  # one target without brackets, or the `dataclasses.asdict` form
-        given = [given] if isinstance(given, str) else list(given)
+    if isinstance(given, str):  # one target without brackets
+        given = [given]
     targets = _string_list(given, key, where)
     for target in targets:
         host, _, port = target.rpartition(":")
@@ -281,7 +278,7 @@ class MidiConfig:
 
     @classmethod
     def from_toml(cls, table: dict[str, Any], where: str) -> "MidiConfig":
-        values = _flat_values(cls, {k: v for k, v in table.items() if k not in ("cc", "notes")}, where)
+        values = _checked_table(cls, {k: v for k, v in table.items() if k not in ("cc", "notes")}, where)
         if "cc" in table:
             values["cc"] = _midi_map(table["cc"], "cc", where, allowed=LIVE_PARAMS)
         if "notes" in table:
@@ -358,7 +355,7 @@ class SyncConfig:
 
     @classmethod
     def from_toml(cls, table: dict[str, Any], where: str) -> "SyncConfig":
-        values = _flat_values(cls, {k: v for k, v in table.items() if k != "peers"}, where)
+        values = _checked_table(cls, {k: v for k, v in table.items() if k != "peers"}, where)
         synced = cls(peers=_host_ports(table.get("peers", []), "peers", where), **values)
         if synced.role == "leader" and not synced.peers:
             raise UserError(f'{where} role = "leader" needs peers = ["host:port", ...], the followers\' [osc] ports')
@@ -375,15 +372,17 @@ class WebConfig:
     preview_width: int = bounded(320, 32, 1920)
 
 
-def _flat_values(section_type: type, table: dict[str, Any], where: str) -> dict[str, Any]:
-    """Checked scalar keys of a `from_toml` section, validated like a flat section's."""
+def _checked_table(section_type: type, table: Mapping[str, Any], where: str,
+                   ranges: Mapping[str, Range] | None = None) -> dict[str, Any]:
+    """Each key of `table` checked against `section_type`'s fields (and `ranges`, for a type
+    whose fields carry none, as `Params`): an unknown key or a wrong value is one line."""
     fields = {f.name: f for f in dataclasses.fields(section_type)}
     hints = typing.get_type_hints(section_type)
     values = {}
     for key, value in table.items():
         if key not in fields:
             raise UserError(f"{where} unknown key {key!r}{_suggestion(key, fields)}")
-        values[key] = _checked_value(fields[key], hints[key], None, value, where)
+        values[key] = _checked_value(fields[key], hints[key], (ranges or {}).get(key), value, where)
     return values
 
 
@@ -397,20 +396,11 @@ def _preset_from_toml(name: str, values: Any, where: str) -> Preset:
     where = where.replace("[presets]", f"[presets.{name}]")
     if not isinstance(values, dict):
         raise UserError(f"{where} = {_show(values)} is not allowed; a preset is a table of [dream] keys")
-    fields = {f.name: f for f in dataclasses.fields(Params)}
-    hints = typing.get_type_hints(Params)
-    changes = []
-    for key, value in values.items():
-        if key not in fields:
-            raise UserError(f"{where} unknown key {key!r}{_suggestion(key, fields)}")
-        changes.append((key, _checked_value(fields[key], hints[key], PARAM_RANGES.get(key), value, where)))
-    return Preset(name, tuple(changes))
+    return Preset(name, tuple(_checked_table(Params, values, where, PARAM_RANGES).items()))
 
 
 def _midi_map(table: Any, key: str, where: str, allowed: tuple[str, ...] | None) -> tuple[tuple[int, str], ...]:
     where = where.replace("[midi]", f"[midi.{key}]")
-    if isinstance(table, tuple):  # `dataclasses.asdict` form (command-line overrides)
-        table = {str(number): name for number, name in table}
     if not isinstance(table, dict):
         raise UserError(f"{where} must be a table of number = name")
     pairs = []
@@ -538,9 +528,13 @@ def apply_overrides(config: Config, **cli_values: Any) -> Config:
     sections = _section_fields()
     replaced = {}
     for section_name, values in changes.items():
-        current = dataclasses.asdict(getattr(config, section_name))
-        merged = {**current, **values}
-        replaced[section_name] = _build_section(sections[section_name], merged, "command line")
+        current = getattr(config, section_name)
+        where = f"command line: [{section_name}]"
+        checked = _checked_table(type(current), values, where, sections[section_name].metadata.get(_RANGES, {}))
+        try:
+            replaced[section_name] = dataclasses.replace(current, **checked)  # __post_init__ checks the whole
+        except UserError as error:
+            raise UserError(f"command line: {error}") from None
     return dataclasses.replace(config, **replaced)
 
 
@@ -580,14 +574,7 @@ def _build_section(config_field: dataclasses.Field, table: dict[str, Any], origi
     where = f"{origin}: [{config_field.name}]"
     if hasattr(section_type, "from_toml"):
         return section_type.from_toml(table, where)
-    fields = {f.name: f for f in dataclasses.fields(section_type)}
-    hints = typing.get_type_hints(section_type)
-    extra_ranges: dict[str, Range] = config_field.metadata.get(_RANGES, {})
-    values = {}
-    for key, value in table.items():
-        if key not in fields:
-            raise UserError(f"{where} unknown key {key!r}{_suggestion(key, fields)}")
-        values[key] = _checked_value(fields[key], hints[key], extra_ranges.get(key), value, where)
+    values = _checked_table(section_type, table, where, config_field.metadata.get(_RANGES, {}))
     try:
         return section_type(**values)
     except UserError as error:
