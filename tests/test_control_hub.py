@@ -56,16 +56,20 @@ def test_key_preset_crossfades_through_the_hub(tmp_path) -> None:
         hub.close()
 
 
+def attracting(hub, now: float) -> bool:
+    """What the operator reads on the HUD."""
+    return any("ATTRACT MODE" in line for line in hub.status_lines(now))
+
+
 def test_attract_overlay_returns_exactly_to_the_live_params(tmp_path) -> None:
     hub = make_hub(tmp_path)
     try:
         live = Params(strength=0.04)
         params, now = frames(hub, live, 0.0, 4.0)  # still: attract after 2 s, faded in after 3 s
-        assert hub.attract_active and params == hub.presets.params_of("infinite")
-        assert any("ATTRACT MODE" in line for line in hub.status_lines(now))
+        assert attracting(hub, now) and params == hub.presets.params_of("infinite")
         moving = np.random.default_rng(0).integers(0, 256, STILL.shape, dtype=np.uint8)
         params, now = frames(hub, params, now, 0.1, frame=moving)  # someone walks in
-        assert not hub.attract_active
+        assert not attracting(hub, now)
         params, now = frames(hub, params, now, 1.5, frame=moving)  # 1 s fade-out, then live
         assert params == live  # the overlay never leaked into the live params
     finally:

@@ -134,10 +134,6 @@ class ControlHub:
         """Keys 1–9 (or a name): crossfade to that preset; False (warning logged) when there is none."""
         return self.presets.select(key, now)
 
-    @property
-    def attract_active(self) -> bool:
-        return self.attract is not None and self.attract.active
-
     def preset_models(self) -> set[str]:
         """Every model a preset can switch to: make their sessions at start."""
         return self.presets.models()
