@@ -14,7 +14,7 @@ import pytest
 from livedream import cli
 
 PACKAGE = Path(__file__).resolve().parent.parent / "livedream"
-SHARED = {"config", "params", "objective", "errors", "manifest", "files"}  # the bottom layer: data and contracts
+SHARED = {"config", "params", "objective", "errors", "manifest", "files", "media"}  # the bottom layer: data, contracts, files
 PACKAGES = {"cli", "live", "control", "offline", "pipeline", "outputs", "runtime", "ops", "export", "testing"}
 # What each part must never import (the README's "How it is built" table).
 FORBIDDEN: dict[str, set[str]] = {

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from livedream.errors import UserError
+from livedream.media import CODECS, ClipInfo, VideoFileWriter, frames, probe
 from livedream.offline.imageio import (
     check_dreamable,
     check_output,
@@ -18,7 +19,6 @@ from livedream.offline.imageio import (
     write_photo,
 )
 from livedream.pipeline.images import to_nchw, to_rgb
-from livedream.pipeline.videofiles import CODECS, ClipInfo, VideoFileWriter, frames, probe
 
 
 def moving_pattern(frames: int = 6, height: int = 96, width: int = 128) -> list[np.ndarray]:
@@ -160,7 +160,7 @@ def test_unreadable_video_is_a_user_error(tmp_path, content):
 
 @pytest.mark.parametrize("rotation, shape", [(0, (2, 3)), (90, (3, 2)), (180, (2, 3)), (270, (3, 2))])
 def test_a_rotated_clip_is_turned_upright(rotation, shape):
-    from livedream.pipeline.videofiles import upright
+    from livedream.media import upright
 
     picture = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     turned = upright(picture, rotation)

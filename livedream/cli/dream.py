@@ -9,9 +9,9 @@ from pathlib import Path
 from livedream.config import DEVICE_HELP, DEVICES
 from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL
+from livedream.media import CODECS
 from livedream.objective import parse_objective
 from livedream.offline.imageio import check_input, check_output, is_video
-from livedream.pipeline.videofiles import CODECS
 from livedream.offline.photo import VIDEO_HALF_LIFE_S, OfflineJob, dream_photo
 from livedream.offline.render import (
     DEFAULT_CODEC,

@@ -1,5 +1,5 @@
 """Photos in and out, and the checks on every path, for the offline `livedream dream`
-(video files themselves are `pipeline.videofiles`, on PyAV).
+(video files themselves are `livedream.media`, on PyAV).
 
 Pixels leave here as uint8 RGB (H, W, 3) and, for the network, as NCHW float32 in [-1, 1].
 Outputs are written to a temp file in the destination folder and renamed at the end, so a

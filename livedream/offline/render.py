@@ -26,7 +26,7 @@ import numpy as np
 
 from livedream.errors import UserError
 from livedream.files import write_atomically
-from livedream.pipeline.videofiles import CODECS, ClipInfo, VideoFileWriter, frames, join, probe
+from livedream.media import CODECS, ClipInfo, VideoFileWriter, frames, join, probe
 
 STATE_SUFFIX = ".livedream-render"
 STATE_VERSION = 1

@@ -14,6 +14,7 @@ import numpy as np
 from rich.console import Console
 
 from livedream.errors import UserError
+from livedream.media import ClipInfo
 from livedream.offline.farm import Farm
 from livedream.offline.imageio import check_dreamable
 from livedream.offline.model import console, open_engine
@@ -32,7 +33,6 @@ from livedream.offline.render import (
 from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.dream import AscentSettings
 from livedream.pipeline.dreamer import LiveDreamer
-from livedream.pipeline.videofiles import ClipInfo
 from livedream.runtime.engine import GradientEngine
 from livedream.runtime.model import LoadedModel
 

@@ -19,7 +19,7 @@ import numpy as np
 
 from livedream.errors import UserError
 from livedream.files import DiskFloor
-from livedream.pipeline.videofiles import CODECS, ClipInfo, VideoFileWriter
+from livedream.media import CODECS, ClipInfo, VideoFileWriter
 
 log = logging.getLogger(__name__)
 
