@@ -190,12 +190,18 @@ def join(pieces: list[Path], audio_from: Path | None, out: Path) -> None:
 def _packets_of(pieces: list[Path], stream: av.stream.Stream) -> Iterator[tuple[float, int, av.Packet]]:
     for piece in pieces:
         with av.open(str(piece), "r") as part:
-            video_in = part.streams.video[0]
-            for packet in part.demux(video_in):
-                if packet.dts is not None:
-                    when = float(packet.dts * packet.time_base)
-                    packet.stream = stream
-                    yield when, 0, packet
+            yield from _restamped(part.demux(part.streams.video[0]), stream, 0)
+
+
+def _restamped(packets: Iterator[av.Packet], stream: av.stream.Stream,
+               order: int) -> Iterator[tuple[float, int, av.Packet]]:
+    """`packets` moved onto `stream`, keyed (time, order) for the join's merge; flush packets
+    (no dts) carry nothing to copy."""
+    for packet in packets:
+        if packet.dts is not None:
+            when = float(packet.dts * packet.time_base)
+            packet.stream = stream
+            yield when, order, packet
 
 
 def _audio_packets(source: av.container.InputContainer, output: av.container.OutputContainer,
@@ -214,11 +220,7 @@ def _audio_packets(source: av.container.InputContainer, output: av.container.Out
 
 def _copied(source: av.container.InputContainer, audio_in: av.stream.Stream,
             audio_out: av.stream.Stream) -> Iterator[tuple[float, int, av.Packet]]:
-    for packet in source.demux(audio_in):
-        if packet.dts is not None:
-            when = float(packet.dts * packet.time_base)
-            packet.stream = audio_out
-            yield when, 1, packet
+    return _restamped(source.demux(audio_in), audio_out, 1)
 
 
 def _encoded(source: av.container.InputContainer, audio_in: av.stream.Stream,

@@ -29,6 +29,7 @@ from livedream.manifest import SHARPEN_GRAPH  # noqa: E402
 from livedream.runtime.devices import WebGpuAdapter, find_webgpu  # noqa: E402
 from livedream.runtime.engine import CpuThreads, open_session  # noqa: E402
 from livedream.runtime.runners import FrameRunner, StepRunner  # noqa: E402
+from livedream.testing.gpu_check import cosine_and_relative  # noqa: E402
 from tests.conftest import default_objective, lively_model, random_model, write_random_graph  # noqa: E402
 
 LAYERS = ("mixed3", "mixed5")
@@ -97,11 +98,6 @@ def test_the_runtime_runs_a_graph_whole_on_webgpu_or_not_at_all(adapter, graphs,
         _, provider = open_session(graphs[False], "webgpu", CpuThreads(0), dims=SIZE)
     assert provider == "CPU"
     assert any("the WebGPU provider failed to start" in r.getMessage() for r in caplog.records)
-
-
-def cosine_and_relative(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
-    a, b = a.ravel().astype(np.float64), b.ravel().astype(np.float64)
-    return a @ b / (np.linalg.norm(a) * np.linalg.norm(b)), np.linalg.norm(a - b) / np.linalg.norm(b)
 
 
 def test_the_webgpu_gradient_equals_the_cpu_providers(adapter, graphs) -> None:
