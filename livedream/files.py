@@ -18,6 +18,8 @@ import platformdirs
 
 log = logging.getLogger(__name__)
 
+IMAGE_FORMATS = "png, jpg, webp, bmp"  # what the image reader takes, as error lines name it
+
 
 def file_digest(path: Path, hash_name: str = "sha256") -> str:
     """The hex digest of the file at `path` (graphs in the manifest, downloaded weights)."""

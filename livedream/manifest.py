@@ -27,6 +27,16 @@ SHARPEN_GRAPH = Path(__file__).resolve().parent / "assets" / "sharpen.onnx"
 MANIFEST_NAME = "manifest.json"
 # A graph's own metadata: its objective layers, their channel counts and default weights.
 LAYERS_KEY, CHANNELS_KEY, WEIGHTS_KEY = "livedream.layers", "livedream.channels", "livedream.layer_weights"
+# Every graph's objective inputs, in order (`export.backward.ObjectiveTensors` declares their
+# shapes, `runtime.objective.ObjectiveInputs` fills them), then the per-frame visitor mask.
+OBJECTIVE_INPUTS = ("layer_weights", "channel_weights", "visitor_weights", "region_gains", "guide_features",
+                    "guide_weights")
+MASK_INPUT = "mask"
+GUIDE_GRID = 12  # a guide's feature map is matched at 12x12 positions per layer: fixed shapes for CUDA graphs
+# The graphs' inputs of this release: 2 = visitor mask, two objectives and the matched guide
+# (1 = objective inputs only; 0 = an objective baked in). A graph of another format is exported again.
+GRAPH_FORMAT = 2
+EARLIER_RELEASE = "was exported by an earlier release, whose graphs take no visitor mask, second objective or matched guide"
 EXPORT_HINT = "run `livedream export` (needs: pip install 'livedream[export]')"
 
 
@@ -52,6 +62,7 @@ class GraphInfo:
     # release, whose objective was baked in; it must be exported again.
     channels: tuple[int, ...] = ()
     pool_backward: str = POOL_BY_INDICES
+    graph_format: int = GRAPH_FORMAT  # of the release that exported it (an entry without one: earlier)
 
     @classmethod
     def from_json(cls, name: str, entry: dict) -> "GraphInfo":
@@ -73,12 +84,18 @@ class GraphInfo:
                 kind=entry.get("kind", "step" if entry.get("steps_per_run") else "gradient"),
                 channels=tuple(int(c) for c in entry.get("channels", ())),
                 pool_backward=entry.get("pool_backward", POOL_BY_INDICES),
+                graph_format=int(entry.get("graph_format", 1 if entry.get("channels") else 0)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(
                 f"models/{MANIFEST_NAME}: entry {name!r} is damaged ({error}); "
                 f"re-export it with `livedream export`"
             ) from None
+
+    @property
+    def of_this_release(self) -> bool:
+        """Whether its inputs are this release's (`GRAPH_FORMAT`); else it is exported again."""
+        return self.graph_format == GRAPH_FORMAT
 
     def to_json(self) -> dict:
         entry = asdict(self)

@@ -82,6 +82,24 @@ def normalised(terms: Iterable[tuple[str, Any]]) -> Objective:
     return tuple((term_name(*key), weight) for key, weight in ordered if weight != 0.0)
 
 
+def parse_visitor_objective(value: Any) -> Objective:
+    """As `parse_objective`, where nothing (`""`, `{}`) means the room's objective."""
+    if value in ("", {}, (), []):
+        return ()
+    return parse_objective(value)
+
+
+# How a guide image steers the objective: each position pulled toward the guide's best-matching
+# feature (Google's DeepDream notebook), or the whole picture's mean features toward the guide's.
+GUIDE_MODES = ("match", "mean")
+
+
+def parse_guide_mode(value: Any) -> str:
+    if value not in GUIDE_MODES:
+        raise UserError(f"{value!r} is not one of {', '.join(GUIDE_MODES)}")
+    return value
+
+
 def parse_objective(value: Any) -> Objective:
     """From config (a table `{mixed3 = 1.0, "mixed4:97" = 0.5}`), the command line
     (`"mixed4=1,mixed5:139=0.5"`) or an objective already (`dataclasses.asdict` form)."""

@@ -13,11 +13,14 @@ from dataclasses import dataclass, field
 from livedream.errors import UserError
 from livedream.objective import (
     DEFAULT_OBJECTIVE,
+    GUIDE_MODES,
     LAYERS,
     WEIGHT_HIGH,
     WEIGHT_LOW,
     Objective,
+    parse_guide_mode,
     parse_objective,
+    parse_visitor_objective,
     split_term,
     term_name,
     weight_of,
@@ -25,6 +28,47 @@ from livedream.objective import (
 )
 
 OBJECTIVE_PREFIX = "objective/"  # live names of objective terms: "objective/mixed4", "objective/mixed4:97"
+VISITOR_PREFIX = "visitor_objective/"  # and of the visitors' objective: "visitor_objective/mixed5"
+# Each objective field of Params by the prefix of its terms' live names.
+OBJECTIVE_FIELDS = {OBJECTIVE_PREFIX: "objective", VISITOR_PREFIX: "visitor_objective"}
+
+# Which region the dream takes, as gains (room, visitors): a preset crossfade blends them.
+WHERE: dict[str, tuple[float, float]] = {"all": (1.0, 1.0), "visitors": (0.0, 1.0), "room": (1.0, 0.0)}
+
+
+@dataclass(frozen=True)
+class Where:
+    """How much of the dream the room and the visitors take (0..1 each): `WHERE`'s named pairs,
+    or a blend between two of them on the way."""
+
+    room: float = 1.0
+    visitors: float = 1.0
+
+    @property
+    def gains(self) -> tuple[float, float]:
+        return (self.room, self.visitors)
+
+    @property
+    def name(self) -> str:
+        named = {gains: name for name, gains in WHERE.items()}
+        return named.get(self.gains, f"room {self.room:.2f} visitors {self.visitors:.2f}")
+
+    def next(self) -> "Where":
+        """The named value after this one (a key cycles them)."""
+        names = list(WHERE)
+        following = names[(names.index(self.name) + 1) % len(names)] if self.name in WHERE else names[0]
+        return parse_where(following)
+
+
+def parse_where(value: object) -> Where:
+    """`"all"`, `"visitors"` or `"room"` (config, command line, OSC), or a `Where` already."""
+    if isinstance(value, Where):
+        return value
+    if isinstance(value, dict) and set(value) == {"room", "visitors"}:  # `dataclasses.asdict` form
+        return Where(float(value["room"]), float(value["visitors"]))
+    if not isinstance(value, str) or value not in WHERE:
+        raise UserError(f"{value!r} is not one of {', '.join(WHERE)}")
+    return Where(*WHERE[value])
 
 
 @dataclass(frozen=True)
@@ -49,6 +93,10 @@ class Params:
     # What the dream amplifies: layers and single channels with weights (`livedream.objective`).
     objective: Objective = field(default=DEFAULT_OBJECTIVE, metadata={"parse": parse_objective})
     guide: str = ""  # an image whose features the dream moves toward ("" = none)
+    guide_mode: str = field(default="match", metadata={"parse": parse_guide_mode})  # `objective.GUIDE_MODES`
+    # Visitors (the people the background model finds) and the room dream apart: what each takes.
+    where: Where = field(default=Where(), metadata={"parse": parse_where})
+    visitor_objective: Objective = field(default=(), metadata={"parse": parse_visitor_objective})  # (): the room's
     strength: float = 0.06  # step size of one normalised ascent step
     steps: int = 2  # ascent steps per octave per frame
     octaves: int = 1  # octaves per frame, coarsest first
@@ -72,9 +120,12 @@ class Params:
         fields = {f.name: f for f in dataclasses.fields(self)}
         applied: dict[str, object] = {}
         for name, value in changes.items():
-            if name.startswith(OBJECTIVE_PREFIX):
-                objective, warning = _objective_term(applied.get("objective", self.objective), name, value)
-                applied["objective"] = objective
+            prefix = _objective_prefix(name)
+            if prefix is not None:
+                target = OBJECTIVE_FIELDS[prefix]
+                objective, warning = _objective_term(applied.get(target, getattr(self, target)), name, value,
+                                                     prefix)
+                applied[target] = objective
                 warnings.extend(warning)
                 continue
             if name in RENAMED:
@@ -82,6 +133,13 @@ class Params:
                 continue
             if name not in fields:
                 warnings.append(f"unknown parameter {name!r}; known: {', '.join(fields)}")
+                continue
+            parser = fields[name].metadata.get("parse")
+            if parser is not None:  # a structured value (where, an objective) parses itself
+                try:
+                    applied[name] = parser(value)
+                except UserError as error:
+                    warnings.append(f"{error}; ignored")
                 continue
             kind = type(getattr(self, name))
             try:
@@ -116,16 +174,21 @@ class Params:
         return [f"{name} {getattr(self, name)} → {value}" for name, value in new.changes_from(self).items()]
 
 
-def _objective_term(objective: Objective, name: str, value: object) -> tuple[Objective, list[str]]:
-    """`objective` with the term of `objective/<term>` set to `value`, clamped; or a warning."""
-    term = name[len(OBJECTIVE_PREFIX):]
+def _objective_prefix(name: str) -> str | None:
+    return next((prefix for prefix in OBJECTIVE_FIELDS if name.startswith(prefix)), None)
+
+
+def _objective_term(objective: Objective, name: str, value: object, prefix: str) -> tuple[Objective, list[str]]:
+    """`objective` with the term of `<prefix><term>` set to `value`, clamped; or a warning.
+    The room's objective is never left empty; the visitors' may be (then it is the room's)."""
+    term = name[len(prefix):]
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
         return objective, [f"{name}: {value!r} is not a number; ignored"]
     try:
         changed = with_term(objective, term, float(value))
     except UserError as error:
         return objective, [f"{name}: {str(error).removeprefix('objective: ')}; ignored"]
-    if not changed:
+    if not changed and prefix == OBJECTIVE_PREFIX:
         return objective, [f"{name}: {value!r} would leave no objective; ignored"]
     if not WEIGHT_LOW <= value <= WEIGHT_HIGH:
         return changed, [f"{name}: {value!r} is outside {WEIGHT_LOW:g}..{WEIGHT_HIGH:g}; clamped"]
@@ -149,26 +212,37 @@ PARAM_RANGES: dict[str, Range] = {
 # Live names for the objective: one per layer (sliders, MIDI CCs, OSC feedback); a channel's
 # `objective/mixed4:97` is accepted too.
 OBJECTIVE_PARAMS = tuple(OBJECTIVE_PREFIX + layer for layer in LAYERS)
+VISITOR_PARAMS = tuple(VISITOR_PREFIX + layer for layer in LAYERS)
 NUMERIC_PARAMS = tuple(PARAM_RANGES)  # the Params fields OSC, MIDI, audio and the web panel may set
-LIVE_PARAMS = NUMERIC_PARAMS + OBJECTIVE_PARAMS  # and the objective's layers (MIDI CCs, learn)
+LIVE_PARAMS = NUMERIC_PARAMS + OBJECTIVE_PARAMS + VISITOR_PARAMS  # and both objectives' layers (MIDI CCs, learn)
+# The Params fields a control sets by name (OSC strings, the web panel, a key), with their names.
+CHOICE_PARAMS: dict[str, tuple[str, ...]] = {"where": tuple(WHERE), "guide_mode": GUIDE_MODES}
 OBJECTIVE_RANGE = Range(WEIGHT_LOW, WEIGHT_HIGH)
 OBJECTIVE_FADER = Range(0.0, WEIGHT_HIGH)  # what a fader (MIDI CC, web slider) spans: off at the bottom
 
 
 def objective_term(name: str) -> str | None:
-    """The canonical term of a live name `objective/<layer>[:<channel>]`, or None if it is none."""
-    if not name.startswith(OBJECTIVE_PREFIX):
+    """The canonical live name of an objective term (`objective/<layer>[:<channel>]`, or the
+    visitors' `visitor_objective/…`), or None if `name` is none."""
+    prefix = _objective_prefix(name)
+    if prefix is None:
         return None
     try:
-        return term_name(*split_term(name[len(OBJECTIVE_PREFIX):]))
+        return prefix + term_name(*split_term(name[len(prefix):]))
     except UserError:
         return None
 
 
+def is_objective_name(name: str) -> bool:
+    """Whether `name` is meant as an objective term's live name (valid or not)."""
+    return _objective_prefix(name) is not None
+
+
 def objective_problem(name: str) -> str:
     """Why `objective/<term>` names no term (the layer or channel, and what is allowed)."""
+    prefix = _objective_prefix(name) or OBJECTIVE_PREFIX
     try:
-        split_term(name[len(OBJECTIVE_PREFIX):])
+        split_term(name[len(prefix):])
     except UserError as error:
         return str(error).removeprefix("objective: ")
     return "a valid term"
@@ -185,22 +259,25 @@ def fader_range(name: str) -> Range | None:
 
 
 def live_value(params: Params, name: str) -> float | int:
-    term = objective_term(name)
-    return weight_of(params.objective, term) if term else getattr(params, name)
+    prefix = _objective_prefix(name)
+    if prefix is None:
+        return getattr(params, name)
+    term = name[len(prefix):]
+    return weight_of(params.visitor_objective if prefix == VISITOR_PREFIX else params.objective, term)
 
 
-def objective_moves(before: Objective, after: Objective) -> dict[str, float]:
+def objective_moves(before: Objective, after: Objective, prefix: str = OBJECTIVE_PREFIX) -> dict[str, float]:
     """The live names and weights that turn `before` into `after` (0 for a term `after` drops),
     additions first: applied in this order an objective is never left empty on the way."""
     old, new = dict(before), dict(after)
     changed = [name for name in {**old, **new} if old.get(name, 0.0) != new.get(name, 0.0)]
     changed.sort(key=lambda name: name not in new)
-    return {OBJECTIVE_PREFIX + name: new.get(name, 0.0) for name in changed}
+    return {prefix + name: new.get(name, 0.0) for name in changed}
 
 
 def objective_values(params: Params) -> dict[str, float]:
-    """Every layer's weight by its live name (what sliders and OSC feedback show)."""
-    return {name: weight_of(params.objective, name[len(OBJECTIVE_PREFIX):]) for name in OBJECTIVE_PARAMS}
+    """Every layer's weight of both objectives by its live name (sliders and OSC feedback)."""
+    return {name: live_value(params, name) for name in OBJECTIVE_PARAMS + VISITOR_PARAMS}
 
 
 # The per-frame names of earlier releases, each with its per-second successor: a show file or

@@ -54,7 +54,7 @@ def default_objective(session) -> dict[str, np.ndarray]:
     from livedream.runtime.engine import objective_inputs_of
 
     objective = objective_inputs_of(session)
-    return {"layer_weights": objective.layer_weights, "channel_weights": objective.channel_weights}
+    return {**dict(objective.arrays()), "mask": np.zeros((2, 2), np.float32)}
 
 
 def write_random_graph(folder: Path, name: str, layers: tuple[str, ...], variant, seed: int = 0,

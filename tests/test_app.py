@@ -14,6 +14,8 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
+from livedream.runtime.engine import NO_VISITORS
 import pygame
 import pytest
 
@@ -218,6 +220,17 @@ def test_keys_change_params_through_clamping_and_are_logged(make_app, caplog) ->
     assert any("steps" in message and "clamped to 0" in message for message in messages)
 
 
+def test_key_w_cycles_where_and_the_hud_says_who_dreams(make_app) -> None:
+    app = make_app(ScriptedSource(grey_picture()), params=DREAM)
+    seen = []
+    for _ in range(3):
+        post_key(pygame.K_w, "w")
+        app.step()
+        seen.append(app.params.where.name)
+        assert any(line.startswith(f"where {seen[-1]}") for line in app.hud_stats.lines())
+    assert seen == ["visitors", "room", "all"]
+
+
 class PresetBank(PassiveControls):
     """A `Controls` plus a recall function, as the control package plugs presets in."""
 
@@ -341,7 +354,7 @@ def test_a_stop_during_a_dream_waits_for_one_step_not_the_whole_frame(make_app, 
         def __init__(self) -> None:
             self.calls = 0
 
-        def gradient(self, image: np.ndarray):
+        def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS):
             self.calls += 1
             if self.calls == 6:
                 app.stop("test")

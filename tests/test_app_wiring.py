@@ -15,6 +15,8 @@ import threading
 from pathlib import Path
 
 import numpy as np
+
+from livedream.runtime.engine import NO_VISITORS
 import pygame
 import pytest
 from onnxruntime.capi import onnxruntime_pybind11_state as ort_errors
@@ -261,9 +263,9 @@ class CountingEngine:
         self.provider = engine.provider
         self.calls = 0
 
-    def gradient(self, image: np.ndarray):
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS):
         self.calls += 1
-        return self.engine.gradient(image)
+        return self.engine.gradient(image, mask)
 
 
 def test_switching_models_back_and_forth_reuses_the_sessions_and_runs_the_new_one(small_engine) -> None:
@@ -298,11 +300,11 @@ class FlakyEngine(CountingEngine):
         super().__init__(engine)
         self.every = every
 
-    def gradient(self, image: np.ndarray):
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS):
         self.calls += 1
         if self.every and self.calls % self.every == 0:
             raise ort_errors.Fail(f"[ONNXRuntimeError] : 1 : FAIL : fake fault on call {self.calls}")
-        return self.engine.gradient(image)
+        return self.engine.gradient(image, mask)
 
 
 @pytest.fixture
@@ -367,11 +369,11 @@ def test_k_failed_frames_in_a_row_re_create_the_engine_once(guarded_app, small_e
 
 def test_a_stop_between_steps_is_not_an_engine_fault(guarded_app, small_engine) -> None:
     class StopOnSecondGradient(CountingEngine):
-        def gradient(self, image: np.ndarray):
+        def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS):
             self.calls += 1
             if self.calls == 2:
                 app.stop("test")
-            return self.engine.gradient(image)
+            return self.engine.gradient(image, mask)
 
     engine = StopOnSecondGradient(small_engine)
     app = guarded_app(lambda: engine, dataclasses.replace(DREAM, steps=5))

@@ -107,3 +107,17 @@ def test_state_and_page(hub: ControlHub) -> None:
     assert status == 200 and kind.startswith("text/html")
     for element in ('id="strength"', 'id="steps"', 'id="half_life"', 'id="zoom_per_s"', '"/preview.jpg?t="', 'id="presets"'):
         assert element.encode() in page
+
+
+def test_the_visitor_controls_choose_where_and_the_visitors_objective(hub: ControlHub) -> None:
+    page = request(hub, "/")[1].decode()
+    assert all(f'data-choice="where" data-value="{name}"' in page for name in ("all", "visitors", "room"))
+    assert 'id="visitor_objective/mixed5"' in page and 'data-choice="guide_mode" data-value="mean"' in page
+    assert request(hub, "/choice", {"name": "where", "value": "visitors"})[0] == 200
+    assert request(hub, "/param", {"name": "visitor_objective/mixed7", "value": 2.0})[0] == 200
+    assert request(hub, "/choice", {"name": "where", "value": "garden"})[0] == 400
+    assert request(hub, "/choice", {"name": "strength", "value": "room"})[0] == 400
+    params = hub.update(Params(), 0.0)
+    assert params.where.name == "visitors" and dict(params.visitor_objective) == {"mixed7": 2.0}
+    state = json.loads(request(hub, "/state")[1])
+    assert state["params"]["where"] == "visitors" and state["params"]["visitor_objective/mixed7"] == 2.0

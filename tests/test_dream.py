@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from livedream.runtime.engine import NO_VISITORS
 import pytest
 
 from livedream.pipeline.dream import (
@@ -34,9 +36,9 @@ class RecordingEngine:
         self.min_size = engine.min_size
         self.sizes: list[tuple[int, int]] = []
 
-    def gradient(self, image: np.ndarray):
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS):
         self.sizes.append(tuple(image.shape[2:]))
-        return self.engine.gradient(image)
+        return self.engine.gradient(image, mask)
 
 
 def test_dream_raises_objective_several_fold(lively_engine, sample_image):

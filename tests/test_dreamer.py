@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
+from livedream.runtime.engine import NO_VISITORS
 import pytest
 
 from livedream.params import Params
@@ -31,7 +33,7 @@ class PatternEngine:
         self.screen_texture = rng.standard_normal((1, 3, max_size, max_size)).astype(np.float32)
         self.provider = "CPU"
 
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS) -> tuple[float, np.ndarray]:
         height, width = image.shape[2:]
         planes = image[0].transpose(1, 2, 0)
         fine_detail = planes - cv2.GaussianBlur(planes, (0, 0), self.DETAIL_SIGMA)

@@ -19,6 +19,11 @@ from tests.conftest import as_model, lively_model  # noqa: E402
 LAYERS = {"mixed0": 1.0}
 
 
+def nobody(flow: np.ndarray) -> np.ndarray:
+    """A visitor mask of nobody at the flow's size."""
+    return np.zeros(flow.shape[:2], np.float32)
+
+
 @pytest.fixture(scope="module")
 def graphs(tmp_path_factory):
     folder = tmp_path_factory.mktemp("frame")
@@ -79,12 +84,12 @@ def test_frame_runner_reset_forgets_the_carried_detail(graphs):
     frame = moving_frames(1)[0]
     flow = np.zeros((24, 32, 2), np.float32)
     identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
-    first, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.05)
+    first, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.05, nobody(flow))
     first = first.copy()
-    deeper, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 1.0, 0.05)
+    deeper, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 1.0, 0.05, nobody(flow))
     assert np.abs(deeper.astype(int) - frame.astype(int)).mean() > np.abs(first.astype(int) - frame.astype(int)).mean()
     runner.reset()
-    again, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 1.0, 0.05)
+    again, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 1.0, 0.05, nobody(flow))
     np.testing.assert_array_equal(again, first)  # nothing carried: the same as the first frame
 
 
@@ -115,13 +120,13 @@ def test_frame_runner_sharpens_its_own_dream_exactly_as_the_host_formula(graphs)
     shown = np.ascontiguousarray(cv2.resize(small, (300, 210), interpolation=cv2.INTER_CUBIC))  # not a whole multiple
     flow, identity = np.zeros((24, 32, 2), np.float32), np.array([[1, 0, 0], [0, 1, 0]], np.float32)
     trust = np.ones(flow.shape[:2], np.float32)
-    dream, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05)
+    dream, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05, nobody(flow))
     dream = dream.copy()
     runner.reset()
-    sharp, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05, shown)  # nothing carried: the same dream
+    sharp, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05, nobody(flow), shown)  # nothing carried: the same dream
     detail = cv2.resize(np.subtract(dream, small, dtype=np.int16), (300, 210), interpolation=cv2.INTER_LINEAR)
     want = cv2.add(shown, detail, dtype=cv2.CV_8U)
     assert sharp.shape == shown.shape
     assert np.abs(sharp.astype(int) - want).max() <= 1  # cv2 interpolates integers in fixed point
-    same_size, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05, small)
+    same_size, _ = runner.dream_frame(small, flow, trust, identity, 0.0, 0.05, nobody(flow), small)
     assert same_size.shape == small.shape  # nothing to sharpen: the dream itself

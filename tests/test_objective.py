@@ -31,6 +31,7 @@ from livedream.export.graph import covered_layers, export_module  # noqa: E402
 from livedream.export.inception import TF2015, canonical_layer, dream_loss  # noqa: E402
 from livedream.runtime.engine import Engine  # noqa: E402
 from livedream.runtime.model import LoadedModel  # noqa: E402
+from livedream.runtime.objective import Aim  # noqa: E402
 from livedream.runtime.runners import FrameRunner, StepRunner  # noqa: E402
 from tests.conftest import random_model  # noqa: E402
 
@@ -136,10 +137,10 @@ def test_step_graph_takes_the_objective_and_follows_a_change(objective_graph, de
     runner = StepRunner(device_graphs / "step1.onnx", 1, device="cpu", objective=engine.objective)
     image = np.random.default_rng(4).uniform(-1, 1, (1, 3, 96, 112)).astype(np.float32)
     before = image.copy()
-    runner.ascend(before, 1, 0.05)
-    engine.objective.set(parse_objective("mixed0:7=1"))
+    runner.ascend(before, 1, 0.05, np.zeros(before.shape[2:], np.float32))
+    engine.objective.set(Aim(parse_objective("mixed0:7=1")))
     on_device = image.copy()
-    runner.ascend(on_device, 1, 0.05)
+    runner.ascend(on_device, 1, 0.05, np.zeros(on_device.shape[2:], np.float32))
     _, grad = engine.gradient(image)
     on_host = np.clip(image + grad * (0.05 / (grad.std() + 1e-8)), -1, 1)
     assert np.abs(on_device - on_host).max() <= 1e-4
@@ -152,11 +153,11 @@ def test_frame_graph_takes_the_objective(objective_graph, device_graphs):
     frame = np.random.default_rng(5).integers(0, 256, (96, 112, 3), dtype=np.uint8)
     flow = np.zeros((12, 14, 2), np.float32)
     identity = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
-    first, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.1)
+    first, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.1, np.zeros(flow.shape[:2], np.float32))
     first = first.copy()
-    engine.objective.set(parse_objective("mixed2:100=2"))
+    engine.objective.set(Aim(parse_objective("mixed2:100=2")))
     runner.reset()
-    second, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.1)
+    second, _ = runner.dream_frame(frame, flow, np.ones(flow.shape[:2], np.float32), identity, 0.0, 0.1, np.zeros(flow.shape[:2], np.float32))
     assert np.abs(second.astype(int) - first.astype(int)).mean() > 0.5
 
 
@@ -230,21 +231,21 @@ def test_the_deep_graph_is_used_only_while_the_objective_reaches_past_the_defaul
     deeper = LoadedModel(engine, objective=deep)
     model = LoadedModel(engine, objective=shallow, deeper=deeper)
     fade = [blend_objectives(parse_objective("mixed1=1"), parse_objective("mixed2=1"), t) for t in (0.0, 0.5, 1.0)]
-    assert all(model.aimed(objective) is model for objective in fade)  # no graph switch
-    assert model.aimed(parse_objective("mixed2=1,mixed3=0.2")) is deeper
+    assert all(model.aimed(Aim(objective)) is model for objective in fade)  # no graph switch
+    assert model.aimed(Aim(parse_objective("mixed2=1,mixed3=0.2"))) is deeper
     assert deep.objective == parse_objective("mixed2=1,mixed3=0.2")
     version = deep.version
-    model.aimed(parse_objective("mixed2=1,mixed3=0.2"))
+    model.aimed(Aim(parse_objective("mixed2=1,mixed3=0.2")))
     assert deep.version == version  # unchanged objective: the inputs are not rewritten
 
 
 def test_a_live_objective_a_custom_graph_does_not_cover_is_narrowed_not_fatal(objective_graph, caplog):
     engine = Engine(objective_graph[0], "cpu")
     model = LoadedModel(engine, objective=engine.objective)
-    assert model.aimed(parse_objective("mixed1=1,mixed8=1")) is model
+    assert model.aimed(Aim(parse_objective("mixed1=1,mixed8=1"))) is model
     assert engine.objective.objective == (("mixed1", 1.0),)
     assert "covers only mixed0, mixed1, mixed2" in caplog.text
-    model.aimed(parse_objective("mixed9=1"))
+    model.aimed(Aim(parse_objective("mixed9=1")))
     assert engine.objective.objective == engine.objective.default
 
 
@@ -252,7 +253,7 @@ def test_channel_weights_scale_one_channel_like_a_whole_layer():
     from livedream.runtime.objective import ObjectiveInputs
 
     inputs = ObjectiveInputs(("mixed0", "mixed1"), (256, 288), (("mixed0", 1.0),))
-    inputs.set(parse_objective("mixed0=0.5,mixed1:7=2"))
+    inputs.set(Aim(parse_objective("mixed0=0.5,mixed1:7=2")))
     assert inputs.layer_weights.tolist() == [1.0, 1.0]
     assert np.allclose(inputs.channel_weights[:256], 0.5)
     assert inputs.channel_weights[256 + 7] == 2 * 288 and np.count_nonzero(inputs.channel_weights[256:]) == 1
@@ -300,17 +301,27 @@ def test_midi_cc_and_web_sliders_reach_objective_layers(tmp_path):
     assert all(f'id="objective/mixed{i}"' in page for i in range(11))
 
 
-def test_guide_over_osc_must_name_a_file(tmp_path, caplog):
+def test_guide_over_osc_must_name_an_image_file(tmp_path, caplog):
+    import cv2
+
     from livedream.control.inbox import Inbox
 
     inbox = Inbox()
-    guide = tmp_path / "g.png"
-    guide.write_bytes(b"x")
+    guide, text, damaged = tmp_path / "g.png", tmp_path / "notes.png", tmp_path / "cut.jpg"
+    cv2.imwrite(str(guide), np.full((8, 8, 3), 200, np.uint8))
+    text.write_text("not a picture")
+    damaged.write_bytes(b"x")
     assert not inbox.set_guide(str(tmp_path / "missing.png"), "OSC /livedream/guide")
     assert not inbox.set_guide(7, "OSC /livedream/guide")
+    assert not inbox.set_guide(str(tmp_path), "OSC /livedream/guide")
+    assert "is not a file" in caplog.text
+    for bad in (text, damaged):
+        caplog.clear()
+        assert not inbox.set_guide(str(bad), "OSC /livedream/guide")
+        assert "is not an image" in caplog.text and len(caplog.records) == 1
+    assert inbox.update(Params(guide="kept.png"), 0.0).guide == "kept.png"  # nothing changed
     assert inbox.set_guide(str(guide), "OSC /livedream/guide")
     assert inbox.update(Params(), 0.0).guide == str(guide)
-    assert "is not a file" in caplog.text
 
 
 def test_every_objective_term_is_a_live_name_and_blends_to_itself():
@@ -363,15 +374,14 @@ def reference_means(net, rgb: np.ndarray, scope: str) -> np.ndarray:
     raise AssertionError(scope)
 
 
-def dreamed(engine, rgb: np.ndarray, objective, guide_rgb=None) -> np.ndarray:
+def dreamed(engine, rgb: np.ndarray, objective, guide_rgb=None, guide_mode="match") -> np.ndarray:
     from livedream.pipeline.dream import AscentSettings, dream, guide_image
     from livedream.pipeline.images import to_nchw, to_rgb
 
     guide = None
     if guide_rgb is not None:
-        engine.gradient(guide_image(guide_rgb, engine.min_size))
-        guide = engine.objective.guide_weights(engine.channel_means)
-    engine.objective.set(objective, guide)
+        guide = engine.objective.guide_features_of(*engine.features(guide_image(guide_rgb, engine.min_size)))
+    engine.objective.set(Aim(objective, guide_mode=guide_mode), guide)
     base = to_nchw(rgb)
     detail, _ = dream(engine, base, AscentSettings(steps=10, step_size=0.02, octaves=2), np.random.default_rng(0))
     return to_rgb(np.clip(base + detail, -1, 1))
@@ -400,18 +410,22 @@ def test_one_channel_pick_raises_that_channel_far_more_than_the_others(real_defa
 
 
 @needs_fid
-def test_a_guide_moves_the_photos_features_toward_the_guides(real_default, reference_net, photo):
+def test_both_guide_forms_move_the_photos_features_toward_the_guides_far_more_than_the_default(real_default, reference_net, photo):
     rows, columns = np.mgrid[0:300, 0:300]
     guide = np.stack([127 + 127 * np.sin(columns / 6.0), 127 + 127 * np.sin(rows / 9.0),
                       (columns + rows) % 64 * 4], axis=-1).astype(np.uint8)  # stripes and ramps: unlike the photo
     target = reference_means(reference_net, guide, "mixed_5")
     plain = reference_means(reference_net, dreamed(real_default, photo, DEFAULT_OBJECTIVE), "mixed_5")
-    guided = reference_means(reference_net, dreamed(real_default, photo, DEFAULT_OBJECTIVE, guide), "mixed_5")
+    mean = reference_means(reference_net, dreamed(real_default, photo, DEFAULT_OBJECTIVE, guide, "mean"), "mixed_5")
+    matched = reference_means(reference_net, dreamed(real_default, photo, DEFAULT_OBJECTIVE, guide), "mixed_5")
     source = reference_means(reference_net, photo, "mixed_5")
     print(f"cosine to the guide's mixed5: photo {cosine(source, target):.3f}, default dream "
-          f"{cosine(plain, target):.3f}, guided dream {cosine(guided, target):.3f}")
-    assert cosine(guided, target) > cosine(plain, target) + 0.05
-    assert cosine(guided, target) > cosine(source, target)
+          f"{cosine(plain, target):.3f}, mean form {cosine(mean, target):.3f}, matching form {cosine(matched, target):.3f}")
+    # Measured: 0.504, 0.471, 0.635, 0.625 — the notebook's matching form is on a par with the
+    # mean form by this measure (it keeps more of the photo's own layout), both far past the default.
+    assert cosine(mean, target) > cosine(plain, target) + 0.1
+    assert cosine(matched, target) > cosine(plain, target) + 0.1
+    assert min(cosine(matched, target), cosine(mean, target)) > cosine(source, target) + 0.05
 
 
 def test_the_live_dreamer_through_the_engine_guard_follows_the_objective_and_the_guide(objective_graph, tmp_path):

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 
 import numpy as np
+
+from livedream.runtime.engine import NO_VISITORS
 import pytest
 
 from livedream.live.budget import FrameBudget, resolve_dream_rate
@@ -96,7 +98,7 @@ class CountingEngine:
     def __init__(self) -> None:
         self.calls = 0
 
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS) -> tuple[float, np.ndarray]:
         self.calls += 1
         return 0.0, np.zeros_like(image)
 
@@ -160,7 +162,7 @@ def test_open_app_starts_adaptive_from_a_measurement_then_from_the_cache(small_g
 
 
 class FaultyEngine(CountingEngine):
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS) -> tuple[float, np.ndarray]:
         from livedream.runtime.guard import EngineFault
 
         raise EngineFault("Fail: injected")

@@ -13,6 +13,7 @@ from onnxruntime.capi.onnxruntime_pybind11_state import Fail, RuntimeException
 from livedream.errors import UserError
 from livedream.live.watchdog import FrameWatchdog
 from livedream.params import Params
+from livedream.runtime.engine import NO_VISITORS
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.runtime.guard import GuardedModel
 from livedream.runtime.model import LoadedModel
@@ -42,7 +43,7 @@ class FlakyEngine:
         self.always = always
         self.calls = 0
 
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS) -> tuple[float, np.ndarray]:
         self.calls += 1
         if self.always or self.calls in self.fail_on or (self.fail_every and self.calls % self.fail_every == 0):
             raise Fail("[ONNXRuntimeError] : 1 : FAIL : injected CUDA failure")
@@ -66,7 +67,7 @@ class EngineFactory:
 
 def one_frame(guard: GuardedModel):
     """What the dreamer does with its engine, in miniature: one gradient through the guard."""
-    return guard.run_frame(lambda model: model.engine.gradient(IMAGE)[0])
+    return guard.run_frame(lambda model: model.engine.gradient(IMAGE, NO_VISITORS)[0])
 
 
 def test_ort_error_on_one_frame_skips_only_that_frame_and_logs_it(caplog: pytest.LogCaptureFixture) -> None:
@@ -178,11 +179,11 @@ def test_runtime_exception_from_the_step_graph_is_guarded_too() -> None:
     class Stepper:
         steps_per_run = 1
 
-        def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float:
+        def ascend(self, image: np.ndarray, steps: int, step_size: float, mask: np.ndarray) -> float:
             raise RuntimeException("CUDA error: an illegal memory access")
 
     guard = GuardedModel(EngineFactory(as_model(FlakyEngine(), step_runner=Stepper())))
-    assert guard.run_frame(lambda model: model.step_runner.ascend(IMAGE, 2, 0.01)) is None  # type: ignore[union-attr]
+    assert guard.run_frame(lambda model: model.step_runner.ascend(IMAGE, 2, 0.01, NO_VISITORS)) is None  # type: ignore[union-attr]
     assert "illegal memory access" in guard.last_error
 
 

@@ -12,7 +12,7 @@ from livedream.export.backward import AscentSteps, DreamGradient  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015  # noqa: E402
 from livedream.pipeline.dream import STD_EPSILON  # noqa: E402
-from livedream.runtime.engine import Engine  # noqa: E402
+from livedream.runtime.engine import NO_VISITORS, Engine  # noqa: E402
 from livedream.runtime.runners import StepRunner  # noqa: E402
 from tests.conftest import default_objective, random_model  # noqa: E402
 
@@ -51,7 +51,7 @@ def test_in_graph_step_equals_reference_update(graphs):
     image = random_image(0)
     expected = reference_update(engine, image.copy(), 0.05)
     stepped = image.copy()
-    runner.ascend(stepped, steps=1, step_size=0.05)
+    runner.ascend(stepped, steps=1, step_size=0.05, mask=NO_VISITORS)
     assert stepped.shape == image.shape
     assert not np.allclose(stepped, image)
     np.testing.assert_allclose(stepped, expected, atol=2e-5)
@@ -67,7 +67,7 @@ def ascents(runner: StepRunner, start: np.ndarray, runs: int, step_size: float) 
     results = [start.copy()]
     for run in range(1, runs + 1):
         image = start.copy()
-        runner.ascend(image, steps=run * runner.steps_per_run, step_size=step_size)
+        runner.ascend(image, steps=run * runner.steps_per_run, step_size=step_size, mask=NO_VISITORS)
         results.append(image)
     return results
 
@@ -106,7 +106,8 @@ def test_step_runner_chain_stays_close_to_repeated_host_updates(graphs):
         expected = reference_update(engine, expected, 0.03)
     for name, per_run in (("step1", 1), ("step2", 2)):
         stepped = start.copy()
-        StepRunner(graphs[name], steps_per_run=per_run, device="cpu").ascend(stepped, steps=4, step_size=0.03)
+        runner = StepRunner(graphs[name], steps_per_run=per_run, device="cpu")
+        runner.ascend(stepped, steps=4, step_size=0.03, mask=NO_VISITORS)
         error = relative_l2(stepped, expected, start)
         print(f"{name}: 4 chained steps, relative L2 to the host chain {error:.2e}")
         assert error < 1e-2
@@ -117,7 +118,7 @@ def test_step_runner_keeps_buffers_per_size(graphs):
     small, large = random_image(2, 80, 90), random_image(3, 120, 100)
     for image in (small, large, small):
         before = image.copy()
-        runner.ascend(image, 1, 0.05)
+        runner.ascend(image, 1, 0.05, NO_VISITORS)
         assert np.abs(image - before).max() > 0
     assert len(runner._buffers) == 2
 

@@ -16,6 +16,7 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 
 from livedream.config import DisplayConfig  # noqa: E402
+from livedream.runtime.engine import NO_VISITORS  # noqa: E402
 from livedream.live.app import LiveApp  # noqa: E402
 from livedream.live.controls import PassiveControls  # noqa: E402
 from livedream.live.worker import DreamJob, DreamSlot  # noqa: E402
@@ -87,7 +88,7 @@ class SlowFlatEngine:
     def __init__(self) -> None:
         self.calls = 0
 
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS) -> tuple[float, np.ndarray]:
         self.calls += 1
         time.sleep(0.5)
         return 0.0, np.zeros_like(image)
@@ -265,11 +266,11 @@ class FailsTwice:
         self.min_size = engine.min_size
         self.calls = 0
 
-    def gradient(self, image: np.ndarray):
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS):
         self.calls += 1
         if self.calls <= 2:
             raise RuntimeError("CUDA error: an illegal memory access was encountered")
-        return self.engine.gradient(image)
+        return self.engine.gradient(image, mask)
 
 
 def test_an_engine_restart_happens_on_the_worker_while_the_show_goes_on(small_engine, tmp_path) -> None:

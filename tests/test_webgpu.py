@@ -27,7 +27,7 @@ from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015  # noqa: E402
 from livedream.manifest import SHARPEN_GRAPH  # noqa: E402
 from livedream.runtime.devices import WebGpuAdapter, find_webgpu  # noqa: E402
-from livedream.runtime.engine import CpuThreads, open_session  # noqa: E402
+from livedream.runtime.engine import NO_VISITORS, CpuThreads, open_session  # noqa: E402
 from livedream.runtime.runners import FrameRunner, StepRunner  # noqa: E402
 from livedream.testing.gpu_check import cosine_and_relative  # noqa: E402
 from tests.conftest import default_objective, lively_model, random_model, write_random_graph  # noqa: E402
@@ -105,8 +105,8 @@ def test_the_webgpu_gradient_equals_the_cpu_providers(adapter, graphs) -> None:
     cpu = ort.InferenceSession(str(graphs[False]), providers=["CPUExecutionProvider"])
     image = np.random.default_rng(1).random((1, 3, SIZE["height"], SIZE["width"]), np.float32) * 2 - 1
     feed = {"image": image, **default_objective(cpu)}
-    loss, gradient, _ = webgpu.run(None, feed)
-    expected_loss, expected, _ = cpu.run(None, feed)
+    loss, gradient, *_ = webgpu.run(None, feed)
+    expected_loss, expected, *_ = cpu.run(None, feed)
     cosine, relative = cosine_and_relative(gradient, expected)
     print(f"WebGPU vs CPU: cosine {cosine:.7f}, relative L2 {relative:.1e}")
     assert abs(float(loss) - float(expected_loss)) <= 1e-4 * abs(float(expected_loss))
@@ -129,11 +129,12 @@ def test_the_step_and_frame_runners_on_webgpu_give_the_cpus_pictures(adapter, gr
         frames = FrameRunner(graphs["frame"], 1, device=device)
         steps = StepRunner(graphs["step"], 1, device=device)
         assert frames.provider == steps.provider == ("WebGPU" if device == "webgpu" else "CPU")
-        first, _ = frames.dream_frame(frame, flow, confidence, feedback, 0.9, 0.05)
+        nobody = np.zeros(flow.shape[:2], np.float32)
+        first, _ = frames.dream_frame(frame, flow, confidence, feedback, 0.9, 0.05, nobody)
         first = first.copy()
-        picture, loss = frames.dream_frame(frame, flow, confidence, feedback, 0.9, 0.05, shown_rgb=shown)
+        picture, loss = frames.dream_frame(frame, flow, confidence, feedback, 0.9, 0.05, nobody, shown_rgb=shown)
         image = (frame.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
-        steps.ascend(image, 2, 0.05)
+        steps.ascend(image, 2, 0.05, NO_VISITORS)
         results[device] = first, picture.copy(), loss, image
     (cpu_first, cpu_picture, cpu_loss, cpu_image), (first, picture, loss, image) = results["cpu"], results["webgpu"]
     assert np.abs(cpu_first.astype(int) - frame).mean() > 0.5  # it dreamed

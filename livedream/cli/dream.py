@@ -10,7 +10,8 @@ from livedream.config import DEVICE_HELP, DEVICES
 from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL
 from livedream.media import CODECS
-from livedream.objective import parse_objective
+from livedream.objective import GUIDE_MODES, parse_objective, parse_visitor_objective
+from livedream.params import WHERE
 from livedream.offline.imageio import check_input, check_output, is_video
 from livedream.offline.photo import VIDEO_HALF_LIFE_S, OfflineJob, dream_photo
 from livedream.offline.render import (
@@ -42,7 +43,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--sample", action="store_true", help="dream the bundled sample photo instead of IN")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="graph name in models/ or an .onnx path (default: %(default)s)")
     parser.add_argument("--objective", default=None, metavar="TERMS", help="what to amplify: layers and layer:channel picks with weights, e.g. mixed4=1,mixed5:139=0.5 (default: the graph's own, mixed3=1,mixed5=1)")
-    parser.add_argument("--guide", type=Path, default=None, metavar="IMAGE", help="dream toward this image's features (Google's guided dream, on whole-image means)")
+    parser.add_argument("--guide", type=Path, default=None, metavar="IMAGE", help="dream toward this image's features (Google's guided dream: each place pulled toward the guide's best-matching feature)")
+    parser.add_argument("--guide-mode", choices=GUIDE_MODES, default="match", help="match: per place, as Google's notebook; mean: the whole picture's mean features (default: %(default)s)")
+    parser.add_argument("--where", choices=tuple(WHERE), default="all", help="video: dream the visitors (people the background model finds; the room is learned where nobody moves), the room, or all (default: %(default)s)")
+    parser.add_argument("--visitor-objective", default=None, metavar="TERMS", help="video: what the visitors dream, as --objective (default: the same as the room)")
     parser.add_argument("--steps", type=int, default=STILL.steps, help="ascent steps per octave (default: %(default)s)")
     parser.add_argument("--step-size", type=float, default=STILL.step_size, help="size of one normalised step (default: %(default)s)")
     parser.add_argument("--octaves", type=int, default=STILL.octaves, help="octaves at or below the input size (default: %(default)s)")
@@ -122,11 +126,15 @@ def run_dream(args: argparse.Namespace) -> int:
     if args.resume and args.seed is None:
         seed = saved_seed(args.output)
     objective = parse_objective(args.objective) if args.objective is not None else None
+    visitor_objective = parse_visitor_objective(args.visitor_objective or "")
+    if (args.where != "all" or visitor_objective) and not video:
+        raise UserError("--where and --visitor-objective are for videos: the room is learned from the frames where "
+                        "nobody moves; the input is a photo")
     if args.guide is not None:
         read_image(args.guide)  # a missing or unreadable guide is named before any work
     job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.half_life, args.frame_steps,
                      args.codec, args.crf, args.piece_frames, args.warmup, args.resume, args.workers, args.ray, chunk,
-                     objective, args.guide, args.dream_height)
+                     objective, args.guide, args.dream_height, args.where, visitor_objective, args.guide_mode)
     (dream_video if video else dream_photo)(job)
     return 0
 

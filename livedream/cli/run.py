@@ -14,6 +14,8 @@ from typing import Any, Callable, TypeVar
 
 from livedream.config import DEFAULT_CONFIG, DEVICE_HELP, SOURCE_KINDS, config_path_or_default
 from livedream.errors import UserError
+from livedream.objective import GUIDE_MODES
+from livedream.params import WHERE
 
 Number = TypeVar("Number", int, float)
 
@@ -62,6 +64,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     dream.add_argument("--half-life", metavar="S", help="seconds the carried dream takes to fade to half, 0..60 (0 = none)")
     dream.add_argument("--objective", metavar="TERMS", help="what to amplify, e.g. mixed4=1,mixed5:139=0.5 (layers mixed0..mixed10, layer:channel picks)")
     dream.add_argument("--guide", metavar="IMAGE", help="dream toward this image's features (key g: the camera's frame)")
+    dream.add_argument("--where", metavar="WHO", help=f"who dreams: {', '.join(WHERE)} (visitors: the people a still camera sees; key w cycles it)")
+    dream.add_argument("--visitor-objective", metavar="TERMS", help="what the visitors dream, as --objective (default: the room's)")
+    dream.add_argument("--guide-mode", metavar="MODE", help=f"how the guide steers: {', '.join(GUIDE_MODES)}")
     dream.add_argument("--model", metavar="NAME|PATH", help="graph name in models/ or an .onnx file")
     dream.add_argument("--device", metavar="DEVICE", help=DEVICE_HELP)
     run = parser.add_argument_group("running")
@@ -124,6 +129,9 @@ def _overrides(args: argparse.Namespace) -> dict[str, Any]:
         "dream__half_life": _number("--half-life", args.half_life, float),
         "dream__objective": args.objective,
         "dream__guide": _guide(args.guide),
+        "dream__where": args.where,
+        "dream__visitor_objective": args.visitor_objective,
+        "dream__guide_mode": args.guide_mode,
         "dream__model": args.model,
         "model__device": args.device,
     }

@@ -32,8 +32,7 @@ from livedream.control.sync import SyncFollower, SyncLeader
 from livedream.control.web import WebPanel
 from livedream.errors import UserError
 from livedream.files import state_dir
-from livedream.objective import Objective
-from livedream.params import NUMERIC_PARAMS, Params, objective_moves, objective_values
+from livedream.params import NUMERIC_PARAMS, OBJECTIVE_FIELDS, Params, objective_moves, objective_values
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +95,7 @@ class ControlHub:
         before_presets = live
         live = self.presets.update(received, now)
         if self.leader is not None:  # only a leader needs this frame's live changes spelled out
-            self._lead({**key_changes, **received.changes_from(before_presets)}, before_presets.objective, now)
+            self._lead({**key_changes, **received.changes_from(before_presets)}, before_presets, now)
         self._base = live
         shown = live
         for overlay in (self.audio, self.attract):
@@ -208,13 +207,14 @@ class ControlHub:
             self.sequencer.follow(*messages["beat"], now)
         return self.follower.leader_present(now)
 
-    def _lead(self, changes: dict, objective_before: Objective, now: float) -> None:
-        """A leader sends this frame's live changes (the objective term by term), a preset
+    def _lead(self, changes: dict, before: Params, now: float) -> None:
+        """A leader sends this frame's live changes (both objectives term by term), a preset
         switch that began, and its beat."""
         self.leader.send_changes({name: value for name, value in changes.items() if name in NUMERIC_PARAMS})
-        if "objective" in changes:  # OSC spells a channel term /objective/<layer>/<channel>
-            moves = objective_moves(objective_before, changes["objective"])
-            self.leader.send_changes({name.replace(":", "/"): weight for name, weight in moves.items()})
+        for prefix, field in OBJECTIVE_FIELDS.items():  # OSC spells a channel term /objective/<layer>/<channel>
+            if field in changes:
+                moves = objective_moves(getattr(before, field), changes[field], prefix)
+                self.leader.send_changes({name.replace(":", "/"): weight for name, weight in moves.items()})
         if self.presets.started is not None:
             self.leader.send_preset(*self.presets.started)
         self.leader.beat(now, self.sequencer.place(now) if self.sequencer is not None else None)
@@ -228,7 +228,7 @@ class ControlHub:
 
     def _web_state(self) -> dict:
         params = self._applied()[0]
-        values = {**dataclasses.asdict(params), **objective_values(params)}
+        values = {**dataclasses.asdict(params), **objective_values(params), "where": params.where.name}
         return {"params": values, "preset": self.presets.current, "status": self.status_lines()}
 
 

@@ -13,15 +13,17 @@ import collections
 import logging
 import math
 import threading
+from pathlib import Path
 from typing import Any
 
-from pathlib import Path
+import cv2
 
+from livedream.files import IMAGE_FORMATS
 from livedream.params import (
     LIVE_PARAMS,
     NUMERIC_PARAMS,
-    OBJECTIVE_PREFIX,
     Params,
+    is_objective_name,
     live_range,
     live_value,
     objective_problem,
@@ -57,8 +59,9 @@ class Inbox:
 
     def set_param(self, name: str, value: Any, source: str) -> float | int | None:
         """Queue `name = value` clamped to its range; returns the queued value, or None if refused.
-        `name` is a numeric Params field or an objective term (`objective/mixed4`, `objective/mixed4:97`)."""
-        if isinstance(name, str) and name.startswith(OBJECTIVE_PREFIX) and objective_term(name) is None:
+        `name` is a numeric Params field or an objective term (`objective/mixed4`, `objective/mixed4:97`,
+        the visitors' `visitor_objective/mixed5`)."""
+        if isinstance(name, str) and is_objective_name(name) and objective_term(name) is None:
             log.warning("%s: %s; ignored", source, objective_problem(name))
             return None
         if not isinstance(name, str) or live_range(name) is None:
@@ -73,7 +76,7 @@ class Inbox:
             return None
         term = objective_term(name)
         if term is not None:
-            name = OBJECTIVE_PREFIX + term  # one spelling per term: the newest value wins
+            name = term  # one spelling per term: the newest value wins
         elif isinstance(getattr(Params(), name), int):
             value = round(value)
         checked, warnings = Params().clamped(**{name: value})
@@ -83,6 +86,18 @@ class Inbox:
         self._keep(("param", name), clamped)
         return clamped
 
+    def set_choice(self, name: str, value: Any, source: str) -> bool:
+        """Queue a named choice (`where`, `guide_mode`); a value it does not take is refused here."""
+        if not isinstance(value, str) or len(value) > MAX_PATH:
+            log.warning("%s: %s needs a name, got %s; ignored", source, name, shown(value))
+            return False
+        checked, warnings = Params().clamped(**{name: value})
+        if warnings:
+            log.warning("%s: %s", source, warnings[0])
+            return False
+        self._keep(("param", name), getattr(checked, name))
+        return True
+
     def set_guide(self, path: Any, source: str) -> bool:
         """Queue a guide image path ("" clears it); a missing file is refused here, named."""
         if not isinstance(path, str) or len(path) > MAX_PATH:
@@ -90,6 +105,9 @@ class Inbox:
             return False
         if path and not Path(path).is_file():
             log.warning("%s: guide %s is not a file; ignored", source, shown(path))
+            return False
+        if path and not cv2.haveImageReader(path):  # its header, not the whole picture, on this thread
+            log.warning("%s: guide %s is not an image (%s); ignored", source, shown(path), IMAGE_FORMATS)
             return False
         self._keep(("param", "guide"), path)
         return True

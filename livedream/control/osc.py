@@ -22,11 +22,13 @@ from livedream.config import OscConfig
 from livedream.control.inbox import Inbox, shown
 from livedream.control.ports import listen
 from livedream.params import (
+    CHOICE_PARAMS as CHOICES,
     NUMERIC_PARAMS,
+    OBJECTIVE_FIELDS,
     OBJECTIVE_PARAMS,
-    OBJECTIVE_PREFIX,
     OBJECTIVE_RANGE,
     PARAM_RANGES,
+    VISITOR_PARAMS,
     Params,
     objective_values,
 )
@@ -57,8 +59,9 @@ def osc_addresses() -> tuple[OscAddress, ...]:
         for name in NUMERIC_PARAMS
     )
     objective = tuple(OscAddress(f"{PREFIX}/{name}", "f", OBJECTIVE_RANGE.low, OBJECTIVE_RANGE.high, name)
-                      for name in OBJECTIVE_PARAMS)
-    return (*numeric, *objective, OscAddress(f"{PREFIX}/guide", "s"),
+                      for name in OBJECTIVE_PARAMS + VISITOR_PARAMS)
+    choices = tuple(OscAddress(f"{PREFIX}/{name}", "s") for name in CHOICES)
+    return (*numeric, *objective, *choices, OscAddress(f"{PREFIX}/guide", "s"),
             OscAddress(f"{PREFIX}/preset", "s"), OscAddress(f"{PREFIX}/record", "i", 0, 1),
             OscAddress(f"{PREFIX}/learn", "s"),
             *(OscAddress(f"{PREFIX}/{name}", "N") for name in COMMANDS))
@@ -112,12 +115,19 @@ class OscServer:
         if name.startswith("sync/"):
             self._inbox.sync_message(name[len("sync/"):], args, where)
             return
-        if name.startswith(OBJECTIVE_PREFIX):  # /livedream/objective/mixed4 f, /livedream/objective/mixed4/97 f
-            term = name[len(OBJECTIVE_PREFIX):].replace("/", ":", 1)
+        prefix = next((prefix for prefix in OBJECTIVE_FIELDS if name.startswith(prefix)), None)
+        if prefix is not None:  # /livedream/objective/mixed4 f, /livedream/visitor_objective/mixed4/97 f
+            term = name[len(prefix):].replace("/", ":", 1)
             if len(args) != 1:
                 log.warning("%s takes one number, got %d values; ignored", where, len(args))
             else:
-                self._inbox.set_param(OBJECTIVE_PREFIX + term, args[0], where)
+                self._inbox.set_param(prefix + term, args[0], where)
+            return
+        if name in CHOICES:  # /livedream/where s, /livedream/guide_mode s
+            if len(args) != 1:
+                log.warning("%s takes one name (%s); ignored", where, ", ".join(CHOICES[name]))
+            else:
+                self._inbox.set_choice(name, args[0], where)
             return
         if name == "guide":
             if len(args) != 1:
@@ -148,7 +158,8 @@ class OscServer:
             else:
                 self._inbox.set_param(name, value, where)
             return
-        log.warning("OSC: unknown address %s; known: %s/<%s|objective/<layer>[/<channel>]|guide|preset|learn|"
+        log.warning("OSC: unknown address %s; known: %s/<%s|[visitor_]objective/<layer>[/<channel>]|where|guide|"
+                    "guide_mode|preset|learn|"
                     "screenshot|record|pause>",
                     shown(address), PREFIX, "|".join(NUMERIC_PARAMS))
 
@@ -176,7 +187,8 @@ class OscFeedback:
             return
         self._last_send = now
         values: dict[str, Any] = {name: getattr(params, name) for name in NUMERIC_PARAMS}
-        values.update(objective_values(params), guide=params.guide)
+        values.update(objective_values(params), guide=params.guide, where=params.where.name,
+                      guide_mode=params.guide_mode)
         values.update(preset=preset or "", fps=round(fps, 1))
         if motion is not None:
             values["motion"] = round(motion, 3)

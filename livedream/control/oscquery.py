@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from livedream.config import OscConfig
 from livedream.control.osc import PREFIX, OscAddress, osc_addresses
 from livedream.control.ports import RequestGuard, is_loopback, listen, load_or_create_token, send_answer
-from livedream.params import Params, live_value
+from livedream.params import CHOICE_PARAMS, Params, live_value
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,12 @@ def node_of(address: OscAddress, params: Params, preset: str | None) -> dict[str
         node["VALUE"], node["ACCESS"] = [live_value(params, address.param)], ACCESS_BOTH
     elif address.path == f"{PREFIX}/guide":
         node["VALUE"], node["ACCESS"] = [params.guide], ACCESS_BOTH
+    elif address.path == f"{PREFIX}/where":  # an OSCQuery enumeration: RANGE with VALS
+        node["VALUE"], node["ACCESS"] = [params.where.name], ACCESS_BOTH
+        node["RANGE"] = [{"VALS": list(CHOICE_PARAMS["where"])}]
+    elif address.path == f"{PREFIX}/guide_mode":
+        node["VALUE"], node["ACCESS"] = [params.guide_mode], ACCESS_BOTH
+        node["RANGE"] = [{"VALS": list(CHOICE_PARAMS["guide_mode"])}]
     elif address.path.endswith("/preset") and preset is not None:
         node["VALUE"], node["ACCESS"] = [preset], ACCESS_BOTH
     return node

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from livedream.config import PresetsConfig, SequencerConfig, SequenceStep
 from livedream.errors import UserError
 from livedream.objective import blend_objectives
-from livedream.params import Params
+from livedream.params import Params, Where
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +44,10 @@ def blend(start: Params, end: Params, t: float) -> Params:
             continue
         if spec.name == "objective":
             mixed[spec.name] = blend_objectives(a, b, t)
+        elif spec.name == "visitor_objective":  # () is the room's objective: blend from what it dreams
+            mixed[spec.name] = blend_objectives(a or start.objective, b or end.objective, t)
+        elif spec.name == "where":
+            mixed[spec.name] = Where(a.room * (1.0 - t) + b.room * t, a.visitors * (1.0 - t) + b.visitors * t)
         elif spec.name in SWITCH_AT_MIDPOINT or not isinstance(a, (int, float)) or isinstance(a, bool):
             mixed[spec.name] = b if t >= 0.5 else a
         elif isinstance(a, int):

@@ -31,7 +31,7 @@ import numpy as np
 
 from livedream.config import WebConfig
 from livedream.control.inbox import COMMANDS, Inbox, shown
-from livedream.params import OBJECTIVE_PARAMS, OBJECTIVE_PREFIX, fader_range
+from livedream.params import CHOICE_PARAMS, OBJECTIVE_FIELDS, OBJECTIVE_PARAMS, VISITOR_PARAMS, fader_range
 from livedream.control.ports import Refusal, RequestGuard, is_loopback, listen, load_or_create_token, send_answer
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ SLIDERS = (  # name, step, decimals shown
 )
 # One slider per objective layer: the look morphs as they move (faders span 0..4).
 OBJECTIVE_SLIDERS = tuple((name, 0.05, 2) for name in OBJECTIVE_PARAMS)
+VISITOR_SLIDERS = tuple((name, 0.05, 2) for name in VISITOR_PARAMS)  # all 0: the room's objective
 
 
 class Preview:
@@ -159,6 +160,13 @@ class WebPanel:
                 return HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"commands: {', '.join(COMMANDS)}"}
             self._inbox.command(command)
             return HTTPStatus.OK, {"ok": True}
+        if path == "/choice":
+            name = body.get("name")
+            if name not in CHOICE_PARAMS:
+                log.warning("%s: no choice %s", where, shown(name))
+                return HTTPStatus.BAD_REQUEST, {"ok": False, "error": f"choices: {', '.join(CHOICE_PARAMS)}"}
+            ok = self._inbox.set_choice(name, body.get("value"), where)
+            return (HTTPStatus.OK if ok else HTTPStatus.BAD_REQUEST), {"ok": ok}
         if path == "/learn":
             ok = self._inbox.arm_learn(body.get("target"), where, tuple(self._preset_names))
             return (HTTPStatus.OK if ok else HTTPStatus.BAD_REQUEST), {"ok": ok}
@@ -221,18 +229,25 @@ class WebPanel:
 def _slider(name: str, step: float) -> str:
     span = fader_range(name)
     assert span is not None, name
-    label = name.removeprefix(OBJECTIVE_PREFIX)
+    label = next((name.removeprefix(prefix) for prefix in OBJECTIVE_FIELDS if name.startswith(prefix)), name)
     return (f'<label>{label} <button class="learn" data-learn="{name}" title="MIDI learn: then move a control">learn</button>'
             f' <output id="{name}-value"></output>'
             f'<input type="range" id="{name}" min="{span.low}" max="{span.high}" step="{step}"></label>')
 
 
+def _choice(name: str) -> str:
+    """A row of buttons, one per value of a named choice (`params.CHOICE_PARAMS`)."""
+    buttons = "".join(f'<button data-choice="{name}" data-value="{value}">{value}</button>' for value in CHOICE_PARAMS[name])
+    return f'<div class="choice">{name.replace("_", " ")}: {buttons}</div>'
+
+
 def page_html() -> str:
     sliders = "\n".join(_slider(name, step) for name, step, _ in SLIDERS)
     objective = "\n".join(_slider(name, step) for name, step, _ in OBJECTIVE_SLIDERS)
-    decimals = {name: d for name, _, d in SLIDERS + OBJECTIVE_SLIDERS}
+    visitors = "\n".join([_choice(name) for name in CHOICE_PARAMS] + [_slider(name, step) for name, step, _ in VISITOR_SLIDERS])
+    decimals = {name: d for name, _, d in SLIDERS + OBJECTIVE_SLIDERS + VISITOR_SLIDERS}
     return (PAGE.replace("{{sliders}}", sliders).replace("{{objective}}", objective)
-            .replace("{{decimals}}", json.dumps(decimals)))
+            .replace("{{visitors}}", visitors).replace("{{decimals}}", json.dumps(decimals)))
 
 
 PAGE = """<!doctype html>
@@ -255,6 +270,8 @@ PAGE = """<!doctype html>
  button:hover { background: #444; }
  button.current { background: #2d5a8a; border-color: #4a8ad0; }
  button.learn { padding: 0 6px; margin: 0 0 0 6px; font-size: 11px; }
+ .choice { margin: 10px 0; } .choice button { margin-left: 4px; }
+ .hint { font-size: 12px; color: #999; margin: 0; }
 </style></head>
 <body><main>
 <section>
@@ -268,6 +285,9 @@ PAGE = """<!doctype html>
  {{sliders}}
  <h1>Objective</h1>
  {{objective}}
+ <h1>Visitors</h1>
+ <p class="hint">The people a still camera sees; their objective at all 0 is the room's.</p>
+ {{visitors}}
  <h1>Show</h1>
  <button data-command="screenshot">Screenshot</button><button data-command="record_start">Record</button><button data-command="record_stop">Stop recording</button><button data-command="pause">Pause</button>
 </section>
@@ -294,6 +314,9 @@ for (const name of SLIDERS) {
 for (const button of document.querySelectorAll("[data-learn]")) {
   button.addEventListener("click", (event) => { event.preventDefault(); post("/learn", {target: button.dataset.learn}); });
 }
+for (const button of document.querySelectorAll("[data-choice]")) {
+  button.addEventListener("click", () => post("/choice", {name: button.dataset.choice, value: button.dataset.value}));
+}
 for (const button of document.querySelectorAll("[data-command]")) {
   button.addEventListener("click", () => post("/command", {command: button.dataset.command}));
 }
@@ -313,6 +336,9 @@ async function refreshState() {
       }));
     }
     for (const button of presets.children) button.classList.toggle("current", button.dataset.preset === state.preset);
+    for (const button of document.querySelectorAll("[data-choice]")) {
+      button.classList.toggle("current", state.params[button.dataset.choice] === button.dataset.value);
+    }
     for (const name of SLIDERS) {
       if (name === dragging) continue;
       const value = state.params[name];

@@ -39,6 +39,7 @@ from livedream.export.inception import (
     Seq,
     canonical_layer,
 )
+from livedream.manifest import GUIDE_GRID
 
 Cache = Any
 STD_EPSILON = 1e-8  # the tutorial's `gradients /= std + 1e-8`
@@ -187,17 +188,34 @@ def _fold_node(node: Node, folded: dict[int, FoldedConv], index_free: bool) -> N
 
 
 class DreamGradient(nn.Module):
-    """(image, layer_weights, channel_weights) → (loss, d loss / d image, channel_means), with
-    no autograd inside. The objective is an input, so one graph serves every look:
+    """(image, objective inputs, mask) → (loss, ascent direction, channel_means, feature_grid),
+    with no autograd inside. The objective is an input, so one graph serves every look.
 
-        loss = Σ_l layer_weights[l] · Σ_c channel_weights[l, c] · mean(act[l, c]) / C_l
+    Per layer l (C_l channels, act at h × w), with m the visitor mask resized to h × w
+    (1 = a visitor), region gains (g_room, g_visitors), lw = layer_weights[l]:
 
-    `channel_weights` is every layer's vector of C_l, concatenated in layer order; all ones
-    makes a layer's term its plain mean (the TF tutorial's objective). `channel_means` is
-    every layer's per-channel mean activation, concatenated the same way: a guide image's
-    features and the channel browser's ranking, from the forward pass that runs anyway.
-    `layer_weights` (a dict: the graph's layers → their default weight) fixes which layers
-    the graph covers; the defaults are what `forward` uses when no weights are given.
+        room(p)     = g_room · (1 − m(p)),   visitors(p) = g_visitors · m(p)
+        loss_l = lw / C_l · mean_p [ room(p) · Σ_c channel_weights[c] · act[c, p]
+                                   + visitors(p) · Σ_c visitor_weights[c] · act[c, p]
+                                   + guided(p) · act[:, p] · best(p) ]
+        guided(p)   = room(p) · guide_weights[0, l] + visitors(p) · guide_weights[1, l]
+
+    `channel_weights` (the room's objective) and `visitor_weights` are every layer's vector
+    of C_l, concatenated in layer order; all ones and a mask of zeros make a layer's term its
+    plain mean (the TF tutorial's objective). `best(p)` is the guide's feature vector that
+    matches act[:, p] best (largest dot product) among the guide's `guide_features` — every
+    layer's feature map at GUIDE_GRID² positions, as `feature_grid` returns them for the
+    guide image: the guided objective of Google's DeepDream notebook, held constant as there.
+
+    The second output is d loss / d image times the pixel gain room + visitors at the image's
+    size: the gradient of the masked loss, confined to its region (a deep layer's receptive
+    field would spill a visitor's dream ~100 px into the room). With gains (1, 1) it is the
+    gradient itself.
+
+    `channel_means` is every layer's per-channel mean activation, concatenated: a guide
+    image's features and the channel browser's ranking, from the forward pass that runs
+    anyway. `layer_weights` (a dict: the graph's layers → their default weight) fixes which
+    layers the graph covers; the defaults are what `forward` uses when no weights are given.
     `index_free`: max pools backward by comparison (`ComparedMaxPool`), for WebGPU.
     """
 
@@ -227,50 +245,115 @@ class DreamGradient(nn.Module):
             for name, node in stages
         ]
 
+    def default_inputs(self, like: torch.Tensor) -> "ObjectiveTensors":
+        """The plain objective: the default layer weights, every channel 1, no visitor, no guide."""
+        total = sum(self.channels)
+        # Separate tensors: the exporter would take one tensor passed twice for one input.
+        return ObjectiveTensors(self.default_layer_weights.to(like.dtype), like.new_ones(total), like.new_ones(total),
+                                like.new_ones(2),
+                                like.new_zeros(total, GUIDE_GRID * GUIDE_GRID), like.new_zeros(2, len(self.layers)))
+
     def forward(
-        self,
-        image: torch.Tensor,
-        layer_weights: torch.Tensor | None = None,
-        channel_weights: torch.Tensor | None = None,
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        if layer_weights is None:
-            layer_weights = self.default_layer_weights.to(image.dtype)
-        if channel_weights is None:
-            channel_weights = image.new_ones(sum(self.channels))
+        self, image: torch.Tensor, layer_weights: torch.Tensor | None = None,
+        channel_weights: torch.Tensor | None = None, visitor_weights: torch.Tensor | None = None,
+        region_gains: torch.Tensor | None = None, guide_features: torch.Tensor | None = None,
+        guide_weights: torch.Tensor | None = None, mask: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Positional tensors, in `INPUT_NAMES` order (the exporter takes no dataclass); any
+        left out take the plain objective (`default_inputs`) and no mask."""
+        given = (layer_weights, channel_weights, visitor_weights, region_gains, guide_features, guide_weights)
+        defaults = self.default_inputs(image)
+        inputs = ObjectiveTensors(*(d if g is None else g for g, d in zip(given, defaults.as_tuple())))
+        mask = image.new_zeros(2, 2) if mask is None else mask
         x = image.to(self.dtype)
         caches = []
         for name, node in self.stages:
             x, cache = node_forward(node, x)
             caches.append((node, cache, x))
 
-        # Per layer, d loss / d act[c, h, w] = weight[c] / (H · W) with weight[c] =
-        # layer_weight · channel_weight[c] / C. Seeding with weight · reference / (H · W) and
-        # dividing by `reference` at the end keeps float16 gradients far above underflow
+        # Per layer, d loss / d act = seed / (h · w). Seeding with seed · reference / (h · w)
+        # and dividing by `reference` at the end keeps float16 gradients far above underflow
         # (1 / numel is ~1e-7 at HD sizes, below float16's normal range).
         reference = caches[-1][2].numel()
-        weights = torch.split(channel_weights, self.channels)
+        room_gain, visitor_gain = inputs.region_gains[0], inputs.region_gains[1]
+        room_weights = torch.split(inputs.channel_weights, self.channels)
+        visitor_weights = torch.split(inputs.visitor_weights, self.channels)
+        guides = torch.split(inputs.guide_features, self.channels)
         seeds: dict[str, torch.Tensor] = {}
         loss = image.new_zeros(())
-        means = []
+        means, grids = [], []
         index = 0
         for (name, _), (_, _, output) in zip(self.stages, caches):
             if name not in self.layers:
                 continue
-            weight = layer_weights[index] * weights[index] / self.channels[index]
-            mean = output.to(image.dtype).mean((2, 3))[0]  # summed in the image's precision
-            loss = loss + (weight * mean).sum()
-            means.append(mean)
-            spatial = output.shape[2] * output.shape[3]
-            seeds[name] = (weight * (reference / spatial)).to(output.dtype).view(1, -1, 1, 1)
+            act = output.to(image.dtype)  # the loss is summed in the image's precision
+            visitor = _resized(mask, act)
+            room = room_gain * (1.0 - visitor)
+            visitor = visitor_gain * visitor
+            scale = inputs.layer_weights[index] / self.channels[index]
+            seed = (room * room_weights[index].view(1, -1, 1, 1) + visitor * visitor_weights[index].view(1, -1, 1, 1))
+            best = best_match(act, guides[index])
+            guided = room * inputs.guide_weights[0, index] + visitor * inputs.guide_weights[1, index]
+            seed = (seed + guided * best) * scale
+            spatial = act.shape[2] * act.shape[3]
+            loss = loss + (seed * act).sum() / spatial
+            means.append(act.mean((2, 3))[0])
+            grids.append(F.interpolate(act, size=(GUIDE_GRID, GUIDE_GRID), mode="bilinear",
+                                       align_corners=False)[0].flatten(1))
+            seeds[name] = (seed * (reference / spatial)).to(output.dtype)
             index += 1
         grad = None
         for (name, _), (node, cache, output) in zip(reversed(self.stages), reversed(caches)):
             if name in seeds:
-                # Only the deepest seed is spread to the layer's shape (a pool's backward
-                # needs it whole); the others broadcast in the Add.
-                grad = seeds[name].expand_as(output) if grad is None else grad + seeds[name]
+                grad = seeds[name] if grad is None else grad + seeds[name]
             grad = node_backward(node, cache, grad)
-        return loss, grad.to(image.dtype) / reference, torch.cat(means)
+        gain = pixel_gain(mask, inputs.region_gains, image)
+        return loss, grad.to(image.dtype) * (gain / reference), torch.cat(means), torch.cat(grids)
+
+
+@dataclass(frozen=True)
+class ObjectiveTensors:
+    """The graph's objective inputs (`runtime.objective.ObjectiveInputs` fills them): what the
+    room and the visitors dream, the regions' gains and the guide."""
+
+    layer_weights: torch.Tensor  # (L,)
+    channel_weights: torch.Tensor  # (ΣC,): the room's objective
+    visitor_weights: torch.Tensor  # (ΣC,): the visitors'
+    region_gains: torch.Tensor  # (2,): room, visitors
+    guide_features: torch.Tensor  # (ΣC, GUIDE_GRID²): the guide's feature grid, scaled per layer to mean 1
+    guide_weights: torch.Tensor  # (2, L): each layer's weight of the matched guide term, room and visitors
+
+    def as_tuple(self) -> tuple[torch.Tensor, ...]:
+        return (self.layer_weights, self.channel_weights, self.visitor_weights, self.region_gains,
+                self.guide_features, self.guide_weights)
+
+
+
+
+def _resized(mask: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """The (h, w) mask at `like`'s spatial size as (1, 1, H, W), bilinear with half-pixel centres."""
+    return F.interpolate(mask.to(like.dtype)[None, None], size=(like.shape[2], like.shape[3]),
+                         mode="bilinear", align_corners=False)
+
+
+def pixel_gain(mask: torch.Tensor, region_gains: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """How much of the dream each pixel of `like` (1, C, H, W) takes: g_room where the room is,
+    g_visitors on a visitor, blended by the soft mask; (1, 1, H, W)."""
+    visitor = _resized(mask, like)
+    return region_gains[0] * (1.0 - visitor) + region_gains[1] * visitor
+
+
+def best_match(act: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
+    """For each position of `act` (1, C, h, w), the column of `guide` (C, M) with the largest
+    dot product, as (1, C, h, w). The argmax is a comparison with the row maximum (a tie,
+    which real activations never make, averages its columns): no int64 index, so every GPU
+    provider runs it. Matched in float32: a float16 dot product over 768 channels overflows."""
+    x = act.float()[0].flatten(1)  # (C, hw)
+    y = guide.float()
+    scores = x.transpose(0, 1) @ y  # (hw, M)
+    wins = (scores == scores.amax(1, keepdim=True)).float()
+    wins = wins / wins.sum(1, keepdim=True)
+    return (y @ wins.transpose(0, 1)).view_as(act).to(act.dtype)
 
 
 class AscentSteps(nn.Module):
@@ -288,15 +371,16 @@ class AscentSteps(nn.Module):
         self.steps = steps
 
     def forward(
-        self,
-        image: torch.Tensor,
-        step_size: torch.Tensor,
-        layer_weights: torch.Tensor | None = None,
-        channel_weights: torch.Tensor | None = None,
+        self, image: torch.Tensor, step_size: torch.Tensor, layer_weights: torch.Tensor | None = None,
+        channel_weights: torch.Tensor | None = None, visitor_weights: torch.Tensor | None = None,
+        region_gains: torch.Tensor | None = None, guide_features: torch.Tensor | None = None,
+        guide_weights: torch.Tensor | None = None, mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor]:
+        """After `step_size`, the gradient's inputs in its order."""
+        inputs = (layer_weights, channel_weights, visitor_weights, region_gains, guide_features, guide_weights, mask)
         first_loss = None
         for _ in range(self.steps):
-            loss, grad, _ = self.gradient(image, layer_weights, channel_weights)
+            loss, grad, _, _ = self.gradient(image, *inputs)
             # step / (std + 1e-8), written as (step / 1e-8) / (std / 1e-8 + 1): the
             # exporter's optimiser deletes an Add of any constant as small as 1e-8, and
             # with gradients of ~1e-9 that epsilon matters.

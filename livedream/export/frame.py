@@ -5,13 +5,15 @@ inputs:  `frame` (H, W, 3) uint8 RGB at the dream size; `detail` (1, 3, H, W) fl
          backward optical flow on small frames, in dream pixels; `confidence` (h, w) float32,
          how far that flow is trusted (0 where occluded: the detail fades there); `feedback` (2, 3) float32,
          the inverse zoom/rotate/shift matrix; `decay` and `step_size` scalars;
-         `layer_weights` and `channel_weights`, the objective (`backward.DreamGradient`).
+         the objective inputs (`backward.DreamGradient`); `mask` (h, w) float32, the visitors
+         at the flow's size (1 = a visitor).
 outputs: `dream` (H, W, 3) uint8 RGB; `detail_out` (1, 3, H, W); `loss`.
 
 It is the host path of `dreamer.LiveDreamer` + `coherence.DetailWarper` + `dream.dream`
 (one octave) written as graph ops: warp the detail where the flow says the pixels came from
 (bilinear, zero outside, like cv2.remap), decay, add to the frame, clip, K ascent steps,
-subtract the frame, round to uint8.
+subtract the frame, round to uint8. The carried detail is kept only as far as the region
+gains say (`where`): where the room is not dreamed, the room's carried detail fades too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from livedream.export.backward import AscentSteps
+from livedream.export.backward import AscentSteps, pixel_gain
 from livedream.params import CATCH_UP
 
 
@@ -61,13 +63,21 @@ class FrameDream(nn.Module):
         step_size: torch.Tensor,
         layer_weights: torch.Tensor | None = None,
         channel_weights: torch.Tensor | None = None,
+        visitor_weights: torch.Tensor | None = None,
+        region_gains: torch.Tensor | None = None,
+        guide_features: torch.Tensor | None = None,
+        guide_weights: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         # Cast first: WebGPU reshapes no uint8 tensor (its Unsqueeze would fall back to the CPU).
         base = frame.to(torch.float32).permute(2, 0, 1).unsqueeze(0) * (1.0 / 127.5) - 1.0
         carried, trust = warp_detail(detail, flow, confidence, feedback)
         carried = carried * decay
+        if region_gains is not None and mask is not None:
+            carried = carried * pixel_gain(mask, region_gains, base)
         image = (base + carried).clamp(-1.0, 1.0)
-        image, loss = self.ascent(image, step_size, layer_weights, channel_weights)
+        image, loss = self.ascent(image, step_size, layer_weights, channel_weights, visitor_weights, region_gains,
+                                  guide_features, guide_weights, mask)
         # `LiveDreamer._catch_up`: where nothing was carried the fresh steps count CATCH_UP times.
         carrying = (decay > 0).to(image.dtype)  # the host path skips it when nothing is carried
         image = image + (image - base - carried) * ((CATCH_UP - 1.0) * (1.0 - trust) * carrying)

@@ -1,10 +1,12 @@
 """Write the DeepDream gradient graph to ONNX and record it in the manifest.
 
-The gradient graph: input `image` (1, 3, H, W) float32 in [-1, 1] with dynamic H and W;
-outputs `loss` (scalar) and `gradient` (exactly the image's shape).
+The gradient graph: input `image` (1, 3, H, W) float32 in [-1, 1] with dynamic H and W, the
+objective inputs (`manifest.OBJECTIVE_INPUTS`) and `mask` (h, w), the visitors at any
+size; outputs `loss` (scalar), `gradient` (exactly the image's shape), `channel_means` and
+`feature_grid` (what a guide image is read for).
 
-The step graph (`--steps-per-run K`, for the GPU): inputs `image` and `step_size` (scalar);
-outputs `image_out` (K normalised, clipped ascent steps later) and `loss`.
+The step graph (`--steps-per-run K`, for the GPU): inputs `image`, `step_size` (scalar), the
+objective inputs and `mask`; outputs `image_out` (K normalised, clipped ascent steps later) and `loss`.
 """
 
 from __future__ import annotations
@@ -41,7 +43,9 @@ from livedream.manifest import (
     CHANNELS_KEY,
     DEEP_MODEL,
     DEFAULT_MODEL,
+    GRAPH_FORMAT,
     LAYERS_KEY,
+    OBJECTIVE_INPUTS,
     POOL_BY_COMPARISON,
     POOL_BY_INDICES,
     WEIGHTS_KEY,
@@ -157,29 +161,33 @@ def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) 
     width = torch.export.Dim("width", min=MIN_INPUT_SIZE)
     example = torch.rand(1, 3, 128, 160) * 2 - 1
     gradient = _gradient_of(module)
-    objective = (gradient.default_layer_weights.clone(), torch.ones(sum(gradient.channels)))
-    objective_names = ["layer_weights", "channel_weights"]
-    objective_dims = {"layer_weights": None, "channel_weights": None}
+    objective = gradient.default_inputs(example).as_tuple()
+    objective_dims: dict[str, object] = {name: None for name in OBJECTIVE_INPUTS}
+    mask_height = torch.export.Dim("mask_height", min=2)
+    mask_width = torch.export.Dim("mask_width", min=2)
     if isinstance(module, FrameDream):
         flow_height, flow_width = torch.export.Dim("flow_height", min=2), torch.export.Dim("flow_width", min=2)
         frame = (torch.rand(128, 160, 3) * 255).to(torch.uint8)
         args = (frame, example * 0.1, torch.randn(24, 30, 2), torch.rand(24, 30),
-                torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), torch.tensor(0.9), torch.tensor(0.01), *objective)
-        names = (["frame", "detail", "flow", "confidence", "feedback", "decay", "step_size", *objective_names],
-                 ["dream", "detail_out", "loss"])
+                torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), torch.tensor(0.9), torch.tensor(0.01), *objective,
+                torch.rand(24, 30))
+        names = (["frame", "detail", "flow", "confidence", "feedback", "decay", "step_size", *OBJECTIVE_INPUTS,
+                  "mask"], ["dream", "detail_out", "loss"])
         dynamic = {"frame": {0: height, 1: width}, "detail": {2: height, 3: width},
                    "flow": {0: flow_height, 1: flow_width}, "confidence": {0: flow_height, 1: flow_width},
-                   "feedback": None, "decay": None, "step_size": None, **objective_dims}
+                   "feedback": None, "decay": None, "step_size": None, **objective_dims,
+                   "mask": {0: flow_height, 1: flow_width}}
         image_dims = {"dream": (0, 1), "detail_out": (2, 3)}
     elif isinstance(module, AscentSteps):
-        args = (example, torch.tensor(0.01), *objective)
-        names = (["image", "step_size", *objective_names], ["image_out", "loss"])
-        dynamic = {"image": {2: height, 3: width}, "step_size": None, **objective_dims}
+        args = (example, torch.tensor(0.01), *objective, torch.rand(20, 24))
+        names = (["image", "step_size", *OBJECTIVE_INPUTS, "mask"], ["image_out", "loss"])
+        dynamic = {"image": {2: height, 3: width}, "step_size": None, **objective_dims,
+                   "mask": {0: mask_height, 1: mask_width}}
         image_dims = {"image_out": (2, 3)}
     else:
-        args = (example, *objective)
-        names = (["image", *objective_names], ["loss", "gradient", "channel_means"])
-        dynamic = {"image": {2: height, 3: width}, **objective_dims}
+        args = (example, *objective, torch.rand(20, 24))
+        names = (["image", *OBJECTIVE_INPUTS, "mask"], ["loss", "gradient", "channel_means", "feature_grid"])
+        dynamic = {"image": {2: height, 3: width}, **objective_dims, "mask": {0: mask_height, 1: mask_width}}
         image_dims = {"gradient": (2, 3)}
     with _quiet_exporter():
         program = torch.onnx.export(
@@ -275,6 +283,7 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
         steps_per_run=request.steps_per_run,
         kind="frame" if request.frame else "step" if request.steps_per_run else "gradient",
         pool_backward=POOL_BY_COMPARISON if request.webgpu else POOL_BY_INDICES,
+        graph_format=GRAPH_FORMAT,
     )
     progress("writing the manifest")
     write_manifest_entry(request.out_dir, info)

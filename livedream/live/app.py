@@ -134,6 +134,7 @@ class LiveApp:
         self._dream_size: tuple[int, int] | None = None  # (height, width) of the last dream
         self._fresh = True  # the next dream starts from nothing
         self._taken = 0  # the number of the last finished dream taken into the picture
+        self._visitors = ""  # what the visitor mask saw in the last dream taken, for the HUD
         self._poll_ms = 0.0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -332,6 +333,7 @@ class LiveApp:
         self.times.record("dream", dream.dream_ms)
         self.budget.record(dream.dream_ms, self.params)
         self._dream_size = dream.base_rgb.shape[:2]
+        self._visitors = dream.visitors
         self.dreamed += 1
 
     def _compose(self, image: np.ndarray) -> None:
@@ -400,7 +402,7 @@ class LiveApp:
         model = self.models.guard.guarded
         return compose_hud(self.fps.fps, self.dream_rate.fps, self.times, self.effective,
                            self.budget.describe(self.params), loop, lines, self.models.guard.provider, model.layers,
-                           self.source.state, model.placement)
+                           self.source.state, model.placement, self._visitors)
 
     def _stats(self, frames: int, dreamed: int, seconds: float) -> RunStats:
         effective = self.effective

@@ -48,15 +48,17 @@ class HudStats:
 
 def compose_hud(fps: float, dreams_per_s: float, times: StageTimes, effective: Params, quality: str | None,
                 loop: LoopState, control_lines: list[str], provider: str, graph_layers: tuple[str, ...],
-                source_state: str, placement: str = "") -> HudStats:
+                source_state: str, placement: str = "", visitors: str = "") -> HudStats:
     """`fps`: frames shown per second; `dreams_per_s`: the worker's finished dreams per second;
-    `placement`: why the dream runs on `provider` (`LoadedModel.placement`)."""
+    `placement`: why the dream runs on `provider` (`LoadedModel.placement`); `visitors`: what
+    the visitor mask saw in the last dream (`Visitors.summary`)."""
     recent = times.medians(last=RECENT_FRAMES)
     extra = [
         "shown: " + "  ".join(f"{name} {recent[name]:.0f}" for name in SHOW_STAGES) + " ms",
         f"dream {effective.dream_width}x{effective.dream_height}   {dreams_per_s:.1f} dreams/s"
         f"   {recent['dream']:.0f} ms each   {recent['age'] / 1000:.2f} s old on screen",
         f"octaves {effective.octaves}   half-life {effective.half_life:.2f} s",
+        where_line(effective, visitors),
     ]
     if placement:
         extra.append(f"on {provider}: {placement}")
@@ -86,6 +88,12 @@ def objective_line(effective: Params, graph_layers: tuple[str, ...]) -> str:
     deep = " (deep graph)" if graph_layers and not covered_by(effective.objective, graph_layers) else ""
     guide = f"   guide {Path(effective.guide).name}" if effective.guide else ""
     return f"objective {describe(effective.objective)}{deep}{guide}"
+
+
+def where_line(effective: Params, visitors: str) -> str:
+    """`where visitors (visitors: mixed5=1)   visitors watching, 8 % of the picture` (key w)."""
+    theirs = f" (visitors: {describe(effective.visitor_objective)})" if effective.visitor_objective else ""
+    return f"where {effective.where.name}{theirs}   visitors {visitors or '?'}"
 
 
 def banner_text(source_noun: str, source_state: str, engine_state: str, late: str | None,

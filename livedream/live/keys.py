@@ -72,6 +72,7 @@ class KeyActions:
             "learn": lambda p, _, now: self._arm_learn(),
             "guide": lambda p, _, now: Request("guide_from_source"),
             "guide_clear": lambda p, _, now: changed(p, guide=""),
+            "where": lambda p, _, now: changed(p, where=p.where.next()),
             "preset": lambda p, slot, now: self._preset(slot, now),
         }
 

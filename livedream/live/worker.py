@@ -64,7 +64,8 @@ class DreamSlot:
         self._dream: FinishedDream | None = None
         self._count = 0
 
-    def publish(self, base_rgb: np.ndarray, detail: np.ndarray, job: DreamJob, dream_ms: float) -> None:
+    def publish(self, base_rgb: np.ndarray, detail: np.ndarray, job: DreamJob, dream_ms: float,
+                visitors: str = "") -> None:
         with self._lock:
             if not self._buffers or self._buffers[0][0].shape != base_rgb.shape:
                 self._buffers = [(np.empty_like(base_rgb), np.empty_like(detail)) for _ in range(self.BUFFERS)]
@@ -76,7 +77,8 @@ class DreamSlot:
         with self._lock:
             self._count += 1
             self._published = slot
-            self._dream = FinishedDream(base_copy, detail_copy, job.index, self._count, job.offered_at, dream_ms)
+            self._dream = FinishedDream(base_copy, detail_copy, job.index, self._count, job.offered_at, dream_ms,
+                                        visitors)
 
     def newest(self) -> FinishedDream | None:
         """The newest finished dream (the same object until a newer one is published)."""
@@ -209,4 +211,4 @@ class DreamWorker:
             return
         self.error = ""
         self.dreams += 1
-        self.slot.publish(*result, job, (time.perf_counter() - started) * 1000)
+        self.slot.publish(*result, job, (time.perf_counter() - started) * 1000, self.dreamer.visitors.summary)

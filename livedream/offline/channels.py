@@ -16,6 +16,8 @@ from livedream.offline.imageio import write_photo
 from livedream.offline.model import console, open_engine
 from livedream.pipeline.dream import AscentSettings, dream, guide_image
 from livedream.pipeline.images import to_nchw, to_rgb
+from livedream.runtime.engine import NO_VISITORS
+from livedream.runtime.objective import Aim
 
 TILE = 192  # each channel's dream, in pixels (square)
 LABEL_HEIGHT = 22
@@ -36,7 +38,7 @@ class SheetJob:
 
 def strongest_channels(engine, layer: str, image: np.ndarray, count: int) -> list[int]:
     """The `count` channels of `layer` with the highest mean activation on `image`."""
-    engine.gradient(image)
+    engine.gradient(image, NO_VISITORS)
     index = engine.objective.layers.index(layer)
     start, end = engine.objective.offsets[index], engine.objective.offsets[index + 1]
     return [int(c) for c in np.argsort(engine.channel_means[start:end])[::-1][:count]]
@@ -71,7 +73,7 @@ def channel_sheet(job: SheetJob) -> None:
     base = to_nchw(start_rgb)
     tiles = []
     for number, channel in enumerate(channels, 1):
-        engine.objective.set(((f"{job.layer}:{channel}", 1.0),))
+        engine.objective.set(Aim(((f"{job.layer}:{channel}", 1.0),)))
         detail, _ = dream(engine, base, SHEET_STEPS, np.random.default_rng(job.seed))
         tiles.append(labelled(to_rgb(np.clip(base + detail, -1, 1)), f"{job.layer}:{channel}"))
         console.print(f"{number}/{len(channels)}  {job.layer}:{channel}")

@@ -53,6 +53,9 @@ class OfflineJob:
     objective: Objective | None = None  # what the dream amplifies; None = the graph's own default
     guide: Path | None = None  # an image whose features the dream moves toward
     dream_height: int | None = None  # video: dream at this height (the clip's aspect) and show sharp; None = the clip's
+    where: str = "all"  # video: which region dreams (`params.WHERE`): the room learned where nobody moves
+    visitor_objective: Objective = ()  # video: what the visitors dream; () = the objective
+    guide_mode: str = "match"  # how the guide steers (`objective.GUIDE_MODES`)
 
 
 def octave_timer(octave_count: int) -> OctaveCallback:
@@ -73,7 +76,8 @@ def dream_photo(job: OfflineJob) -> None:
     """Dream the photo `job.source` into `job.output` (the tutorial's octaves and steps)."""
     source, settings, seed = job.source, job.settings, job.seed
     rgb = read_photo(source)
-    engine = open_engine(job.model, job.device, settings.tile, objective=job.objective, guide=job.guide)
+    engine = open_engine(job.model, job.device, settings.tile, objective=job.objective, guide=job.guide,
+                         guide_mode=job.guide_mode)
     check_dreamable(source, *rgb.shape[:2], engine.min_size)
     octave_count = len(octave_sizes(*rgb.shape[:2], settings, engine.min_size))
     started = time.perf_counter()

@@ -19,7 +19,8 @@ from livedream.offline.farm import Farm
 from livedream.offline.imageio import check_dreamable
 from livedream.offline.model import console, open_engine
 from livedream.offline.photo import VIDEO_FRAME_STEP_SHARE, OfflineJob
-from livedream.params import Params
+from livedream.objective import Objective
+from livedream.params import Params, Where, parse_where
 from livedream.offline.render import (
     Chunk,
     RenderJob,
@@ -82,16 +83,20 @@ class VideoFrames:
     `later`'s. Its carried state (detail, random state) is saved and restored by a resume."""
 
     def __init__(self, engine: GradientEngine, first: AscentSettings, later: AscentSettings, half_life: float,
-                 rate: float, seed: int, warper: DetailWarper | None = None, dream_height: int | None = None) -> None:
+                 rate: float, seed: int, warper: DetailWarper | None = None, dream_height: int | None = None,
+                 where: Where = Where(), visitor_objective: Objective = ()) -> None:
         self.dreamer = LiveDreamer(seed, warper or DetailWarper(VIDEO_FLOW_SIDE, method=VIDEO_FLOW))
         self.model = LoadedModel(engine)  # no objective inputs here: `open_engine` aimed the engine
         self.first, self.later = first, later
         self.half_life, self.frame_s = half_life, 1.0 / rate
         self.dream_height = dream_height
+        # What `open_engine` aimed the engine at, for the dreamer: it makes the mask when they need one.
+        self.where, self.visitor_objective = where, visitor_objective
 
     def _params(self, frame_rgb: np.ndarray) -> Params:
         height, width = dream_size(frame_rgb.shape[0], frame_rgb.shape[1], self.dream_height)
-        return Params(dream_height=height, dream_width=width, half_life=self.half_life)
+        return Params(dream_height=height, dream_width=width, half_life=self.half_life, where=self.where,
+                      visitor_objective=self.visitor_objective)
 
     def dream_frame(self, frame_rgb: np.ndarray) -> np.ndarray:
         settings = self.later if self.dreamer.carries else self.first
@@ -115,21 +120,25 @@ class VideoFrames:
 def render_job(job: OfflineJob) -> RenderJob:
     settings = tuple(sorted({**dataclasses.asdict(job.settings), "half_life": job.half_life, "frame_steps": job.frame_steps,
                              "model": job.model, "objective": job.objective,
-                             "guide": str(job.guide or ""), "dream_height": job.dream_height}.items()))
+                             "guide": str(job.guide or ""), "dream_height": job.dream_height, "where": job.where,
+                             "visitor_objective": job.visitor_objective, "guide_mode": job.guide_mode}.items()))
     return RenderJob(job.source, job.output, job.codec, job.crf, job.segment_frames, job.warmup, settings, job.seed)
 
 
 def dream_chunk(job: OfflineJob, render: RenderJob, info: ClipInfo, chunk: Chunk, threads: int = 0,
                 report: bool = True) -> None:
     """One chunk, on this process: the engine, the coherent dreamer, the pieces."""
+    where = parse_where(job.where)
     engine = open_engine(job.model, job.device, job.settings.tile, threads=threads, objective=job.objective,
-                         guide=job.guide)
+                         guide=job.guide, where=where, visitor_objective=job.visitor_objective,
+                         guide_mode=job.guide_mode)
     check_dreamable(job.source, info.height, info.width, engine.min_size)
     check_dream_height(job.source, info.height, info.width, job.dream_height, engine.min_size)
 
     def fresh() -> VideoFrames:  # the half-life is per second, so any frame rate looks alike
         return VideoFrames(engine, job.settings, frame_settings(job.settings, job.frame_steps), job.half_life,
-                           float(info.rate), job.seed, dream_height=job.dream_height)
+                           float(info.rate), job.seed, dream_height=job.dream_height, where=where,
+                           visitor_objective=job.visitor_objective)
 
     frames = fresh()
     meter = Throughput(chunk.stop - chunk.start)

@@ -36,6 +36,7 @@ from livedream.config import (
 from livedream.control.ports import is_loopback
 from livedream.errors import UserError, first_line
 from livedream.manifest import (
+    EARLIER_RELEASE,
     EXPORT_HINT,
     default_models_dir,
     find_graph,
@@ -279,9 +280,8 @@ def check_models(model: str, models_dir: Path) -> list[Check]:
     except UserError as error:
         checks.append(Check(FAIL, f"model {model}", str(error), EXPORT_HINT))
     else:
-        if not info.channels:
-            checks.append(Check(FAIL, f"model {model}", f"{path} was exported by an earlier release: its objective "
-                                "is baked in, objectives and guides cannot steer it", EXPORT_HINT))
+        if not info.of_this_release:
+            checks.append(Check(FAIL, f"model {model}", f"{path} {EARLIER_RELEASE}", EXPORT_HINT))
         else:
             checks.append(Check(OK, f"model {model}", f"{path} matches its manifest sha256 (objective layers "
                                 f"{', '.join(info.layers)}, {info.dtype})"))

@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from livedream.pipeline.images import to_nchw
-from livedream.runtime.engine import GradientEngine
+from livedream.runtime.engine import NO_VISITORS, GradientEngine
 from livedream.runtime.model import StepAscent
 
 STD_EPSILON = 1e-8
@@ -99,21 +99,25 @@ def tile_starts(length: int, tile: int, min_size: int) -> list[int]:
 # ---- the gradient ------------------------------------------------------------------------
 
 
-def tiled_gradient(engine: GradientEngine, image: np.ndarray, tile: int, out: np.ndarray) -> float:
-    """Sum of the per-tile losses; their gradients written into `out` (image-shaped)."""
+def tiled_gradient(engine: GradientEngine, image: np.ndarray, tile: int, out: np.ndarray,
+                   mask: np.ndarray = NO_VISITORS) -> float:
+    """Sum of the per-tile losses; their gradients written into `out` (image-shaped). `mask`:
+    the visitors at the image's size (cut with the tiles), or NO_VISITORS."""
     height, width = image.shape[2:]
     ys = tile_starts(height, tile, engine.min_size)
     xs = tile_starts(width, tile, engine.min_size)
     if len(ys) == 1 and len(xs) == 1:
-        loss, grad = engine.gradient(image)
+        loss, grad = engine.gradient(image, mask)
         out[...] = grad
         return loss
+    tiled = mask.shape == image.shape[2:]
     total = 0.0
     for iy, y in enumerate(ys):
         y_end = ys[iy + 1] if iy + 1 < len(ys) else height
         for ix, x in enumerate(xs):
             x_end = xs[ix + 1] if ix + 1 < len(xs) else width
-            loss, grad = engine.gradient(np.ascontiguousarray(image[:, :, y:y_end, x:x_end]))
+            piece = np.ascontiguousarray(mask[y:y_end, x:x_end]) if tiled else mask
+            loss, grad = engine.gradient(np.ascontiguousarray(image[:, :, y:y_end, x:x_end]), piece)
             out[:, :, y:y_end, x:x_end] = grad
             total += loss
     return total
@@ -126,18 +130,23 @@ class Ascent:
         self.rolled = np.empty(shape, np.float32)
         self.grad = np.empty(shape, np.float32)
         self.unrolled = np.empty(shape, np.float32)
+        self.rolled_mask = np.empty((1, 1, *shape[2:]), np.float32)
 
     def step(
-        self, engine: GradientEngine, image: np.ndarray, settings: AscentSettings, rng: np.random.Generator
+        self, engine: GradientEngine, image: np.ndarray, settings: AscentSettings, rng: np.random.Generator,
+        mask: np.ndarray = NO_VISITORS,
     ) -> float:
-        """One step on `image` in place; returns the loss before the step."""
+        """One step on `image` in place; returns the loss before the step. `mask`: the
+        visitors at the image's size (rolled with it), or NO_VISITORS."""
         if settings.jitter:
             max_roll = settings.tile
             shift_y, shift_x = (int(s) for s in rng.integers(-max_roll, max_roll, size=2))
             source = roll_into(image, shift_y, shift_x, self.rolled)
+            if mask.shape == image.shape[2:]:
+                mask = roll_into(mask[None, None], shift_y, shift_x, self.rolled_mask)[0, 0]
         else:
             source = image
-        loss = tiled_gradient(engine, source, settings.tile, self.grad)
+        loss = tiled_gradient(engine, source, settings.tile, self.grad, mask)
         grad = roll_into(self.grad, -shift_y, -shift_x, self.unrolled) if settings.jitter else self.grad
         grad *= settings.step_size / (grad.std() + STD_EPSILON)
         image += grad
@@ -153,20 +162,24 @@ def ascend(
     workspace: dict | None = None,
     stepper: StepAscent | None = None,
     should_stop: StopCheck | None = None,
+    mask: np.ndarray = NO_VISITORS,
 ) -> float:
     """`settings.steps` steps on `image` in place; returns the loss before the last step.
 
     With a `stepper` (a step graph on the GPU) whole steps run on the device when the
     image is one tile without roll. `workspace` keeps scratch buffers between calls (one
     per size). `should_stop` is asked before each step (before each run of a stepper).
+    `mask`: the visitors at the image's size, or NO_VISITORS.
     """
     if settings.steps == 0:
         return 0.0
     if should_stop is not None and should_stop():
         raise DreamInterrupted
-    if stepper is not None and max(image.shape[2:]) <= settings.tile and not settings.jitter:
-        return stepper.ascend(image, settings.steps, settings.step_size)
     workspace = {} if workspace is None else workspace
+    if stepper is not None and max(image.shape[2:]) <= settings.tile and not settings.jitter:
+        if mask is NO_VISITORS:  # the step graph's mask is fixed at the image's size
+            mask = mask_at(None, *image.shape[2:], workspace, sized=True)
+        return stepper.ascend(image, settings.steps, settings.step_size, mask)
     ascent = workspace.get(("ascent", image.shape))
     if ascent is None:
         ascent = workspace[("ascent", image.shape)] = Ascent(image.shape)
@@ -174,7 +187,7 @@ def ascend(
     for step in range(settings.steps):
         if step and should_stop is not None and should_stop():
             raise DreamInterrupted
-        loss = ascent.step(engine, image, settings, rng)
+        loss = ascent.step(engine, image, settings, rng, mask)
     return loss
 
 
@@ -191,6 +204,7 @@ def dream(
     workspace: dict | None = None,
     stepper: StepAscent | None = None,
     should_stop: StopCheck | None = None,
+    mask: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Dream on `base` and return (detail, last loss); `clip(base + detail, -1, 1)` is the dream.
 
@@ -199,13 +213,15 @@ def dream(
     after each octave (progress, timing). `workspace`, a dict the caller keeps, lets
     repeated calls (video, live) reuse scratch buffers; the returned detail is then one of
     them, valid until the next call with the same workspace. `stepper` and `should_stop`:
-    see `ascend`.
+    see `ascend`. `mask` (h, w) float32 at any size: the visitors, 1 on a person (the region
+    gains of the objective inputs say what each region dreams); None: nobody.
     """
     height, width = base.shape[2:]
     sizes = octave_sizes(height, width, settings, engine.min_size)
     workspace = {} if workspace is None else workspace
     if detail is not None and settings.reinject and len(sizes) > 1:
-        return _dream_on_carried(engine, base, settings, rng, detail, sizes, on_octave, workspace, stepper, should_stop)
+        return _dream_on_carried(engine, base, settings, rng, detail, sizes, on_octave, workspace, stepper, should_stop,
+                                 mask)
     image = None
     loss = 0.0
     for index, (h, w) in enumerate(sizes):
@@ -219,7 +235,7 @@ def dream(
         else:
             start[...] = resize(image, h, w)
         image = np.clip(start, -1.0, 1.0, out=start)
-        loss = ascend(engine, image, settings, rng, workspace, stepper, should_stop)
+        loss = ascend(engine, image, settings, rng, workspace, stepper, should_stop, mask_at(mask, h, w, workspace))
         detail = np.subtract(image, base_here, out=_scratch(workspace, "detail", image.shape))
         if on_octave is not None:
             on_octave(index, (h, w), loss)
@@ -229,7 +245,7 @@ def dream(
 def _dream_on_carried(
     engine: GradientEngine, base: np.ndarray, settings: AscentSettings, rng: np.random.Generator,
     carried: np.ndarray, sizes: list[tuple[int, int]], on_octave: OctaveCallback | None, workspace: dict,
-    stepper: StepAscent | None, should_stop: StopCheck | None,
+    stepper: StepAscent | None, should_stop: StopCheck | None, mask: np.ndarray | None,
 ) -> tuple[np.ndarray, float]:
     """Octaves on a carried detail (video, live): each octave adds only what its steps changed,
     enlarged, to the full-size detail. Passing the whole detail down to the coarsest octave and
@@ -246,7 +262,7 @@ def _dream_on_carried(
         np.clip(image, -1.0, 1.0, out=image)
         before = _scratch(workspace, "before", image.shape)
         np.copyto(before, image)
-        loss = ascend(engine, image, settings, rng, workspace, stepper, should_stop)
+        loss = ascend(engine, image, settings, rng, workspace, stepper, should_stop, mask_at(mask, h, w, workspace))
         change = np.subtract(image, before, out=before)
         total += resize(change, height, width)
         if on_octave is not None:
@@ -255,6 +271,21 @@ def _dream_on_carried(
     np.clip(dreamed, -1.0, 1.0, out=dreamed)
     np.subtract(dreamed, base, out=total)
     return total, loss
+
+
+def mask_at(mask: np.ndarray | None, height: int, width: int, workspace: dict, sized: bool = False) -> np.ndarray:
+    """The visitor mask at (height, width), in a scratch buffer (bilinear, as the graph
+    resizes it). Nobody (None): NO_VISITORS, which tiles and rolls as itself — or with `sized`
+    (a graph whose mask has a fixed size) zeros at that size."""
+    if mask is not None and mask.shape == (height, width):
+        return mask
+    if mask is None and not sized:
+        return NO_VISITORS
+    out = _scratch(workspace, "mask", (height, width))
+    if mask is None:
+        out[...] = 0.0
+        return out
+    return cv2.resize(mask, (width, height), dst=out, interpolation=cv2.INTER_LINEAR)
 
 
 def _scratch(workspace: dict, role: str, shape: tuple[int, ...]) -> np.ndarray:

@@ -22,10 +22,12 @@ import numpy as np
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
 from livedream.errors import UserError
-from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image
+from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at
 from livedream.pipeline.images import bytes_from_unit, read_image, unit_from_bytes
 from livedream.pipeline.sharp import SharpComposer
+from livedream.pipeline.visitors import VisitorMask, Visitors, VisitorState
 from livedream.runtime.model import FrameDreaming, Guide, LoadedModel
+from livedream.runtime.objective import Aim
 from livedream.runtime.runners import shown_larger
 
 log = logging.getLogger(__name__)
@@ -97,12 +99,16 @@ class LiveDreamer:
         self._device_runner: FrameDreaming | None = None  # the runner that dreamed the last frame
         self._composer = SharpComposer()  # dream small, show sharp
         self._guide: Guide | None = None  # the features of `Params.guide`, read once per guide
+        self._visitor_model = VisitorMask()
+        self.visitors = Visitors(None, VisitorState.LEARNING)  # the last frame's, for the HUD
+        self._aim_of: tuple[Params | None, Aim] = (None, Aim(()))
 
     def reset(self) -> None:
         """Drop the carried dream (a cut, a new source): the next frame starts from nothing."""
         self._detail = None
         self._device_runner = None  # a frame runner is reset when it takes the next frame
         self._warper.reset()
+        self._visitor_model.reset()
 
     @property
     def carries(self) -> bool:
@@ -171,13 +177,16 @@ class LiveDreamer:
         dreamer's previous dream, moved by its own flow) or what `dream_detail` takes."""
         feedback = per_frame(params, frame_s)
         started = time.perf_counter()
-        model = model.aimed(params.objective, self._guide_of(params.guide, model))
+        aim = self._aim(params)
+        model = model.aimed(aim, self._guide_of(params.guide, model))
         self._ensure_size(params.dream_height, params.dream_width)
         self._resize_into_base_rgb(frame_rgb)
+        self.visitors = self._visitor_model.update(self._base_rgb, frame_s)
+        mask = self.visitors.mask if aim.uses_mask else None
         path = choose_path(params, model)
         if path is DreamPath.FRAME_GRAPH:
             runner = model.frame_runners[params.steps]
-            return self._dream_frame_on_device(runner, shown_rgb, params, feedback, started)
+            return self._dream_frame_on_device(runner, shown_rgb, params, feedback, started, mask)
         self._device_runner = None
         unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
@@ -187,12 +196,14 @@ class LiveDreamer:
             confidence = self._warper.confidence
         else:
             start, confidence = self._start_from(carried, feedback)  # type: ignore[arg-type]
+        if start is not None and aim.gains != (1.0, 1.0):
+            start *= self._region_gain(mask, aim.gains)  # the frame graph's `pixel_gain`, on the host
         flowed = time.perf_counter()
 
         stepper = model.step_runner if path is DreamPath.STEP_GRAPH else None
         self._detail, self.loss = dream(
             model.engine, self._base, settings or ascent_settings(params), self._rng, start,
-            workspace=self._workspace, stepper=stepper, should_stop=should_stop,
+            workspace=self._workspace, stepper=stepper, should_stop=should_stop, mask=mask,
         )
         if start is not None and self._warper.occlusion:
             self._catch_up(start, confidence)
@@ -210,7 +221,7 @@ class LiveDreamer:
 
     def _dream_frame_on_device(
         self, runner: FrameDreaming, shown_rgb: np.ndarray | None, params: Params, frame_feedback: FrameFeedback,
-        started: float,
+        started: float, mask: np.ndarray | None,
     ) -> np.ndarray:
         """The whole frame in one GPU graph: the detail never leaves the device, and with
         `shown_rgb` the runner shows it sharp there too (else the dream at the dream size)."""
@@ -222,7 +233,7 @@ class LiveDreamer:
         flowed = time.perf_counter()
         decay = frame_feedback.decay if has_previous else 0.0
         shown, self.loss = runner.dream_frame(self._base_rgb, flow, confidence, feedback, decay, params.strength,
-                                              shown_rgb)
+                                              mask_at(mask, *flow.shape[:2], self._workspace, sized=True), shown_rgb)
         self._detail = None  # the host path starts afresh if it takes over
         finished = time.perf_counter()
         self.timings = StageTimings(
@@ -260,6 +271,21 @@ class LiveDreamer:
         fresh *= self._lag
         self._detail += fresh
 
+    def _region_gain(self, mask: np.ndarray | None, gains: tuple[float, float]) -> np.ndarray:
+        """How much of the dream each pixel keeps: the room's gain, the visitors' on them."""
+        height, width = self._size  # type: ignore[misc]
+        visitors = mask_at(mask, height, width, self._workspace, sized=True)
+        np.multiply(visitors, gains[1] - gains[0], out=self._gain)
+        self._gain += gains[0]
+        return self._gain
+
+    def _aim(self, params: Params) -> Aim:
+        """What `params` dreams, as the graph's inputs take it (made once per Params)."""
+        if self._aim_of[0] is not params:
+            self._aim_of = (params, Aim(params.objective, params.visitor_objective, params.where.gains,
+                                        params.guide_mode))
+        return self._aim_of[1]
+
     def _guide_of(self, path: str, model: LoadedModel) -> Guide | None:
         """The guide image's features, read once when `Params.guide` names a new one. A guide
         that cannot be read is reported once and dreamed without, never a stopped show."""
@@ -288,6 +314,7 @@ class LiveDreamer:
         self._detail_small = np.empty((height, width, 3), np.int16)
         self._fresh = np.empty((1, 3, height, width), np.float32)
         self._lag = np.empty((height, width), np.float32)
+        self._gain = np.empty((height, width), np.float32)
         self._carried_hwc = np.empty((height, width, 3), np.float32)
         self._carried = np.empty((1, 3, height, width), np.float32)
         self._detail = detail  # detail of another size cannot be carried (a resume restores its own)

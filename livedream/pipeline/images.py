@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from livedream.errors import UserError
-from livedream.files import file_problem
+from livedream.files import IMAGE_FORMATS, file_problem
 
 # NASA photo of astronaut Eileen Collins (public domain), from scikit-image's data set
 # (skimage.data.astronaut): the demo source and `livedream dream --sample`.
@@ -19,7 +19,6 @@ SAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "assets" / "sample.jpg"
 
 # Refused before decoding: a 30000x30000 header would make the decoder allocate 2.7 GB.
 MAX_IMAGE_PIXELS = 64_000_000  # above 8K x 8K (7680 x 4320 is 33 MP)
-IMAGE_FORMATS = "png, jpg, webp, bmp"
 
 # uint8 → [-1, 1] as a lookup: one exact pass with no temporaries.
 _UNIT_FROM_BYTE = (np.arange(256, dtype=np.float32) / np.float32(127.5) - 1).astype(np.float32)

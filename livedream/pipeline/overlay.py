@@ -40,6 +40,7 @@ class FinishedDream:
     number: int  # counts finished dreams from 1 (a new number = a new dream)
     offered_at: float  # when the loop offered its frame, on the loop's clock: the dream's age counts from here
     dream_ms: float  # how long the dream took
+    visitors: str = ""  # what the visitor mask saw (`Visitors.summary`), for the HUD
 
 
 class Chain:

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import platformdirs
 
-from livedream.runtime.engine import CpuThreads, GradientEngine
+from livedream.runtime.engine import NO_VISITORS, CpuThreads, GradientEngine
 
 log = logging.getLogger(__name__)
 
@@ -61,11 +61,11 @@ def measure_step_cost(engine: GradientEngine, height: int, width: int, runs: int
     """ms per megapixel of one gradient step at height x width (the fastest of `runs`)."""
     rng = np.random.default_rng(0)
     image = rng.uniform(-1.0, 1.0, (1, 3, height, width)).astype(np.float32)
-    engine.gradient(image)  # warm-up: the first run of a shape plans it
+    engine.gradient(image, NO_VISITORS)  # warm-up: the first run of a shape plans it
     best = float("inf")
     for _ in range(runs):
         started = time.perf_counter()
-        engine.gradient(image)
+        engine.gradient(image, NO_VISITORS)
         best = min(best, time.perf_counter() - started)
     return best * 1000 / (height * width / 1e6)
 

@@ -20,7 +20,7 @@ import numpy as np
 import onnxruntime as ort
 
 from livedream.errors import UserError, first_line
-from livedream.manifest import CHANNELS_KEY, LAYERS_KEY, WEIGHTS_KEY
+from livedream.manifest import CHANNELS_KEY, EARLIER_RELEASE, LAYERS_KEY, MASK_INPUT, OBJECTIVE_INPUTS, WEIGHTS_KEY
 from livedream.objective import normalised, public_layer
 from livedream.runtime.devices import CPU, CUDA, CUDA_LIBRARIES_FIX, Placement, place, provider_of
 from livedream.runtime.objective import ObjectiveInputs
@@ -142,10 +142,12 @@ class GradientEngine(Protocol):
 
     min_size: int
 
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]: ...
+    def gradient(self, image: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray]:
+        """(loss, ascent direction) for `image` (1, 3, H, W) under the visitor `mask` (h, w)."""
 
 
-OBJECTIVE_INPUTS = ["image", "layer_weights", "channel_weights"]
+GRADIENT_INPUTS = ["image", *OBJECTIVE_INPUTS, MASK_INPUT]
+NO_VISITORS = np.zeros((2, 2), np.float32)  # a mask of nobody: every pixel is the room
 
 
 class Engine:
@@ -172,16 +174,16 @@ class Engine:
         self.layers = layers
         names = {o.name for o in self.session.get_outputs()}
         inputs = [i.name for i in self.session.get_inputs()]
-        if inputs == ["image"]:
-            raise UserError(f"{self.model_path} was exported by an earlier release (its objective is baked in); "
-                            f"export it again with `livedream export`")
-        if {"loss", "gradient", "channel_means"} - names or inputs != OBJECTIVE_INPUTS:
+        if inputs[0] == "image" and set(inputs) < set(GRADIENT_INPUTS):
+            raise UserError(f"{self.model_path} {EARLIER_RELEASE}; export it again with `livedream export`")
+        if {"loss", "gradient", "channel_means", "feature_grid"} - names or inputs != GRADIENT_INPUTS:
             raise UserError(
-                f"{self.model_path} is not a LiveDream gradient graph (needs inputs {', '.join(OBJECTIVE_INPUTS)}, "
-                f"outputs loss, gradient and channel_means); export one with `livedream export`"
+                f"{self.model_path} is not a LiveDream gradient graph (needs inputs {', '.join(GRADIENT_INPUTS)}, "
+                f"outputs loss, gradient, channel_means and feature_grid); export one with `livedream export`"
             )
         self.objective = objective_inputs_of(self.session)
         self.channel_means = np.zeros_like(self.objective.channel_weights)
+        self.feature_grid = np.zeros_like(self.objective.guide_features)
         self._binding = self.session.io_binding()
         self._outputs: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
@@ -201,28 +203,32 @@ class Engine:
             self._outputs[shape] = buffers
         return buffers
 
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
-        """Loss and d loss / d image for `image` (1, 3, H, W) float32, C-contiguous.
-        `channel_means` holds the image's per-channel mean activations afterwards."""
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS) -> tuple[float, np.ndarray]:
+        """Loss and the ascent direction for `image` (1, 3, H, W) float32, C-contiguous, under
+        the visitor `mask` (h, w) float32 of any size. `channel_means` and `feature_grid`
+        hold the image's features afterwards."""
         if image.ndim != 4 or image.shape[:2] != (1, 3) or image.dtype != np.float32:
             raise ValueError(f"expected (1, 3, H, W) float32, got {image.shape} {image.dtype}")
         self.check_size(image.shape[2], image.shape[3])
         loss, grad = self._buffers(image.shape)
         binding = self._binding
         binding.bind_cpu_input("image", np.ascontiguousarray(image))
-        binding.bind_cpu_input("layer_weights", self.objective.layer_weights)
-        binding.bind_cpu_input("channel_weights", self.objective.channel_weights)
+        for name, array in self.objective.arrays():
+            binding.bind_cpu_input(name, array)
+        binding.bind_cpu_input(MASK_INPUT, np.ascontiguousarray(mask, np.float32))
         binding.bind_output("loss", "cpu", 0, np.float32, [], loss.ctypes.data)
         binding.bind_output("gradient", "cpu", 0, np.float32, list(grad.shape), grad.ctypes.data)
         binding.bind_output("channel_means", "cpu", 0, np.float32, list(self.channel_means.shape),
                             self.channel_means.ctypes.data)
+        binding.bind_output("feature_grid", "cpu", 0, np.float32, list(self.feature_grid.shape),
+                            self.feature_grid.ctypes.data)
         self.session.run_with_iobinding(binding)
         return float(loss), grad
 
-    def features(self, image: np.ndarray) -> np.ndarray:
-        """`image`'s per-channel mean activations (a copy): one forward and backward run."""
-        self.gradient(image)
-        return self.channel_means.copy()
+    def features(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """`image`'s per-channel mean activations and feature grid (copies): one gradient run."""
+        self.gradient(image, NO_VISITORS)
+        return self.channel_means.copy(), self.feature_grid.copy()
 
 
 def objective_inputs_of(session: ort.InferenceSession) -> ObjectiveInputs:

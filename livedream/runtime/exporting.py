@@ -97,9 +97,9 @@ def export_default_graphs(out_dir: Path, **options: object) -> GraphInfo:
 
 
 def _usable(models_dir: Path, name: str) -> bool:
-    """Listed, present, and of this release (objective inputs: its entry lists channels)."""
+    """Listed, present, and of this release's graph format (`manifest.GRAPH_FORMAT`)."""
     known = read_manifest(models_dir)
-    return name in known and (models_dir / known[name].file).exists() and bool(known[name].channels)
+    return name in known and (models_dir / known[name].file).exists() and known[name].of_this_release
 
 
 def ensure_model(name: str, models_dir: Path, device: str = "auto", live: bool = False) -> tuple[Path, GraphInfo]:

@@ -174,8 +174,8 @@ class _GuardedGradient:
         self._engine = engine
         self.min_size = engine.min_size
 
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
-        return _guarded(self._engine.gradient, image)
+    def gradient(self, image: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray]:
+        return _guarded(self._engine.gradient, image, mask)
 
 
 def guarded(loaded: LoadedModel) -> LoadedModel:
@@ -202,8 +202,8 @@ class _GuardedSteps:
         self._runner = runner
         self.steps_per_run = runner.steps_per_run
 
-    def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float:
-        return _guarded(self._runner.ascend, image, steps, step_size)
+    def ascend(self, image: np.ndarray, steps: int, step_size: float, mask: np.ndarray) -> float:
+        return _guarded(self._runner.ascend, image, steps, step_size, mask)
 
 
 class _GuardedFrames:
@@ -217,9 +217,10 @@ class _GuardedFrames:
 
     def dream_frame(
         self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
-        step_size: float, shown_rgb: np.ndarray | None = None,
+        step_size: float, mask: np.ndarray, shown_rgb: np.ndarray | None = None,
     ) -> tuple[np.ndarray, float]:
-        return _guarded(self._runner.dream_frame, frame_rgb, flow, confidence, feedback, decay, step_size, shown_rgb)
+        return _guarded(self._runner.dream_frame, frame_rgb, flow, confidence, feedback, decay, step_size, mask,
+                        shown_rgb)
 
 
 class _NoSession:
@@ -227,7 +228,7 @@ class _NoSession:
 
     min_size = 0
 
-    def gradient(self, image: np.ndarray) -> tuple[float, np.ndarray]:
+    def gradient(self, image: np.ndarray, mask: np.ndarray) -> tuple[float, np.ndarray]:
         raise EngineFault("no session (a restart is pending)")
 
 

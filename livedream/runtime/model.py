@@ -8,7 +8,7 @@ graphs were exported. Nothing is attached later and nothing is found by probing.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Callable, Mapping, Protocol
 
@@ -24,10 +24,10 @@ from livedream.manifest import (
     read_manifest,
     webgpu_variant,
 )
-from livedream.objective import Objective, describe
+from livedream.objective import Objective, covered_by, describe
 from livedream.runtime.devices import place
 from livedream.runtime.engine import CpuThreads, Engine, GradientEngine
-from livedream.runtime.objective import ObjectiveInputs
+from livedream.runtime.objective import Aim, GuideFeatures, ObjectiveInputs
 from livedream.runtime.runners import FrameRunner, StepRunner
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,8 @@ class StepAscent(Protocol):
 
     steps_per_run: int
 
-    def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float: ...
+    def ascend(self, image: np.ndarray, steps: int, step_size: float, mask: np.ndarray) -> float:
+        """`steps` steps on `image` in place under the visitor `mask` (h, w) at the image's size."""
 
 
 class FrameDreaming(Protocol):
@@ -48,9 +49,9 @@ class FrameDreaming(Protocol):
 
     def dream_frame(
         self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
-        step_size: float, shown_rgb: np.ndarray | None = None,
+        step_size: float, mask: np.ndarray, shown_rgb: np.ndarray | None = None,
     ) -> tuple[np.ndarray, float]:
-        """(picture, loss): the dream at `frame_rgb`'s size, or — when `shown_rgb`, the full-size
+        """(picture, loss), `mask` (the visitors) at the flow's size: the dream at `frame_rgb`'s size, or — when `shown_rgb`, the full-size
         frame, has more pixels — `shown_rgb` plus the upscaled dream detail, made on the device."""
 
 
@@ -66,56 +67,62 @@ class LoadedModel:
     # The objective inputs the engine and runners read; None for a fake with its objective built in.
     objective: ObjectiveInputs | None = None
     deeper: "LoadedModel | None" = None  # the deep graph, for objectives beyond this one's layers
-    # image (1, 3, H, W) → each channel's mean activation (`objective.offsets` order): a guide's features
-    features: Callable[[np.ndarray], np.ndarray] | None = None
+    # image (1, 3, H, W) → each channel's mean activation and the feature grid: a guide's features
+    features: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
     placement: str = ""  # in one line, why `provider` (`runtime.devices.place`): for the log and the HUD
 
     @property
     def min_size(self) -> int:
         return self.engine.min_size
 
-    def aimed(self, objective: Objective, guide: Guide | None = None) -> "LoadedModel":
-        """The shallowest graph covering `objective`, its inputs filled for it (and `guide`).
+    def aimed(self, aim: Aim, guide: Guide | None = None) -> "LoadedModel":
+        """The shallowest graph covering `aim`, its inputs filled for it (and `guide`).
         Cheap when nothing changed: called once per frame."""
         if self.objective is None:
             return self
         chosen = self
-        if not self.objective.covers(objective) and self.deeper is not None:
+        if not self.objective.covers(aim.terms) and self.deeper is not None:
             chosen = self.deeper
         inputs = chosen.objective
         assert inputs is not None
-        guide_weights = None if guide is None else guide.weights_for(inputs)
-        if objective == inputs.requested and guide_weights is inputs.guide:
+        features = None if guide is None else guide.features_for(inputs)
+        if aim == inputs.requested and features is inputs.guide:
             return chosen
-        inputs.set(_within(objective, inputs), guide_weights)
-        inputs.requested = objective
+        inputs.set(_within(aim, inputs), features)
+        inputs.requested = aim
         return chosen
 
 
 class Guide:
-    """A guide image's features, computed once per graph (the forward pass of one gradient run).
+    """A guide image's features, read once per graph (the forward pass of one gradient run).
     `image` None: a guide that could not be read, which guides nothing."""
 
     def __init__(self, name: str, image: np.ndarray | None, model: LoadedModel) -> None:
         self.name = name
-        self._weights: dict[int, np.ndarray] = {}
+        self._features: dict[int, GuideFeatures] = {}
         for graph in (model, model.deeper) if image is not None else ():
             if graph is not None and graph.objective is not None and graph.features is not None:
-                self._weights[id(graph.objective)] = graph.objective.guide_weights(graph.features(image))
+                self._features[id(graph.objective)] = graph.objective.guide_features_of(*graph.features(image))
 
-    def weights_for(self, objective: ObjectiveInputs) -> np.ndarray | None:
-        return self._weights.get(id(objective))
+    def features_for(self, objective: ObjectiveInputs) -> GuideFeatures | None:
+        return self._features.get(id(objective))
 
 
-def _within(objective: Objective, inputs: ObjectiveInputs) -> Objective:
-    """The terms `inputs`' graph covers; a live objective beyond it (a custom graph of fewer
-    layers) is narrowed with one warning rather than stopping the show."""
-    if inputs.covers(objective):
+def _within(aim: Aim, inputs: ObjectiveInputs) -> Aim:
+    """`aim` narrowed to the terms `inputs`' graph covers: a live objective beyond it (a custom
+    graph of fewer layers) is narrowed with one warning rather than stopping the show."""
+    if inputs.covers(aim.terms):
+        return aim
+    return replace(aim, room=_narrowed(aim.room, inputs, inputs.default), visitors=_narrowed(aim.visitors, inputs, ()))
+
+
+def _narrowed(objective: Objective, inputs: ObjectiveInputs, fallback: Objective) -> Objective:
+    if covered_by(objective, inputs.layers):
         return objective
-    kept = tuple(term for term in objective if inputs.covers((term,)))
+    kept = tuple(term for term in objective if covered_by((term,), inputs.layers))
     log.warning("objective %s: this graph covers only %s; dreaming %s", describe(objective),
                 ", ".join(inputs.layers), describe(kept) if kept else "its own default objective")
-    return kept or inputs.default
+    return kept or fallback
 
 
 def load_model(
@@ -179,7 +186,7 @@ def placed_graph(model: str, models_dir: Path, device: str) -> PlacedGraph:
     variant = webgpu_variant(info.name)
     if variant in read_manifest(path.parent):  # beside the graph: a path may name another folder's
         return PlacedGraph(*find_graph(variant, path.parent), "webgpu", "WebGPU", placement.why)
-    fix = f"export it with --webgpu and the options it was exported with (`livedream export --webgpu` for the default graphs)"
+    fix = "export it with --webgpu and the options it was exported with (`livedream export --webgpu` for the default graphs)"
     if device == "webgpu":
         raise UserError(f"graph {info.name} has no WebGPU variant ({variant}); {fix}")
     log.warning("graph %s has no WebGPU variant; dreaming on the CPU (%s)", info.name, fix)

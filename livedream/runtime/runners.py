@@ -9,20 +9,15 @@ import logging
 from pathlib import Path
 from typing import Callable
 
+import cv2
 import numpy as np
 import onnxruntime as ort
 
 from livedream.errors import first_line
-from livedream.manifest import SHARPEN_GRAPH
-from livedream.runtime.objective import ObjectiveInputs
+from livedream.manifest import MASK_INPUT, SHARPEN_GRAPH
 from livedream.runtime.devices import VALUE_DEVICES, provider_of
-from livedream.runtime.engine import (
-    MAX_CACHED_SIZES,
-    CpuThreads,
-    objective_inputs_of,
-    open_session,
-    session_options,
-)
+from livedream.runtime.engine import MAX_CACHED_SIZES, CpuThreads, objective_inputs_of, open_session
+from livedream.runtime.objective import ObjectiveInputs
 
 log = logging.getLogger(__name__)
 
@@ -44,24 +39,32 @@ def open_fixed_size_session(
     return open_session(model_path, device, threads, cuda_options, dims)[0]
 
 
+
+def _sized(mask: np.ndarray, shape: list[int]) -> np.ndarray:
+    """The visitor mask at a device buffer's (h, w): as given when it is (the dreamer sizes it
+    once per frame), else resized here (a caller's small mask, such as 2x2 "nobody")."""
+    if list(mask.shape) == list(shape):
+        return np.ascontiguousarray(mask, np.float32)
+    return cv2.resize(np.asarray(mask, np.float32), (shape[1], shape[0]), interpolation=cv2.INTER_LINEAR)
+
 class _DeviceObjective:
     """The objective inputs' copy on a session's device, refreshed when the objective changes
     (a version compare per run; CUDA graphs keep reading the same addresses)."""
 
     def __init__(self, objective: ObjectiveInputs, device: str) -> None:
         self.objective = objective
-        self.layer_weights = ort.OrtValue.ortvalue_from_numpy(objective.layer_weights.copy(), device, 0)
-        self.channel_weights = ort.OrtValue.ortvalue_from_numpy(objective.channel_weights.copy(), device, 0)
+        self.values = [(name, ort.OrtValue.ortvalue_from_numpy(array.copy(), device, 0))
+                       for name, array in objective.arrays()]
         self.version = objective.version
 
     def bind(self, binding: ort.IOBinding) -> None:
-        binding.bind_ortvalue_input("layer_weights", self.layer_weights)
-        binding.bind_ortvalue_input("channel_weights", self.channel_weights)
+        for name, value in self.values:
+            binding.bind_ortvalue_input(name, value)
 
     def refresh(self) -> None:
         if self.version != self.objective.version:
-            self.layer_weights.update_inplace(self.objective.layer_weights)
-            self.channel_weights.update_inplace(self.objective.channel_weights)
+            for (_, value), (_, array) in zip(self.values, self.objective.arrays()):
+                value.update_inplace(array)
             self.version = self.objective.version
 
 
@@ -75,6 +78,7 @@ class _PingPong:
 
         self.a, self.b = device_array(shape), device_array(shape)
         self.step_size, self.loss = device_array(()), device_array(())
+        self.mask = device_array(shape[2:])  # the visitors at the image's size
         self.objective = _DeviceObjective(objective, device)
         self.bindings = []
         for source, target in ((self.a, self.b), (self.b, self.a)):
@@ -82,6 +86,7 @@ class _PingPong:
             binding.bind_ortvalue_input("image", source)
             binding.bind_ortvalue_input("step_size", self.step_size)
             self.objective.bind(binding)
+            binding.bind_ortvalue_input(MASK_INPUT, self.mask)
             binding.bind_ortvalue_output("image_out", target)
             binding.bind_ortvalue_output("loss", self.loss)
             self.bindings.append(binding)
@@ -128,7 +133,8 @@ class StepRunner:
             self._run_options.append(options)
 
     def _open(self, shape: tuple[int, ...] | None) -> ort.InferenceSession:
-        dims = {} if shape is None else {"height": shape[2], "width": shape[3]}
+        dims = {} if shape is None else {"height": shape[2], "width": shape[3],
+                                         "mask_height": shape[2], "mask_width": shape[3]}
         return open_fixed_size_session(self.model_path, self.device, self.threads, dims, self.cuda_options)
 
     def _drop_cuda_graph(self) -> None:
@@ -156,8 +162,9 @@ class StepRunner:
             self._buffers[shape] = buffers
         return self._sessions[shape], buffers
 
-    def ascend(self, image: np.ndarray, steps: int, step_size: float) -> float:
-        """`steps` (rounded up to whole runs) ascent steps on `image` in place.
+    def ascend(self, image: np.ndarray, steps: int, step_size: float, mask: np.ndarray) -> float:
+        """`steps` (rounded up to whole runs) ascent steps on `image` in place, under the
+        visitor `mask` at the image's size.
 
         Returns the loss the last run saw before its first step (for one step per run: the
         loss before the last step, as `dream.Ascent` reports it).
@@ -172,6 +179,7 @@ class StepRunner:
             session, buffers = self._session_for(image.shape)
         buffers.a.update_inplace(image)
         buffers.step_size.update_inplace(np.asarray(step_size, np.float32))
+        buffers.mask.update_inplace(_sized(mask, buffers.mask.shape()))
         buffers.objective.refresh()
         runs = max(1, -(-steps // self.steps_per_run))
         for run in range(runs):
@@ -221,10 +229,11 @@ class FrameRunner:
 
     def dream_frame(
         self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray, decay: float,
-        step_size: float, shown_rgb: np.ndarray | None = None,
+        step_size: float, mask: np.ndarray, shown_rgb: np.ndarray | None = None,
     ) -> tuple[np.ndarray, float]:
-        """`frame_rgb` (H, W, 3) uint8 dreamed; flow (h, w, 2) in dream pixels and its confidence
-        (h, w); feedback (2, 3); `shown_rgb` the full-size frame `frame_rgb` was shrunk from.
+        """`frame_rgb` (H, W, 3) uint8 dreamed; flow (h, w, 2) in dream pixels, its confidence
+        and the visitor mask (h, w); feedback (2, 3); `shown_rgb` the full-size frame
+        `frame_rgb` was shrunk from.
 
         Returns (picture, loss): the dream (H, W, 3) uint8, or when `shown_rgb` has more pixels,
         `shown_rgb` plus the upscaled dream detail, made on the device by the shipped sharpen
@@ -241,7 +250,7 @@ class FrameRunner:
             device = VALUE_DEVICES[self.provider]
             slot = self._slots[key] = _FrameSlot(session, frame_rgb.shape, flow.shape, device, self.cuda_graph,
                                                  self.objective)
-        dream, loss = slot.run(frame_rgb, flow, confidence, feedback, decay, step_size)
+        dream, loss = slot.run(frame_rgb, flow, confidence, feedback, decay, step_size, mask)
         if shown_rgb is None or not shown_larger(shown_rgb, frame_rgb):
             return dream.numpy(), loss
         return slot.sharpened(shown_rgb, self._open_sharpen), loss
@@ -265,6 +274,7 @@ class _FrameSlot:
         self.dream = device_array(frame_shape, np.uint8)
         self.flow = device_array(flow_shape)
         self.confidence = device_array(flow_shape[:2])
+        self.mask = device_array(flow_shape[:2])
         self.feedback, self.decay, self.step_size, self.loss = (
             device_array((2, 3)), device_array(()), device_array(()), device_array(())
         )
@@ -274,7 +284,8 @@ class _FrameSlot:
         for index, (source, target) in enumerate(((0, 1), (1, 0))):
             binding = session.io_binding()
             for name, value in (("frame", self.frame), ("detail", self.details[source]), ("flow", self.flow),
-                                ("confidence", self.confidence), ("feedback", self.feedback), ("decay", self.decay), ("step_size", self.step_size)):
+                                ("confidence", self.confidence), ("feedback", self.feedback), ("decay", self.decay),
+                                ("step_size", self.step_size), (MASK_INPUT, self.mask)):
                 binding.bind_ortvalue_input(name, value)
             self.objective.bind(binding)
             for name, value in (("dream", self.dream), ("detail_out", self.details[target]), ("loss", self.loss)):
@@ -297,10 +308,11 @@ class _FrameSlot:
             detail.update_inplace(zeros)  # never warp uninitialised memory: NaN * 0 is NaN
 
     def run(self, frame_rgb: np.ndarray, flow: np.ndarray, confidence: np.ndarray, feedback: np.ndarray,
-            decay: float, step_size: float) -> tuple[np.ndarray, float]:
+            decay: float, step_size: float, mask: np.ndarray) -> tuple[np.ndarray, float]:
         self.frame.update_inplace(np.ascontiguousarray(frame_rgb))
         self.flow.update_inplace(np.ascontiguousarray(flow, np.float32))
         self.confidence.update_inplace(np.ascontiguousarray(confidence, np.float32))
+        self.mask.update_inplace(_sized(mask, self.mask.shape()))
         self.feedback.update_inplace(np.ascontiguousarray(feedback, np.float32))
         self.decay.update_inplace(np.asarray(decay, np.float32))
         self.step_size.update_inplace(np.asarray(step_size, np.float32))

@@ -114,14 +114,14 @@ def graph_unavailable(model: str, device: str) -> str | None:
 
 def ort_step(model: str, device: str, height: int, width: int, cuda_options: dict[str, str] | None = None) -> Step:
     from livedream.manifest import find_graph
-    from livedream.runtime.engine import Engine
+    from livedream.runtime.engine import NO_VISITORS, Engine
 
     path, info = find_graph(model, default_models_dir())
     engine = Engine(path, device, min_size=info.min_size, layers=info.layers, cuda_options=cuda_options)
     if engine.provider.lower() != device:
         raise RuntimeError(f"asked for {device}, the engine runs on {engine.provider}")
     image = np.random.default_rng(0).uniform(-1, 1, (1, 3, height, width)).astype(np.float32)
-    return lambda: engine.gradient(image)  # returns once the gradient is in host memory
+    return lambda: engine.gradient(image, NO_VISITORS)  # returns once the gradient is in host memory
 
 
 def ort_stepper(model: str, device: str, height: int, width: int, cuda_graph: bool,
@@ -138,7 +138,8 @@ def ort_stepper(model: str, device: str, height: int, width: int, cuda_graph: bo
     if runner.provider.lower() != device:
         raise RuntimeError(f"asked for {device}, the step runner runs on {runner.provider}")
     image = np.random.default_rng(0).uniform(-1, 1, (1, 3, height, width)).astype(np.float32)
-    return lambda: runner.ascend(image, STEPS_PER_TIMING, 0.01)
+    nobody = np.zeros((height, width), np.float32)
+    return lambda: runner.ascend(image, STEPS_PER_TIMING, 0.01, nobody)
 
 
 STEPS_PER_TIMING = 10  # step-graph rows time 10 steps per call and report per step
@@ -366,6 +367,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="only gradient graphs side by side on the CPU, run in turn, at --sizes (default "
                         "240x320,360x640); PATH@KIND picks the session: "
                         + "; ".join(f"{kind}: {what}" for kind, what in SESSION_KINDS.items()))
+    parser.add_argument("--visitors", type=parse_sizes, default=None, metavar="SIZES",
+                        help="only the visitor-mask table (its cost per frame beside the dream's gradient) at these source HxW sizes, e.g. 720x1280")
     parser.add_argument("--large", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the large-frame table (s/frame, peak RSS) at these HxW sizes, e.g. 1080x1920,2160x3840")
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -420,6 +423,11 @@ def main(argv: list[str] | None = None) -> int:
         from livedream.testing.bench_cpu import compare_graphs
 
         return compare_graphs(args.graphs, args.sizes or [(240, 320), (360, 640)], args.repeats)
+    if args.visitors:
+        from livedream.testing.bench_visitors import run as bench_visitors
+
+        bench_visitors(args.visitors)
+        return 0
     if args.large:
         from livedream.testing.bench_large import run as bench_large
 

@@ -100,9 +100,10 @@ def sharpness(rgb: np.ndarray) -> float:
 
 def scores(dreamed: list[np.ndarray], clip: Clip, engine) -> dict[str, float]:
     from livedream.pipeline.images import to_nchw
+    from livedream.runtime.engine import NO_VISITORS
 
     def loss(rgb: np.ndarray) -> float:
-        return engine.gradient(to_nchw(rgb))[0]
+        return engine.gradient(to_nchw(rgb), NO_VISITORS)[0]
 
     gain = np.mean([loss(d) / loss(s) for d, s in zip(dreamed, clip.frames)])
     sharp = np.mean([sharpness(d) / sharpness(s) for d, s in zip(dreamed, clip.frames)])

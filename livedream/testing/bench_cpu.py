@@ -170,10 +170,12 @@ def _sample_feed(objective: "ObjectiveInputs", height: int, width: int) -> dict[
     """The sample photo at height x width with the graph's default objective."""
     import cv2
 
+    from livedream.manifest import MASK_INPUT
     from livedream.pipeline.images import SAMPLE_PHOTO, read_image, to_nchw
+    from livedream.runtime.engine import NO_VISITORS
 
     photo = cv2.resize(read_image(SAMPLE_PHOTO), (width, height), interpolation=cv2.INTER_AREA)
-    return {"image": to_nchw(photo), "layer_weights": objective.layer_weights, "channel_weights": objective.channel_weights}
+    return {"image": to_nchw(photo), **dict(objective.arrays()), MASK_INPUT: NO_VISITORS}
 
 
 def _timed_in_turn(sessions: list, feeds: list[dict[str, np.ndarray]], repeats: int) -> list[list[float]]:

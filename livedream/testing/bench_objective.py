@@ -49,17 +49,18 @@ def baked_copy(folder: Path) -> Path:
 
 def step_ms(path: Path, objective: str | None, height: int, width: int, repeats: int = 12) -> float:
     from livedream.objective import parse_objective
-    from livedream.runtime.engine import Engine
+    from livedream.runtime.engine import NO_VISITORS, Engine
+    from livedream.runtime.objective import Aim
 
     engine = Engine(path, "cpu")
     if objective:
-        engine.objective.set(parse_objective(objective))
+        engine.objective.set(Aim(parse_objective(objective)))
     image = np.random.default_rng(0).uniform(-1, 1, (1, 3, height, width)).astype(np.float32)
-    engine.gradient(image)
+    engine.gradient(image, NO_VISITORS)
     times = []
     for _ in range(repeats):
         started = time.perf_counter()
-        engine.gradient(image)
+        engine.gradient(image, NO_VISITORS)
         times.append((time.perf_counter() - started) * 1000)
     return statistics.median(times)
 

@@ -11,8 +11,10 @@ bound it must meet:
 
 - gradient: the still's engine (cosine and relative L2 of d loss / d image);
 - steps: the step runner's device ping-pong (with CUDA graphs on CUDA), two steps;
-- frame: a whole live frame with a live objective (a channel term the graph's default lacks)
-  and a confidence map that is not all ones (the carried detail's occlusion weights);
+- frame: a whole live frame with a live objective (a channel term the graph's default lacks),
+  a confidence map that is not all ones (the carried detail's occlusion weights) and a
+  visitor mask whose visitor dreams another objective while the room takes half the dream
+  (every check runs with that mask and those two objectives);
 - sharpen: the frame shown larger than the dream, sharpened on the device;
 - objective change: the next frames after the objective changed, which on CUDA replays the
   captured graphs with the new weights in the same device buffers;
@@ -41,10 +43,12 @@ from livedream.pipeline.images import SAMPLE_PHOTO, read_image, to_nchw
 from livedream.runtime.devices import place
 from livedream.runtime.engine import CpuThreads, Engine
 from livedream.runtime.exporting import LIVE_GPU_GRAPHS, ensure_model, export_with_progress
+from livedream.runtime.objective import Aim
 from livedream.runtime.runners import FrameRunner, StepRunner
 
 LIVE_OBJECTIVE = "mixed4:97=1,mixed3=0.5"  # a channel term: the channel weights the default leaves at zero
 CHANGED_OBJECTIVE = "mixed5=1"
+VISITOR_OBJECTIVE = "mixed2=1"
 LIVE_SIZES = ((720, 1280), (1080, 1920))
 
 
@@ -116,14 +120,26 @@ class FrameInputs:
         self.confidence = np.ones((flow_height, flow_width), np.float32)
         self.confidence[: flow_height // 2, : flow_width // 3] = 0.0  # an uncovered region: the detail fades in
         self.feedback = np.array([[1.01, 0, -0.5], [0, 1.01, -0.5]], np.float32)
+        self.mask = np.zeros((flow_height, flow_width), np.float32)  # a visitor on the right, soft-edged
+        self.mask[:, flow_width // 2:] = 1.0
+        self.mask[:, flow_width // 2 - 1] = 0.5
+
+
+def visitor_mask(inputs: FrameInputs, height: int, width: int) -> np.ndarray:
+    return cv2.resize(inputs.mask, (width, height), interpolation=cv2.INTER_LINEAR)
+
+
+# The regions dream apart: the room the live objective, the visitor another, the room at half.
+def regions_aim(objective: str) -> Aim:
+    return Aim(parse_objective(objective), parse_objective(VISITOR_OBJECTIVE), (0.5, 1.0))
 
 
 def run_frames(runner: FrameRunner, inputs: FrameInputs, shown: bool) -> tuple[np.ndarray, float]:
     """Two frames (the second warps the first's detail); the last picture and loss."""
     shown_rgb = inputs.shown if shown else None
-    picture, loss = runner.dream_frame(inputs.frame, inputs.flow, inputs.confidence, inputs.feedback, 0.9, 0.05)
-    picture, loss = runner.dream_frame(inputs.frame, inputs.flow, inputs.confidence, inputs.feedback, 0.9, 0.05,
-                                       shown_rgb=shown_rgb)
+    for shown_now in (None, shown_rgb):
+        picture, loss = runner.dream_frame(inputs.frame, inputs.flow, inputs.confidence, inputs.feedback, 0.9, 0.05,
+                                           inputs.mask, shown_now)
     return picture.copy(), loss
 
 
@@ -138,7 +154,7 @@ def frame_checks(device: str, provider: str, graphs: Graphs, size: tuple[int, in
                                    ("objective change", CHANGED_OBJECTIVE, False)):
         results = []
         for runner in (device_runner, cpu_runner):
-            runner.objective.set(parse_objective(objective))
+            runner.objective.set(regions_aim(objective))
             results.append(run_frames(runner, inputs, shown))
         (picture, loss), (expected, expected_loss) = results
         checks.append(picture_check(name, picture, expected, loss, expected_loss, 0.25, 1e-3))
@@ -146,19 +162,20 @@ def frame_checks(device: str, provider: str, graphs: Graphs, size: tuple[int, in
         half = FrameRunner(graphs.frame_fp16, 1, device, threads, cuda_graph=captured)
         for runner in (half, cpu_runner):
             runner.reset()
-            runner.objective.set(parse_objective(LIVE_OBJECTIVE))
+            runner.objective.set(regions_aim(LIVE_OBJECTIVE))
         (picture, loss), (expected, expected_loss) = run_frames(half, inputs, False), run_frames(cpu_runner, inputs, False)
         checks.append(picture_check("float16", picture, expected, loss, expected_loss, 2.0, 2e-2))
     return checks
 
 
 def gradient_check(device: str, graphs: Graphs, size: tuple[int, int], threads: CpuThreads) -> Check:
-    image = to_nchw(FrameInputs(*size).frame)
+    inputs = FrameInputs(*size)
+    image = to_nchw(inputs.frame)
     losses, gradients = [], []
     for where in (device, "cpu"):
         engine = Engine(graphs.gradient, where, threads)
-        engine.objective.set(parse_objective(LIVE_OBJECTIVE))
-        loss, gradient = engine.gradient(image)
+        engine.objective.set(regions_aim(LIVE_OBJECTIVE))
+        loss, gradient = engine.gradient(image, inputs.mask)
         losses.append(loss)
         gradients.append(gradient.copy())
     cosine, relative = cosine_and_relative(*gradients)
@@ -167,13 +184,15 @@ def gradient_check(device: str, graphs: Graphs, size: tuple[int, int], threads: 
 
 
 def steps_check(device: str, provider: str, graphs: Graphs, size: tuple[int, int], threads: CpuThreads) -> Check:
-    start = to_nchw(FrameInputs(*size).frame)
+    inputs = FrameInputs(*size)
+    start = to_nchw(inputs.frame)
+    mask = visitor_mask(inputs, *size)
     images = []
     for where, captured in ((device, provider == "CUDA"), ("cpu", False)):
         runner = StepRunner(graphs.step, 1, where, threads, cuda_graph=captured)
-        runner.objective.set(parse_objective(LIVE_OBJECTIVE))
+        runner.objective.set(regions_aim(LIVE_OBJECTIVE))
         image = start.copy()
-        runner.ascend(image, 2, 0.05)
+        runner.ascend(image, 2, 0.05, mask)
         images.append(image)
     largest = float(np.abs(images[0] - images[1]).max())
     moved = float(np.abs(images[1] - start).mean())
