@@ -91,9 +91,9 @@ def objective_line(effective: Params, graph_layers: tuple[str, ...]) -> str:
 
 
 def where_line(effective: Params, visitors: str) -> str:
-    """`where visitors (visitors: mixed5=1)   visitors watching, 8 % of the picture` (key w)."""
+    """`where visitors (visitors: mixed5=1)   visitors: watching, 8 % of the picture` (key w)."""
     theirs = f" (visitors: {describe(effective.visitor_objective)})" if effective.visitor_objective else ""
-    return f"where {effective.where.name}{theirs}   visitors {visitors or '?'}"
+    return f"where {effective.where.name}{theirs}   visitors: {visitors or '?'}"
 
 
 def banner_text(source_noun: str, source_state: str, engine_state: str, late: str | None,
