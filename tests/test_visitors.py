@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from livedream.pipeline.images import SAMPLE_PHOTO, read_image
-from livedream.pipeline.visitors import WARM_UP, VisitorMask, VisitorState
+from livedream.pipeline.visitors import WARM_UP, VisitorMask, Visitors, VisitorState
 from livedream.testing.visitor_clip import Schedule, panning_clip, visitor_clip
 
 FPS = 10.0
@@ -29,7 +29,12 @@ def iou(mask: np.ndarray, truth: np.ndarray) -> float:
 def walk(room):
     """Every frame of the walk-in clip with the mask's answer."""
     visitors = VisitorMask()
-    return [(frame, visitors.update(frame.rgb, 1.0 / FPS)) for frame in visitor_clip(room, FPS)]
+    return [(frame, kept(visitors.update(frame.rgb, 1.0 / FPS))) for frame in visitor_clip(room, FPS)]
+
+
+def kept(seen: Visitors) -> Visitors:
+    """A frame's answer copied out of the mask's buffer (valid until the next update)."""
+    return Visitors(None if seen.mask is None else seen.mask.copy(), seen.state)
 
 
 def test_the_mask_covers_the_figure_while_it_walks_in(walk):

@@ -69,14 +69,32 @@ class Visitors:
         return self.state.value
 
 
+class _Buffers:
+    """The analysis-size arrays one source's frames are worked in, made once per source size."""
+
+    def __init__(self, height: int, width: int) -> None:
+        self.size = (width, height)  # as OpenCV takes it
+        self.resized = np.empty((height, width, 3), np.uint8)
+        self.small = np.empty_like(self.resized)
+        self.greys = (np.empty((height, width), np.uint8), np.empty((height, width), np.uint8))  # this, previous
+        self.foreground = np.empty((height, width), np.uint8)
+        self.solid = np.empty_like(self.foreground)
+        self.opened = np.empty_like(self.foreground)
+        self.unit = np.empty((height, width), np.float32)
+        self.mask = np.empty_like(self.unit)
+
+
 class VisitorMask:
-    """Feed it every frame (`update`); it answers with that frame's visitors."""
+    """Feed it every frame (`update`); it answers with that frame's visitors. The mask is this
+    object's buffer, valid until the next `update`."""
 
     def __init__(self) -> None:
         self._size: tuple[int, int] | None = None
+        self._buffers: _Buffers | None = None
         self._model = self._new_model()
         self._frames = 0
         self._previous: np.ndarray | None = None
+        self._turn = 0  # which of the two grey buffers this frame writes
         self._still_s = 0.0
         self._kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (3, 3))
 
@@ -92,46 +110,55 @@ class VisitorMask:
         self._still_s = 0.0
 
     def update(self, frame_rgb: np.ndarray, frame_s: float) -> Visitors:
-        small = self._small(frame_rgb)
-        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY)
+        buffers = self._buffers_for(frame_rgb)
+        small = self._small(frame_rgb, buffers)
+        grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY, dst=buffers.greys[self._turn])
         previous, self._previous = self._previous, grey
+        self._turn = 1 - self._turn  # the next frame keeps this one as its previous
         if previous is not None and _camera_moves(previous, grey):
             self._frames = 0  # the room seen from here must be learned anew
             self._model = self._new_model()
             return Visitors(None, VisitorState.CAMERA_MOVING)
         if self._frames < WARM_UP:
             self._frames += 1
-            self._model.apply(small, learningRate=-1)
+            self._model.apply(small, buffers.foreground, learningRate=-1)
             return Visitors(None, VisitorState.LEARNING)
         moved = previous is None or float(cv2.absdiff(previous, grey).mean()) > STILL_DIFFERENCE
         self._still_s = 0.0 if moved else self._still_s + frame_s
-        foreground = self._model.apply(small, learningRate=0)
-        mask = self._soft(foreground)
+        self._model.apply(small, buffers.foreground, learningRate=0)
+        mask = self._soft(buffers)
         if self._still_s >= ABSORB_S:
-            self._model.apply(small, learningRate=1.0)  # what stayed unmoving is room now
+            self._model.apply(small, buffers.foreground, learningRate=1.0)  # what stayed unmoving is room now
             self._still_s = 0.0
         elif mask.mean() < EMPTY_SHARE:
-            self._model.apply(small, learningRate=LEARNING_RATE)
+            self._model.apply(small, buffers.foreground, learningRate=LEARNING_RATE)
         return Visitors(mask, VisitorState.WATCHING)
 
-    def _small(self, frame_rgb: np.ndarray) -> np.ndarray:
+    def _buffers_for(self, frame_rgb: np.ndarray) -> _Buffers:
         height, width = frame_rgb.shape[:2]
-        size = (ANALYSIS_WIDTH, max(2, round(height * ANALYSIS_WIDTH / width)))
-        if self._size != (height, width):
+        if self._size != (height, width) or self._buffers is None:
             if self._size is not None:
                 self.reset()  # another size is another source
             self._size = (height, width)
-        small = cv2.resize(frame_rgb, size, interpolation=cv2.INTER_AREA)
-        return cv2.GaussianBlur(small, (3, 3), 0)
+            self._buffers = _Buffers(max(2, round(height * ANALYSIS_WIDTH / width)), ANALYSIS_WIDTH)
+        return self._buffers
 
-    def _soft(self, foreground: np.ndarray) -> np.ndarray:
+    @staticmethod
+    def _small(frame_rgb: np.ndarray, buffers: _Buffers) -> np.ndarray:
+        cv2.resize(frame_rgb, buffers.size, dst=buffers.resized, interpolation=cv2.INTER_AREA)
+        return cv2.GaussianBlur(buffers.resized, (3, 3), 0, dst=buffers.small)
+
+    def _soft(self, buffers: _Buffers) -> np.ndarray:
         """MOG2's 255 (visitor) / 127 (shadow) / 0 as a soft 0..1 mask: shadows are room, specks
         go (opening), holes close, and the edge is blurred so the dream fades in."""
-        solid = np.where(foreground > 200, 255, 0).astype(np.uint8)
-        solid = cv2.morphologyEx(solid, cv2.MORPH_OPEN, self._kernel)
-        solid = cv2.morphologyEx(solid, cv2.MORPH_CLOSE, self._kernel, iterations=2)
-        soft = cv2.GaussianBlur(solid.astype(np.float32) * (1.0 / 255.0), (0, 0), SOFT_PX / 2.0)
-        return np.clip(soft * 1.5 - 0.25, 0.0, 1.0)  # the blur's core back to 1, its tail to 0
+        cv2.threshold(buffers.foreground, 200, 255, cv2.THRESH_BINARY, dst=buffers.solid)
+        cv2.morphologyEx(buffers.solid, cv2.MORPH_OPEN, self._kernel, dst=buffers.opened)
+        cv2.morphologyEx(buffers.opened, cv2.MORPH_CLOSE, self._kernel, dst=buffers.solid, iterations=2)
+        np.multiply(buffers.solid, 1.0 / 255.0, out=buffers.unit)
+        mask = cv2.GaussianBlur(buffers.unit, (0, 0), SOFT_PX / 2.0, dst=buffers.mask)
+        mask *= 1.5  # the blur's core back to 1, its tail to 0
+        mask -= 0.25
+        return np.clip(mask, 0.0, 1.0, out=mask)
 
 
 def _camera_moves(previous: np.ndarray, current: np.ndarray) -> bool:
