@@ -18,7 +18,7 @@ import platformdirs
 
 log = logging.getLogger(__name__)
 
-IMAGE_FORMATS = "png, jpg, webp, bmp"  # what the image reader takes, as error lines name it
+IMAGE_FORMATS = "png, jpg, webp, tiff, tga, exr, or any picture FFmpeg reads"  # what the image reader takes, as error lines name it
 
 
 def file_digest(path: Path, hash_name: str = "sha256") -> str:

@@ -11,7 +11,7 @@ import pytest
 
 from livedream.cli import main
 from livedream.offline import photo as offline_photo
-from livedream.offline.imageio import read_photo
+from livedream.media.pictures import read_image
 
 from .test_imageio import moving_pattern, read_video, write_test_video
 
@@ -33,7 +33,7 @@ def dream_args(small_graph: Path, *args: str | Path) -> list[str]:
 def test_sample_dream_writes_png_of_input_size_and_reports_octaves(small_graph, folders, capsys, sample_image):
     out = folders[1] / "dream.png"
     assert main(dream_args(small_graph, "--sample", "-o", out, *FAST)) == 0
-    dreamed = read_photo(out)
+    dreamed = read_image(out)
     assert dreamed.shape == sample_image.shape and dreamed.dtype == np.uint8
     assert np.abs(dreamed.astype(int) - sample_image).mean() > 1
     printed = capsys.readouterr().out
@@ -45,7 +45,7 @@ def test_seed_repeats_a_photo_dream_bit_for_bit(small_graph, folders):
     outs = [folders[1] / name for name in ("a.png", "b.png", "c.png")]
     for out, seed in zip(outs, ("3", "3", "4")):
         assert main(dream_args(small_graph, "--sample", "-o", out, "--seed", seed, "--tile", "200", *FAST)) == 0
-    first, again, other = (read_photo(out) for out in outs)
+    first, again, other = (read_image(out) for out in outs)
     assert np.array_equal(first, again)
     assert not np.array_equal(first, other)
 
@@ -105,15 +105,18 @@ ERROR_CASES = {
     "unreadable input": ("broken", "out.png", [], "cannot read"),
     "unknown model": ("photo", "out.png", ["--model", "no-such-model"], "is not in"),
     "output folder missing": ("photo", "nowhere/out.png", [], "does not exist"),
-    "unknown output extension": ("photo", "out.gif", [], "unknown extension"),
-    "photo into a video file": ("photo", "out.mp4", [], "output must be one too"),
+    "a picture kind nothing writes": ("photo", "out.heic", [], "writes .heic pictures"),
+    "photo into a video file": ("photo", "out.mp4", [], "the input is one picture and .mp4 is a video's"),
+    "codec for a photo": ("photo", "out.png", ["--codec", "h264"], "--codec is for videos"),
     "image too small": ("tiny", "out.png", [], "smaller than the model's minimum"),
     "bad steps": ("photo", "out.png", ["--steps", "0"], "--steps 0"),
     "tile below model minimum": ("photo", "out.png", ["--tile", "50"], "--tile 50"),
     "input and sample": ("photo", "out.png", ["--sample"], "drop one of them"),
-    "unknown codec": ("video", "out.mp4", ["--codec", "vp9"], "--codec 'vp9' is not allowed"),
-    "video into an avi": ("video", "out.avi", [], "output must be one too"),
-    "prores into mp4": ("video", "out.mp4", ["--codec", "prores"], "ProRes goes into .mov or .mkv"),
+    "unknown codec": ("video", "out.mp4", ["--codec", "av1"], "--codec 'av1' is not allowed"),
+    "video into a still picture": ("video", "out.jpg", [], "the input has 2 frames and .jpg holds one picture"),
+    "video into a format FFmpeg does not know": ("video", "out.xyz", [], "FFmpeg knows no format named .xyz"),
+    "codec for an animation": ("video", "out.gif", ["--codec", "h264"], "--codec is for video containers"),
+    "prores into mp4": ("video", "out.mp4", ["--codec", "prores"], "cannot write prores into .mp4"),
     "bad crf": ("video", "out.mp4", ["--crf", "60"], "--crf 60"),
     "bad chunk": ("video", "out.mp4", ["--chunk", "3/2", "--seed", "1"], "--chunk '3/2' is not allowed"),
     "chunk without seed": ("video", "out.mp4", ["--chunk", "1/2"], "needs the same --seed"),

@@ -1,4 +1,4 @@
-"""Photo and video files: colour order, exact pixel round trips, atomic writes, one-line errors."""
+"""Picture and video files: colour order, exact pixel round trips, atomic writes, one-line errors."""
 
 from __future__ import annotations
 
@@ -11,13 +11,11 @@ import numpy as np
 import pytest
 
 from livedream.errors import UserError
-from livedream.media import CODECS, ClipInfo, VideoFileWriter, frames, probe
-from livedream.offline.imageio import (
-    check_dreamable,
-    check_output,
-    read_photo,
-    write_photo,
-)
+from livedream.media.clips import Canvas, frames, probe, upright
+from livedream.media.pictures import read_image
+from livedream.media.targets import picture_target
+from livedream.media.writing import CODECS, VideoFileWriter
+from livedream.offline.imageio import check_dreamable, check_output, write_photo
 from livedream.pipeline.images import to_nchw, to_rgb
 
 
@@ -31,10 +29,9 @@ def moving_pattern(frames: int = 6, height: int = 96, width: int = 128) -> list[
 
 def write_test_video(path: Path, pictures: list[np.ndarray], fps: int = 12, codec: str = "h264") -> Path:
     height, width = pictures[0].shape[:2]
-    writer = VideoFileWriter(path, ClipInfo(0, Fraction(fps), Fraction(1, fps), width, height, 0, False),
-                             CODECS[codec], crf=12)
-    for picture in pictures:
-        writer.write(picture, None)
+    writer = VideoFileWriter(path, Canvas(width, height, Fraction(fps), Fraction(1, fps)), CODECS[codec], crf=12)
+    for index, picture in enumerate(pictures):
+        writer.write(picture, index)
     writer.close()
     return path
 
@@ -47,18 +44,18 @@ def leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
 
-def test_read_photo_returns_rgb_order(tmp_path):
+def test_read_image_returns_rgb_order(tmp_path):
     bgr = np.zeros((80, 90, 3), np.uint8)
     bgr[..., 2] = 255  # pure red in OpenCV's BGR
     cv2.imwrite(str(tmp_path / "red.png"), bgr)
-    rgb = read_photo(tmp_path / "red.png")
+    rgb = read_image(tmp_path / "red.png")
     assert rgb.shape == (80, 90, 3) and rgb.dtype == np.uint8
     assert (rgb[..., 0] == 255).all() and (rgb[..., 1:] == 0).all()
 
 
-def test_read_photo_turns_grey_into_rgb(tmp_path):
+def test_read_image_turns_grey_into_rgb(tmp_path):
     cv2.imwrite(str(tmp_path / "grey.png"), np.full((80, 90), 77, np.uint8))
-    assert read_photo(tmp_path / "grey.png").shape == (80, 90, 3)
+    assert read_image(tmp_path / "grey.png").shape == (80, 90, 3)
 
 
 def test_every_byte_survives_nchw_round_trip():
@@ -78,7 +75,7 @@ def test_to_rgb_clips_out_of_range_values():
 def test_write_photo_round_trips_each_format(tmp_path, extension, sample_image):
     path = tmp_path / f"out{extension}"
     write_photo(path, sample_image)
-    back = read_photo(path)
+    back = read_image(path)
     assert back.shape == sample_image.shape
     lossless = extension in (".png", ".bmp")
     assert np.array_equal(back, sample_image) if lossless else np.abs(back.astype(int) - sample_image).mean() < 4
@@ -104,7 +101,7 @@ def test_failed_photo_write_keeps_old_file_and_leaves_no_temp(tmp_path, sample_i
     [
         ("missing.png", None, "does not exist"),
         ("broken.jpg", b"not a jpeg at all", "cannot read"),
-        ("notes.txt", b"hello", "unknown extension"),
+        ("notes.png", b"hello", "cannot read"),
     ],
 )
 def test_bad_inputs_are_one_line_user_errors(tmp_path, name, content, fragment):
@@ -112,22 +109,23 @@ def test_bad_inputs_are_one_line_user_errors(tmp_path, name, content, fragment):
     if content is not None:
         path.write_bytes(content)
     with pytest.raises(UserError, match=fragment) as raised:
-        read_photo(path)
+        read_image(path)
     assert "\n" not in str(raised.value)
 
 
 @pytest.mark.parametrize(
-    "output, video, fragment",
+    "output, fragment",
     [
-        ("no/such/folder/out.png", False, "does not exist"),
-        ("out.gif", False, "unknown extension"),
-        ("out.png", True, "output must be one too"),
-        ("out.mp4", False, "output must be one too"),
+        ("no/such/folder/out.png", "does not exist"),
+        ("out.heic", "neither OpenCV nor FFmpeg here writes .heic pictures"),
+        ("out.mp4", "the input is one picture and .mp4 is a video's"),
+        ("out", "writes nameless pictures"),
     ],
 )
-def test_bad_outputs_are_one_line_user_errors(tmp_path, output, video, fragment):
+def test_bad_picture_outputs_are_one_line_user_errors(tmp_path, output, fragment):
     with pytest.raises(UserError, match=fragment) as raised:
-        check_output(tmp_path / output, video)
+        check_output(tmp_path / output)
+        picture_target(tmp_path / output)
     assert "\n" not in str(raised.value)
 
 
@@ -154,14 +152,12 @@ def test_video_round_trip_keeps_frame_count_size_and_rate(tmp_path, extension, c
 def test_unreadable_video_is_a_user_error(tmp_path, content):
     path = tmp_path / "clip.mp4"
     path.write_bytes(content)
-    with pytest.raises(UserError, match="cannot open .* as a video"):
+    with pytest.raises(UserError, match="cannot read .* as a video or a picture"):
         probe(path)
 
 
 @pytest.mark.parametrize("rotation, shape", [(0, (2, 3)), (90, (3, 2)), (180, (2, 3)), (270, (3, 2))])
 def test_a_rotated_clip_is_turned_upright(rotation, shape):
-    from livedream.media import upright
-
     picture = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
     turned = upright(picture, rotation)
     assert turned.shape[:2] == shape

@@ -324,6 +324,20 @@ def test_guide_over_osc_must_name_an_image_file(tmp_path, caplog):
     assert inbox.update(Params(), 0.0).guide == str(guide)
 
 
+
+def test_a_guide_only_ffmpeg_reads_is_taken_over_osc_as_on_the_command_line(tmp_path):
+    """A Targa file: OpenCV has no reader for it, FFmpeg has; the OSC check and `--guide` agree."""
+    from livedream.control.inbox import Inbox
+    from livedream.media.pictures import encode_picture, read_image
+
+    guide = tmp_path / "guide.tga"
+    guide.write_bytes(encode_picture(".tga", np.full((80, 90, 3), 200, np.uint8)))
+    assert read_image(guide).shape == (80, 90, 3)
+    inbox = Inbox()
+    assert inbox.set_guide(str(guide), "OSC /livedream/guide")
+    assert inbox.update(Params(), 0.0).guide == str(guide)
+
+
 def test_every_objective_term_is_a_live_name_and_blends_to_itself():
     for layer, channels in LAYER_CHANNELS.items():
         for term in (layer, f"{layer}:{channels // 2}"):
@@ -391,7 +405,8 @@ def dreamed(engine, rgb: np.ndarray, objective, guide_rgb=None, guide_mode="matc
 def photo():
     import cv2
 
-    from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+    from livedream.media.pictures import read_image
+    from livedream.pipeline.images import SAMPLE_PHOTO
 
     return cv2.resize(read_image(SAMPLE_PHOTO), (256, 256), interpolation=cv2.INTER_AREA)
 

@@ -133,7 +133,8 @@ def test_hevc_and_prores_on_request(small_graph, tmp_path, codec: str, suffix: s
 
 def test_prores_in_mp4_is_refused_with_the_fix(small_graph, clip, tmp_path, capfd) -> None:
     assert dream(small_graph, clip, tmp_path / "dream.mp4", "--codec", "prores") == 2
-    assert "ProRes goes into .mov or .mkv" in capfd.readouterr().err
+    error = capfd.readouterr().err
+    assert "cannot write prores into .mp4" in error and "--codec h264" in error and ".mov or .mkv for prores" in error
     assert not (tmp_path / "dream.mp4").exists()
 
 

@@ -6,7 +6,8 @@ import cv2
 import numpy as np
 import pytest
 
-from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+from livedream.media.pictures import read_image
+from livedream.pipeline.images import SAMPLE_PHOTO
 from livedream.pipeline.visitors import WARM_UP, VisitorMask, Visitors, VisitorState
 from livedream.testing.visitor_clip import Schedule, panning_clip, visitor_clip
 

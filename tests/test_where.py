@@ -24,7 +24,8 @@ from livedream.control.osc import OscServer
 from livedream.errors import UserError
 from livedream.objective import GUIDE_MODES
 from livedream.params import WHERE, Params
-from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+from livedream.media.pictures import read_image
+from livedream.pipeline.images import SAMPLE_PHOTO
 from livedream.testing.visitor_clip import ClipFrame, Schedule, write_clip
 
 FPS = 10

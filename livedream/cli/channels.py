@@ -29,15 +29,18 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 
 
 def run_channels(args: argparse.Namespace) -> int:
+    from livedream.media.pictures import read_image
+    from livedream.media.targets import picture_target
     from livedream.offline.channels import SheetJob, channel_sheet
     from livedream.offline.imageio import check_output
-    from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+    from livedream.pipeline.images import SAMPLE_PHOTO
 
     if args.layer not in LAYER_CHANNELS:
         raise UserError(f"--layer {args.layer!r} is not a layer; use one of {', '.join(LAYERS)}")
     if not 1 <= args.count <= LAYER_CHANNELS[args.layer]:
         raise UserError(f"--count {args.count}: use 1 to {LAYER_CHANNELS[args.layer]} (the channels of {args.layer})")
-    check_output(args.output, video=False, source=args.image)
+    check_output(args.output, source=args.image)
+    picture_target(args.output)
     source = None if args.noise else read_image(args.image or SAMPLE_PHOTO)
     channel_sheet(SheetJob(args.layer, args.output, args.count, source, args.device, model=args.model))
     return 0

@@ -9,13 +9,13 @@ from pathlib import Path
 from livedream.config import DEVICE_HELP, DEVICES
 from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL
-from livedream.media import CODECS
+from livedream.media.pictures import read_image
+from livedream.media.targets import target_for
+from livedream.media.writing import CODECS
 from livedream.objective import GUIDE_MODES, parse_objective, parse_visitor_objective
-from livedream.params import WHERE
-from livedream.offline.imageio import check_input, check_output, is_video
+from livedream.offline.imageio import check_input, check_output
 from livedream.offline.photo import VIDEO_HALF_LIFE_S, OfflineJob, dream_photo
 from livedream.offline.render import (
-    DEFAULT_CODEC,
     DEFAULT_CRF,
     DEFAULT_PIECE_FRAMES,
     DEFAULT_WARMUP,
@@ -23,8 +23,9 @@ from livedream.offline.render import (
     saved_seed,
 )
 from livedream.offline.video import dream_video
+from livedream.params import WHERE
 from livedream.pipeline.dream import AscentSettings
-from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+from livedream.pipeline.images import SAMPLE_PHOTO
 
 # Still defaults: the tutorial's look (mixed3 + mixed5, step 0.02, octave scale 1.3) in
 # ~15 s for the 512² sample on 2 CPU cores. The tutorial's own -2..2 octave range takes
@@ -35,11 +36,15 @@ STILL = AscentSettings(steps=20, step_size=0.02, octaves=4, octaves_above=0, oct
 def add_parser(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "dream",
-        help="DeepDream a photo or a video file",
-        description="DeepDream a photo (jpg/png/webp/bmp) or a video (mp4/mov/avi) into OUT.",
+        help="DeepDream a picture or a video file",
+        description="DeepDream IN into OUT. IN is any picture or video FFmpeg or OpenCV reads (a photo, an "
+                    "animated GIF/WebP/PNG, a clip in any container), known by what it holds, not by its name. "
+                    "OUT's name picks how it is written: a picture (.png, .jpg, .tiff, .tga, .exr…), an animation "
+                    "(.gif, .webp, .png) or a video (.mp4, .mov, .mkv, .webm, .avi…) with every sound track, "
+                    "subtitles, chapters and tags of IN that its container takes.",
     )
-    parser.add_argument("input", nargs="?", type=Path, metavar="IN", help="photo or video file")
-    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="where to write the dream")
+    parser.add_argument("input", nargs="?", type=Path, metavar="IN", help="picture or video file")
+    parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="where to write the dream; its name picks the format")
     parser.add_argument("--sample", action="store_true", help="dream the bundled sample photo instead of IN")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="graph name in models/ or an .onnx path (default: %(default)s)")
     parser.add_argument("--objective", default=None, metavar="TERMS", help="what to amplify: layers and layer:channel picks with weights, e.g. mixed4=1,mixed5:139=0.5 (default: the graph's own, mixed3=1,mixed5=1)")
@@ -60,7 +65,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--frame-steps", type=int, default=None, help="video: steps per octave after the first frame (default: a tenth of --steps, at least 1)")
     video = parser.add_argument_group("video files")
     video.add_argument("--dream-height", type=int, default=None, metavar="H", help="dream at H rows (the width follows the clip's aspect) and add the upscaled dream detail to the full-size frames: sharp and faster (default: the clip's own height)")
-    video.add_argument("--codec", default=DEFAULT_CODEC, metavar="NAME", help="h264, hevc, or prores (ProRes 422, in .mov or .mkv) (default: %(default)s)")
+    video.add_argument("--codec", default=None, metavar="NAME", help=f"video codec: {', '.join(CODECS)} (ProRes 422 goes into .mov or .mkv, VP9 into .webm, VP8 into .ogv) (default: the first of them OUT's container takes)")
     video.add_argument("--crf", type=int, default=DEFAULT_CRF, metavar="N", help="h264/hevc quality, 0..51, lower is better and bigger (default: %(default)s)")
     video.add_argument("--resume", action="store_true", help="continue the unfinished render of OUT from its last finished piece")
     video.add_argument("--piece-frames", type=int, default=DEFAULT_PIECE_FRAMES, metavar="N", help="frames per finished piece; a crash loses at most this many (default: %(default)s)")
@@ -112,15 +117,16 @@ def input_path(args: argparse.Namespace) -> Path:
 def run_dream(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     source = input_path(args)
-    check_input(source)
-    video = is_video(source)
-    check_output(args.output, video, source)
+    clip = check_input(source)
+    video = clip.moving
+    check_output(args.output, source)
     seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     chunk = parse_chunk(args.chunk) if args.chunk else None
-    if video:
-        check_video_options(args, chunk)
+    if chunk and (args.workers > 1 or args.ray):
+        raise UserError("--chunk renders one chunk here; drop --workers / --ray (the farm manager runs the others)")
     if (args.resume or chunk or args.workers > 1 or args.ray or args.dream_height) and not video:
-        raise UserError("--resume, --workers, --ray, --chunk and --dream-height are for videos; the input is a photo")
+        raise UserError("--resume, --workers, --ray, --chunk and --dream-height are for videos; the input is one picture")
+    target = target_for(args.output, clip, args.codec, args.crf)
     if chunk and args.seed is None:
         raise UserError("--chunk needs the same --seed N in every chunk's run, so the chunks match; add --seed")
     if args.resume and args.seed is None:
@@ -129,20 +135,13 @@ def run_dream(args: argparse.Namespace) -> int:
     visitor_objective = parse_visitor_objective(args.visitor_objective or "")
     if (args.where != "all" or visitor_objective) and not video:
         raise UserError("--where and --visitor-objective are for videos: the room is learned from the frames where "
-                        "nobody moves; the input is a photo")
+                        "nobody moves; the input is one picture")
     if args.guide is not None:
         read_image(args.guide)  # a missing or unreadable guide is named before any work
-    job = OfflineJob(source, args.output, args.model, args.device, settings, seed, args.half_life, args.frame_steps,
-                     args.codec, args.crf, args.piece_frames, args.warmup, args.resume, args.workers, args.ray, chunk,
-                     objective, args.guide, args.dream_height, args.where, visitor_objective, args.guide_mode)
+    job = OfflineJob(source, args.output, args.model, args.device, settings, seed, clip, target,
+                     half_life=args.half_life, frame_steps=args.frame_steps, crf=args.crf,
+                     segment_frames=args.piece_frames, warmup=args.warmup, resume=args.resume, workers=args.workers,
+                     ray=args.ray, chunk=chunk, objective=objective, guide=args.guide, dream_height=args.dream_height,
+                     where=args.where, visitor_objective=visitor_objective, guide_mode=args.guide_mode)
     (dream_video if video else dream_photo)(job)
     return 0
-
-
-def check_video_options(args: argparse.Namespace, chunk: tuple[int, int] | None) -> None:
-    if args.codec not in CODECS:
-        raise UserError(f"--codec {args.codec!r} is not allowed; use one of {', '.join(CODECS)}")
-    if args.codec == "prores" and args.output.suffix.lower() not in (".mov", ".mkv"):
-        raise UserError(f"ProRes goes into .mov or .mkv, not {args.output.suffix}; change -o or --codec")
-    if chunk and (args.workers > 1 or args.ray):
-        raise UserError("--chunk renders one chunk here; drop --workers / --ray (the farm manager runs the others)")

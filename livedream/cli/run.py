@@ -141,7 +141,7 @@ def _guide(text: str | None) -> str | None:
     """The guide's path, checked now: a missing guide is a one-line error before the show opens."""
     if text is None:
         return None
-    from livedream.pipeline.images import read_image
+    from livedream.media.pictures import read_image
 
     read_image(Path(text))
     return str(Path(text).resolve())

@@ -16,9 +16,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
-import cv2
-
 from livedream.files import IMAGE_FORMATS
+from livedream.media.pictures import readable_picture
 from livedream.params import (
     LIVE_PARAMS,
     NUMERIC_PARAMS,
@@ -106,7 +105,7 @@ class Inbox:
         if path and not Path(path).is_file():
             log.warning("%s: guide %s is not a file; ignored", source, shown(path))
             return False
-        if path and not cv2.haveImageReader(path):  # its header, not the whole picture, on this thread
+        if path and not readable_picture(Path(path)):
             log.warning("%s: guide %s is not an image (%s); ignored", source, shown(path), IMAGE_FORMATS)
             return False
         self._keep(("param", "guide"), path)

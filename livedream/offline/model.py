@@ -9,10 +9,10 @@ from rich.console import Console
 
 from livedream.errors import UserError
 from livedream.manifest import DEEP_MODEL, DEFAULT_MODEL, default_models_dir
+from livedream.media.pictures import read_image
 from livedream.objective import Objective, covered_by, describe
 from livedream.params import Where
 from livedream.pipeline.dream import guide_image
-from livedream.pipeline.images import read_image
 from livedream.runtime.engine import CpuThreads, Engine
 from livedream.runtime.exporting import ensure_model
 from livedream.runtime.model import PlacedGraph, placed_graph

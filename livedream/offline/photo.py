@@ -8,10 +8,14 @@ from pathlib import Path
 
 import numpy as np
 
+from livedream.media.clips import FFMPEG, ClipInfo
+from livedream.media.keeping import Keeping, plan
+from livedream.media.pictures import read_image
+from livedream.media.targets import Target
 from livedream.objective import Objective
-from livedream.offline.imageio import check_dreamable, read_photo, write_photo
+from livedream.offline.imageio import check_dreamable, write_photo
 from livedream.offline.model import console, open_engine
-from livedream.offline.render import DEFAULT_CODEC, DEFAULT_CRF, DEFAULT_PIECE_FRAMES, DEFAULT_WARMUP
+from livedream.offline.render import DEFAULT_CRF, DEFAULT_PIECE_FRAMES, DEFAULT_WARMUP
 from livedream.pipeline.dream import (
     AscentSettings,
     OctaveCallback,
@@ -20,7 +24,6 @@ from livedream.pipeline.dream import (
     octave_sizes,
 )
 from livedream.pipeline.images import to_nchw, to_rgb
-
 
 # A video's carried detail fades to half in a second, and each carried frame takes a tenth of
 # the still's steps: on the coherence benchmark's clip of known motion (tools/bench.py
@@ -40,9 +43,10 @@ class OfflineJob:
     device: str
     settings: AscentSettings
     seed: int
+    clip: ClipInfo  # what the source holds (`media.clips.probe`)
+    target: Target  # how the output is written, tried (`media.targets.target_for`)
     half_life: float = VIDEO_HALF_LIFE_S  # video: seconds the carried dream takes to fade to half
     frame_steps: int | None = None  # video: steps per octave after the first frame
-    codec: str = DEFAULT_CODEC  # video: h264 | hevc | prores
     crf: int = DEFAULT_CRF  # video: x264/x265 quality (lower = better, bigger)
     segment_frames: int = DEFAULT_PIECE_FRAMES  # video: frames per finished piece (a crash loses at most these)
     warmup: int = DEFAULT_WARMUP  # video: frames a later chunk dreams before its first kept one
@@ -72,10 +76,21 @@ def octave_timer(octave_count: int) -> OctaveCallback:
     return on_octave
 
 
+def keeping_said(job: OfflineJob) -> Keeping:
+    """What the output keeps of the source beside the picture; what it cannot keep is said in
+    one line now, before the dream starts."""
+    keeping = plan(job.source, job.clip, job.target) if job.clip.reader == FFMPEG else Keeping()
+    for line in (keeping.kept_line(), keeping.lost_line()):
+        if line:
+            console.print(line, markup=False, soft_wrap=True)  # one line; FFmpeg names its part in [brackets]
+    return keeping
+
+
 def dream_photo(job: OfflineJob) -> None:
     """Dream the photo `job.source` into `job.output` (the tutorial's octaves and steps)."""
     source, settings, seed = job.source, job.settings, job.seed
-    rgb = read_photo(source)
+    keeping_said(job)
+    rgb = read_image(source)
     engine = open_engine(job.model, job.device, settings.tile, objective=job.objective, guide=job.guide,
                          guide_mode=job.guide_mode)
     check_dreamable(source, *rgb.shape[:2], engine.min_size)

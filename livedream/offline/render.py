@@ -26,12 +26,14 @@ import numpy as np
 
 from livedream.errors import UserError
 from livedream.files import write_atomically
-from livedream.media import CODECS, ClipInfo, VideoFileWriter, frames, join, probe
+from livedream.media.clips import ClipInfo, frames
+from livedream.media.keeping import Keeping, join
+from livedream.media.targets import VIDEO, Target
+from livedream.media.writing import VideoFileWriter, encode_pieces
 
 STATE_SUFFIX = ".livedream-render"
-STATE_VERSION = 1
+STATE_VERSION = 2  # 2: pieces of an animation are lossless, and the output's kind is part of the job
 # The video defaults, here once (the CLI's help and `OfflineJob` read them).
-DEFAULT_CODEC = "h264"
 DEFAULT_CRF = 18  # x264's "looks like the source"
 DEFAULT_PIECE_FRAMES = 48  # a crash loses at most this many frames
 DEFAULT_WARMUP = 24  # frames a later chunk dreams before its first kept one
@@ -46,7 +48,7 @@ class RenderJob:
 
     source: Path
     output: Path
-    codec: str = DEFAULT_CODEC
+    target: Target  # how OUT is written (`media.targets`); its pieces follow from it
     crf: int = DEFAULT_CRF
     segment_frames: int = DEFAULT_PIECE_FRAMES  # frames per finished piece
     warmup: int = DEFAULT_WARMUP
@@ -60,7 +62,8 @@ class RenderJob:
     def fingerprint(self) -> dict:
         stat = self.source.stat()
         return {"version": STATE_VERSION, "source": str(self.source.resolve()), "size": stat.st_size,
-                "mtime_ns": stat.st_mtime_ns, "codec": self.codec, "crf": self.crf,
+                "mtime_ns": stat.st_mtime_ns, "kind": self.target.kind, "codec": self.target.piece_codec.name,
+                "crf": self.crf,
                 "segment_frames": self.segment_frames, "warmup": self.warmup,
                 "settings": [[k, repr(v)] for k, v in self.settings], "seed": self.seed}
 
@@ -146,13 +149,10 @@ def saved_seed(output: Path) -> int:
     raise UserError(f"nothing to resume: no saved render of {output} (looked for {folder}); run without --resume")
 
 
-def prepare(job: RenderJob, resume: bool, chunk_count: int, one_chunk: bool = False) -> ClipInfo:
-    """The clip's info. Refuses to start over an unfinished render unless resuming (nothing is
-    lost), and to resume it cut into another number of chunks. A `--chunk i/N` run (`one_chunk`)
-    always continues its own chunk: a farm manager simply runs it again."""
-    info = probe(job.source)
-    if job.codec not in CODECS:
-        raise UserError(f"--codec {job.codec!r} is not allowed; use one of {', '.join(CODECS)}")
+def prepare(job: RenderJob, resume: bool, chunk_count: int, one_chunk: bool = False) -> None:
+    """Refuses to start over an unfinished render unless resuming (nothing is lost), and to
+    resume it cut into another number of chunks. A `--chunk i/N` run (`one_chunk`) always
+    continues its own chunk: a farm manager simply runs it again."""
     folder = job.state_folder
     if folder.exists() and not (resume or one_chunk):
         raise UserError(f"an unfinished render of {job.output} is in {folder}; add --resume to continue it, "
@@ -164,7 +164,6 @@ def prepare(job: RenderJob, resume: bool, chunk_count: int, one_chunk: bool = Fa
         saved = max(counts - {chunk_count})
         raise UserError(f"the unfinished render in {folder} is cut into {saved} chunks, not {chunk_count}; "
                         f"give --workers {saved} (or --chunk i/{saved}) to continue it")
-    return info
 
 
 def render_chunk(job: RenderJob, info: ClipInfo, chunk: Chunk, dreamer: FrameDreamer,
@@ -213,8 +212,9 @@ def render_chunk(job: RenderJob, info: ClipInfo, chunk: Chunk, dreamer: FrameDre
         if lead_frame is not None:
             picture = cross_dissolve(picture, lead_frame, (frame.index - (chunk.stop - job.warmup) + 1) / job.warmup)
         if writer is None:
-            piece = folder / f"piece-{frame.index:07d}{job.output.suffix.lower()}"  # the container OUT will be
-            writer = VideoFileWriter(piece.with_name("incomplete-" + piece.name), info, CODECS[job.codec], job.crf)
+            piece = folder / f"piece-{frame.index:07d}{job.target.piece_suffix}"
+            writer = VideoFileWriter(piece.with_name("incomplete-" + piece.name), info.canvas(),
+                                     job.target.piece_codec, job.crf, job.target.piece_muxer)
         writer.write(picture, frame.pts)
         on_frame(frame.index)
         if writer.frames_written >= job.segment_frames or frame.index + 1 >= chunk.stop:
@@ -263,15 +263,20 @@ def finished(job: RenderJob, chunks: list[Chunk]) -> bool:
     return True
 
 
-def stitch(job: RenderJob, chunks: list[Chunk], info: ClipInfo) -> int:
-    """Join every chunk's pieces and the source's sound into OUT (atomically); remove the state.
-    Returns the frames written."""
+def stitch(job: RenderJob, chunks: list[Chunk], info: ClipInfo, keeping: Keeping) -> int:
+    """Join every chunk's pieces and what `keeping` carries of the source into OUT (an
+    animation: encode the lossless pieces as it), atomically; remove the state. Returns the
+    frames written."""
     pieces = [job.state_folder / chunk.label / name for chunk in chunks
               for name in ChunkState.load(job.state_folder / chunk.label).pieces]  # type: ignore[union-attr]
     fd, temp = tempfile.mkstemp(dir=job.output.parent, prefix=f".{job.output.stem}.", suffix=f".partial{job.output.suffix}")
     os.close(fd)
     try:
-        join(pieces, job.source if info.has_audio else None, Path(temp))
+        if job.target.kind == VIDEO:
+            join(pieces, job.source, info, keeping, Path(temp), job.target)
+        else:
+            encode_pieces(pieces, Path(temp), info.canvas(), job.target.codec, job.target.muxer,  # type: ignore[arg-type]
+                          job.target.muxer_options)
         os.replace(temp, job.output)
     finally:
         Path(temp).unlink(missing_ok=True)

@@ -14,13 +14,13 @@ import numpy as np
 from rich.console import Console
 
 from livedream.errors import UserError
-from livedream.media import ClipInfo
+from livedream.media.clips import ClipInfo
+from livedream.media.targets import VIDEO, size_note
+from livedream.objective import Objective
 from livedream.offline.farm import Farm
 from livedream.offline.imageio import check_dreamable
 from livedream.offline.model import console, open_engine
-from livedream.offline.photo import VIDEO_FRAME_STEP_SHARE, OfflineJob
-from livedream.objective import Objective
-from livedream.params import Params, Where, parse_where
+from livedream.offline.photo import VIDEO_FRAME_STEP_SHARE, OfflineJob, keeping_said
 from livedream.offline.render import (
     Chunk,
     RenderJob,
@@ -31,6 +31,7 @@ from livedream.offline.render import (
     render_chunk,
     stitch,
 )
+from livedream.params import Params, Where, parse_where
 from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.dream import AscentSettings
 from livedream.pipeline.dreamer import LiveDreamer
@@ -122,7 +123,7 @@ def render_job(job: OfflineJob) -> RenderJob:
                              "model": job.model, "objective": job.objective,
                              "guide": str(job.guide or ""), "dream_height": job.dream_height, "where": job.where,
                              "visitor_objective": job.visitor_objective, "guide_mode": job.guide_mode}.items()))
-    return RenderJob(job.source, job.output, job.codec, job.crf, job.segment_frames, job.warmup, settings, job.seed)
+    return RenderJob(job.source, job.output, job.target, job.crf, job.segment_frames, job.warmup, settings, job.seed)
 
 
 def dream_chunk(job: OfflineJob, render: RenderJob, info: ClipInfo, chunk: Chunk, threads: int = 0,
@@ -157,19 +158,30 @@ def dream_chunk(job: OfflineJob, render: RenderJob, info: ClipInfo, chunk: Chunk
     render_chunk(render, info, chunk, frames, on_frame, fresh_dreamer=fresh)
 
 
+def written_as(job: OfflineJob) -> str:
+    codec = job.target.codec.name  # type: ignore[union-attr]
+    quality = f" crf {job.crf}" if job.target.codec.quality_option else ""  # type: ignore[union-attr]
+    return f"{codec}{quality}" if job.target.kind == VIDEO else f"an animated {codec.upper()}"
+
+
 def dream_video(job: OfflineJob) -> None:
     """Dream the video `job.source` into `job.output`: resumable, on the workers asked for."""
     render = render_job(job)
     count = job.chunk[1] if job.chunk else max(job.workers, 1)
-    info = prepare(render, job.resume, count, one_chunk=job.chunk is not None)
+    prepare(render, job.resume, count, one_chunk=job.chunk is not None)
+    info = job.clip
     chunks = chunks_of(info.frame_count, count)
     later = frame_settings(job.settings, job.frame_steps)
     console.print(
         f"{info.frame_count} frames {info.width}x{info.height} at {float(info.rate):g} fps"
-        f"{' with sound' if info.has_audio else ''}{dreamed_at(info, job.dream_height)}; {job.settings.steps} steps per octave on the first frame, "
-        f"{later.steps} after (seed {job.seed}); {job.codec} crf {job.crf}; "
+        f"{dreamed_at(info, job.dream_height)}; {job.settings.steps} steps per octave on the first frame, "
+        f"{later.steps} after (seed {job.seed}); {written_as(job)}; "
         f"{len(chunks)} chunk(s), state in {render.state_folder.name}"
     )
+    keeping = keeping_said(job)
+    note = size_note(job.target, info)
+    if note:
+        console.print(note, markup=False, soft_wrap=True)
     started = time.perf_counter()
     wanted = [chunks[job.chunk[0] - 1]] if job.chunk else chunks
     try:
@@ -183,5 +195,5 @@ def dream_video(job: OfflineJob) -> None:
     if not finished(render, chunks):
         console.print(f"{wanted[0].label} done; {job.output} is joined when every chunk is done")
         return
-    written = stitch(render, chunks, info)
+    written = stitch(render, chunks, info, keeping)
     console.print(f"wrote {job.output}: {written} frames in {time.perf_counter() - started:.1f} s")

@@ -19,7 +19,8 @@ import numpy as np
 
 from livedream.errors import UserError
 from livedream.files import DiskFloor
-from livedream.media import CODECS, ClipInfo, VideoFileWriter
+from livedream.media.clips import Canvas
+from livedream.media.writing import CODECS, VideoFileWriter
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +127,7 @@ class Recorder:
             return
         if (frame_rgb.shape[1], frame_rgb.shape[0]) != self._size:  # the dream size changed mid-recording
             frame_rgb = cv2.resize(frame_rgb, self._size, dst=self._resized, interpolation=cv2.INTER_AREA)
-        self._writer.write(frame_rgb, None)  # type: ignore[union-attr]
+        self._writer.write(frame_rgb, self._segment_frames_written)  # type: ignore[union-attr]  # in 1/fps
         self.frames_written += 1
         self._segment_frames_written += 1
         if self._segment_frames_written >= self.segment_frames:
@@ -156,9 +157,9 @@ class Recorder:
             self._stop_by_itself(f"recording stopped: {problem}")
             return False
         width, height = width - width % 2, height - height % 2  # most codecs need even sizes
-        info = ClipInfo(0, Fraction(self.fps), Fraction(1, self.fps), width, height, 0, False)
+        canvas = Canvas(width, height, Fraction(self.fps), Fraction(1, self.fps))
         try:
-            writer = VideoFileWriter(self._partial, info, self.codec, self.crf)  # type: ignore[arg-type]
+            writer = VideoFileWriter(self._partial, canvas, self.codec, self.crf)  # type: ignore[arg-type]
         except (UserError, OSError) as error:
             self._stop_by_itself(f"recording off: {error}; try another [outputs] record_codec")
             return False

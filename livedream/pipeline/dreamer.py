@@ -19,11 +19,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from livedream.errors import UserError
+from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
-from livedream.errors import UserError
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at
-from livedream.pipeline.images import bytes_from_unit, read_image, unit_from_bytes
+from livedream.pipeline.images import bytes_from_unit, unit_from_bytes
 from livedream.pipeline.sharp import SharpComposer
 from livedream.pipeline.visitors import VisitorMask, Visitors, VisitorState
 from livedream.runtime.model import FrameDreaming, Guide, LoadedModel

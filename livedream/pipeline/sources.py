@@ -20,6 +20,7 @@ import numpy as np
 from livedream.config import SourceConfig
 from livedream.errors import UserError
 from livedream.files import file_problem, native_stderr_silenced
+from livedream.media.pictures import read_image
 from livedream.pipeline.frames import (
     CLOSE_WAIT_S,
     CLOSED,
@@ -31,7 +32,7 @@ from livedream.pipeline.frames import (
     NewestFrameSlot,
     Source,
 )
-from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+from livedream.pipeline.images import SAMPLE_PHOTO
 
 log = logging.getLogger(__name__)
 

@@ -38,7 +38,8 @@ class Clip:
 
 def make_clip(count: int = 24) -> Clip:
     """`count` frames; the disc stays wholly inside the frame for up to 36."""
-    from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+    from livedream.media.pictures import read_image
+    from livedream.pipeline.images import SAMPLE_PHOTO
 
     height, width = SIZE
     photo = cv2.resize(read_image(SAMPLE_PHOTO), (width + PAN_PX * count + 8, height + 8), interpolation=cv2.INTER_AREA)

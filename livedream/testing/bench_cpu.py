@@ -171,7 +171,8 @@ def _sample_feed(objective: "ObjectiveInputs", height: int, width: int) -> dict[
     import cv2
 
     from livedream.manifest import MASK_INPUT
-    from livedream.pipeline.images import SAMPLE_PHOTO, read_image, to_nchw
+    from livedream.media.pictures import read_image
+    from livedream.pipeline.images import SAMPLE_PHOTO, to_nchw
     from livedream.runtime.engine import NO_VISITORS
 
     photo = cv2.resize(read_image(SAMPLE_PHOTO), (width, height), interpolation=cv2.INTER_AREA)

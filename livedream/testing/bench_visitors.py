@@ -16,7 +16,8 @@ import cv2
 import numpy as np
 
 from livedream.manifest import DEFAULT_MODEL, default_models_dir, find_graph
-from livedream.pipeline.images import SAMPLE_PHOTO, read_image, to_nchw
+from livedream.media.pictures import read_image
+from livedream.pipeline.images import SAMPLE_PHOTO, to_nchw
 from livedream.pipeline.visitors import VisitorMask
 from livedream.testing.visitor_clip import Schedule, visitor_clip
 

@@ -38,8 +38,9 @@ import numpy as np
 
 from livedream.errors import UserError
 from livedream.manifest import DEFAULT_MODEL, default_models_dir, find_graph, read_manifest, webgpu_variant
+from livedream.media.pictures import read_image
 from livedream.objective import parse_objective
-from livedream.pipeline.images import SAMPLE_PHOTO, read_image, to_nchw
+from livedream.pipeline.images import SAMPLE_PHOTO, to_nchw
 from livedream.runtime.devices import place
 from livedream.runtime.engine import CpuThreads, Engine
 from livedream.runtime.exporting import LIVE_GPU_GRAPHS, ensure_model, export_with_progress

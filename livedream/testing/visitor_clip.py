@@ -143,7 +143,8 @@ def main(argv: list[str] | None = None) -> int:
     """`python -m livedream.testing.visitor_clip OUT.mp4 [WxH]`: the walk-in clip over the sample photo."""
     import sys
 
-    from livedream.pipeline.images import SAMPLE_PHOTO, read_image
+    from livedream.media.pictures import read_image
+    from livedream.pipeline.images import SAMPLE_PHOTO
 
     args = sys.argv[1:] if argv is None else argv
     width, height = (int(n) for n in (args[1] if len(args) > 1 else "640x360").split("x"))

@@ -1,0 +1,241 @@
+"""What a file holds, and its frames: FFmpeg (PyAV) first, OpenCV for the animations FFmpeg
+cannot decode (animated WebP).
+
+`probe` counts the frames by decoding them, the way `frames` then yields them: a container's
+stated count is a guess (an AVI's index over-counts, a raw stream states none), and a render
+cut into chunks by a wrong count would lose frames. One frame is a picture, more a clip. The
+picture is turned upright by the stream's display matrix (a phone's portrait clip is stored
+as turned landscape). Timestamps come out strictly increasing in the clip's time base: a
+variable rate is kept; a frame with none, or one that goes back, gets the next frame's
+time at the stated rate. A damaged packet is skipped, as FFmpeg's own players skip it.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Iterator
+
+import av
+import av.logging
+import cv2
+import numpy as np
+
+from livedream.errors import UserError, first_line
+from livedream.files import native_stderr_silenced
+from livedream.media.headers import refuse_huge, refuse_huge_header
+
+FALLBACK_RATE = Fraction(25)  # a stream that states no rate (FFmpeg's own default for raw streams)
+ANIMATION_TIME_BASE = Fraction(1, 1000)  # OpenCV gives an animation's frame durations in ms
+FFMPEG, OPENCV = "ffmpeg", "opencv"  # which library decodes a file
+
+
+@dataclass(frozen=True)
+class Canvas:
+    """What a writer needs of a clip: the upright size and the clock."""
+
+    width: int
+    height: int
+    rate: Fraction  # average frames per second
+    time_base: Fraction  # the unit of the frames' timestamps
+
+
+@dataclass(frozen=True)
+class ClipInfo:
+    frame_count: int  # as decoding gives them, exactly what `frames` yields
+    rate: Fraction  # average frame rate
+    time_base: Fraction
+    width: int  # upright, after rotation
+    height: int
+    rotation: int  # degrees the picture is turned clockwise to stand upright
+    audio_tracks: int = 0
+    reader: str = FFMPEG
+    stream_index: int = 0  # the picture's stream in the container
+
+    @property
+    def moving(self) -> bool:
+        return self.frame_count > 1
+
+    @property
+    def has_audio(self) -> bool:
+        return self.audio_tracks > 0
+
+    def canvas(self) -> Canvas:
+        return Canvas(self.width, self.height, self.rate, self.time_base)
+
+
+@dataclass(frozen=True)
+class ClipFrame:
+    index: int
+    pts: int  # in `ClipInfo.time_base`, strictly increasing
+    rgb: np.ndarray
+
+
+# PyAV puts FFmpeg's own reason ("[matroska] Only audio, video, and subtitles are supported")
+# into its exceptions only while it listens to FFmpeg's log; what it hears goes no further.
+av.logging.set_level(av.logging.ERROR)
+logging.getLogger("libav").propagate = False
+logging.getLogger("libav").addHandler(logging.NullHandler())
+
+
+def ffmpeg_reason(error: BaseException) -> str:
+    """FFmpeg's words for why `error` happened, without the file name PyAV puts first."""
+    text = first_line(error)
+    _, found, logged = text.partition("last error log: ")
+    if found:
+        return logged.strip()
+    return getattr(error, "strerror", None) or text
+
+
+class _Unreadable(Exception):
+    """FFmpeg read no picture from the file (the reason, in FFmpeg's words)."""
+
+
+def open_input(path: Path) -> av.container.InputContainer:
+    """`path` opened by FFmpeg; a one-line UserError when it cannot be."""
+    try:
+        return _open(path)
+    except _Unreadable as why:
+        raise UserError(f"cannot open {path} ({why}); check the file, or re-encode it with FFmpeg") from None
+
+
+def open_written(path: Path, muxer: str) -> av.container.InputContainer:
+    """A file this program wrote, opened as the format it was written in where FFmpeg reads that
+    format by the same name: a piece of two black frames in MPEG-TS is too short to be
+    recognised by probing."""
+    try:
+        av.format.ContainerFormat(muxer, "r")
+    except ValueError:
+        return av.open(str(path), "r")
+    return av.open(str(path), "r", format=muxer)
+
+
+def _open(path: Path) -> av.container.InputContainer:
+    try:
+        return av.open(str(path), "r")
+    except (av.error.FFmpegError, OSError, UnicodeDecodeError) as error:
+        raise _Unreadable(ffmpeg_reason(error)) from None
+
+
+def picture_stream(container: av.container.InputContainer) -> av.video.stream.VideoStream | None:
+    """The stream that is the picture: the default video stream, else the first; never a cover
+    (an attached picture is a still beside the sound, not the clip)."""
+    videos = [s for s in container.streams.video if not s.disposition & av.stream.Disposition.attached_pic]
+    defaults = [s for s in videos if s.disposition & av.stream.Disposition.default]
+    return (defaults or videos or [None])[0]
+
+
+def probe(path: Path) -> ClipInfo:
+    """What `path` holds, its frames counted by decoding them; a one-line UserError when it
+    holds no picture that FFmpeg or OpenCV can decode."""
+    refuse_huge_header(path)
+    try:
+        return _probe_ffmpeg(path)
+    except _Unreadable as why:
+        animation = _opencv_animation(path)
+        if animation is None:
+            raise UserError(f"cannot read {path} as a video or a picture ({why}); check the file, "
+                            f"or re-encode it with FFmpeg") from None
+        return _animation_info(animation)
+
+
+def _probe_ffmpeg(path: Path) -> ClipInfo:
+    with _open(path) as container:
+        stream = picture_stream(container)
+        if stream is None:
+            if container.streams.audio:
+                raise UserError(f"{path} holds sound only; give a video or a picture")
+            raise _Unreadable("no video stream")
+        refuse_huge(path, stream.codec_context.width, stream.codec_context.height)
+        count, first = 0, None
+        for frame in _decoded(container, stream):
+            first = first or frame
+            count += 1
+        if first is None:
+            raise _Unreadable("no frame could be decoded")
+        rotation = _rotation(first)
+        width, height = (first.height, first.width) if rotation % 180 else (first.width, first.height)
+        rate = stream.average_rate or stream.guessed_rate or FALLBACK_RATE
+        return ClipInfo(count, rate, stream.time_base or Fraction(1, 90000), width, height, rotation,
+                        len(container.streams.audio), FFMPEG, stream.index)
+
+
+def first_picture(path: Path) -> np.ndarray:
+    """The first frame FFmpeg decodes from `path`, upright uint8 RGB, without counting the rest."""
+    with open_input(path) as container:
+        stream = picture_stream(container)
+        if stream is not None:
+            refuse_huge(path, stream.codec_context.width, stream.codec_context.height)
+            for frame in _decoded(container, stream):
+                return upright(frame.to_ndarray(format="rgb24"), _rotation(frame))
+    raise UserError(f"cannot read {path} as a picture (FFmpeg decodes none from it)")
+
+
+def _rotation(frame: av.VideoFrame) -> int:
+    return round(-(frame.rotation or 0)) % 360  # PyAV's angle is counter-clockwise
+
+
+def _decoded(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> Iterator[av.VideoFrame]:
+    stream.thread_type = "AUTO"
+    for packet in container.demux(stream):
+        try:
+            yield from packet.decode()
+        except av.error.FFmpegError:  # a damaged packet: skipped, as players skip it
+            continue
+
+
+def _opencv_animation(path: Path) -> cv2.Animation | None:
+    data = np.fromfile(str(path), dtype=np.uint8)
+    with native_stderr_silenced():
+        try:
+            ok, animation = cv2.imdecodeanimation(data)
+        except cv2.error:
+            return None
+    return animation if ok and animation.frames else None
+
+
+def _animation_info(animation: cv2.Animation) -> ClipInfo:
+    height, width = animation.frames[0].shape[:2]
+    total_ms = int(np.sum(animation.durations))
+    count = len(animation.frames)
+    rate = Fraction(1000 * count, total_ms) if total_ms > 0 else FALLBACK_RATE
+    return ClipInfo(count, rate, ANIMATION_TIME_BASE, width, height, 0, 0, OPENCV)
+
+
+def frames(path: Path, info: ClipInfo, start: int = 0) -> Iterator[ClipFrame]:
+    """Frames `start`… as upright uint8 RGB with their timestamps (frames before `start` are
+    decoded and dropped, so the numbering is always the whole clip's)."""
+    pictures = _ffmpeg_pictures(path, info) if info.reader == FFMPEG else _opencv_pictures(path)
+    step = max(1, round(1 / (info.rate * info.time_base)))  # one frame at the stated rate
+    last: int | None = None
+    for index, (pts, rgb) in enumerate(pictures):
+        pts = pts if pts is not None and (last is None or pts > last) else (0 if last is None else last + step)
+        last = pts
+        if index >= start:
+            yield ClipFrame(index, pts, upright(rgb, info.rotation))
+
+
+def _ffmpeg_pictures(path: Path, info: ClipInfo) -> Iterator[tuple[int | None, np.ndarray]]:
+    with open_input(path) as container:
+        stream = container.streams[info.stream_index]
+        for frame in _decoded(container, stream):
+            yield frame.pts, frame.to_ndarray(format="rgb24")
+
+
+def _opencv_pictures(path: Path) -> Iterator[tuple[int, np.ndarray]]:
+    animation = _opencv_animation(path)
+    if animation is None:
+        raise UserError(f"cannot read {path} any more (OpenCV decodes no animation from it)")
+    pts = 0
+    for picture, duration in zip(animation.frames, np.ravel(animation.durations)):
+        yield pts, cv2.cvtColor(picture, cv2.COLOR_BGRA2RGB if picture.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        pts += max(1, int(duration))
+
+
+def upright(rgb: np.ndarray, rotation: int) -> np.ndarray:
+    """`rgb` turned clockwise by `rotation` degrees (0, 90, 180, 270)."""
+    quarter_turns = (rotation // 90) % 4
+    return np.ascontiguousarray(np.rot90(rgb, k=-quarter_turns)) if quarter_turns else rgb
+

@@ -1,0 +1,167 @@
+"""What an output's name asks to be written, decided and tried before any work.
+
+A clip of one frame is a picture; written as one wherever a picture can go (.png, .jpg, .tga,
+.exr…, and .gif, .webp). A moving clip is written as an animation where the name is an
+animated image's (.gif, .webp, .png/.apng: animated PNG) and as a video in any other container
+FFmpeg writes (.mp4, .mov, .mkv, .webm, .avi, .ts…), with the first codec of `CODECS` the
+container takes unless `--codec` names one. Each choice is tried on a frame or two of the
+clip's size in a scratch folder, so what FFmpeg or OpenCV cannot write is said in one line
+before the dream starts, never after hours of it.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import av
+import numpy as np
+
+from livedream.errors import UserError
+from livedream.media.clips import ClipInfo, ffmpeg_reason
+from livedream.media.pictures import PICTURE_HINT, encode_picture
+from livedream.media.writing import (
+    ANIMATED,
+    CODECS,
+    LOOP_FOREVER,
+    LOSSLESS,
+    LOSSLESS_MUXER,
+    LOSSLESS_SUFFIX,
+    Codec,
+    EncoderRefused,
+    VideoFileWriter,
+    written_size,
+)
+
+PICTURE, ANIMATION, VIDEO = "picture", "animation", "video"
+MOVING_HINT = "use .mp4, .mov, .mkv or .webm for a video, or .gif, .webp or .png for an animation"
+VIDEO_SUFFIXES = (".mp4", ".mov", ".mkv", ".webm", ".ogv")  # where a refused codec is offered a home
+IMAGE_MUXERS = ("image2", "ico")  # FFmpeg's one-picture-per-file formats
+TRIAL_FRAMES = 2
+
+
+@dataclass(frozen=True)
+class Target:
+    """How `path` is written: a picture, an animation or a video, with which codec and muxer."""
+
+    path: Path
+    kind: str
+    codec: Codec | None = None  # None for a picture (its encoder follows from the name)
+    muxer: str | None = None  # FFmpeg's output format (for an animated PNG, not the one the name says)
+    muxer_options: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def piece_codec(self) -> Codec:
+        """What a render's pieces are encoded with: the output's codec, or lossless pieces that
+        are encoded once as the animation at the end."""
+        return LOSSLESS if self.kind == ANIMATION else self.codec  # type: ignore[return-value]
+
+    @property
+    def piece_suffix(self) -> str:
+        return LOSSLESS_SUFFIX if self.kind == ANIMATION else self.path.suffix.lower()
+
+    @property
+    def piece_muxer(self) -> str | None:
+        return LOSSLESS_MUXER if self.kind == ANIMATION else self.muxer
+
+
+def target_for(path: Path, clip: ClipInfo, codec_name: str | None = None, crf: int = 18) -> Target:
+    """The way `path` writes `clip`'s dream, tried; a one-line UserError naming the fix when
+    there is none."""
+    extension = path.suffix.lower()
+    if codec_name is not None and codec_name not in CODECS:
+        raise UserError(f"--codec {codec_name!r} is not allowed; use one of {', '.join(CODECS)}")
+    if not clip.moving:
+        if codec_name is not None:
+            raise UserError(f"--codec is for videos; the input is one picture (its format follows from {path.name})")
+        return picture_target(path)
+    muxer = muxer_of(path)
+    animated = "apng" if muxer == "image2" and extension == ".png" else muxer
+    if animated in ANIMATED:
+        if codec_name is not None:
+            raise UserError(f"--codec is for video containers; {path.name} is written as an animated {animated.upper()}")
+        target = Target(path, ANIMATION, ANIMATED[animated], animated, LOOP_FOREVER[animated])
+        _try(target, clip, crf)
+        return target
+    if muxer is None:
+        raise UserError(f"FFmpeg knows no format named {extension or path.name}; {MOVING_HINT}")
+    if muxer in IMAGE_MUXERS:
+        raise UserError(f"the input has {clip.frame_count} frames and {extension} holds one picture; {MOVING_HINT}")
+    return _video_target(path, clip, codec_name, crf, muxer)
+
+
+def picture_target(path: Path) -> Target:
+    """`path` as a picture, tried: a kind nothing here writes, or a video's name, says so now."""
+    muxer = muxer_of(path)
+    if muxer is not None and muxer not in IMAGE_MUXERS and muxer not in ANIMATED:
+        raise UserError(f"the input is one picture and {path.suffix} is a video's; {PICTURE_HINT}")
+    encode_picture(path.suffix.lower(), np.zeros((16, 16, 3), np.uint8))
+    return Target(path, PICTURE)
+
+
+def _video_target(path: Path, clip: ClipInfo, codec_name: str | None, crf: int, muxer: str) -> Target:
+    where = path.suffix or path.name
+    if codec_name is None:
+        for codec in CODECS.values():
+            if _refusal(Target(path, VIDEO, codec, muxer), clip, crf) is None:
+                return Target(path, VIDEO, codec, muxer)
+        raise UserError(f"FFmpeg writes none of {', '.join(CODECS)} into {where} here; {MOVING_HINT}")
+    target = Target(path, VIDEO, CODECS[codec_name], muxer)
+    refusal = _refusal(target, clip, crf)
+    if refusal is None:
+        return target
+    others = [name for name, codec in CODECS.items()
+              if name != codec_name and _refusal(Target(path, VIDEO, codec, muxer), clip, crf) is None]
+    homes = [suffix for suffix in VIDEO_SUFFIXES if suffix != path.suffix.lower()
+             and _refusal(Target(path.with_suffix(suffix), VIDEO, target.codec, muxer_of(path.with_suffix(suffix))),
+                          clip, crf) is None]
+    fixes = [f"use --codec {others[0]}"] * bool(others) + [f"write {' or '.join(homes)} for {codec_name}"] * bool(homes)
+    raise UserError(f"FFmpeg cannot write {codec_name} into {where} ({refusal}); {', or '.join(fixes) or MOVING_HINT}")
+
+
+def _try(target: Target, clip: ClipInfo, crf: int) -> None:
+    refusal = _refusal(target, clip, crf)
+    if refusal is not None:
+        raise UserError(f"FFmpeg cannot write {target.path.name} as {target.kind} ({refusal}); {MOVING_HINT}")
+
+
+def _refusal(target: Target, clip: ClipInfo, crf: int) -> str | None:
+    """Why a frame or two of the clip's size cannot be written as `target` (FFmpeg's words), or
+    None when they can: the muxer, the encoder and the size all answer in a scratch folder."""
+    black = np.zeros((clip.height, clip.width, 3), np.uint8)
+    step = max(1, round(1 / (clip.rate * clip.time_base)))
+    with tempfile.TemporaryDirectory(prefix="livedream-try-") as folder:
+        scratch = Path(folder) / ("try" + target.path.suffix)
+        try:
+            writer = VideoFileWriter(scratch, clip.canvas(), target.codec, crf, target.muxer,  # type: ignore[arg-type]
+                                     target.muxer_options)
+            for index in range(TRIAL_FRAMES):
+                writer.write(black, index * step)
+            writer.close()
+        except EncoderRefused as refused:
+            return refused.reason
+        except (av.error.FFmpegError, ValueError) as error:
+            return ffmpeg_reason(error)
+    return None
+
+
+def muxer_of(path: Path) -> str | None:
+    """FFmpeg's output format for a file named like `path`, or None when it knows none."""
+    with tempfile.TemporaryDirectory(prefix="livedream-name-") as folder:
+        try:
+            with av.open(str(Path(folder) / ("name" + path.suffix.lower())), "w") as container:
+                return container.format.name
+        except (av.error.FFmpegError, ValueError):
+            return None
+
+
+def size_note(target: Target, clip: ClipInfo) -> str | None:
+    """The line to say when the output is a pixel smaller than the clip (odd sizes in 4:2:0)."""
+    if target.kind == PICTURE:
+        return None
+    width, height = written_size(clip.width, clip.height, target.codec)  # type: ignore[arg-type]
+    if (width, height) == (clip.width, clip.height):
+        return None
+    return (f"{clip.width}x{clip.height} is written as {width}x{height}: "
+            f"{target.codec.name} needs even sizes")  # type: ignore[union-attr]
