@@ -3,8 +3,9 @@ back, so a kind FFmpeg cannot make is known before a test relies on it; `coverin
 picks kinds so that every pair of values of two axes meets in at least one file.
 
 A file shows a picture with a bright block in its upright top-left corner (so a wrong turn
-is seen), stored turned and with a display matrix when it has a rotation; each sound track
-is a tone of its own pitch (so swapped or lost tracks are seen), with a language and a title.
+is seen), stored turned and with a display matrix when it has a rotation; a pixel format
+with an alpha plane makes the bottom-right corner clear; each sound track is a tone of its
+own pitch (so swapped or lost tracks are seen), with a language and a title.
 """
 
 from __future__ import annotations
@@ -35,7 +36,7 @@ ASS_HEADER = ("[Script Info]\nScriptType: v4.00+\nPlayResX: 384\nPlayResY: 288\n
 AXES: dict[str, tuple] = {
     "container": (".mp4", ".mov", ".mkv", ".webm", ".avi", ".ts", ".nut", ".flv", ".ogv", ".gif", ".apng"),
     "codec": ("libx264", "libx265", "mpeg4", "mjpeg", "libvpx-vp9", "prores_ks", "ffv1", "png", "rawvideo", "gif"),
-    "pixels": ("yuv420p", "yuv422p10le", "yuv444p", "yuvj420p", "gray", "rgba", "rgb8"),
+    "pixels": ("yuv420p", "yuv422p10le", "yuv444p", "yuvj420p", "gray", "rgba", "yuva444p10le", "rgb8"),
     "rotation": (0, 90, 180, 270),
     "sound": ((), ("mono",), ("stereo",), ("5.1",), ("stereo", "mono")),
     "size": ((96, 80), (97, 79)),
@@ -79,6 +80,17 @@ def upright_picture(index: int, width: int, height: int) -> np.ndarray:
     return np.clip(picture, 0, 255).astype(np.uint8)
 
 
+def upright_alpha(width: int, height: int) -> np.ndarray:
+    """The alpha of a kind with transparency: clear in the bottom-right third, opaque elsewhere."""
+    alpha = np.full((height, width, 1), 255, np.uint8)
+    alpha[-(height // 3):, -(width // 3):] = 0
+    return alpha
+
+
+def with_alpha(pixels: str) -> bool:
+    return any(component.is_alpha for component in av.VideoFormat(pixels).components)
+
+
 def pts_of(index: int, timing: str) -> int:
     """In 1/1200 s: 12 fps steady, or irregular steps."""
     return index * 100 if timing == "steady" else sum((100, 50, 175, 75)[i % 4] for i in range(index))
@@ -116,8 +128,11 @@ def _write(kind: Kind, path: Path) -> None:
         container.metadata.update({"title": "A kind of clip", "comment": "made by the test"})
         container.start_encoding()
         for index in range(FRAMES):
-            stored = np.ascontiguousarray(np.rot90(upright_picture(index, width, height), k=-(kind.rotation // 90)))
-            frame = av.VideoFrame.from_ndarray(stored, format="rgb24")
+            upright = upright_picture(index, width, height)
+            if with_alpha(kind.pixels):
+                upright = np.concatenate((upright, upright_alpha(width, height)), axis=2)
+            stored = np.ascontiguousarray(np.rot90(upright, k=-(kind.rotation // 90)))
+            frame = av.VideoFrame.from_ndarray(stored, format="rgba" if stored.shape[2] == 4 else "rgb24")
             frame.pts, frame.time_base = pts_of(index, kind.timing), time_base
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
@@ -184,7 +199,9 @@ def _subtitle(container: av.container.OutputContainer, stream: av.stream.Stream,
 
 def _reads_back(kind: Kind, path: Path) -> bool:
     facts = facts_of(path)
+    clear = 1 / 9 if with_alpha(kind.pixels) else 0.0
     return (facts.frames == FRAMES and facts.shown == kind.size and brightest_third(facts.first) == "top-left"
+            and abs(facts.clear - clear) < 0.03
             and len(facts.tracks) == len(kind.sound)
             and (kind.extras != "chapters" or facts.chapters == 2)
             and (kind.extras != "subtitles" or facts.subtitles == 1))
@@ -208,6 +225,7 @@ class Facts:
     frames: int
     shown: tuple[int, int]
     first: np.ndarray
+    clear: float  # the share of the first frame that is transparent
     tracks: tuple[tuple[int, str | None, str | None, float], ...]
     subtitles: int
     chapters: int
@@ -221,12 +239,15 @@ def facts_of(path: Path) -> Facts:
         for frame in container.decode(video):
             if not pictures:
                 turn = round(frame.rotation or 0)
-            pictures.append(frame.to_ndarray(format="rgb24"))
-        first = np.rot90(pictures[0], k=turn // 90) if pictures else np.zeros((1, 1, 3), np.uint8)
+            pictures.append(frame.to_ndarray(format="rgba"))
+        shown = np.rot90(pictures[0], k=turn // 90) if pictures else np.zeros((1, 1, 4), np.uint8)
+        clear = float((shown[..., 3] < 128).mean())
+        # Over black, as a player shows a clear part: a GIF's clear colour may be any colour.
+        first = (shown[..., :3].astype(np.uint16) * shown[..., 3:] // 255).astype(np.uint8)
         tracks = tuple((s.codec_context.channels, s.metadata.get("language"),
                         s.metadata.get("title") or s.metadata.get("name"), _pitch(path, s.index))
                        for s in container.streams.audio)
-        return Facts(len(pictures), (first.shape[1], first.shape[0]), first, tracks,
+        return Facts(len(pictures), (first.shape[1], first.shape[0]), first, clear, tracks,
                      len(container.streams.subtitles), len(container.chapters()),
                      {key.lower(): value for key, value in container.metadata.items()})
 
@@ -254,7 +275,8 @@ def plain_kinds(axes: dict[str, tuple]) -> list[dict]:
     return kinds
 
 
-def covering(axes: dict[str, tuple], make_one, seed: int = 5, tries: int = 3000, give_up: int = 8) -> list:
+def covering(axes: dict[str, tuple], make_one, seed: int = 5, tries: int = 3000, give_up: int = 8,
+             plain: bool = True) -> list:
     """Kinds in which every pair of values of two axes meets at least once where FFmpeg can make
     such a file (a greedy covering array, as AETG builds one). For a pair not yet covered the
     first candidate fills the other axes with the values that cover most new pairs; when FFmpeg
@@ -288,16 +310,80 @@ def covering(axes: dict[str, tuple], make_one, seed: int = 5, tries: int = 3000,
             candidate[name] = rng.choice([value for value, gain in gains.items() if gain == best])
         return {name: candidate[name] for name in names}
 
-    for kind in plain_kinds(axes):
+    for kind in plain_kinds(axes) if plain else ():  # `plain`: start from each container's own codec
         attempt(kind)
     for _ in range(tries):
         if not uncovered:
             break
         pair = (a, va), (b, vb) = rng.choice(sorted(uncovered, key=repr))
         near = [kind for kind in kinds if kind[a] == va or kind[b] == vb] or kinds
-        if attempt(greedy(a, va, b, vb)) or attempt(rng.choice(near) | {a: va, b: vb}):
+        if attempt(greedy(a, va, b, vb)) or (near and attempt(rng.choice(near) | {a: va, b: vb})):
             continue
         failures[pair] = failures.get(pair, 0) + 1
         if failures[pair] >= give_up:
             uncovered.discard(pair)
     return made
+
+
+# ---- pictures: one frame in a picture's own format ------------------------------------------
+
+PICTURE_AXES: dict[str, tuple] = {
+    "codec": ("png", "mjpeg", "targa", "qoi", "dpx", "exr", "pcx", "sgi", "xwd", "tiff", "libwebp", "bmp",
+              "jpeg2000", "gif"),
+    "pixels": ("rgb24", "rgba", "gray", "rgb48be", "yuvj420p", "yuv420p", "yuva420p", "gbrpf32le", "rgb8"),
+    "size": ((96, 80), (97, 79)),
+    "named": ("as its kind", "misleadingly"),  # a kind with a signature is known by it under any name
+    "output": (".png", ".jpg", ".tga", ".exr", ".webp", ".tiff", ".gif", "same", ".mp4", ".heic"),
+}
+# The extension FFmpeg's image muxer and other programs give each encoder's pictures.
+PICTURE_EXTENSIONS = {"png": ".png", "mjpeg": ".jpg", "targa": ".tga", "qoi": ".qoi", "dpx": ".dpx", "exr": ".exr",
+                      "pcx": ".pcx", "sgi": ".sgi", "xwd": ".xwd", "tiff": ".tiff", "libwebp": ".webp",
+                      "bmp": ".bmp", "jpeg2000": ".jp2", "gif": ".gif"}
+WITHOUT_SIGNATURE = ("targa",)  # a TGA file is known by its name alone
+
+
+@dataclass(frozen=True)
+class PictureKind:
+    codec: str
+    pixels: str
+    size: tuple[int, int]
+    named: str
+    output: str
+
+    @property
+    def name(self) -> str:
+        return f"{self.codec}-{self.pixels}-{self.size[0]}x{self.size[1]}-named {self.named}-to{self.output}"
+
+    @property
+    def suffix(self) -> str:
+        return PICTURE_EXTENSIONS[self.codec] if self.named == "as its kind" else ".dat"
+
+    def output_suffix(self) -> str:
+        return PICTURE_EXTENSIONS[self.codec] if self.output == "same" else self.output
+
+
+def make_picture(kind: PictureKind, path: Path) -> bool:
+    """Write `kind` at `path` with FFmpeg's image muxer; False (and no file) when FFmpeg cannot,
+    or the picture does not read back as made."""
+    if kind.named == "misleadingly" and kind.codec in WITHOUT_SIGNATURE:
+        return False
+    width, height = kind.size
+    upright = upright_picture(0, width, height)
+    if with_alpha(kind.pixels):
+        upright = np.concatenate((upright, upright_alpha(width, height)), axis=2)
+    try:
+        # GIF has a muxer of its own; every other picture goes through the image muxer
+        muxer, options = ("gif", {}) if kind.codec == "gif" else ("image2", {"update": "1"})
+        with av.open(str(path), "w", format=muxer, container_options=options) as container:
+            stream = container.add_stream(kind.codec, rate=1)
+            stream.width, stream.height, stream.pix_fmt = width, height, kind.pixels
+            frame = av.VideoFrame.from_ndarray(upright, format="rgba" if upright.shape[2] == 4 else "rgb24")
+            container.mux(stream.encode(frame))
+            container.mux(stream.encode(None))
+        facts = facts_of(path)
+        ok = facts.frames == 1 and facts.shown == kind.size and brightest_third(facts.first) == "top-left"
+    except (av.error.FFmpegError, ValueError, TypeError, OSError, IndexError):
+        ok = False
+    if not ok:
+        path.unlink(missing_ok=True)
+    return ok

@@ -5,9 +5,11 @@ cannot decode (animated WebP).
 stated count is a guess (an AVI's index over-counts, a raw stream states none), and a render
 cut into chunks by a wrong count would lose frames. One frame is a picture, more a clip. The
 picture is turned upright by the stream's display matrix (a phone's portrait clip is stored
-as turned landscape). Timestamps come out strictly increasing in the clip's time base: a
-variable rate is kept; a frame with none, or one that goes back, gets the next frame's
-time at the stated rate. A damaged packet is skipped, as FFmpeg's own players skip it.
+as turned landscape). A picture with transparency (an alpha plane, or a palette with a
+transparent colour, as a GIF sticker has) yields its alpha beside the colour, so the
+dreamed picture can be written with the same transparency. Timestamps come out strictly
+increasing in the clip's time base: a variable rate is kept; a frame with none, or one that
+goes back, gets the next frame's time at the stated rate. A damaged packet is skipped, as FFmpeg's own players skip it.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ class ClipInfo:
     audio_tracks: int = 0
     reader: str = FFMPEG
     stream_index: int = 0  # the picture's stream in the container
+    alpha: bool = False  # the picture has transparency: frames come with their alpha
 
     @property
     def moving(self) -> bool:
@@ -71,13 +74,14 @@ class ClipFrame:
     index: int
     pts: int  # in `ClipInfo.time_base`, strictly increasing
     rgb: np.ndarray
+    alpha: np.ndarray | None = None  # uint8 (H, W), 0 = transparent, where the clip has transparency
 
 
 # PyAV puts FFmpeg's own reason ("[matroska] Only audio, video, and subtitles are supported")
-# into its exceptions only while it listens to FFmpeg's log; what it hears goes no further.
+# into its exceptions only while it listens to FFmpeg's log; what it hears goes no further
+# (its Python logger takes nothing, so no handler anywhere prints FFmpeg's complaints).
 av.logging.set_level(av.logging.ERROR)
-logging.getLogger("libav").propagate = False
-logging.getLogger("libav").addHandler(logging.NullHandler())
+logging.getLogger("libav").setLevel(logging.CRITICAL + 1)
 
 
 def ffmpeg_reason(error: BaseException) -> str:
@@ -159,7 +163,7 @@ def _probe_ffmpeg(path: Path) -> ClipInfo:
         width, height = (first.height, first.width) if rotation % 180 else (first.width, first.height)
         rate = stream.average_rate or stream.guessed_rate or FALLBACK_RATE
         return ClipInfo(count, rate, stream.time_base or Fraction(1, 90000), width, height, rotation,
-                        len(container.streams.audio), FFMPEG, stream.index)
+                        len(container.streams.audio), FFMPEG, stream.index, _transparent(first))
 
 
 def first_picture(path: Path) -> np.ndarray:
@@ -171,6 +175,14 @@ def first_picture(path: Path) -> np.ndarray:
             for frame in _decoded(container, stream):
                 return upright(frame.to_ndarray(format="rgb24"), _rotation(frame))
     raise UserError(f"cannot read {path} as a picture (FFmpeg decodes none from it)")
+
+
+def _transparent(frame: av.VideoFrame) -> bool:
+    """Whether this frame shows through anywhere: an alpha plane or a palette (a GIF decodes
+    with one whether it uses it or not) with a pixel that is not opaque."""
+    if not frame.format.has_palette and not any(component.is_alpha for component in frame.format.components):
+        return False
+    return bool((frame.to_ndarray(format="rgba")[..., 3] < 255).any())
 
 
 def _rotation(frame: av.VideoFrame) -> int:
@@ -201,27 +213,39 @@ def _animation_info(animation: cv2.Animation) -> ClipInfo:
     total_ms = int(np.sum(animation.durations))
     count = len(animation.frames)
     rate = Fraction(1000 * count, total_ms) if total_ms > 0 else FALLBACK_RATE
-    return ClipInfo(count, rate, ANIMATION_TIME_BASE, width, height, 0, 0, OPENCV)
+    first = animation.frames[0]
+    alpha = first.shape[2] == 4 and bool((first[..., 3] < 255).any())
+    return ClipInfo(count, rate, ANIMATION_TIME_BASE, width, height, 0, 0, OPENCV, alpha=alpha)
 
 
 def frames(path: Path, info: ClipInfo, start: int = 0) -> Iterator[ClipFrame]:
-    """Frames `start`… as upright uint8 RGB with their timestamps (frames before `start` are
-    decoded and dropped, so the numbering is always the whole clip's)."""
+    """Frames `start`… as upright uint8 RGB (and alpha, where the clip has transparency) with
+    their timestamps (frames before `start` are decoded and dropped, so the numbering is always
+    the whole clip's)."""
     pictures = _ffmpeg_pictures(path, info) if info.reader == FFMPEG else _opencv_pictures(path)
     step = max(1, round(1 / (info.rate * info.time_base)))  # one frame at the stated rate
     last: int | None = None
-    for index, (pts, rgb) in enumerate(pictures):
+    for index, (pts, pixels) in enumerate(pictures):
         pts = pts if pts is not None and (last is None or pts > last) else (0 if last is None else last + step)
         last = pts
         if index >= start:
-            yield ClipFrame(index, pts, upright(rgb, info.rotation))
+            rgb, alpha = split_alpha(upright(pixels, info.rotation), info.alpha)
+            yield ClipFrame(index, pts, rgb, alpha)
+
+
+def split_alpha(pixels: np.ndarray, keep_alpha: bool) -> tuple[np.ndarray, np.ndarray | None]:
+    """uint8 RGB or RGBA (H, W, 3|4) as contiguous RGB and, when kept, the alpha."""
+    if pixels.shape[2] == 3:
+        return pixels, None
+    return np.ascontiguousarray(pixels[..., :3]), (np.ascontiguousarray(pixels[..., 3]) if keep_alpha else None)
 
 
 def _ffmpeg_pictures(path: Path, info: ClipInfo) -> Iterator[tuple[int | None, np.ndarray]]:
+    layout = "rgba" if info.alpha else "rgb24"
     with open_input(path) as container:
         stream = container.streams[info.stream_index]
         for frame in _decoded(container, stream):
-            yield frame.pts, frame.to_ndarray(format="rgb24")
+            yield frame.pts, frame.to_ndarray(format=layout)
 
 
 def _opencv_pictures(path: Path) -> Iterator[tuple[int, np.ndarray]]:
@@ -230,7 +254,7 @@ def _opencv_pictures(path: Path) -> Iterator[tuple[int, np.ndarray]]:
         raise UserError(f"cannot read {path} any more (OpenCV decodes no animation from it)")
     pts = 0
     for picture, duration in zip(animation.frames, np.ravel(animation.durations)):
-        yield pts, cv2.cvtColor(picture, cv2.COLOR_BGRA2RGB if picture.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+        yield pts, cv2.cvtColor(picture, cv2.COLOR_BGRA2RGBA if picture.shape[2] == 4 else cv2.COLOR_BGR2RGB)
         pts += max(1, int(duration))
 
 

@@ -37,8 +37,8 @@ from livedream.media.carrying import (
     label_like,
     restamped,
 )
-from livedream.media.clips import Canvas, ClipInfo, ffmpeg_reason, open_input, open_written
-from livedream.media.targets import VIDEO, Target
+from livedream.media.clips import FFMPEG, Canvas, ClipInfo, ffmpeg_reason, open_input, open_written
+from livedream.media.targets import PICTURE, VIDEO, Target
 from livedream.media.writing import VideoFileWriter
 
 DISCARDED_BY_DEMUXER = 48  # AVDISCARD_ALL: a track the demuxer keeps out itself (an MP4's chapter titles)
@@ -90,16 +90,18 @@ def _counted(ways: tuple[Way, ...], kind: str) -> str:
 
 def plan(source: Path, clip: ClipInfo, target: Target) -> Keeping:
     """What `target` keeps of `source` beside the dreamed picture, each way tried."""
+    if clip.reader != FFMPEG:  # OpenCV's animations hold their pictures only
+        return Keeping(lost=_transparency_lost(clip, target))
     with open_input(source) as container:
         streams = [s for s in container.streams if s.index != clip.stream_index and s.discard != DISCARDED_BY_DEMUXER
                    and not _carried_as_tag(s, container.streams[clip.stream_index])]
         chapters = container.chapters()
         tags = carried_tags(container.metadata)
         if target.kind != VIDEO:
-            return Keeping(lost=_nowhere(streams, chapters, tags, target))
+            return Keeping(lost=_transparency_lost(clip, target) + _nowhere(streams, chapters, tags, target))
         with tempfile.TemporaryDirectory(prefix="livedream-keep-") as folder:
             piece = _scratch_piece(Path(folder), clip, target)
-            ways, lost = [], []
+            ways, lost = [], list(_transparency_lost(clip, target))
             for stream in streams:
                 way, why = _first_way(source, clip, target, piece, stream)
                 if way is None:
@@ -109,6 +111,16 @@ def plan(source: Path, clip: ClipInfo, target: Target) -> Keeping:
             scratch = Path(folder) / ("all" + target.path.suffix)
             keeping = _whole(piece, source, clip, Keeping(tuple(ways), bool(chapters)), scratch, target, lost)
             return _read_back(scratch, keeping, streams, chapters, tags, lost, target)
+
+
+def _transparency_lost(clip: ClipInfo, target: Target) -> tuple[str, ...]:
+    if not clip.alpha or target.alpha:
+        return ()
+    if target.kind == PICTURE:
+        return (f"the transparency ({target.path.suffix or target.path.name} has none; .png, .webp, .tiff or .tga "
+                f"keep it)",)
+    return (f"the transparency ({target.codec.name} has none; .mov with --codec prores4444, .gif, .webp "  # type: ignore[union-attr]
+            f"or .png keep it)",)
 
 
 def _carried_as_tag(stream: av.stream.Stream, picture: av.stream.Stream) -> bool:

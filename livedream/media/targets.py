@@ -20,7 +20,7 @@ import numpy as np
 
 from livedream.errors import UserError
 from livedream.media.clips import ClipInfo, ffmpeg_reason
-from livedream.media.pictures import PICTURE_HINT, encode_picture
+from livedream.media.pictures import PICTURE_HINT, encode_picture, keeps_alpha
 from livedream.media.writing import (
     ANIMATED,
     CODECS,
@@ -50,6 +50,7 @@ class Target:
     codec: Codec | None = None  # None for a picture (its encoder follows from the name)
     muxer: str | None = None  # FFmpeg's output format (for an animated PNG, not the one the name says)
     muxer_options: tuple[tuple[str, str], ...] = ()
+    alpha: bool = False  # the source's transparency is written too
 
     @property
     def piece_codec(self) -> Codec:
@@ -75,13 +76,15 @@ def target_for(path: Path, clip: ClipInfo, codec_name: str | None = None, crf: i
     if not clip.moving:
         if codec_name is not None:
             raise UserError(f"--codec is for videos; the input is one picture (its format follows from {path.name})")
-        return picture_target(path)
+        return picture_target(path, clip.alpha)
     muxer = muxer_of(path)
     animated = "apng" if muxer == "image2" and extension == ".png" else muxer
     if animated in ANIMATED:
         if codec_name is not None:
-            raise UserError(f"--codec is for video containers; {path.name} is written as an animated {animated.upper()}")
-        target = Target(path, ANIMATION, ANIMATED[animated], animated, LOOP_FOREVER[animated])
+            raise UserError(f"--codec is for video containers; {path.name} is written as an animated "
+                            f"{animated.upper()}")
+        codec = ANIMATED[animated]
+        target = Target(path, ANIMATION, codec, animated, LOOP_FOREVER[animated], clip.alpha)
         _try(target, clip, crf)
         return target
     if muxer is None:
@@ -91,23 +94,27 @@ def target_for(path: Path, clip: ClipInfo, codec_name: str | None = None, crf: i
     return _video_target(path, clip, codec_name, crf, muxer)
 
 
-def picture_target(path: Path) -> Target:
-    """`path` as a picture, tried: a kind nothing here writes, or a video's name, says so now."""
+def picture_target(path: Path, alpha: bool = False) -> Target:
+    """`path` as a picture, tried: a kind nothing here writes, or a video's name, says so now.
+    With `alpha` (a picture with transparency), whether the kind keeps it."""
     muxer = muxer_of(path)
     if muxer is not None and muxer not in IMAGE_MUXERS and muxer not in ANIMATED:
         raise UserError(f"the input is one picture and {path.suffix} is a video's; {PICTURE_HINT}")
     encode_picture(path.suffix.lower(), np.zeros((16, 16, 3), np.uint8))
-    return Target(path, PICTURE)
+    return Target(path, PICTURE, alpha=alpha and keeps_alpha(path.suffix.lower()))
 
 
 def _video_target(path: Path, clip: ClipInfo, codec_name: str | None, crf: int, muxer: str) -> Target:
     where = path.suffix or path.name
     if codec_name is None:
-        for codec in CODECS.values():
-            if _refusal(Target(path, VIDEO, codec, muxer), clip, crf) is None:
-                return Target(path, VIDEO, codec, muxer)
+        # A clip with transparency goes first to a codec that keeps it (ProRes 4444 in .mov).
+        for codec in sorted(CODECS.values(), key=lambda codec: clip.alpha and codec.alpha_format is None):
+            target = Target(path, VIDEO, codec, muxer, alpha=clip.alpha and codec.alpha_format is not None)
+            if _refusal(target, clip, crf) is None:
+                return target
         raise UserError(f"FFmpeg writes none of {', '.join(CODECS)} into {where} here; {MOVING_HINT}")
-    target = Target(path, VIDEO, CODECS[codec_name], muxer)
+    codec = CODECS[codec_name]
+    target = Target(path, VIDEO, codec, muxer, alpha=clip.alpha and codec.alpha_format is not None)
     refusal = _refusal(target, clip, crf)
     if refusal is None:
         return target
@@ -130,14 +137,15 @@ def _refusal(target: Target, clip: ClipInfo, crf: int) -> str | None:
     """Why a frame or two of the clip's size cannot be written as `target` (FFmpeg's words), or
     None when they can: the muxer, the encoder and the size all answer in a scratch folder."""
     black = np.zeros((clip.height, clip.width, 3), np.uint8)
+    clear = np.zeros((clip.height, clip.width), np.uint8) if target.alpha else None
     step = max(1, round(1 / (clip.rate * clip.time_base)))
     with tempfile.TemporaryDirectory(prefix="livedream-try-") as folder:
         scratch = Path(folder) / ("try" + target.path.suffix)
         try:
             writer = VideoFileWriter(scratch, clip.canvas(), target.codec, crf, target.muxer,  # type: ignore[arg-type]
-                                     target.muxer_options)
+                                     target.muxer_options, target.alpha)
             for index in range(TRIAL_FRAMES):
-                writer.write(black, index * step)
+                writer.write(black, index * step, clear)
             writer.close()
         except EncoderRefused as refused:
             return refused.reason

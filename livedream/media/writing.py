@@ -20,7 +20,7 @@ import av.filter
 import numpy as np
 
 from livedream.errors import UserError
-from livedream.media.clips import Canvas, ffmpeg_reason, open_written
+from livedream.media.clips import Canvas, ffmpeg_reason, open_written, split_alpha
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,7 @@ class Codec:
     options: tuple[tuple[str, str], ...] = ()
     quality_option: str | None = None  # "crf" where the encoder takes one; ProRes picks its quality by profile
     even_sizes: bool = True  # chroma at half the width (and height): the encoder wants even sizes
+    alpha_format: str | None = None  # the pixel format that keeps transparency; None: the codec has none
 
 
 CODECS = {
@@ -40,6 +41,8 @@ CODECS = {
     "hevc": Codec("hevc", "libx265", "yuv420p", (("preset", "medium"), ("x265-params", "bframes=0:log-level=error")),
                   "crf"),
     "prores": Codec("prores", "prores_ks", "yuv422p10le", (("profile", "2"),)),  # 2 = ProRes 422
+    # 4 = ProRes 4444, with an alpha plane: the edit's codec for a picture with transparency
+    "prores4444": Codec("prores4444", "prores_ks", "yuv444p10le", (("profile", "4"),), alpha_format="yuva444p10le"),
     # WebM's codec; alternate reference frames stay inside one packet, so pieces still join by copying
     "vp9": Codec("vp9", "libvpx-vp9", "yuv420p", (("b", "0"), ("deadline", "good"), ("cpu-used", "4"),
                                                   ("row-mt", "1")), "crf"),
@@ -47,14 +50,14 @@ CODECS = {
 }
 # The animated image formats, by FFmpeg's muxer name; each loops for ever, as the web's do.
 ANIMATED = {
-    "gif": Codec("gif", "gif", "pal8", even_sizes=False),
-    "apng": Codec("apng", "apng", "rgb24", even_sizes=False),
-    "webp": Codec("webp", "libwebp_anim", "yuv420p", (("quality", "90"),), even_sizes=False),
+    "gif": Codec("gif", "gif", "pal8", even_sizes=False, alpha_format="pal8"),  # one colour of the palette is clear
+    "apng": Codec("apng", "apng", "rgb24", even_sizes=False, alpha_format="rgba"),
+    "webp": Codec("webp", "libwebp_anim", "yuv420p", (("quality", "90"),), even_sizes=False, alpha_format="yuva420p"),
 }
 LOOP_FOREVER = {"gif": (("loop", "0"),), "apng": (("plays", "0"),), "webp": (("loop", "0"),)}
 # An animation is rendered in lossless pieces and encoded once at the end (a GIF's palettes and
 # an animated WebP's frames do not join by copying packets).
-LOSSLESS = Codec("ffv1", "ffv1", "bgr0", even_sizes=False)
+LOSSLESS = Codec("ffv1", "ffv1", "bgr0", even_sizes=False, alpha_format="bgra")
 LOSSLESS_SUFFIX, LOSSLESS_MUXER = ".mkv", "matroska"
 
 
@@ -70,10 +73,11 @@ class EncoderRefused(UserError):
 class VideoFileWriter:
     """Encodes uint8 RGB frames into `path` (video only) with the canvas's time base and the
     frames' own timestamps. `muxer` names FFmpeg's output format where the file name does
-    not (an animated PNG under .png)."""
+    not (an animated PNG under .png); with `alpha` (and a codec that has it) each frame's
+    alpha is written too."""
 
     def __init__(self, path: Path, canvas: Canvas, codec: Codec, crf: int = 18, muxer: str | None = None,
-                 muxer_options: tuple[tuple[str, str], ...] = ()) -> None:
+                 muxer_options: tuple[tuple[str, str], ...] = (), alpha: bool = False) -> None:
         self._container = av.open(str(path), "w", format=muxer, container_options=dict(muxer_options))
         options = dict(codec.options)
         if codec.quality_option:
@@ -85,25 +89,31 @@ class VideoFileWriter:
             raise EncoderRefused(codec, "here", ffmpeg_reason(error)) from None
         width, height = written_size(canvas.width, canvas.height, codec)
         self._stream.width, self._stream.height = width, height
-        self._stream.pix_fmt = codec.pixel_format
+        self._alpha = alpha and codec.alpha_format is not None
+        self._stream.pix_fmt = codec.alpha_format if self._alpha else codec.pixel_format
         # The source's time base on both sides, so each pts is kept exactly (a variable rate too)
         self._stream.codec_context.time_base = self._stream.time_base = canvas.time_base
         self._time_base = canvas.time_base
-        self._palettes = Palettes(width, height, canvas.time_base) if codec.pixel_format == "pal8" else None
+        paletted = codec.pixel_format == "pal8"
+        self._palettes = Palettes(width, height, canvas.time_base, self._alpha) if paletted else None
         self._last_muxed = -1
         self.frames_written = 0
         try:
             self._container.start_encoding()  # the file exists from now, and a codec that cannot open says so here
         except (av.error.FFmpegError, ValueError) as error:
             self._container.close()
-            raise EncoderRefused(codec, f"at {width}x{height} into {path.suffix or path.name}", ffmpeg_reason(error)) from None
+            where = f"at {width}x{height} into {path.suffix or path.name}"
+            raise EncoderRefused(codec, where, ffmpeg_reason(error)) from None
         self._to_muxer = self._time_base / self._stream.time_base  # the muxer may keep its own clock
 
-    def write(self, rgb: np.ndarray, pts: int) -> None:
+    def write(self, rgb: np.ndarray, pts: int, alpha: np.ndarray | None = None) -> None:
+        """One frame at `pts` (in the canvas's time base); `alpha` where it was asked for."""
         height, width = self._stream.height, self._stream.width
-        if rgb.shape[:2] != (height, width):  # an odd size the codec cannot take
-            rgb = np.ascontiguousarray(rgb[:height, :width])
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        pixels = np.dstack((rgb, alpha)) if self._alpha and alpha is not None else rgb
+        if pixels.shape[:2] != (height, width):  # an odd size the codec cannot take
+            pixels = pixels[:height, :width]
+        layout = "rgba" if pixels.shape[2] == 4 else "rgb24"
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pixels), format=layout)
         frame.pts, frame.time_base = self._rising(pts), self._time_base
         for ready in self._palettes.apply(frame) if self._palettes else (frame,):
             self._container.mux(self._stream.encode(ready))
@@ -127,13 +137,14 @@ class VideoFileWriter:
 
 
 def encode_pieces(pieces: list[Path], out: Path, canvas: Canvas, codec: Codec, muxer: str | None = None,
-                  muxer_options: tuple[tuple[str, str], ...] = ()) -> None:
+                  muxer_options: tuple[tuple[str, str], ...] = (), alpha: bool = False) -> None:
     """The frames of `pieces` (lossless, in order) encoded once into `out` at their own times."""
-    writer = VideoFileWriter(out, canvas, codec, muxer=muxer, muxer_options=muxer_options)
+    writer = VideoFileWriter(out, canvas, codec, muxer=muxer, muxer_options=muxer_options, alpha=alpha)
     for piece in pieces:
         with open_written(piece, LOSSLESS_MUXER) as part:
             for frame in part.decode(video=0):
-                writer.write(frame.to_ndarray(format="rgb24"), round(frame.pts * frame.time_base / canvas.time_base))
+                rgb, kept = split_alpha(frame.to_ndarray(format="rgba" if alpha else "rgb24"), alpha)
+                writer.write(rgb, round(frame.pts * frame.time_base / canvas.time_base), kept)
     writer.close()
 
 
@@ -143,15 +154,17 @@ def written_size(width: int, height: int, codec: Codec) -> tuple[int, int]:
 
 
 class Palettes:
-    """RGB frames → 256-colour frames, each with a palette made for it (FFmpeg's palettegen
-    per frame feeding paletteuse), as a GIF needs: a fixed palette bands a dream's gradients."""
+    """RGB(A) frames → 256-colour frames, each with a palette made for it (FFmpeg's palettegen
+    per frame feeding paletteuse), as a GIF needs: a fixed palette bands a dream's gradients.
+    With `alpha`, one colour is kept clear for the pixels under half opaque."""
 
-    def __init__(self, width: int, height: int, time_base: Fraction) -> None:
+    def __init__(self, width: int, height: int, time_base: Fraction, alpha: bool = False) -> None:
         self._graph = av.filter.Graph()
-        source = self._graph.add_buffer(width=width, height=height, format="rgb24", time_base=time_base)
+        source = self._graph.add_buffer(width=width, height=height, format="rgba" if alpha else "rgb24",
+                                        time_base=time_base)
         split = self._graph.add("split")
         make = self._graph.add("palettegen", "stats_mode=single")
-        use = self._graph.add("paletteuse", "new=1")
+        use = self._graph.add("paletteuse", "new=1:alpha_threshold=128")
         sink = self._graph.add("buffersink")
         source.link_to(split)
         split.link_to(use, 0, 0)

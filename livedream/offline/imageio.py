@@ -59,7 +59,7 @@ def check_dreamable(path: Path, height: int, width: int, min_size: int) -> None:
 # ---- pictures ------------------------------------------------------------------------------
 
 
-def write_photo(path: Path, rgb: np.ndarray) -> None:
-    """Write uint8 RGB to `path` (its kind from the name), atomically."""
+def write_photo(path: Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    """Write uint8 RGB (and its alpha, where given) to `path` (its kind from the name), atomically."""
     check_output(path)
-    write_atomically(path, encode_picture(path.suffix.lower(), rgb))
+    write_atomically(path, encode_picture(path.suffix.lower(), rgb, alpha))

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
-from livedream.media.clips import FFMPEG, ClipInfo
+from livedream.media.clips import ClipInfo
 from livedream.media.keeping import Keeping, plan
-from livedream.media.pictures import read_image
+from livedream.media.pictures import read_picture
 from livedream.media.targets import Target
 from livedream.objective import Objective
 from livedream.offline.imageio import check_dreamable, write_photo
@@ -79,7 +79,7 @@ def octave_timer(octave_count: int) -> OctaveCallback:
 def keeping_said(job: OfflineJob) -> Keeping:
     """What the output keeps of the source beside the picture; what it cannot keep is said in
     one line now, before the dream starts."""
-    keeping = plan(job.source, job.clip, job.target) if job.clip.reader == FFMPEG else Keeping()
+    keeping = plan(job.source, job.clip, job.target)
     for line in (keeping.kept_line(), keeping.lost_line()):
         if line:
             console.print(line, markup=False, soft_wrap=True)  # one line; FFmpeg names its part in [brackets]
@@ -90,7 +90,7 @@ def dream_photo(job: OfflineJob) -> None:
     """Dream the photo `job.source` into `job.output` (the tutorial's octaves and steps)."""
     source, settings, seed = job.source, job.settings, job.seed
     keeping_said(job)
-    rgb = read_image(source)
+    rgb, alpha = read_picture(source, job.clip)
     engine = open_engine(job.model, job.device, settings.tile, objective=job.objective, guide=job.guide,
                          guide_mode=job.guide_mode)
     check_dreamable(source, *rgb.shape[:2], engine.min_size)
@@ -99,5 +99,5 @@ def dream_photo(job: OfflineJob) -> None:
     base = to_nchw(rgb)
     rng = np.random.default_rng(seed)
     detail, _ = dream(engine, base, settings, rng, on_octave=octave_timer(octave_count))
-    write_photo(job.output, to_rgb(dreamed_image(base, detail)))
+    write_photo(job.output, to_rgb(dreamed_image(base, detail)), alpha if job.target.alpha else None)
     console.print(f"wrote {job.output} in {time.perf_counter() - started:.1f} s (seed {seed})")

@@ -214,8 +214,8 @@ def render_chunk(job: RenderJob, info: ClipInfo, chunk: Chunk, dreamer: FrameDre
         if writer is None:
             piece = folder / f"piece-{frame.index:07d}{job.target.piece_suffix}"
             writer = VideoFileWriter(piece.with_name("incomplete-" + piece.name), info.canvas(),
-                                     job.target.piece_codec, job.crf, job.target.piece_muxer)
-        writer.write(picture, frame.pts)
+                                     job.target.piece_codec, job.crf, job.target.piece_muxer, alpha=job.target.alpha)
+        writer.write(picture, frame.pts, frame.alpha)
         on_frame(frame.index)
         if writer.frames_written >= job.segment_frames or frame.index + 1 >= chunk.stop:
             _finish_piece(writer, piece, folder, state, frame.index + 1, dreamer)  # type: ignore[arg-type]
@@ -276,7 +276,7 @@ def stitch(job: RenderJob, chunks: list[Chunk], info: ClipInfo, keeping: Keeping
             join(pieces, job.source, info, keeping, Path(temp), job.target)
         else:
             encode_pieces(pieces, Path(temp), info.canvas(), job.target.codec, job.target.muxer,  # type: ignore[arg-type]
-                          job.target.muxer_options)
+                          job.target.muxer_options, job.target.alpha)
         os.replace(temp, job.output)
     finally:
         Path(temp).unlink(missing_ok=True)
