@@ -66,6 +66,10 @@ class Kind:
         return (f"{self.codec}-{self.pixels}-r{self.rotation}-{sound}-{self.size[0]}x{self.size[1]}-{self.timing}-"
                 f"{self.extras}{self.container}-to{self.output}")
 
+    @property
+    def suffix(self) -> str:
+        return self.container
+
     def output_suffix(self) -> str:
         return self.container if self.output == "same" else self.output
 
@@ -387,3 +391,15 @@ def make_picture(kind: PictureKind, path: Path) -> bool:
     if not ok:
         path.unlink(missing_ok=True)
     return ok
+
+
+def made_table(folder: Path, axes: dict[str, tuple], kind_type, make_file, plain: bool = True) -> list:
+    """The `covering` table of `kind_type`s (Kind, PictureKind), each made by `make_file` in
+    `folder`: [(kind, path)]."""
+
+    def make_one(candidate: dict):
+        kind = kind_type(**candidate)
+        path = folder / f"{len(list(folder.iterdir())):03d}{kind.suffix}"
+        return (kind, path) if make_file(kind, path) else None
+
+    return covering(axes, make_one, plain=plain)

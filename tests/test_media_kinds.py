@@ -24,8 +24,8 @@ from tests.media_kinds import (
     Kind,
     PictureKind,
     brightest_third,
-    covering,
     facts_of,
+    made_table,
     make,
     make_picture,
     upright_picture,
@@ -42,14 +42,7 @@ DREAMED = 5.0
 
 @pytest.fixture(scope="module")
 def table(tmp_path_factory) -> list[tuple[Kind, Path]]:
-    folder = tmp_path_factory.mktemp("kinds")
-
-    def make_one(candidate: dict) -> tuple[Kind, Path] | None:
-        kind = Kind(**candidate)
-        path = folder / f"{len(list(folder.iterdir())):03d}{kind.container}"
-        return (kind, path) if make(kind, path) else None
-
-    return covering(AXES, make_one)
+    return made_table(tmp_path_factory.mktemp("kinds"), AXES, Kind, make)
 
 
 def test_the_table_covers_every_axis_value_ffmpeg_can_make(table) -> None:
@@ -162,14 +155,7 @@ def extras_problems(before: Facts, after: Facts, lost: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def picture_table(tmp_path_factory) -> list[tuple[PictureKind, Path]]:
-    folder = tmp_path_factory.mktemp("picture-kinds")
-
-    def make_one(candidate: dict) -> tuple[PictureKind, Path] | None:
-        kind = PictureKind(**candidate)
-        path = folder / f"{len(list(folder.iterdir())):03d}{kind.suffix}"
-        return (kind, path) if make_picture(kind, path) else None
-
-    return covering(PICTURE_AXES, make_one, plain=False)
+    return made_table(tmp_path_factory.mktemp("picture-kinds"), PICTURE_AXES, PictureKind, make_picture, plain=False)
 
 
 def test_every_picture_kind_dreams_to_its_size_turn_and_transparency_or_is_refused_before_work(

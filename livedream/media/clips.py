@@ -68,6 +68,11 @@ class ClipInfo:
     def canvas(self) -> Canvas:
         return Canvas(self.width, self.height, self.rate, self.time_base)
 
+    @property
+    def frame_ticks(self) -> int:
+        """One frame at the stated rate, in the clip's time base (at least one tick)."""
+        return max(1, round(1 / (self.rate * self.time_base)))
+
 
 @dataclass(frozen=True)
 class ClipFrame:
@@ -223,10 +228,10 @@ def frames(path: Path, info: ClipInfo, start: int = 0) -> Iterator[ClipFrame]:
     their timestamps (frames before `start` are decoded and dropped, so the numbering is always
     the whole clip's)."""
     pictures = _ffmpeg_pictures(path, info) if info.reader == FFMPEG else _opencv_pictures(path)
-    step = max(1, round(1 / (info.rate * info.time_base)))  # one frame at the stated rate
     last: int | None = None
     for index, (pts, pixels) in enumerate(pictures):
-        pts = pts if pts is not None and (last is None or pts > last) else (0 if last is None else last + step)
+        if pts is None or (last is not None and pts <= last):
+            pts = 0 if last is None else last + info.frame_ticks
         last = pts
         if index >= start:
             rgb, alpha = split_alpha(upright(pixels, info.rotation), info.alpha)

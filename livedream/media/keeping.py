@@ -72,7 +72,7 @@ class Keeping:
         parts = [_counted(self.ways, kind) for kind in WORDS]
         encoded = [way for way in self.ways if way.how != COPY]
         parts += [f"{self.kept_chapters} chapter{'s' * (self.kept_chapters != 1)}"] if self.kept_chapters else []
-        parts += [f"tags {', '.join(self.kept_tags)}"] if self.kept_tags else []
+        parts += [f"tags {listed(self.kept_tags)}"] if self.kept_tags else []
         parts = [part for part in parts if part]
         if not parts:
             return None
@@ -81,6 +81,13 @@ class Keeping:
 
     def lost_line(self) -> str | None:
         return f"not kept: {'; '.join(self.lost)}" if self.lost else None
+
+
+def listed(names, most: int = 6) -> str:
+    """Names for a line: the first `most`, then how many more (an MXF file brings a dozen tags)."""
+    names = list(names)
+    more = f" and {len(names) - most} more" if len(names) > most else ""
+    return ", ".join(names[:most]) + more
 
 
 def _counted(ways: tuple[Way, ...], kind: str) -> str:
@@ -133,7 +140,7 @@ def _nowhere(streams: list[av.stream.Stream], chapters: list, tags: dict, target
     """Everything but the picture, when the output holds pictures only."""
     what = [_name(stream) for stream in streams]
     what += [f"{len(chapters)} chapters"] if chapters else []
-    what += [f"tags {', '.join(tags)}"] if tags else []
+    what += [f"tags {listed(tags)}"] if tags else []
     if not what:
         return ()
     return (f"{', '.join(what)} ({target.path.suffix or target.path.name} holds pictures only; "
@@ -152,10 +159,9 @@ def _scratch_piece(folder: Path, clip: ClipInfo, target: Target) -> Path:
     piece = folder / ("piece" + target.piece_suffix)
     writer = VideoFileWriter(piece, Canvas(TRY_CANVAS, TRY_CANVAS, clip.rate, clip.time_base), target.piece_codec,
                              muxer=target.piece_muxer)
-    step = max(1, round(1 / (clip.rate * clip.time_base)))
     black = np.zeros((TRY_CANVAS, TRY_CANVAS, 3), np.uint8)
     for index in range(2):
-        writer.write(black, index * step)
+        writer.write(black, index * clip.frame_ticks)
     writer.close()
     return piece
 
@@ -226,13 +232,13 @@ def _read_back(scratch: Path, keeping: Keeping, streams: list[av.stream.Stream],
             own = {key: value for key, value in carried_tags(source_stream.metadata).items() if tags.get(key) != value}
             dropped = _dropped(own, written_streams[position].metadata)  # a copy of the container's tag is kept there
             if dropped:
-                lost.append(f"{', '.join(dropped)} of {_name(source_stream)} ({where} has no place for them)")
+                lost.append(f"{listed(dropped)} of {_name(source_stream)} ({where} has no place for them)")
     if chapters and keeping.chapters and kept_chapters < len(chapters):
         lost.append(f"{len(chapters) - kept_chapters} of {len(chapters)} chapters ({where} has no chapters)")
     kept_tags = tuple(key for key in tags if key.lower() in written_tags)
     dropped_tags = [key for key in tags if key.lower() not in written_tags] if keeping.tags else []
     if dropped_tags:
-        lost.append(f"tags {', '.join(dropped_tags)} ({where} has no place for them)")
+        lost.append(f"tags {listed(dropped_tags)} ({where} has no place for them)")
     return Keeping(keeping.ways, keeping.chapters, keeping.tags, tuple(lost), kept_chapters, kept_tags)
 
 

@@ -138,14 +138,13 @@ def _refusal(target: Target, clip: ClipInfo, crf: int) -> str | None:
     None when they can: the muxer, the encoder and the size all answer in a scratch folder."""
     black = np.zeros((clip.height, clip.width, 3), np.uint8)
     clear = np.zeros((clip.height, clip.width), np.uint8) if target.alpha else None
-    step = max(1, round(1 / (clip.rate * clip.time_base)))
     with tempfile.TemporaryDirectory(prefix="livedream-try-") as folder:
         scratch = Path(folder) / ("try" + target.path.suffix)
         try:
             writer = VideoFileWriter(scratch, clip.canvas(), target.codec, crf, target.muxer,  # type: ignore[arg-type]
                                      target.muxer_options, target.alpha)
             for index in range(TRIAL_FRAMES):
-                writer.write(black, index * step, clear)
+                writer.write(black, index * clip.frame_ticks, clear)
             writer.close()
         except EncoderRefused as refused:
             return refused.reason
