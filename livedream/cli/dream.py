@@ -117,27 +117,25 @@ def input_path(args: argparse.Namespace) -> Path:
 def run_dream(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     source = input_path(args)
-    clip = check_input(source)
-    video = clip.moving
-    check_output(args.output, source)
-    seed = args.seed if args.seed is not None else secrets.randbelow(2**31)
     chunk = parse_chunk(args.chunk) if args.chunk else None
     if chunk and (args.workers > 1 or args.ray):
         raise UserError("--chunk renders one chunk here; drop --workers / --ray (the farm manager runs the others)")
-    if (args.resume or chunk or args.workers > 1 or args.ray or args.dream_height) and not video:
-        raise UserError("--resume, --workers, --ray, --chunk and --dream-height are for videos; the input is one picture")
-    target = target_for(args.output, clip, args.codec, args.crf)
     if chunk and args.seed is None:
         raise UserError("--chunk needs the same --seed N in every chunk's run, so the chunks match; add --seed")
-    if args.resume and args.seed is None:
-        seed = saved_seed(args.output)
     objective = parse_objective(args.objective) if args.objective is not None else None
     visitor_objective = parse_visitor_objective(args.visitor_objective or "")
+    if args.guide is not None:
+        read_image(args.guide)  # a missing or unreadable guide is named before any work
+    clip = check_input(source)  # after the checks that cost nothing: a clip is decoded once to count its frames
+    check_output(args.output, source)
+    video = clip.moving
+    if (args.resume or chunk or args.workers > 1 or args.ray or args.dream_height) and not video:
+        raise UserError("--resume, --workers, --ray, --chunk and --dream-height are for videos; the input is one picture")
     if (args.where != "all" or visitor_objective) and not video:
         raise UserError("--where and --visitor-objective are for videos: the room is learned from the frames where "
                         "nobody moves; the input is one picture")
-    if args.guide is not None:
-        read_image(args.guide)  # a missing or unreadable guide is named before any work
+    target = target_for(args.output, clip, args.codec, args.crf)
+    seed = args.seed if args.seed is not None else saved_seed(args.output) if args.resume else secrets.randbelow(2**31)
     job = OfflineJob(source, args.output, args.model, args.device, settings, seed, clip, target,
                      half_life=args.half_life, frame_steps=args.frame_steps, crf=args.crf,
                      segment_frames=args.piece_frames, warmup=args.warmup, resume=args.resume, workers=args.workers,
