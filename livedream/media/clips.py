@@ -95,7 +95,7 @@ def ffmpeg_reason(error: BaseException) -> str:
     _, found, logged = text.partition("last error log: ")
     if found:
         return logged.strip()
-    return getattr(error, "strerror", None) or text
+    return error.strerror if isinstance(error, av.error.FFmpegError) and error.strerror else text
 
 
 class _Unreadable(Exception):

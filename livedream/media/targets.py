@@ -109,22 +109,25 @@ def _video_target(path: Path, clip: ClipInfo, codec_name: str | None, crf: int, 
     if codec_name is None:
         # A clip with transparency goes first to a codec that keeps it (ProRes 4444 in .mov).
         for codec in sorted(CODECS.values(), key=lambda codec: clip.alpha and codec.alpha_format is None):
-            target = Target(path, VIDEO, codec, muxer, alpha=clip.alpha and codec.alpha_format is not None)
+            target = _video(path, codec, muxer, clip)
             if _refusal(target, clip, crf) is None:
                 return target
         raise UserError(f"FFmpeg writes none of {', '.join(CODECS)} into {where} here; {MOVING_HINT}")
-    codec = CODECS[codec_name]
-    target = Target(path, VIDEO, codec, muxer, alpha=clip.alpha and codec.alpha_format is not None)
+    target = _video(path, CODECS[codec_name], muxer, clip)
     refusal = _refusal(target, clip, crf)
     if refusal is None:
         return target
-    others = [name for name, codec in CODECS.items()
-              if name != codec_name and _refusal(Target(path, VIDEO, codec, muxer), clip, crf) is None]
-    homes = [suffix for suffix in VIDEO_SUFFIXES if suffix != path.suffix.lower()
-             and _refusal(Target(path.with_suffix(suffix), VIDEO, target.codec, muxer_of(path.with_suffix(suffix))),
-                          clip, crf) is None]
+    others = [name for name, other in CODECS.items()
+              if name != codec_name and _refusal(_video(path, other, muxer, clip), clip, crf) is None]
+    homes = [suffix for suffix in VIDEO_SUFFIXES if suffix != path.suffix.lower() and _refusal(
+        _video(path.with_suffix(suffix), target.codec, muxer_of(path.with_suffix(suffix)), clip), clip, crf) is None]
     fixes = [f"use --codec {others[0]}"] * bool(others) + [f"write {' or '.join(homes)} for {codec_name}"] * bool(homes)
     raise UserError(f"FFmpeg cannot write {codec_name} into {where} ({refusal}); {', or '.join(fixes) or MOVING_HINT}")
+
+
+def _video(path: Path, codec: Codec, muxer: str | None, clip: ClipInfo) -> Target:
+    """`path` as a video in `codec`, with the clip's transparency where the codec has it."""
+    return Target(path, VIDEO, codec, muxer, alpha=clip.alpha and codec.alpha_format is not None)
 
 
 def _try(target: Target, clip: ClipInfo, crf: int) -> None:
