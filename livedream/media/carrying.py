@@ -32,8 +32,6 @@ Timed = tuple[float, int, av.Packet]  # (seconds, the stream's place in the merg
 class Carrier(Protocol):
     """One source stream's way into the output."""
 
-    how: str  # COPY or the encoder's name
-
     def packets(self, source: av.container.InputContainer) -> Iterator[Timed]:
         """The output stream's packets, keyed by time (`source` is opened afresh for the join)."""
         ...
@@ -72,8 +70,6 @@ def restamped(packets: Iterator[av.Packet], stream: av.stream.Stream, order: int
 class Copied:
     """The stream's packets, as they are."""
 
-    how = COPY
-
     def __init__(self, output: av.container.OutputContainer, source_stream: av.stream.Stream, order: int) -> None:
         self._out = output.add_stream_from_template(source_stream)
         label_like(self._out, source_stream)
@@ -98,7 +94,6 @@ class SoundEncoded:
         self._out.format = codec.audio_formats[0].name if codec.audio_formats else "fltp"
         label_like(self._out, source_stream)
         self._out.codec_context.open()  # before the first packet: the muxer's header needs it
-        self.how = encoder
         self._index, self._order = source_stream.index, order
         self._resampler = av.AudioResampler(format=self._out.format, layout=self._out.layout, rate=rate)
 
@@ -147,7 +142,6 @@ class SubtitlesConverted:
         self._out.codec_context.time_base = source_stream.time_base
         self._out.codec_context.open()
         label_like(self._out, source_stream)
-        self.how = encoder
         self._index, self._order = source_stream.index, order
 
     def packets(self, source: av.container.InputContainer) -> Iterator[Timed]:
