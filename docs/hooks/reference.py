@@ -1,9 +1,11 @@
-"""The docs' generated parts: the OSC address table, the key table and the config reference,
-made when the site is built from the code that owns each list, so a page cannot drift from it.
+"""The docs' generated parts: the OSC address table, the key table, the config reference and
+the package extras, made when the site is built from the code (and files) that own each list,
+so a page cannot drift from it.
 
-mkdocs calls `on_page_markdown` (mkdocs.yml: `hooks:`); a page asks for a part with a line
+MkDocs calls `on_page_markdown` (mkdocs.yml: `hooks:`); a page asks for a part with a line
 `<!-- generated: NAME -->`. The code owns the lists (addresses, their types and ranges; keys;
-config sections, keys, defaults and allowed values; config.toml's one-line comments); this file
+config sections, keys, defaults and allowed values; config.toml's one-line comments;
+pyproject.toml's extras and their comments); this file
 owns only the words of the OSC table's effect column, and the build fails when an address has
 no words here or words here name an address the code no longer has. `tests/test_docs.py`
 imports this file too.
