@@ -47,6 +47,7 @@ class DocsError(Exception):
 # comes from the code unless a text is given here (for a value OSC types cannot say).
 OSC_WORDS: dict[str, tuple[str | None, str]] = {
     "strength": (None, "step size of one ascent step"),
+    "gradient_norm": (None, "how a step normalises its gradient ([the look](live.md#the-look))"),
     "steps": (None, "ascent steps per octave per frame"),
     "octaves": (None, "octaves per frame"),
     "octave_scale": (None, "size ratio between octaves"),
