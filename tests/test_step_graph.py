@@ -12,6 +12,7 @@ from livedream.export.backward import AscentSteps, DreamGradient  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015  # noqa: E402
 from livedream.pipeline.dream import STD_EPSILON  # noqa: E402
+from livedream.runtime.devices import CPU  # noqa: E402
 from livedream.runtime.engine import NO_VISITORS, Engine  # noqa: E402
 from livedream.runtime.runners import StepRunner  # noqa: E402
 from tests.chains import chain_bound, host_chain, relative_l2, valid_drift  # noqa: E402
@@ -166,7 +167,7 @@ def test_fp16_gradient_agrees_with_fp32_in_direction(graphs):
     grads = {}
     for name in ("gradient", "fp16"):
         try:
-            session = ort.InferenceSession(str(graphs[name]), providers=["CPUExecutionProvider"])
+            session = ort.InferenceSession(str(graphs[name]), providers=[CPU])
         except Exception as error:  # pragma: no cover - depends on the ORT build
             pytest.skip(f"this onnxruntime cannot run float16 graphs on the CPU: {error}")
         grads[name] = session.run(["gradient"], {"image": image, **default_objective(session)})[0].astype(np.float64).ravel()

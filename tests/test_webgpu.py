@@ -26,7 +26,7 @@ from livedream.export.frame import FrameDream  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015  # noqa: E402
 from livedream.manifest import SHARPEN_GRAPH  # noqa: E402
-from livedream.runtime.devices import WebGpuAdapter, find_webgpu  # noqa: E402
+from livedream.runtime.devices import CPU, WebGpuAdapter, find_webgpu  # noqa: E402
 from livedream.runtime.engine import NO_VISITORS, CpuThreads, Engine, open_session  # noqa: E402
 from livedream.runtime.runners import FrameRunner, StepRunner  # noqa: E402
 from livedream.testing.gpu_check import cosine_and_relative  # noqa: E402
@@ -104,7 +104,7 @@ def test_the_runtime_runs_a_graph_whole_on_webgpu_or_not_at_all(adapter, graphs,
 
 def test_the_webgpu_gradient_equals_the_cpu_providers(adapter, graphs) -> None:
     webgpu = open_whole(graphs[True], adapter, SIZE)
-    cpu = ort.InferenceSession(str(graphs[False]), providers=["CPUExecutionProvider"])
+    cpu = ort.InferenceSession(str(graphs[False]), providers=[CPU])
     image = np.random.default_rng(1).random((1, 3, SIZE["height"], SIZE["width"]), np.float32) * 2 - 1
     feed = {"image": image, **default_objective(cpu)}
     loss, gradient, *_ = webgpu.run(None, feed)

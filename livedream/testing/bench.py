@@ -104,8 +104,9 @@ def graph_unavailable(model: str, device: str) -> str | None:
     import onnxruntime as ort
 
     from livedream.manifest import read_manifest
+    from livedream.runtime.devices import CUDA
 
-    if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+    if device == "cuda" and CUDA not in ort.get_available_providers():
         return "onnxruntime has no CUDA provider"
     if model not in read_manifest(default_models_dir()):
         return f"graph {model!r} not exported (livedream export{' --fp16' if 'fp16' in model else ''})"
