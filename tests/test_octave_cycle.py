@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from livedream.live.app import LiveApp
-from livedream.live.schedule import DreamPlan, OctaveCycle, mean_area_share, octave_factors
+from livedream.live.schedule import DreamPlan, DreamSchedule, OctaveCycle, cycle_cost
 from livedream.params import Params
-from livedream.pipeline.dreamer import LiveDreamer
+from livedream.pipeline.dreamer import LiveDreamer, octave_steps
 from livedream.runtime.engine import NO_VISITORS
 from tests.conftest import as_model, models_of
 from tests.test_two_rates import DREAM, NumberedSource, ShownLevels, display, worker_threads
@@ -24,15 +24,25 @@ CYCLE = dataclasses.replace(DREAM, dream_height=135, dream_width=180, octaves=3,
 
 def test_the_cycle_visits_every_octave_coarsest_first_and_starts_over_when_octaves_change():
     cycle = OctaveCycle()
-    assert [cycle.next_plan(CYCLE).octave for _ in range(7)] == [0, 1, 2, 0, 1, 2, 0]
+    assert [cycle.next_octave(CYCLE) for _ in range(7)] == [0, 1, 2, 0, 1, 2, 0]
     two = dataclasses.replace(CYCLE, octaves=2)
-    assert [cycle.next_plan(two).octave for _ in range(3)] == [0, 1, 0]
-    assert cycle.next_plan(dataclasses.replace(CYCLE, octaves=1)) == DreamPlan(None)
+    assert [cycle.next_octave(two) for _ in range(3)] == [0, 1, 0]
+    assert cycle.next_octave(dataclasses.replace(CYCLE, octaves=1)) is None
+    schedule = DreamSchedule()
+    assert [schedule.next_plan(CYCLE, None, t) for t in range(4)] == [DreamPlan(o) for o in (0, 1, 2, 0)]
 
 
-def test_a_cycle_costs_its_octaves_mean_area():
-    assert octave_factors(CYCLE) == pytest.approx([1 / 1.69, 1 / 1.3, 1.0])
-    assert mean_area_share(CYCLE) == pytest.approx((1 / 1.69**2 + 1 / 1.3**2 + 1) / 3)
+def octave_factors(params: Params) -> list[float]:
+    return [params.octave_scale ** -(params.octaves - 1 - octave) for octave in range(params.octaves)]
+
+
+def test_a_coarse_octave_takes_more_steps_and_a_cycle_costs_their_areas():
+    """1 step at full size: 0.77 of the sides takes 1 / 0.77 → 1 step, 0.59 takes 1.69 → 2."""
+    assert [octave_steps(CYCLE, octave) for octave in range(3)] == [2, 1, 1]
+    sides = [(int(135 * f), int(180 * f)) for f in octave_factors(CYCLE)]
+    areas = [h * w / (135 * 180) for h, w in sides]
+    assert cycle_cost(CYCLE) == pytest.approx((2 * areas[0] + areas[1] + areas[2]) / 3)
+    assert cycle_cost(dataclasses.replace(CYCLE, octaves=1, steps=3)) == 3
 
 
 class RecordingEngine:
@@ -87,10 +97,11 @@ def test_cycling_octaves_keeps_the_shown_rate_and_every_dream_is_whole(tmp_path)
                   show_fps=60)
     with app:
         stats = app.run(max_seconds=2.5)
-    sizes = [image.shape[2:] for image in engine.images]
+    sizes = [image.shape[2:] for image in engine.images]  # one per gradient step
     print(f"{stats.frames} frames shown, {app.worker.dreams} dreams at {sizes}, {app.dreamed} taken")
     assert stats.frames > 10 * max(1, app.worker.dreams)
     expected = [(int(CYCLE.dream_height * f), int(CYCLE.dream_width * f)) for f in octave_factors(CYCLE)]
-    assert len(sizes) >= 3 and sizes[:3] == expected
+    steps = [octave_steps(CYCLE, octave) for octave in range(3)]
+    assert sizes[:sum(steps)] == [size for size, count in zip(expected, steps) for _ in range(count)]
     assert app.dreamed >= app.worker.dreams - 1 >= 2  # every finished dream but the one in flight was taken
     assert not worker_threads()

@@ -33,7 +33,7 @@ from livedream.live.hours import OpeningHours
 from livedream.live.hud import HudStats, LoopState, banner_text, compose_hud
 from livedream.live.keys import KeyActions, PresetRecall, Recording, Request, remote_actions
 from livedream.live.models import ModelSet
-from livedream.live.schedule import OctaveCycle
+from livedream.live.schedule import DreamSchedule
 from livedream.live.screenshots import Screenshots
 from livedream.live.stats import (
     FpsMeter,
@@ -119,7 +119,7 @@ class LiveApp:
         self.budget = budget or FrameBudget(0, models.guard.min_size)
         self.times, self.counters, self.fps, self.frame_clock = StageTimes(), SourceCounters(), FpsMeter(), FrameClock()
         self.dream_rate = FpsMeter()  # finished dreams per second
-        self.octaves = OctaveCycle()  # which octave of the pyramid each dream visits
+        self.plans = DreamSchedule()  # what each dream visits: an octave, the whole frame or the visitors' box
         self.paused, self.frames, self.dreamed = False, 0, 0  # dreamed: finished dreams taken into the picture
         self.show_ms = 1000.0 / show_fps if show_fps > 0 else 0.0
         self.screenshots = Screenshots(Path(display.cfg.screenshot_dir), disk)
@@ -314,7 +314,7 @@ class LiveApp:
         if not self.deepen and self._last_offer == (index, effective):
             return
         job = DreamJob(index, now, effective, self.frame_clock.tick(now), self._fresh,
-                       self.octaves.next_plan(effective))
+                       self.plans.next_plan(effective, None, now))
         self._fresh = False
         self._last_offer = (index, effective)
         self.worker.offer(image, job, self.models.guard.run_frame, self.overlay.offered())
@@ -334,7 +334,8 @@ class LiveApp:
         self.overlay.take(dream)
         self.dream_rate.frame_started(time.perf_counter())
         self.times.record("dream", dream.dream_ms)
-        self.budget.record(dream.dream_ms, self.params)
+        if dream.whole:  # the budget holds whole-frame dreams to their time; a box's is a fraction of it
+            self.budget.record(dream.dream_ms, self.params)
         self._dream_size = dream.base_rgb.shape[:2]
         self._visitors = dream.visitors
         self.dreamed += 1

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from livedream.live.schedule import mean_area_share
+from livedream.live.schedule import cycle_cost
 from livedream.params import PARAM_RANGES, Params
 from livedream.runtime.cost import StepCost
 
@@ -96,9 +96,9 @@ class FrameBudget:
     def predicted_ms(self, effective: Params) -> float:
         """Dream time the measured step cost predicts for `effective`: a dream of the octave cycle
         (`live.schedule`) on average."""
-        megapixels = effective.dream_height * effective.dream_width / 1e6 * mean_area_share(effective)
+        megapixels = effective.dream_height * effective.dream_width / 1e6
         ms_per_mpx = self.cost.ms_per_mpx if self.cost is not None else 0.0
-        return self.OTHER_WORK_MS + ms_per_mpx * megapixels * max(1, effective.steps)
+        return self.OTHER_WORK_MS + ms_per_mpx * megapixels * max(1.0, cycle_cost(effective))
 
     def _rungs(self, params: Params) -> list[tuple[int, int]]:
         steps_rungs = [(cut, 0) for cut in range(max(1, params.steps))]

@@ -1,41 +1,65 @@
-"""What the next live dream visits: one octave of the pyramid, coarsest first, in turn.
+"""What the next live dream visits: one octave of the pyramid in turn, and the visitors first.
 
 Large DeepDream motifs (eyes, faces, animals) are drawn at the coarse octaves: a picture dreamed
 at one scale carries fine texture that a judge at half size no longer sees. A still dreams every
 octave, coarsest first; live, a CPU affords about one dream a second, so successive dreams
 cycle through the pyramid instead, each at one scale and starting from the carried detail
 resampled to it (`pipeline.dream`'s `octave`), each handing back a full-size detail that the
-overlay lays over the frames as before. A coarse octave costs its area's share of the full one
-(0.35x of the sides: 0.12x), so a cycle costs little more than its finest dream and the motifs
-come for the price of the texture. Measured on the demo (tools/look.py, README: the look).
+overlay lays over the frames as before. A coarse octave's step costs its area's share of a full
+one (0.59x of the sides: 0.35x), so even with the extra steps it takes
+(`pipeline.dreamer.octave_steps`) a cycle costs less than its finest dream twice, and the
+motifs come for the price of the texture. Measured on the demo (docs: the look).
 
-A path that dreams every octave in one run (a multi-octave GPU frame graph) ignores the octave.
+The visitor first. An installation exists for the moment a visitor sees themselves dreamed,
+and a whole-frame dream on a CPU takes most of a second: a walker would get new detail once a
+stride, and none for the first seconds of a visit. So while visitors are there, dreams of their
+box (plus a margin, `pipeline.boxdream`) come between whole-frame dreams: the box is a fraction
+of the frame, so it dreams several times a second, and the carry moves its detail with them
+while the room deepens at its own pace (a whole frame at least every ROOM_EVERY_S). With
+nobody there every dream is of the whole frame, as before. Where the room does not dream
+(`where = "visitors"`) every dream is of the box; where the visitors do not (`"room"`) none
+is. A feedback that moves the carried dream (zoom, turn, shift) moves all of it, so it
+dreams whole frames only.
+
+A path that dreams every octave of the whole frame in one run (a multi-octave GPU frame
+graph: a device that dreams every shown frame) ignores the octave and the box.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from livedream.params import Params
+from livedream.params import Params, per_frame
+from livedream.pipeline.boxdream import Box
+from livedream.pipeline.dream import octave_sizes
+from livedream.pipeline.dreamer import ascent_settings
+from livedream.pipeline.visitors import Visitors
+
+ROOM_EVERY_S = 2.0  # while visitors are there, the room still gets a whole-frame dream this often
 
 
 @dataclass(frozen=True)
 class DreamPlan:
-    """One dream's share of the cycle: the octave it visits (0 = the coarsest of `Params.octaves`;
-    None = every octave in the one dream)."""
+    """One dream's share of the schedule: the octave it visits (0 = the coarsest of
+    `Params.octaves`; None = every octave in the one dream) and the part of the frame it
+    dreams (the visitors' box, or None: the whole frame)."""
 
     octave: int | None = None
+    box: Box | None = None
 
 
-def octave_factors(params: Params) -> list[float]:
-    """Each octave's size as a share of the dream's sides, coarsest first (the last is 1)."""
-    return [params.octave_scale ** -(params.octaves - 1 - octave) for octave in range(params.octaves)]
-
-
-def mean_area_share(params: Params) -> float:
-    """What a dream of the cycle costs on average, as a share of a dream at the full size."""
-    factors = octave_factors(params)
-    return sum(factor**2 for factor in factors) / len(factors)
+def cycle_cost(params: Params) -> float:
+    """What a dream of the octave cycle costs on average, in gradient steps at the full dream size
+    (a coarse octave's step costs its area's share: `pipeline.dreamer.octave_steps`)."""
+    if params.octaves == 1:
+        return float(params.steps)
+    height, width = params.dream_height, params.dream_width
+    costs = []
+    for octave in range(params.octaves):
+        settings = ascent_settings(params, octave)
+        (h, w), = octave_sizes(height, width, settings, min_size=1)
+        costs.append(settings.steps * h * w / (height * width))
+    return sum(costs) / len(costs)
 
 
 class OctaveCycle:
@@ -45,11 +69,38 @@ class OctaveCycle:
         self._turn = 0
         self._octaves = 1
 
-    def next_plan(self, params: Params) -> DreamPlan:
+    def next_octave(self, params: Params) -> int | None:
         if params.octaves != self._octaves:
             self._octaves, self._turn = params.octaves, 0
         if params.octaves == 1:
-            return DreamPlan()
+            return None
         octave = self._turn % params.octaves
         self._turn += 1
-        return DreamPlan(octave)
+        return octave
+
+
+class DreamSchedule:
+    """What each dream visits: the visitors' box between whole frames, each with its own octave cycle."""
+
+    def __init__(self) -> None:
+        self._whole = OctaveCycle()
+        self._box = OctaveCycle()
+        self._room_at: float | None = None  # when the room last got a whole-frame dream
+
+    def next_plan(self, params: Params, visitors: Visitors | None, now: float) -> DreamPlan:
+        """The next dream's plan, at `now` on the loop's clock, for this frame's `visitors`."""
+        box = visitors_box(params, visitors)
+        room_due = self._room_at is None or now - self._room_at >= ROOM_EVERY_S
+        if box is not None and (params.where.room == 0.0 or not room_due):
+            return DreamPlan(self._box.next_octave(params), box)
+        self._room_at = now
+        return DreamPlan(self._whole.next_octave(params))
+
+
+def visitors_box(params: Params, visitors: Visitors | None) -> Box | None:
+    """The box around every visitor, when a dream of it alone is what `params` asks for."""
+    moves = not per_frame(params, 1.0).feedback.is_identity
+    if visitors is None or not visitors.boxes or params.where.visitors == 0.0 or moves:
+        return None
+    x0s, y0s, x1s, y1s = zip(*visitors.boxes)
+    return min(x0s), min(y0s), max(x1s), max(y1s)

@@ -80,7 +80,7 @@ class DreamSlot:
             self._count += 1
             self._published = slot
             self._dream = FinishedDream(base_copy, detail_copy, job.index, self._count, job.offered_at, dream_ms,
-                                        visitors)
+                                        visitors, job.plan.box is None)
 
     def newest(self) -> FinishedDream | None:
         """The newest finished dream (the same object until a newer one is published)."""

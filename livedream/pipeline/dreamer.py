@@ -22,6 +22,7 @@ import numpy as np
 from livedream.errors import UserError
 from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
+from livedream.pipeline.boxdream import Box, BoxDreams, box_region
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at
 from livedream.pipeline.images import bytes_from_unit, unit_from_bytes
@@ -54,14 +55,14 @@ class StageTimings:
 
 def ascent_settings(params: Params, octave: int | None = None) -> AscentSettings:
     """The dream loop's settings for one live frame: every octave of `params`, or only `octave`
-    (0 = the coarsest; `live.schedule` cycles them across dreams).
+    (0 = the coarsest; `live.schedule` cycles them across dreams) with its steps (`octave_steps`).
 
     A live frame is dreamed as one tile and without the random roll: the roll exists to
     hide tile seams, and on a single tile it would only move the wrap-around seam into the
     picture. One tile also lets a step graph keep the image on the GPU between steps.
     """
     return AscentSettings(
-        steps=params.steps,
+        steps=params.steps if octave is None else octave_steps(params, octave),
         step_size=params.strength,
         octaves=params.octaves,
         octave_scale=params.octave_scale,
@@ -70,6 +71,17 @@ def ascent_settings(params: Params, octave: int | None = None) -> AscentSettings
         gradient_norm=params.gradient_norm,
         octave=octave,
     )
+
+
+def octave_steps(params: Params, octave: int) -> int:
+    """A live dream of one octave takes `params.steps` divided by the octave's share of the
+    sides (rounded): a coarse octave's pixel is larger, and the motifs it is there for need the
+    extra steps, while its dream still costs less than a full-size one (steps x share). Measured
+    on the demo with the Laplacian gradient at 0.59 of the sides (tools/look.py's judge, 2 steps
+    at full size): 2 coarse steps carry 0.55 of a still's motifs at half size, 3 steps 0.62
+    (0.83 at full size), 4 steps 0.90 (but 0.61 at full size: the coarse motifs swamp the texture)."""
+    share = params.octave_scale ** -(params.octaves - 1 - octave)
+    return max(params.steps, round(params.steps / share))
 
 
 class DreamPath(Enum):
@@ -102,6 +114,7 @@ class LiveDreamer:
         self._workspace: dict = {}  # the dream's scratch buffers, one set per size
         self._device_runner: FrameDreaming | None = None  # the runner that dreamed the last frame
         self._composer = SharpComposer()  # dream small, show sharp
+        self._boxes = BoxDreams()  # the visitors' box, dreamed between whole frames (`live.schedule`)
         self._guide: Guide | None = None  # the features of `Params.guide`, read once per guide
         self._visitor_model = VisitorMask()
         self.visitors = Visitors(None, VisitorState.LEARNING)  # the last frame's, for the HUD
@@ -158,6 +171,7 @@ class LiveDreamer:
     def dream_detail(
         self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, carried: Carried | None = None,
         should_stop: StopCheck | None = None, frame_s: float = NOMINAL_FRAME_S, octave: int | None = None,
+        box: Box | None = None, visitors: Visitors | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The live worker's dream of `frame_rgb`: (the frame at the dream size, uint8 RGB; the
         dream's detail there, dream − frame in grey levels, int16), so the show loop can carry
@@ -168,26 +182,31 @@ class LiveDreamer:
         motion frame by frame) and how far it is trusted; the dream starts from it, faded by
         one dream's share of the half-life and moved by the feedback. None: from nothing. On
         a frame graph the detail stays on the device and the graph carries it itself. `octave`:
-        dream only that octave of the pyramid (`ascent_settings`), None: all of them."""
+        dream only that octave of the pyramid (`ascent_settings`), None: all of them. `box`: dream
+        only the visitors' box (`pipeline.boxdream`); the rest keeps the carried detail as it is.
+        `visitors`: this frame's, as the show loop found them; None: the dreamer's own mask
+        finds them."""
         settings = None if octave is None else ascent_settings(params, octave)
-        dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, settings, None, carried)
+        dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, settings, None, carried, box, visitors)
         np.subtract(dreamed, self._base_rgb, out=self._detail_small, dtype=np.int16)
         return self._base_rgb, self._detail_small
 
     def _dream(
         self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, should_stop: StopCheck | None,
         frame_s: float, settings: AscentSettings | None, shown_rgb: np.ndarray | None, carried: "Carried | None | str",
+        box: Box | None = None, visitors: Visitors | None = None,
     ) -> np.ndarray:
         """The dream at the dream size (uint8 RGB), or on the frame graph with `shown_rgb` the
         picture the device made sharp at `shown_rgb`'s size. `carried`: OWN_CARRY (this
-        dreamer's previous dream, moved by its own flow) or what `dream_detail` takes."""
+        dreamer's previous dream, moved by its own flow) or what `dream_detail` takes; `box`
+        and `visitors` as `dream_detail` takes them."""
         feedback = per_frame(params, frame_s)
         started = time.perf_counter()
         aim = self._aim(params)
         model = model.aimed(aim, self._guide_of(params.guide, model))
         self._ensure_size(params.dream_height, params.dream_width)
         self._resize_into_base_rgb(frame_rgb)
-        self.visitors = self._visitor_model.update(self._base_rgb, frame_s)
+        self.visitors = visitors if visitors is not None else self._visitor_model.update(self._base_rgb, frame_s)
         mask = self.visitors.mask if aim.uses_mask else None
         path = choose_path(params, model)
         if path is DreamPath.FRAME_GRAPH:
@@ -197,22 +216,31 @@ class LiveDreamer:
         unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
 
+        region = None if box is None or carried is OWN_CARRY or carried is None else box_region(
+            box, *self._size, model.min_size)  # type: ignore[misc]
         if carried is OWN_CARRY:
             start = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback)
             confidence = self._warper.confidence
-        else:
-            start, confidence = self._start_from(carried, feedback)  # type: ignore[arg-type]
+        else:  # a box dream fades only its region: the rest is not dreamed again
+            start, confidence = self._start_from(carried, feedback, 1.0 if region else feedback.decay)  # type: ignore[arg-type]
         if start is not None and aim.gains != (1.0, 1.0):
             start *= self._region_gain(mask, aim.gains)  # the frame graph's `pixel_gain`, on the host
         flowed = time.perf_counter()
 
         stepper = model.step_runner if path is DreamPath.STEP_GRAPH else None
-        self._detail, self.loss = dream(
-            model.engine, self._base, settings or ascent_settings(params), self._rng, start,
-            workspace=self._workspace, stepper=stepper, should_stop=should_stop, mask=mask,
-        )
-        if start is not None and self._warper.occlusion:
-            self._catch_up(start, confidence)
+        if region is not None and start is not None:
+            full_mask = None if mask is None else mask_at(mask, *self._size, self._workspace)  # type: ignore[misc]
+            self.loss = self._boxes.dream(model.engine, self._base, start, confidence if self._warper.occlusion else None,
+                                          region, feedback.decay, settings or ascent_settings(params), self._rng,
+                                          stepper, should_stop, full_mask)
+            self._detail = start
+        else:
+            self._detail, self.loss = dream(
+                model.engine, self._base, settings or ascent_settings(params), self._rng, start,
+                workspace=self._workspace, stepper=stepper, should_stop=should_stop, mask=mask,
+            )
+            if start is not None and self._warper.occlusion:
+                self._catch_up(start, confidence)
         dreamed = time.perf_counter()
 
         self._compose_output()
@@ -249,9 +277,10 @@ class LiveDreamer:
         )
         return shown
 
-    def _start_from(self, carried: Carried | None, feedback: FrameFeedback) -> tuple[np.ndarray | None, np.ndarray]:
+    def _start_from(self, carried: Carried | None, feedback: FrameFeedback,
+                    decay: float) -> tuple[np.ndarray | None, np.ndarray]:
         """The show loop's carried detail as this dream's start: NCHW in [-1, 1] units, faded by
-        `feedback.decay` and moved by its zoom, rotation and shift; and its confidence."""
+        `decay` and moved by the feedback's zoom, rotation and shift; and its confidence."""
         if carried is None or feedback.decay <= 0:
             return None, self._lag
         detail, confidence = carried
@@ -263,7 +292,7 @@ class LiveDreamer:
             matrix = inverse_feedback_matrix(height, width, feedback.feedback)
             cv2.warpAffine(detail, matrix, (width, height), dst=moved, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        np.multiply(moved.transpose(2, 0, 1)[None], feedback.decay / 127.5, out=self._carried)
+        np.multiply(moved.transpose(2, 0, 1)[None], decay / 127.5, out=self._carried)
         return self._carried, confidence
 
     def _catch_up(self, carried: np.ndarray, confidence: np.ndarray) -> None:

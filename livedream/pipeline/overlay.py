@@ -41,6 +41,7 @@ class FinishedDream:
     offered_at: float  # when the loop offered its frame, on the loop's clock: the dream's age counts from here
     dream_ms: float  # how long the dream took
     visitors: str = ""  # what the visitor mask saw (`Visitors.summary`), for the HUD
+    whole: bool = True  # the whole frame was dreamed (False: only the visitors' box)
 
 
 class Chain:
