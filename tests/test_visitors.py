@@ -21,7 +21,15 @@ from livedream.pipeline.visitors import (
     VisitorState,
 )
 from livedream.runtime.person import PersonModel
-from livedream.testing.visitor_clip import Figure, Schedule, figure_silhouette, gallery_room, panning_clip, visitor_clip
+from livedream.testing.visitor_clip import (
+    Figure,
+    Schedule,
+    bare_wall,
+    figure_silhouette,
+    gallery_room,
+    panning_clip,
+    visitor_clip,
+)
 
 FPS = 10.0
 SIZE = (180, 320)  # height, width
@@ -174,6 +182,17 @@ def test_a_figure_too_small_for_the_person_model_is_the_background_models_to_fin
     scores = judged(watched(room, schedule, (small,)), "stand")
     print(f"a figure of {standing[0].truth.mean():.1%}: IoU fused min {min(scores):.2f}")
     assert min(scores) >= 0.45  # 100 analysis pixels: one pixel too fat all round halves the IoU
+
+
+def test_a_visitor_swaying_before_a_bare_wall_is_never_a_moving_camera():
+    """Issue 40's lost visitor: before a plain wall the only corners are the visitor's (and the
+    camera's noise); judged on the room alone, their sway is never the camera's motion."""
+    wall = bare_wall(*SIZE)
+    answers = watched(wall, Schedule(3.0, 2.0, 8.0, 2.0, 1.0), (Figure(tall=1.2, stand_at=0.45, sway=0.01),))
+    assert not [frame.part for frame, seen in answers if seen.state is VisitorState.CAMERA_MOVING]
+    scores = judged(answers, "stand")
+    print(f"swaying before a bare wall: IoU min {min(scores):.2f}")
+    assert min(scores) >= 0.8
 
 
 def test_an_object_left_in_the_room_becomes_room(room):

@@ -24,7 +24,7 @@ from livedream.control.osc import OscServer
 from livedream.errors import UserError
 from livedream.objective import GUIDE_MODES
 from livedream.params import WHERE, Params
-from livedream.testing.visitor_clip import ClipFrame, Figure, Schedule, gallery_room, write_clip
+from livedream.testing.visitor_clip import ClipFrame, Figure, Schedule, bare_wall, gallery_room, write_clip
 
 FPS = 10
 SCHEDULE = Schedule(empty=3.0, walk_in=1.0, stand=3.0, walk_out=1.0, after=1.0)
@@ -88,21 +88,21 @@ def test_where_room_dreams_the_room_and_leaves_the_figure(dreamed):
 # most a third of the room. Cheaper dreams (a third of the size, one step a frame): the mask is
 # what is judged, not the dream.
 WALK_INS = {
-    "close, 33 %, stops in the middle": ((Figure(tall=1.5),), Schedule(2.5, 1.0, 2.0, 1.0, 0.5)),
-    "small, 5 %, slow, from the right": ((Figure(tall=0.7, stand_at=0.35, enters_from="right"),),
-                                         Schedule(2.5, 2.0, 1.5, 2.0, 0.5)),
+    "close, 33 %, stops in the middle": ((Figure(tall=1.5),), Schedule(2.5, 1.0, 2.0, 1.0, 0.5), gallery_room),
+    "small, 5 %, slow, from the right, swaying before a bare wall": (
+        (Figure(tall=0.7, stand_at=0.35, enters_from="right", sway=0.01),), Schedule(2.5, 2.0, 1.5, 2.0, 0.5), bare_wall),
     "two at once, fast": ((Figure(tall=0.8, stand_at=0.3), Figure(tall=1.0, stand_at=0.7, enters_from="right")),
-                          Schedule(2.5, 0.5, 2.0, 0.5, 0.5)),
+                          Schedule(2.5, 0.5, 2.0, 0.5, 0.5), gallery_room),
 }
-CHEAP = ["--steps", "2", "--frame-steps", "1", "--octaves", "1", "--seed", "3", "--step-size", "0.1", "--dream-height", "108"]
+CHEAP = ["--steps", "2", "--frame-steps", "1", "--octaves", "1", "--seed", "3", "--step-size", "0.15", "--dream-height", "108"]
 VISIT = ("walk_in", "stand", "walk_out")
 
 
 @pytest.mark.parametrize("name", list(WALK_INS))
 def test_where_keeps_the_visitors_and_the_room_apart_over_the_whole_visit(name, small_graph, tmp_path):
-    figures, schedule = WALK_INS[name]
+    figures, schedule, room = WALK_INS[name]
     source = tmp_path / "walk.mp4"
-    frames = write_clip(source, gallery_room(180, 320, seed=2), FPS, schedule, figures, seed=5)
+    frames = write_clip(source, room(180, 320, seed=2), FPS, schedule, figures, seed=5)
     ratios = {}
     for where in ("visitors", "room"):
         out = tmp_path / f"{where}.mp4"

@@ -55,6 +55,8 @@ ABSORB_S = 60.0  # unmoving foreground no person is seen in becomes room after t
 GHOST_S = 0.5  # or after this long where the person model saw someone while the room was learned
 MOTION_LEVEL = 12  # grey levels a pixel changes between frames to count as motion (noise: ~1)
 MOVED_SHARE = 0.01  # the unvouched foreground moved when this share of it shows motion
+CORNER_FLOOR = 1e-4  # a corner weaker than this (OpenCV's min eigenvalue) is the camera's noise: a bare wall's are ~1e-5
+SWING_SHARE = 0.3  # the camera swung when this share of the picture changed and no motion explains it
 MIN_CORNERS = 8  # fewer room corners than this tell no motion (a similarity needs 2; RANSAC wants a few more)
 MOVING_SHIFT_PX = 0.6  # camera motion at the analysis size: shift in pixels,
 MOVING_SCALE = 0.004  # zoom as a fraction,
@@ -132,6 +134,7 @@ class _Buffers:
         self.unit, self.background, self.fused = unit(), unit(), unit()
         self.moved = grey()  # 255 where this frame differs from the previous one
         self.near_motion = grey()  # and within SOFT_PX of that (the soft mask's edge)
+        self.corners = unit()  # how much of a corner each pixel of the previous frame is
         self.mask = unit(0.0)  # the answer: fused, risen at once, faded over FADE_S
 
 
@@ -171,14 +174,14 @@ class VisitorMask:
         grey = cv2.cvtColor(small, cv2.COLOR_RGB2GRAY, dst=buffers.greys[self._turn])
         previous, self._previous = self._previous, grey
         self._turn = 1 - self._turn  # the next frame keeps this one as its previous
-        if previous is not None and self._camera_moves(previous, grey, buffers):
+        person = self._person_now(frame_rgb, grey, frame_s, buffers)
+        self._motion(previous, grey, buffers)
+        if previous is not None and self._camera_moves(previous, grey, person, buffers):
             self._frames = 0  # the room seen from here must be learned anew
             self._model = self._new_model()
             self._person_due_s = math.inf
             buffers.mask.fill(0.0)
             return Visitors(None, VisitorState.CAMERA_MOVING, found_by=self._found_by)
-        self._motion(previous, grey, buffers)
-        person = self._person_now(frame_rgb, grey, frame_s, buffers)
         if self._frames < WARM_UP:
             self._warm_up(small, person, buffers)
             return self._answer(person, frame_s, VisitorState.LEARNING, buffers)
@@ -202,12 +205,19 @@ class VisitorMask:
         cv2.resize(frame_rgb, buffers.size, dst=buffers.resized, interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(buffers.resized, (3, 3), 0, dst=buffers.small)
 
-    def _camera_moves(self, previous: np.ndarray, grey: np.ndarray, buffers: _Buffers) -> bool:
-        """Whether the room moved: judged on corners outside the last mask, widened by
-        ROOM_MARGIN_PX (a walker's step between frames), so the visitors never outvote it."""
-        cv2.compare(buffers.mask, 0.1, cv2.CMP_LT, dst=buffers.scratch)
+    def _camera_moves(self, previous: np.ndarray, grey: np.ndarray, person: np.ndarray, buffers: _Buffers) -> bool:
+        """Whether the room moved: judged on corners outside the last mask and the people the
+        person model sees now, widened by ROOM_MARGIN_PX (a walker's step between frames), so
+        the visitors never outvote it."""
+        np.maximum(buffers.mask, person, out=buffers.unit)
+        cv2.compare(buffers.unit, 0.1, cv2.CMP_LT, dst=buffers.scratch)
         cv2.erode(buffers.scratch, self._room_kernel, dst=buffers.room)
-        return _camera_moves(previous, grey, buffers.room)
+        cv2.cornerMinEigenVal(previous, 3, dst=buffers.corners)
+        _, strongest, _, _ = cv2.minMaxLoc(buffers.corners, buffers.room)
+        if strongest < CORNER_FLOOR:
+            return False  # a bare wall, or visitors everywhere: nothing to tell motion by, nothing a mask would spoil
+        swing = cv2.countNonZero(buffers.moved) > SWING_SHARE * buffers.moved.size
+        return _camera_moves(previous, grey, buffers.room, CORNER_FLOOR / strongest, swing)
 
     def _motion(self, previous: np.ndarray | None, grey: np.ndarray, buffers: _Buffers) -> None:
         """`buffers.moved`: 255 where this frame differs from the last beyond the camera's noise;
@@ -340,20 +350,23 @@ def _overlap(a: tuple[int, int, int, int], b: tuple[int, int, int, int]) -> bool
     return a[0] < b[2] + MERGE_PX and b[0] < a[2] + MERGE_PX and a[1] < b[3] + MERGE_PX and b[1] < a[3] + MERGE_PX
 
 
-def _camera_moves(previous: np.ndarray, current: np.ndarray, room: np.ndarray) -> bool:
+def _camera_moves(previous: np.ndarray, current: np.ndarray, room: np.ndarray, quality: float, swing: bool) -> bool:
     """Whether the room itself moved between two small grey frames: corners (where `room` is
-    255) tracked by Lucas-Kanade, a similarity fitted by RANSAC."""
-    corners = cv2.goodFeaturesToTrack(previous, maxCorners=120, qualityLevel=0.005, minDistance=6, mask=room)
+    255, at least `quality` of the strongest) tracked by Lucas-Kanade, a similarity fitted by
+    RANSAC. Without a similarity most corners agree on, it moved only if `swing` (most of the
+    picture changed): weak corners' noise agrees on nothing, a cut or a swing changes everything."""
+    corners = cv2.goodFeaturesToTrack(previous, maxCorners=120, qualityLevel=min(1.0, max(0.005, quality)),
+                                      minDistance=6, mask=room)
     if corners is None or len(corners) < MIN_CORNERS:
-        return False  # a bare wall, or visitors everywhere: nothing to tell motion by, nothing a mask would spoil
+        return False  # too few to tell motion by
     moved, status, _ = cv2.calcOpticalFlowPyrLK(previous, current, corners, None, winSize=(15, 15), maxLevel=3)
     found = status.ravel() == 1
     if found.sum() < MIN_CORNERS:
-        return True  # the picture changed beyond tracking: a cut or a swing
-    matrix, _ = cv2.estimateAffinePartial2D(corners[found], moved[found], method=cv2.RANSAC,
-                                            ransacReprojThreshold=1.0)
-    if matrix is None:
-        return True
+        return swing  # the picture changed beyond tracking, or its corners were noise
+    matrix, agree = cv2.estimateAffinePartial2D(corners[found], moved[found], method=cv2.RANSAC,
+                                                ransacReprojThreshold=1.0)
+    if matrix is None or agree.sum() < max(MIN_CORNERS, found.sum() / 2):
+        return swing
     scale = math.hypot(matrix[0, 0], matrix[1, 0])
     turn = math.degrees(math.atan2(matrix[1, 0], matrix[0, 0]))
     shift = math.hypot(matrix[0, 2], matrix[1, 2])

@@ -1,9 +1,9 @@
 """Clips whose truth is known: a still room, figures walking in, standing, walking out.
 
 Tests judge the visitor mask against the figures' own silhouettes (`truth`), and the README's
-where = visitors / room pictures are dreamed from it. The room (`gallery_room`) is a generated
-gallery wall and floor with no person in it (the sample photo is a portrait: the person model
-rightly calls her a visitor), with sensor noise each frame, as a camera sees it; a figure is a
+where = visitors / room pictures are dreamed from it. The room (`gallery_room`, or a `bare_wall`)
+is generated, with no person in it (the sample photo is a portrait: the person model rightly
+calls her a visitor), with sensor noise each frame, as a camera sees it; a figure is a
 person's outline (head, body, legs) in striped clothes, so neither is a flat colour a threshold
 would find. Figures come in sizes (`Figure.tall`: 0.7 covers 5 % of a 16:9 picture, 2.0 about
 40 %, its legs cut off by the frame as someone close to the camera), from either side, several
@@ -49,14 +49,16 @@ class ClipFrame:
 class Figure:
     """One walker: its height as a share of the frame's (above FEET_ON_FLOOR it stands close to
     the camera, head near the top, legs below the frame), where it stands (a share of the
-    width), and the side it comes in from and leaves by."""
+    width), the side it comes in from and leaves by, and how much it sways while it stands."""
 
     tall: float = 0.8
     stand_at: float = 0.5
     enters_from: str = "left"  # or "right"
+    sway: float = 0.0  # while standing, it sways this share of the width to each side (people do)
 
 
 FEET_ON_FLOOR = 0.93  # up to this tall a figure's feet are in the picture
+SWAY_S = 2.5  # a swaying figure's period, seconds
 
 
 def figure_silhouette(height: int, width: int, centre_x: float, tall: float = 0.8) -> np.ndarray:
@@ -109,6 +111,14 @@ def gallery_room(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(room, 0, 255).astype(np.uint8)
 
 
+def bare_wall(height: int, width: int, seed: int = 0) -> np.ndarray:
+    """A plain wall, as many installations have: a faint, smooth unevenness and nothing to track
+    a camera's motion by (its corners are the camera's noise)."""
+    generator = np.random.default_rng(seed)
+    unevenness = cv2.GaussianBlur(generator.normal(0.0, 6.0, (height, width, 3)).astype(np.float32), (0, 0), 8)
+    return np.clip(np.array([205, 200, 190], np.float32) + unevenness, 0, 255).astype(np.uint8)
+
+
 def _clothes(height: int, width: int) -> np.ndarray:
     """Striped, shaded cloth: a colour the room does not have, with texture to dream on."""
     rows = np.arange(height, dtype=np.float32)[:, None]
@@ -132,7 +142,7 @@ def _centre_x(t: float, schedule: Schedule, width: int, figure: Figure) -> float
         return outside + (standing - outside) * t / schedule.walk_in
     t -= schedule.walk_in
     if t < schedule.stand:
-        return standing
+        return standing + figure.sway * width * np.sin(2 * np.pi * t / SWAY_S)
     t -= schedule.stand
     if t < schedule.walk_out:
         return standing + (beyond - standing) * t / schedule.walk_out
