@@ -76,7 +76,7 @@ class Walk:
 WALKS = {
     "one, 6 % of the picture": Walk((Figure(),)),
     "small, 5 %": Walk((Figure(tall=0.7, stand_at=0.3),)),
-    "close, 18 %, from the right": Walk((Figure(tall=1.0, enters_from="right"),)),
+    "close, 10 %, from the right": Walk((Figure(tall=1.0, enters_from="right"),)),
     "close, 40 %": Walk((Figure(tall=2.0),), walking=0.75, standing=0.85),
     "fast: across in half a second": Walk((Figure(tall=0.9, stand_at=0.6),), Schedule(3.0, 0.5, 3.0, 0.5, 2.0)),
     "slow: four seconds in": Walk((Figure(stand_at=0.3),), Schedule(3.0, 4.0, 3.0, 4.0, 2.0)),

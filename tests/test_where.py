@@ -88,7 +88,7 @@ def test_where_room_dreams_the_room_and_leaves_the_figure(dreamed):
 # most a third of the room. Cheaper dreams (a third of the size, one step a frame): the mask is
 # what is judged, not the dream.
 WALK_INS = {
-    "close, 33 %, stops in the middle": ((Figure(tall=1.5),), Schedule(2.5, 1.0, 2.0, 1.0, 0.5), gallery_room),
+    "close, 25 %, stops in the middle": ((Figure(tall=1.5),), Schedule(2.5, 1.0, 2.0, 1.0, 0.5), gallery_room),
     "small, 5 %, slow, from the right, swaying before a bare wall": (
         (Figure(tall=0.7, stand_at=0.35, enters_from="right", sway=0.01),), Schedule(2.5, 2.0, 1.5, 2.0, 0.5), bare_wall),
     "two at once, fast": ((Figure(tall=0.8, stand_at=0.3), Figure(tall=1.0, stand_at=0.7, enters_from="right")),

@@ -69,7 +69,7 @@ def figure_silhouette(height: int, width: int, centre_x: float, tall: float = 0.
     cx = int(round(centre_x))
     head = int(size * 0.08)
     cv2.circle(mask, (cx, int(top + head)), head, 1, -1)
-    shoulders = 0.13 if tall <= FEET_ON_FLOOR else 0.33  # seen close, the shoulders fill the view
+    shoulders = 0.13 + 0.2 * min(1.0, max(0.0, tall - FEET_ON_FLOOR))  # seen close, they fill the view
     cv2.ellipse(mask, (cx, int(top + size * 0.42)), (int(size * shoulders), int(size * 0.24)), 0, 0, 360, 1, -1)
     leg_top, leg_bottom = int(top + size * 0.6), int(top + size)
     leg = int(size * 0.05)
