@@ -36,6 +36,18 @@ LAYERS_KEY, CHANNELS_KEY, WEIGHTS_KEY = "livedream.layers", "livedream.channels"
 OBJECTIVE_INPUTS = ("layer_weights", "channel_weights", "visitor_weights", "region_gains", "guide_features",
                     "guide_weights")
 MASK_INPUT = "mask"
+# How an ascent step normalises its gradient: a variant of the step and frame graphs (the host
+# path takes it per dream). std: the tutorial's; laplacian: each Laplacian-pyramid band of the
+# gradient to RMS 1 first (Google's TF1 notebook), so the coarse bands draw large motifs.
+STD_NORM = "std"
+LAPLACIAN_NORM = "laplacian"
+GRADIENT_NORMS = (STD_NORM, LAPLACIAN_NORM)
+# The Laplacian pyramid's definition, for the host (`pipeline.lapnorm`) and the graphs
+# (`export.backward.laplacian_normalised`) alike: 4 band levels, the 5x5 binomial kernel (these
+# taps' outer product / 256), stride 2, zero padding; each band divided by max(RMS, RMS_FLOOR).
+LAP_LEVELS = 4
+LAP_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)
+RMS_FLOOR = 1e-30  # a band of zeros (a zero gradient: nobody to dream under where = "visitors") stays zeros
 GUIDE_GRID = 12  # a guide's feature map is matched at 12x12 positions per layer: fixed shapes for CUDA graphs
 # The graphs' inputs of this release: 2 = visitor mask, two objectives and the matched guide
 # (1 = objective inputs only; 0 = an objective baked in). A graph of another format is exported again.

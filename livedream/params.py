@@ -11,6 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from livedream.errors import UserError
+from livedream.manifest import GRADIENT_NORMS, STD_NORM
 from livedream.objective import (
     DEFAULT_OBJECTIVE,
     GUIDE_MODES,
@@ -60,6 +61,13 @@ class Where:
         return parse_where(following)
 
 
+def parse_gradient_norm(value: object) -> str:
+    """`"std"` or `"laplacian"` (`manifest.GRADIENT_NORMS`): how each ascent step normalises its gradient."""
+    if value not in GRADIENT_NORMS:
+        raise UserError(f"{value!r} is not one of {', '.join(GRADIENT_NORMS)}")
+    return str(value)
+
+
 def parse_where(value: object) -> Where:
     """`"all"`, `"visitors"` or `"room"` (config, command line, OSC), or a `Where` already."""
     if isinstance(value, Where):
@@ -98,6 +106,8 @@ class Params:
     where: Where = field(default=Where(), metadata={"parse": parse_where})
     visitor_objective: Objective = field(default=(), metadata={"parse": parse_visitor_objective})  # (): the room's
     strength: float = 0.06  # step size of one normalised ascent step
+    # How a step normalises the gradient (`manifest.GRADIENT_NORMS`): std, or the Laplacian bands first.
+    gradient_norm: str = field(default=STD_NORM, metadata={"parse": parse_gradient_norm})
     steps: int = 2  # ascent steps per octave per frame
     octaves: int = 1  # octaves per frame, coarsest first
     octave_scale: float = 1.3
@@ -216,7 +226,8 @@ VISITOR_PARAMS = tuple(VISITOR_PREFIX + layer for layer in LAYERS)
 NUMERIC_PARAMS = tuple(PARAM_RANGES)  # the Params fields OSC, MIDI, audio and the web panel may set
 LIVE_PARAMS = NUMERIC_PARAMS + OBJECTIVE_PARAMS + VISITOR_PARAMS  # and both objectives' layers (MIDI CCs, learn)
 # The Params fields a control sets by name (OSC strings, the web panel, a key), with their names.
-CHOICE_PARAMS: dict[str, tuple[str, ...]] = {"where": tuple(WHERE), "guide_mode": GUIDE_MODES}
+CHOICE_PARAMS: dict[str, tuple[str, ...]] = {"where": tuple(WHERE), "guide_mode": GUIDE_MODES,
+                                             "gradient_norm": GRADIENT_NORMS}
 OBJECTIVE_RANGE = Range(WEIGHT_LOW, WEIGHT_HIGH)
 OBJECTIVE_FADER = Range(0.0, WEIGHT_HIGH)  # what a fader (MIDI CC, web slider) spans: off at the bottom
 

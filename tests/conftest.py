@@ -12,11 +12,14 @@ os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 os.environ.setdefault("PYGAME_HIDE_SUPPORT_PROMPT", "1")
 os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
 
-# The WebGPU tests run on the software Vulkan driver SwiftShader where no real Vulkan driver is
-# (Debian's chromium-common ships it; .ci/run installs it): `auto` passes a software adapter
-# over, so only the tests that ask for device "webgpu" use it.
+# The WebGPU tests run on the software Vulkan driver SwiftShader where no GPU is (Debian's
+# chromium-common ships it; .ci/run installs it): `auto` passes a software adapter over, so
+# only the tests that ask for device "webgpu" use it. No GPU is told by the device nodes, not by
+# the Vulkan drivers installed: FFmpeg's packages bring Mesa's (lavapipe and the drivers of
+# GPUs that are not there), which the WebGPU plugin refuses.
 SWIFTSHADER_ICD = Path("/usr/lib/chromium/vk_swiftshader_icd.json")
-if SWIFTSHADER_ICD.exists() and "VK_ICD_FILENAMES" not in os.environ and not any(Path("/usr/share/vulkan/icd.d").glob("*.json")):
+NO_GPU = not any(Path("/dev").glob("dri/renderD*")) and not any(Path("/dev").glob("nvidia[0-9]*"))
+if SWIFTSHADER_ICD.exists() and "VK_ICD_FILENAMES" not in os.environ and NO_GPU:
     os.environ["VK_ICD_FILENAMES"] = str(SWIFTSHADER_ICD)
     os.environ.setdefault("ORT_WEBGPU_EP_ALLOW_SOFTWARE_ADAPTER", "1")
 

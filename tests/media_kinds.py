@@ -2,7 +2,8 @@
 back, so a kind FFmpeg cannot make is known before a test relies on it; `covering(axes)`
 picks kinds so that every pair of values of two axes meets in at least one file.
 
-A file shows a picture with a bright block in its upright top-left corner (so a wrong turn
+A clip has five frames, or one (a clip of one frame is still a clip: into a video's name it is
+a one-frame video). A file shows a picture with a bright block in its upright top-left corner (so a wrong turn
 is seen), stored turned and with a display matrix when it has a rotation; a pixel format
 with an alpha plane makes the bottom-right corner clear; each sound track is a tone of its
 own pitch (so swapped or lost tracks are seen), with a language and a title.
@@ -21,7 +22,7 @@ import av
 import numpy as np
 from av.subtitles.subtitle import SubtitleSet
 
-FRAMES = 5
+FRAMES = 5  # a moving kind's frames
 SAMPLE_RATE = 48000
 TONES = (440.0, 660.0, 880.0)  # one pitch per sound track
 LANGUAGES = ("eng", "fra", "spa")
@@ -43,6 +44,7 @@ AXES: dict[str, tuple] = {
     "timing": ("steady", "variable"),
     "extras": ("none", "chapters", "subtitles"),
     "output": (".mp4", ".mkv", ".mov", ".webm", ".gif", ".png", ".jpg", "same"),
+    "frames": (FRAMES, 1),
 }
 SOUND_CODECS = ("aac", "libopus", "flac", "mp2", "libmp3lame", "pcm_s16le")  # the first the container takes
 TEXT_SUBTITLES = ("mov_text", "subrip", "ass", "webvtt")
@@ -59,12 +61,13 @@ class Kind:
     timing: str
     extras: str
     output: str
+    frames: int = FRAMES
 
     @property
     def name(self) -> str:
         sound = "+".join(self.sound) or "silent"
         return (f"{self.codec}-{self.pixels}-r{self.rotation}-{sound}-{self.size[0]}x{self.size[1]}-{self.timing}-"
-                f"{self.extras}{self.container}-to{self.output}")
+                f"{self.extras}-{self.frames}f{self.container}-to{self.output}")
 
     @property
     def suffix(self) -> str:
@@ -131,7 +134,7 @@ def _write(kind: Kind, path: Path) -> None:
                                      "metadata": {"title": f"Part {i + 1}"}} for i in range(2)])
         container.metadata.update({"title": "A kind of clip", "comment": "made by the test"})
         container.start_encoding()
-        for index in range(FRAMES):
+        for index in range(kind.frames):
             upright = upright_picture(index, width, height)
             if with_alpha(kind.pixels):
                 upright = np.concatenate((upright, upright_alpha(width, height)), axis=2)
@@ -140,7 +143,7 @@ def _write(kind: Kind, path: Path) -> None:
             frame.pts, frame.time_base = pts_of(index, kind.timing), time_base
             container.mux(video.encode(frame))
         container.mux(video.encode(None))
-        seconds = (pts_of(FRAMES, kind.timing)) / 1200
+        seconds = (pts_of(kind.frames, kind.timing)) / 1200
         for track, stream in enumerate(sounds):
             _tone(container, stream, TONES[track], seconds)
         if subtitles is not None:
@@ -204,7 +207,7 @@ def _subtitle(container: av.container.OutputContainer, stream: av.stream.Stream,
 def _reads_back(kind: Kind, path: Path) -> bool:
     facts = facts_of(path)
     clear = 1 / 9 if with_alpha(kind.pixels) else 0.0
-    return (facts.frames == FRAMES and facts.shown == kind.size and brightest_third(facts.first) == "top-left"
+    return (facts.frames == kind.frames and facts.shown == kind.size and brightest_third(facts.first) == "top-left"
             and abs(facts.clear - clear) < 0.03
             and len(facts.tracks) == len(kind.sound)
             and (kind.extras != "chapters" or facts.chapters == 2)
@@ -234,6 +237,12 @@ class Facts:
     subtitles: int
     chapters: int
     tags: dict
+    format: str = ""  # FFmpeg's name for the container (a picture's: "png_pipe", "image2"…)
+
+    @property
+    def a_video(self) -> bool:
+        """The file is a video's container, not one picture's (whatever its name)."""
+        return not self.format.endswith("_pipe") and self.format not in ("image2", "gif", "webp")
 
 
 def facts_of(path: Path) -> Facts:
@@ -253,7 +262,7 @@ def facts_of(path: Path) -> Facts:
                        for s in container.streams.audio)
         return Facts(len(pictures), (first.shape[1], first.shape[0]), first, clear, tracks,
                      len(container.streams.subtitles), len(container.chapters()),
-                     {key.lower(): value for key, value in container.metadata.items()})
+                     {key.lower(): value for key, value in container.metadata.items()}, container.format.name)
 
 
 def _pitch(path: Path, index: int) -> float:
@@ -261,8 +270,9 @@ def _pitch(path: Path, index: int) -> float:
         stream = container.streams[index]
         samples = np.concatenate([frame.to_ndarray().astype(np.float32).reshape(frame.to_ndarray().shape[0], -1)[0]
                                   for frame in container.decode(stream)])
+        rate = stream.codec_context.sample_rate  # the file's own: a tone made elsewhere may be at 44.1 kHz
     spectrum = np.abs(np.fft.rfft(samples * np.hanning(len(samples))))
-    return float(np.argmax(spectrum) * SAMPLE_RATE / len(samples))
+    return float(np.argmax(spectrum) * rate / len(samples))
 
 
 def plain_kinds(axes: dict[str, tuple]) -> list[dict]:
@@ -337,7 +347,8 @@ PICTURE_AXES: dict[str, tuple] = {
     "pixels": ("rgb24", "rgba", "gray", "rgb48be", "yuvj420p", "yuv420p", "yuva420p", "gbrpf32le", "rgb8"),
     "size": ((96, 80), (97, 79)),
     "named": ("as its kind", "misleadingly"),  # a kind with a signature is known by it under any name
-    "output": (".png", ".jpg", ".tga", ".exr", ".webp", ".tiff", ".gif", "same", ".mp4", ".heic"),
+    # .mp4, .mov: a one-frame video; .heic: a picture nothing here writes; .wav: a container of sound only
+    "output": (".png", ".jpg", ".tga", ".exr", ".webp", ".tiff", ".gif", "same", ".mp4", ".mov", ".heic", ".wav"),
 }
 # The extension FFmpeg's image muxer and other programs give each encoder's pictures.
 PICTURE_EXTENSIONS = {"png": ".png", "mjpeg": ".jpg", "targa": ".tga", "qoi": ".qoi", "dpx": ".dpx", "exr": ".exr",

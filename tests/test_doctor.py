@@ -25,6 +25,7 @@ from livedream.ops.doctor import (
     check_providers,
     check_source,
 )
+from livedream.runtime.devices import CPU, CUDA
 
 
 def named(checks: list, name: str):
@@ -220,7 +221,7 @@ def test_a_hung_camera_driver_cannot_hang_doctor() -> None:
 def test_cpu_build_on_an_nvidia_machine_says_install_onnxruntime_gpu() -> None:
     import onnxruntime as ort
 
-    if "CUDAExecutionProvider" in ort.get_available_providers():
+    if CUDA in ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
     auto = named(check_providers(ModelConfig(device="auto"), gpu_present=lambda: True), "CUDA")
     assert auto.status == WARN and 'pip install "onnxruntime-gpu[cuda,cudnn]"' in auto.fix
@@ -244,9 +245,9 @@ def fake_cuda_build(monkeypatch, printed: str) -> None:
             return [np.zeros(1, np.float32)]
 
         def get_providers(self) -> list[str]:
-            return ["CPUExecutionProvider"]
+            return [CPU]
 
-    monkeypatch.setattr(ort, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "get_available_providers", lambda: [CUDA, CPU])
     monkeypatch.setattr(ort, "preload_dlls", lambda *a, **k: print(printed), raising=False)
     monkeypatch.setattr(ort, "InferenceSession", CpuOnlySession)
     engine.preload_cuda_libraries.cache_clear()
@@ -279,7 +280,7 @@ def test_cuda_libraries_that_load_are_not_reported(monkeypatch) -> None:
 def test_probe_graph_is_a_valid_onnx_graph() -> None:
     import onnxruntime as ort
 
-    session = ort.InferenceSession(doctor.PROBE_GRAPH, providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(doctor.PROBE_GRAPH, providers=[CPU])
     [out] = session.run(None, {"x": np.array([-2.0], np.float32)})
     assert out.tolist() == [0.0]
 

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import shutil
+import subprocess
 from pathlib import Path
 
 import cv2
@@ -12,7 +14,9 @@ import pytest
 from livedream.cli import main
 from livedream.offline import photo as offline_photo
 from livedream.media.pictures import read_image
+from livedream.runtime.devices import CPU, CUDA
 
+from .media_kinds import facts_of
 from .test_imageio import moving_pattern, read_video, write_test_video
 
 FAST = ["--steps", "2", "--octaves", "2"]
@@ -95,6 +99,8 @@ def make_input(folder: Path, kind: str) -> Path:
         path.write_bytes(b"this is not a png")
     elif kind == "video":
         path = write_test_video(folder / "clip.mp4", moving_pattern(frames=2))
+    elif kind == "one frame":
+        path = write_test_video(folder / "one.mp4", moving_pattern(frames=1))
     else:
         path = folder / "missing.jpg"
     return path
@@ -106,8 +112,12 @@ ERROR_CASES = {
     "unknown model": ("photo", "out.png", ["--model", "no-such-model"], "is not in"),
     "output folder missing": ("photo", "nowhere/out.png", [], "does not exist"),
     "a picture kind nothing writes": ("photo", "out.heic", [], "writes .heic pictures"),
-    "photo into a video file": ("photo", "out.mp4", [], "the input is one picture and .mp4 is a video's"),
-    "codec for a photo": ("photo", "out.png", ["--codec", "h264"], "--codec is for videos"),
+    "photo into a container of sound only": ("photo", "out.wav", [], "FFmpeg writes none of h264"),
+    "photo into a name nothing knows": ("photo", "out.xyz", [], "neither OpenCV nor FFmpeg here writes .xyz"),
+    "codec for a photo": ("photo", "out.png", ["--codec", "h264"], "--codec is for videos; out.png is written as a picture"),
+    "codec a photo's video container refuses": ("photo", "out.mp4", ["--codec", "prores"], "cannot write prores into .mp4"),
+    "one frame into a container of sound only": ("one frame", "out.wav", [], "FFmpeg writes none of h264"),
+    "one frame with a video's option": ("one frame", "out.mp4", ["--workers", "2"], "are for clips of several frames"),
     "image too small": ("tiny", "out.png", [], "smaller than the model's minimum"),
     "bad steps": ("photo", "out.png", ["--steps", "0"], "--steps 0"),
     "tile below model minimum": ("photo", "out.png", ["--tile", "50"], "--tile 50"),
@@ -121,12 +131,12 @@ ERROR_CASES = {
     "bad chunk": ("video", "out.mp4", ["--chunk", "3/2", "--seed", "1"], "--chunk '3/2' is not allowed"),
     "chunk without seed": ("video", "out.mp4", ["--chunk", "1/2"], "needs the same --seed"),
     "resume with nothing to resume": ("video", "out.mp4", ["--resume", "--seed", "1"], "nothing to resume"),
-    "resume for a photo": ("photo", "out.png", ["--resume"], "are for videos"),
+    "resume for a photo": ("photo", "out.png", ["--resume"], "are for clips of several frames"),
     "dream height zero": ("video", "out.mp4", ["--dream-height", "0"], "--dream-height 0"),
     "dream height negative": ("video", "out.mp4", ["--dream-height", "-5"], "--dream-height -5"),
     "dream height above the clip": ("video", "out.mp4", ["--dream-height", "4000"], "is above clip.mp4's 96 rows"),
     "dream height below the model minimum": ("video", "out.mp4", ["--dream-height", "40"], "use at least 75"),
-    "dream height for a photo": ("photo", "out.png", ["--dream-height", "80"], "are for videos"),
+    "dream height for a photo": ("photo", "out.png", ["--dream-height", "80"], "are for clips of several frames"),
 }
 
 
@@ -134,6 +144,7 @@ ERROR_CASES = {
 def test_user_errors_exit_2_with_one_line_and_leave_no_file(case, small_graph, folders, capfd, monkeypatch):
     kind, output, extra, fragment = ERROR_CASES[case]
     source = make_input(folders[0], kind)
+    inputs = {path: path.read_bytes() for path in folders[0].iterdir()}
     capfd.readouterr()
     # `extra` comes last: argparse keeps an option's last value, so a case's --model wins.
     args = ["dream", str(source), "-o", str(folders[1] / output), "--model", str(small_graph), *FAST, *extra]
@@ -143,11 +154,90 @@ def test_user_errors_exit_2_with_one_line_and_leave_no_file(case, small_graph, f
     assert fragment in captured.err
     assert "Traceback" not in captured.err + captured.out
     assert list(folders[1].iterdir()) == []
+    assert {path: path.read_bytes() for path in folders[0].iterdir()} == inputs  # the input is as it was
 
 
 def test_no_input_at_all_is_a_user_error(small_graph, folders, capfd):
     assert main(["dream", "-o", str(folders[1] / "out.png"), "--model", str(small_graph)]) == 2
     assert "--sample" in capfd.readouterr().err
+
+
+# ---- one picture into whatever the output's name can hold --------------------------------------
+
+VIDEOS = (".mp4", ".mov", ".mkv", ".webm")
+FFMPEG = shutil.which("ffmpeg")
+# One-frame clips as the FFmpeg command line makes them (Debian's ffmpeg: code that is not ours).
+ONE_FRAME_CLIPS = {
+    "silent": ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25", "-frames:v", "1"],
+    # One picture held for a second of a 440 Hz tone: `-frames:v 1` would end the sound with
+    # the first frame (FFmpeg stops the file at the first stream's limit), so the picture's
+    # rate is one a second.
+    "with sound": ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=1", "-f", "lavfi", "-i", "sine=frequency=440",
+                   "-t", "1"],
+}
+
+
+def ffmpeg_clip(folder: Path, name: str) -> Path:
+    if FFMPEG is None:
+        pytest.skip("the FFmpeg command line is not installed (apt-get install ffmpeg); it makes these clips "
+                    "with code that is not ours")
+    path = folder / f"{name.replace(' ', '-')}.mp4"
+    subprocess.run([FFMPEG, "-nostdin", "-loglevel", "error", "-y", *ONE_FRAME_CLIPS[name], str(path)],
+                   check=True, timeout=120)
+    return path
+
+
+def test_the_command_lines_one_frame_mp4_is_dreamed_into_a_one_frame_mp4(small_graph, folders):
+    source = ffmpeg_clip(folders[0], "silent")
+    out = folders[1] / "out.mp4"
+    assert main(dream_args(small_graph, source, "-o", out, *FAST)) == 0
+    before, after = facts_of(source), facts_of(out)
+    assert before.frames == 1 and after.frames == 1 and after.a_video and after.shown == before.shown
+    assert np.abs(after.first.astype(int) - before.first).mean() > 1  # dreamed, not copied
+
+
+@pytest.mark.parametrize("output", [*VIDEOS, ".png", ".jpg", ".gif"])
+def test_a_one_frame_clip_with_sound_keeps_it_in_a_video_and_says_a_picture_cannot(
+        output, small_graph, folders, capsys):
+    source = ffmpeg_clip(folders[0], "with sound")
+    out = folders[1] / f"dream{output}"
+    assert main(dream_args(small_graph, source, "-o", out, *FAST, "--seed", "1")) == 0
+    printed = capsys.readouterr().out
+    before, after = facts_of(source), facts_of(out)
+    assert before.frames == 1 and len(before.tracks) == 1  # as the command line made it
+    assert after.frames == 1 and after.shown == before.shown
+    assert np.abs(after.first.astype(int) - before.first).mean() > 1
+    if output in VIDEOS:
+        assert after.a_video and "keeps 1 sound track" in printed
+        [(channels, _, _, pitch)] = after.tracks
+        assert channels == before.tracks[0][0] and abs(pitch - 440) < 5
+    else:
+        assert not after.a_video and not after.tracks and "not kept: sound track 1" in printed
+
+
+@pytest.mark.parametrize("output", [*VIDEOS, ".gif", ".webp", ".png"])
+def test_a_photo_into_any_kind_named_is_one_picture_of_it(output, small_graph, folders):
+    """A photo into a video's name is a one-frame video; into an animated image's, one picture."""
+    source = folders[0] / "photo.png"
+    cv2.imwrite(str(source), cv2.cvtColor(moving_pattern(frames=1, height=100, width=120)[0], cv2.COLOR_RGB2BGR))
+    out = folders[1] / f"dream{output}"
+    assert main(dream_args(small_graph, source, "-o", out, *FAST, "--seed", "3")) == 0
+    after = facts_of(out)
+    assert after.frames == 1 and after.shown == (120, 100) and after.a_video == (output in VIDEOS)
+    assert [path.name for path in folders[1].iterdir()] == [out.name]  # no piece or state left behind
+
+
+def test_a_photos_one_frame_video_holds_the_stills_dream(small_graph, folders):
+    """The same seed dreams the same picture into a .png and into a one-frame ProRes 4444 video
+    (its colour conversion aside); another seed's dream is more than twice as far from it."""
+    source = folders[0] / "photo.png"
+    cv2.imwrite(str(source), cv2.cvtColor(moving_pattern(frames=1, height=100, width=120)[0], cv2.COLOR_RGB2BGR))
+    outs = {name: folders[1] / name for name in ("still.png", "video.mov", "other.png")}
+    for (name, out), seed in zip(outs.items(), ("3", "3", "4")):
+        extra = ["--codec", "prores4444"] if name.endswith(".mov") else []
+        assert main(dream_args(small_graph, source, "-o", out, *FAST, "--seed", seed, *extra)) == 0
+    still, video, other = (facts_of(out).first.astype(int) for out in outs.values())
+    assert np.abs(video - still).mean() < np.abs(other - still).mean() / 2
 
 
 @pytest.fixture
@@ -186,10 +276,10 @@ def test_first_live_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(fake_
     from livedream.runtime import exporting
 
     models, exported = fake_exports
-    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CPU])
     exporting.ensure_model("default", models, "cpu", live=True)
     assert exported == []
-    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CUDA, CPU])
     exporting.ensure_model("default", models)
     assert exported == []  # a still needs only the gradient graph
     exporting.ensure_model("default", models, live=True)
@@ -206,7 +296,7 @@ def test_first_run_on_webgpu_exports_the_index_free_variants_once(fake_exports, 
     from livedream.runtime import devices, exporting
 
     models, exported = fake_exports
-    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: ["CPUExecutionProvider"])
+    monkeypatch.setattr(onnxruntime, "get_available_providers", lambda: [CPU])
     monkeypatch.setattr(devices, "find_webgpu", lambda: devices.WebGpuAdapter(None, "test GPU", "Vulkan", False))
     exporting.ensure_model("default", models)
     assert exported == ["default-webgpu", "deep-webgpu"]

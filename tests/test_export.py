@@ -12,6 +12,7 @@ torch = pytest.importorskip("torch")
 from livedream.export.backward import ComparedMaxPool, DreamGradient  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015, TORCHVISION, canonical_layer, dream_loss  # noqa: E402
+from livedream.runtime.devices import CPU  # noqa: E402
 from tests.conftest import default_objective, random_model  # noqa: E402
 
 VARIANTS = {"tf2015": TF2015, "torchvision": TORCHVISION}
@@ -88,7 +89,7 @@ def exported(variant_model, tmp_path_factory):
 @pytest.mark.parametrize("height,width", [(75, 75), (301, 417), (224, 224)])
 def test_onnx_gradient_matches_torch_autograd(exported, height, width):
     path, model = exported
-    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(path), providers=[CPU])
     image = torch.rand(1, 3, height, width, generator=torch.Generator().manual_seed(height)) * 2 - 1
     ref_loss, ref_grad = autograd_reference(model, LAYERS, image)
     loss, grad = session.run(["loss", "gradient"], {"image": image.numpy(), **default_objective(session)})
@@ -111,7 +112,7 @@ def test_full_graph_optimisation_gives_the_same_numbers(exported):
     for level in (ort.GraphOptimizationLevel.ORT_DISABLE_ALL, ort.GraphOptimizationLevel.ORT_ENABLE_ALL):
         options = ort.SessionOptions()
         options.graph_optimization_level = level
-        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        session = ort.InferenceSession(str(path), options, providers=[CPU])
         results.append(session.run(["gradient"], {"image": image, **default_objective(session)})[0])
     # Fused kernels round differently; at worst a few ReLU/argmax decisions flip.
     assert cosine(results[1], results[0]) >= 0.9999

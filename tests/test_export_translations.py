@@ -10,6 +10,7 @@ torch = pytest.importorskip("torch")
 F = torch.nn.functional
 
 from livedream.export.translations import TRANSLATIONS  # noqa: E402
+from livedream.runtime.devices import CPU  # noqa: E402
 
 
 class PoolWithIndices(torch.nn.Module):
@@ -26,7 +27,7 @@ def export_pool(path, stride: int, padding: int) -> ort.InferenceSession:
     dims = {"x": {0: torch.export.Dim("batch", min=1), 2: torch.export.Dim("h", min=8), 3: torch.export.Dim("w", min=8)}}
     torch.onnx.export(PoolWithIndices(stride, padding), (example,), str(path), input_names=["x"],
                       dynamic_shapes=dims, dynamo=True, optimize=True, custom_translation_table=TRANSLATIONS)
-    return ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(path), providers=[CPU])
 
 
 # Odd and even sizes (the last row/column is in no window when even), batch > 1 (ONNX's

@@ -118,7 +118,7 @@ def test_bad_inputs_are_one_line_user_errors(tmp_path, name, content, fragment):
     [
         ("no/such/folder/out.png", "does not exist"),
         ("out.heic", "neither OpenCV nor FFmpeg here writes .heic pictures"),
-        ("out.mp4", "the input is one picture and .mp4 is a video's"),
+        ("out.mp4", r"\.mp4 is a video's and this writes one picture"),
         ("out", "writes nameless pictures"),
     ],
 )

@@ -10,6 +10,7 @@ import onnxruntime as ort
 import pytest
 
 from livedream.manifest import SHARPEN_GRAPH
+from livedream.runtime.devices import CPU
 
 SIZES = [((h, w), (H, W)) for (h, w) in ((90, 160), (75, 77), (120, 90))
          for (H, W) in ((720, 1280), (151, 263), (240, 180))]
@@ -24,7 +25,7 @@ def test_the_shipped_graph_is_what_the_builder_makes():
 
 @pytest.mark.parametrize("small,big", SIZES)
 def test_sharpen_graph_is_the_host_formula(small, big):
-    session = ort.InferenceSession(str(SHARPEN_GRAPH), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(SHARPEN_GRAPH), providers=[CPU])
     rng = np.random.default_rng(small[0] * big[1])
     base = rng.integers(0, 256, (*small, 3), dtype=np.uint8)
     dream = np.clip(base.astype(int) + rng.integers(-80, 80, base.shape), 0, 255).astype(np.uint8)
@@ -40,7 +41,7 @@ def test_sharpen_graph_is_the_host_formula(small, big):
 def test_ties_round_half_to_even_as_rint_does():
     """The graph rounds by Floor (WebGPU has no Round): a 2 → 3 pixel upscale puts the middle
     pixel exactly between its two neighbours, so odd sums are ties; they go to the even side."""
-    session = ort.InferenceSession(str(SHARPEN_GRAPH), providers=["CPUExecutionProvider"])
+    session = ort.InferenceSession(str(SHARPEN_GRAPH), providers=[CPU])
     left = np.arange(-9, 9)
     right = left + np.array([1, 2, 3])[np.arange(left.size) % 3]
     base = np.full((left.size, 2, 3), 100, np.uint8)

@@ -48,9 +48,9 @@ class NumberedSource:
     state = LIVE
     noun = "camera"
 
-    def __init__(self) -> None:
+    def __init__(self, height: int = DREAM.dream_height, width: int = DREAM.dream_width) -> None:
         self.index = 0
-        self._buffers = [np.empty((DREAM.dream_height, DREAM.dream_width, 3), np.uint8) for _ in range(2)]
+        self._buffers = [np.empty((height, width, 3), np.uint8) for _ in range(2)]
 
     @staticmethod
     def level(index: int) -> int:

@@ -26,10 +26,11 @@ from livedream.export.frame import FrameDream  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015  # noqa: E402
 from livedream.manifest import SHARPEN_GRAPH  # noqa: E402
-from livedream.runtime.devices import WebGpuAdapter, find_webgpu  # noqa: E402
-from livedream.runtime.engine import NO_VISITORS, CpuThreads, open_session  # noqa: E402
+from livedream.runtime.devices import CPU, WebGpuAdapter, find_webgpu  # noqa: E402
+from livedream.runtime.engine import NO_VISITORS, CpuThreads, Engine, open_session  # noqa: E402
 from livedream.runtime.runners import FrameRunner, StepRunner  # noqa: E402
 from livedream.testing.gpu_check import cosine_and_relative  # noqa: E402
+from tests.chains import chain_bound, relative_l2, valid_drift  # noqa: E402
 from tests.conftest import default_objective, lively_model, random_model, write_random_graph  # noqa: E402
 
 LAYERS = ("mixed3", "mixed5")
@@ -67,7 +68,8 @@ def graphs(tmp_path_factory):
         paths[index_free] = folder / f"g-{index_free}.onnx"
         export_module(DreamGradient(model, {layer: 1.0 for layer in LAYERS}, index_free=index_free).eval(),
                       paths[index_free])
-    paths["step"], paths["frame"] = folder / "step.onnx", folder / "frame.onnx"
+    paths["step"], paths["frame"], paths["lively"] = folder / "step.onnx", folder / "frame.onnx", folder / "lively.onnx"
+    export_module(DreamGradient(lively, {"mixed0": 1.0}, index_free=True).eval(), paths["lively"])
     export_module(AscentSteps(DreamGradient(lively, {"mixed0": 1.0}, index_free=True), 1).eval(), paths["step"])
     export_module(FrameDream(AscentSteps(DreamGradient(lively, {"mixed0": 1.0}, index_free=True), 1)).eval(),
                   paths["frame"])
@@ -102,7 +104,7 @@ def test_the_runtime_runs_a_graph_whole_on_webgpu_or_not_at_all(adapter, graphs,
 
 def test_the_webgpu_gradient_equals_the_cpu_providers(adapter, graphs) -> None:
     webgpu = open_whole(graphs[True], adapter, SIZE)
-    cpu = ort.InferenceSession(str(graphs[False]), providers=["CPUExecutionProvider"])
+    cpu = ort.InferenceSession(str(graphs[False]), providers=[CPU])
     image = np.random.default_rng(1).random((1, 3, SIZE["height"], SIZE["width"]), np.float32) * 2 - 1
     feed = {"image": image, **default_objective(cpu)}
     loss, gradient, *_ = webgpu.run(None, feed)
@@ -133,7 +135,8 @@ def test_the_step_and_frame_runners_on_webgpu_give_the_cpus_pictures(adapter, gr
         first, _ = frames.dream_frame(frame, flow, confidence, feedback, 0.9, 0.05, nobody)
         first = first.copy()
         picture, loss = frames.dream_frame(frame, flow, confidence, feedback, 0.9, 0.05, nobody, shown_rgb=shown)
-        image = (frame.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
+        start = (frame.transpose(2, 0, 1)[None] / 127.5 - 1).astype(np.float32)
+        image = start.copy()
         steps.ascend(image, 2, 0.05, NO_VISITORS)
         results[device] = first, picture.copy(), loss, image
     (cpu_first, cpu_picture, cpu_loss, cpu_image), (first, picture, loss, image) = results["cpu"], results["webgpu"]
@@ -141,10 +144,12 @@ def test_the_step_and_frame_runners_on_webgpu_give_the_cpus_pictures(adapter, gr
     assert np.abs(first.astype(int) - cpu_first).mean() < 0.05  # a level on a few pixels at most
     assert np.abs(picture.astype(int) - cpu_picture).mean() < 0.05  # the carried detail, sharpened
     assert abs(loss - cpu_loss) <= 1e-4 * abs(cpu_loss)
-    # Two steps of 0.05 move a pixel by at most 0.1; a ReLU edge flipped by float32 rounding
-    # moves a few pixels by part of that, a wrong kernel moves all of them.
-    assert np.abs(image - cpu_image).mean() < 1e-4
-    assert np.abs(image - cpu_image).max() < 0.05
+    # Two chained steps: a ReLU edge flipped by float32 rounding sends a few pixels another way,
+    # a wrong kernel all of them. How far valid float32 chains drift on this input is measured
+    # (`tests.chains`), so the bound holds whichever kernels either side picks.
+    cpu = Engine(graphs["lively"], "cpu")
+    drift = valid_drift(lambda x: cpu.gradient(x)[1], start, 2, 0.05)
+    assert relative_l2(image, cpu_image, start) <= chain_bound(drift)
 
 
 @pytest.fixture(scope="module")

@@ -41,7 +41,8 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
                     "animated GIF/WebP/PNG, a clip in any container), known by what it holds, not by its name. "
                     "OUT's name picks how it is written: a picture (.png, .jpg, .tiff, .tga, .exr…), an animation "
                     "(.gif, .webp, .png) or a video (.mp4, .mov, .mkv, .webm, .avi…) with every sound track, "
-                    "subtitles, chapters and tags of IN that its container takes.",
+                    "subtitles, chapters and tags of IN that its container takes; one picture (a photo, a clip of "
+                    "one frame) into a video's name is a one-frame video.",
     )
     parser.add_argument("input", nargs="?", type=Path, metavar="IN", help="picture or video file")
     parser.add_argument("-o", "--output", type=Path, required=True, metavar="OUT", help="where to write the dream; its name picks the format")
@@ -128,12 +129,13 @@ def run_dream(args: argparse.Namespace) -> int:
         read_image(args.guide)  # a missing or unreadable guide is named before any work
     clip = check_input(source)  # after the checks that cost nothing: a clip is decoded once to count its frames
     check_output(args.output, source)
-    video = clip.moving
+    video = clip.moving  # how IN is dreamed; what OUT can hold of it is `target_for`'s
     if (args.resume or chunk or args.workers > 1 or args.ray or args.dream_height) and not video:
-        raise UserError("--resume, --workers, --ray, --chunk and --dream-height are for videos; the input is one picture")
+        raise UserError("--resume, --workers, --ray, --chunk and --dream-height are for clips of several frames; "
+                        "the input is one picture (dreamed as a still, whatever OUT is)")
     if (args.where != "all" or visitor_objective) and not video:
-        raise UserError("--where and --visitor-objective are for videos: the room is learned from the frames where "
-                        "nobody moves; the input is one picture")
+        raise UserError("--where and --visitor-objective are for clips of several frames: the room is learned from "
+                        "the frames where nobody moves; the input is one picture")
     target = target_for(args.output, clip, args.codec, args.crf)
     seed = args.seed if args.seed is not None else saved_seed(args.output) if args.resume else secrets.randbelow(2**31)
     job = OfflineJob(source, args.output, args.model, args.device, settings, seed, clip, target,

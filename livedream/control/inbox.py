@@ -13,6 +13,7 @@ import collections
 import logging
 import math
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +32,32 @@ from livedream.params import (
 
 log = logging.getLogger(__name__)
 
-COMMANDS = ("screenshot", "record_start", "record_stop", "pause")  # what a control may send; the app acts on each as on its key
+
+@dataclass(frozen=True)
+class Command:
+    """A show command a control may send; the app acts on it as on its key (`live.keys`).
+    Every control shows it from here: the web panel as a button with `label`; OSC (and so
+    OSCQuery) as an address of its own that takes no value, or, with `switch`, as one value
+    of a shared address (`/livedream/record 1` starts a recording, `0` stops it)."""
+
+    name: str
+    label: str
+    switch: tuple[str, int] | None = None  # (address, value) where the command is one value of a switch
+
+    @property
+    def takes_value(self) -> bool:
+        """Whether the command is sent as a value (of its switch), not as an address alone."""
+        return self.switch is not None
+
+
+# The one list of show commands: adding one here adds it to OSC, OSCQuery and the web panel.
+SHOW_COMMANDS = (
+    Command("screenshot", "Screenshot"),
+    Command("record_start", "Record", switch=("record", 1)),
+    Command("record_stop", "Stop recording", switch=("record", 0)),
+    Command("pause", "Pause"),
+)
+COMMANDS = tuple(command.name for command in SHOW_COMMANDS)  # the names a control may send
 MAX_COMMANDS = 64  # queued commands beyond this drop the oldest
 MAX_TEXT = 64  # longest preset name accepted from the network
 MAX_PATH = 1024  # longest guide path accepted

@@ -19,7 +19,7 @@ from pythonosc.osc_server import BlockingOSCUDPServer
 from pythonosc.udp_client import SimpleUDPClient
 
 from livedream.config import OscConfig
-from livedream.control.inbox import Inbox, shown
+from livedream.control.inbox import SHOW_COMMANDS, Inbox, shown
 from livedream.control.ports import listen
 from livedream.params import (
     CHOICE_PARAMS as CHOICES,
@@ -36,7 +36,21 @@ from livedream.params import (
 log = logging.getLogger(__name__)
 
 PREFIX = "/livedream"
-COMMANDS = ("screenshot", "pause")  # addresses that take no value
+
+
+def _switches() -> dict[str, dict[int, str]]:
+    """Each switch's address and the command each of its values sends (`/livedream/record 0|1`)."""
+    switches: dict[str, dict[int, str]] = {}
+    for command in SHOW_COMMANDS:
+        if command.switch is not None:
+            address, value = command.switch
+            switches.setdefault(address, {})[value] = command.name
+    return switches
+
+
+# The OSC view of the show commands (`inbox.SHOW_COMMANDS`, their owner): an address alone, or a switch's value.
+BARE_COMMANDS = tuple(command.name for command in SHOW_COMMANDS if not command.takes_value)
+SWITCHES = _switches()
 
 
 @dataclass(frozen=True)
@@ -62,9 +76,9 @@ def osc_addresses() -> tuple[OscAddress, ...]:
                       for name in OBJECTIVE_PARAMS + VISITOR_PARAMS)
     choices = tuple(OscAddress(f"{PREFIX}/{name}", "s") for name in CHOICES)
     return (*numeric, *objective, *choices, OscAddress(f"{PREFIX}/guide", "s"),
-            OscAddress(f"{PREFIX}/preset", "s"), OscAddress(f"{PREFIX}/record", "i", 0, 1),
-            OscAddress(f"{PREFIX}/learn", "s"),
-            *(OscAddress(f"{PREFIX}/{name}", "N") for name in COMMANDS))
+            OscAddress(f"{PREFIX}/preset", "s"), OscAddress(f"{PREFIX}/learn", "s"),
+            *(OscAddress(f"{PREFIX}/{name}", "i", min(values), max(values)) for name, values in SWITCHES.items()),
+            *(OscAddress(f"{PREFIX}/{name}", "N") for name in BARE_COMMANDS))
 
 
 class _Server(BlockingOSCUDPServer):
@@ -109,8 +123,11 @@ class OscServer:
     def _dispatch(self, address: str, args: tuple[Any, ...]) -> None:
         name = address[len(PREFIX) + 1 :]
         where = f"OSC {PREFIX}/{name}" if len(name) <= 40 else "OSC"
-        if name in COMMANDS:
+        if name in BARE_COMMANDS:
             self._inbox.command(name)
+            return
+        if name in SWITCHES:
+            self._switch(name, args, where)
             return
         if name.startswith("sync/"):
             self._inbox.sync_message(name[len("sync/"):], args, where)
@@ -141,27 +158,41 @@ class OscServer:
             else:
                 log.warning("%s needs a parameter or preset name; ignored", where)
             return
-        if name in NUMERIC_PARAMS or name in ("preset", "record"):
-            if not args:
-                log.warning("%s needs a value; ignored", where)
+        if name in NUMERIC_PARAMS or name == "preset":
+            first = _first_value(args, where)
+            if not first:
                 return
-            if len(args) > 1:
-                log.warning("%s takes one value, got %d; using the first", where, len(args))
-            value = args[0]
+            value = first[0]
             if name == "preset":
                 self._inbox.select_preset(value, where)
-            elif name == "record":
-                if value in (0, 1) and not isinstance(value, str):
-                    self._inbox.command("record_start" if value else "record_stop")
-                else:
-                    log.warning("%s needs 0 (stop) or 1 (start), got %s; ignored", where, shown(value))
             else:
                 self._inbox.set_param(name, value, where)
             return
         log.warning("OSC: unknown address %s; known: %s/<%s|[visitor_]objective/<layer>[/<channel>]|where|guide|"
-                    "guide_mode|preset|learn|"
-                    "screenshot|record|pause>",
-                    shown(address), PREFIX, "|".join(NUMERIC_PARAMS))
+                    "guide_mode|preset|learn|%s>",
+                    shown(address), PREFIX, "|".join(NUMERIC_PARAMS), "|".join((*SWITCHES, *BARE_COMMANDS)))
+
+    def _switch(self, name: str, args: tuple[Any, ...], where: str) -> None:
+        """`/livedream/record 1`: the command of the switch's value (`inbox.SHOW_COMMANDS`)."""
+        first = _first_value(args, where)
+        if not first:
+            return
+        value, commands = first[0], SWITCHES[name]
+        if isinstance(value, (int, float)) and value in commands:  # 1.0 and True are 1, as before
+            self._inbox.command(commands[value])
+        else:
+            choices = " or ".join(f"{key} ({command.removeprefix(name).strip('_')})"
+                                  for key, command in sorted(commands.items()))
+            log.warning("%s needs %s, got %s; ignored", where, choices, shown(value))
+
+
+def _first_value(args: tuple[Any, ...], where: str) -> tuple[Any, ...]:
+    """A message that takes one value: its first, alone, or () when it has none (said in the log)."""
+    if not args:
+        log.warning("%s needs a value; ignored", where)
+    elif len(args) > 1:
+        log.warning("%s takes one value, got %d; using the first", where, len(args))
+    return args[:1]
 
 
 FEEDBACK_INTERVAL_S = 0.1  # at most 10 messages a second per address, however fast the loop runs

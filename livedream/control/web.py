@@ -5,7 +5,7 @@ GET  /preview.jpg  the latest output frame, shrunk to `preview_width`
 GET  /state        JSON: params, fps, presets, current preset, HUD lines
 POST /param        {"name": "strength", "value": 0.1}  → checked and clamped like OSC
 POST /preset       {"preset": "calm"} or {"preset": 2}
-POST /command      {"command": "screenshot" | "pause" | "record_start" | "record_stop"}
+POST /command      {"command": "screenshot"}: one of `inbox.COMMANDS`, each a button on the page
 POST /learn        {"target": "strength"} or a preset name: MIDI learn for the next control moved
 
 Every request passes `httpguard.RequestGuard` first (Host, token beyond localhost, Origin,
@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 from livedream.config import WebConfig
-from livedream.control.inbox import COMMANDS, Inbox, shown
+from livedream.control.inbox import COMMANDS, SHOW_COMMANDS, Inbox, shown
 from livedream.params import CHOICE_PARAMS, OBJECTIVE_FIELDS, OBJECTIVE_PARAMS, VISITOR_PARAMS, fader_range
 from livedream.control.ports import Refusal, RequestGuard, is_loopback, listen, load_or_create_token, send_answer
 
@@ -246,8 +246,10 @@ def page_html() -> str:
     objective = "\n".join(_slider(name, step) for name, step, _ in OBJECTIVE_SLIDERS)
     visitors = "\n".join([_choice(name) for name in CHOICE_PARAMS] + [_slider(name, step) for name, step, _ in VISITOR_SLIDERS])
     decimals = {name: d for name, _, d in SLIDERS + OBJECTIVE_SLIDERS + VISITOR_SLIDERS}
+    commands = "".join(f'<button data-command="{command.name}">{command.label}</button>' for command in SHOW_COMMANDS)
     return (PAGE.replace("{{sliders}}", sliders).replace("{{objective}}", objective)
-            .replace("{{visitors}}", visitors).replace("{{decimals}}", json.dumps(decimals)))
+            .replace("{{visitors}}", visitors).replace("{{commands}}", commands)
+            .replace("{{decimals}}", json.dumps(decimals)))
 
 
 PAGE = """<!doctype html>
@@ -289,7 +291,7 @@ PAGE = """<!doctype html>
  <p class="hint">The people a still camera sees; their objective at all 0 is the room's.</p>
  {{visitors}}
  <h1>Show</h1>
- <button data-command="screenshot">Screenshot</button><button data-command="record_start">Record</button><button data-command="record_stop">Stop recording</button><button data-command="pause">Pause</button>
+ {{commands}}
 </section>
 </main>
 <script>

@@ -39,7 +39,7 @@ from livedream.export.inception import (
     Seq,
     canonical_layer,
 )
-from livedream.manifest import GUIDE_GRID
+from livedream.manifest import GUIDE_GRID, LAP_LEVELS, LAP_TAPS, LAPLACIAN_NORM, RMS_FLOOR, STD_NORM
 
 Cache = Any
 STD_EPSILON = 1e-8  # the tutorial's `gradients /= std + 1e-8`
@@ -356,19 +356,53 @@ def best_match(act: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     return (y @ wins.transpose(0, 1)).view_as(act).to(act.dtype)
 
 
+def laplacian_normalised(grad: torch.Tensor) -> torch.Tensor:
+    """`grad` (1, C, H, W) split into the Laplacian bands and the low-pass rest of
+    `manifest.LAP_LEVELS`' definition, each scaled to RMS 1 over all channels, merged back: the
+    host's `pipeline.lapnorm.LaplacianNormaliser` as graph ops (grouped convolutions)."""
+    channels = grad.shape[1]
+    taps = torch.tensor(LAP_TAPS, dtype=grad.dtype, device=grad.device) / 16.0
+    kernel = torch.outer(taps, taps).expand(channels, 1, 5, 5)
+
+    def up(low: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+        # The static output_padding 1 gives twice the low level's size; the crop takes the odd sizes'
+        # extra row and column off (as FoldedConv.backward does), so H and W stay dynamic.
+        full = F.conv_transpose2d(low, kernel * 4.0, None, 2, 2, output_padding=1, groups=channels)
+        return full[:, :, : like.shape[2], : like.shape[3]]
+
+    bands = []
+    level = grad
+    for _ in range(LAP_LEVELS):
+        low = F.conv2d(level, kernel, None, 2, 2, groups=channels)
+        bands.append(level - up(low, level))
+        level = low
+    merged = _unit_rms(level)
+    for band in reversed(bands):
+        merged = up(merged, band) + _unit_rms(band)
+    return merged
+
+
+def _unit_rms(band: torch.Tensor) -> torch.Tensor:
+    # A floor, not an added epsilon: the exporter's optimiser deletes an Add of a tiny constant,
+    # and a zero gradient (nobody to dream under where = "visitors") must stay zero, not NaN.
+    return band / band.square().mean().sqrt().clamp_min(RMS_FLOOR)
+
+
 class AscentSteps(nn.Module):
     """`steps` whole DeepDream updates in one graph: (image, step_size) → (image', loss).
 
-    Each update: gradient, divided by its population std, times step_size, added, clipped
-    to [-1, 1] — the same update `dream.Ascent.step` makes on the host, minus the random
-    roll (a live frame is one tile, so there are no seams to hide). On a GPU the image then
-    never leaves the device between steps. The returned loss is the first step's.
+    Each update: gradient, (with `gradient_norm` laplacian: `laplacian_normalised`,) divided by
+    its population std, times step_size, added, clipped to [-1, 1] — the same update
+    `dream.Ascent.step` makes on the host, minus the random roll (a live frame is one tile,
+    so there are no seams to hide). On a GPU the image then never leaves the device between
+    steps. The returned loss is the first step's.
     """
 
-    def __init__(self, gradient: DreamGradient, steps: int) -> None:
+    def __init__(self, gradient: DreamGradient, steps: int, gradient_norm: str = STD_NORM) -> None:
         super().__init__()
         self.gradient = gradient
         self.steps = steps
+        self.gradient_norm = gradient_norm
 
     def forward(
         self, image: torch.Tensor, step_size: torch.Tensor, layer_weights: torch.Tensor | None = None,
@@ -381,6 +415,8 @@ class AscentSteps(nn.Module):
         first_loss = None
         for _ in range(self.steps):
             loss, grad, _, _ = self.gradient(image, *inputs)
+            if self.gradient_norm == LAPLACIAN_NORM:
+                grad = laplacian_normalised(grad)
             # step / (std + 1e-8), written as (step / 1e-8) / (std / 1e-8 + 1): the
             # exporter's optimiser deletes an Add of any constant as small as 1e-8, and
             # with gradients of ~1e-9 that epsilon matters.

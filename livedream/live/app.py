@@ -33,6 +33,7 @@ from livedream.live.hours import OpeningHours
 from livedream.live.hud import HudStats, LoopState, banner_text, compose_hud
 from livedream.live.keys import KeyActions, PresetRecall, Recording, Request, remote_actions
 from livedream.live.models import ModelSet
+from livedream.live.schedule import OctaveCycle
 from livedream.live.screenshots import Screenshots
 from livedream.live.stats import (
     FpsMeter,
@@ -118,6 +119,7 @@ class LiveApp:
         self.budget = budget or FrameBudget(0, models.guard.min_size)
         self.times, self.counters, self.fps, self.frame_clock = StageTimes(), SourceCounters(), FpsMeter(), FrameClock()
         self.dream_rate = FpsMeter()  # finished dreams per second
+        self.octaves = OctaveCycle()  # which octave of the pyramid each dream visits
         self.paused, self.frames, self.dreamed = False, 0, 0  # dreamed: finished dreams taken into the picture
         self.show_ms = 1000.0 / show_fps if show_fps > 0 else 0.0
         self.screenshots = Screenshots(Path(display.cfg.screenshot_dir), disk)
@@ -311,7 +313,8 @@ class LiveApp:
             return
         if not self.deepen and self._last_offer == (index, effective):
             return
-        job = DreamJob(index, now, effective, self.frame_clock.tick(now), self._fresh)
+        job = DreamJob(index, now, effective, self.frame_clock.tick(now), self._fresh,
+                       self.octaves.next_plan(effective))
         self._fresh = False
         self._last_offer = (index, effective)
         self.worker.offer(image, job, self.models.guard.run_frame, self.overlay.offered())

@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
+from livedream.live.schedule import mean_area_share
 from livedream.params import PARAM_RANGES, Params
 from livedream.runtime.cost import StepCost
 
@@ -93,8 +94,9 @@ class FrameBudget:
         self._changed(params, "start")
 
     def predicted_ms(self, effective: Params) -> float:
-        """Dream time the measured step cost predicts for `effective` (octaves ignored: one on a CPU)."""
-        megapixels = effective.dream_height * effective.dream_width / 1e6
+        """Dream time the measured step cost predicts for `effective`: a dream of the octave cycle
+        (`live.schedule`) on average."""
+        megapixels = effective.dream_height * effective.dream_width / 1e6 * mean_area_share(effective)
         ms_per_mpx = self.cost.ms_per_mpx if self.cost is not None else 0.0
         return self.OTHER_WORK_MS + ms_per_mpx * megapixels * max(1, effective.steps)
 

@@ -24,6 +24,7 @@ from typing import Callable
 
 import numpy as np
 
+from livedream.live.schedule import DreamPlan
 from livedream.params import Params
 from livedream.pipeline.dream import DreamInterrupted
 from livedream.pipeline.dreamer import Carried, LiveDreamer
@@ -48,6 +49,7 @@ class DreamJob:
     params: Params  # the effective Params (adaptive quality applied)
     frame_s: float  # seconds since the previous dream began: the feedback's share
     fresh: bool  # drop the carried detail first (a cut, a model switch, opening hours)
+    plan: DreamPlan = DreamPlan()  # the octave it visits (`live.schedule`)
 
 
 class DreamSlot:
@@ -200,7 +202,8 @@ class DreamWorker:
         carried = (self._carried[0], self._carried[1]) if self._starts_carried and not job.fresh else None
 
         def dream(model: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
-            return self.dreamer.dream_detail(frame, job.params, model, carried, self._should_stop, job.frame_s)
+            return self.dreamer.dream_detail(frame, job.params, model, carried, self._should_stop, job.frame_s,
+                                             job.plan.octave)
 
         try:
             result = run_frame(dream)

@@ -1,12 +1,15 @@
 """What an output's name asks to be written, decided and tried before any work.
 
-A clip of one frame is a picture; written as one wherever a picture can go (.png, .jpg, .tga,
-.exr…, and .gif, .webp). A moving clip is written as an animation where the name is an
-animated image's (.gif, .webp, .png/.apng: animated PNG) and as a video in any other container
+What the input holds decides how it is read and dreamed; the output's name decides what is
+written, and only what the named kind cannot hold is refused. One picture (a photo, or a
+clip of one frame) is written as a picture wherever the name is a picture's (.png, .jpg,
+.tga, .exr, .avif…, and .gif, .webp), and as a one-frame video in a video's container (.mp4,
+.mov, .mkv…). A moving clip is written as an animation where the name is an animated
+image's (.gif, .webp, .png/.apng: animated PNG) and as a video in any other container
 FFmpeg writes (.mp4, .mov, .mkv, .webm, .avi, .ts…), with the first codec of `CODECS` the
-container takes unless `--codec` names one. Each choice is tried on a frame or two of the
-clip's size in a scratch folder, so what FFmpeg or OpenCV cannot write is said in one line
-before the dream starts, never after hours of it.
+container takes unless `--codec` names one; a picture's name (.jpg) cannot hold it. Each
+choice is tried on a frame or two of the clip's size in a scratch folder, so what FFmpeg or
+OpenCV cannot write is said in one line before the dream starts, never after hours of it.
 """
 
 from __future__ import annotations
@@ -73,11 +76,12 @@ def target_for(path: Path, clip: ClipInfo, codec_name: str | None = None, crf: i
     extension = path.suffix.lower()
     if codec_name is not None and codec_name not in CODECS:
         raise UserError(f"--codec {codec_name!r} is not allowed; use one of {', '.join(CODECS)}")
-    if not clip.moving:
-        if codec_name is not None:
-            raise UserError(f"--codec is for videos; the input is one picture (its format follows from {path.name})")
-        return picture_target(path, clip.alpha)
     muxer = muxer_of(path)
+    if not clip.moving and _names_a_picture(path, muxer):
+        if codec_name is not None:
+            raise UserError(f"--codec is for videos; {path.name} is written as a picture (its format follows "
+                            f"from its name)")
+        return picture_target(path, clip.alpha)
     animated = "apng" if muxer == "image2" and extension == ".png" else muxer
     if animated in ANIMATED:
         if codec_name is not None:
@@ -91,15 +95,28 @@ def target_for(path: Path, clip: ClipInfo, codec_name: str | None = None, crf: i
         raise UserError(f"FFmpeg knows no format named {extension or path.name}; {MOVING_HINT}")
     if muxer in IMAGE_MUXERS:
         raise UserError(f"the input has {clip.frame_count} frames and {extension} holds one picture; {MOVING_HINT}")
-    return _video_target(path, clip, codec_name, crf, muxer)
+    return _video_target(path, clip, codec_name, crf, muxer)  # one frame in a video's container: a one-frame video
+
+
+def _names_a_picture(path: Path, muxer: str | None) -> bool:
+    """Whether one picture goes into `path` as a picture: FFmpeg's one-picture formats, an
+    animated image's name (one frame of it is a picture), a name FFmpeg knows no format for
+    (OpenCV's own kinds; `picture_target` names what nothing writes), or a kind a picture
+    encoder writes although its muxer is a video's (AVIF). Anything else is a video's container."""
+    if muxer is None or muxer in IMAGE_MUXERS or muxer in ANIMATED:
+        return True
+    try:
+        encode_picture(path.suffix.lower(), np.zeros((16, 16, 3), np.uint8))
+    except UserError:
+        return False
+    return True
 
 
 def picture_target(path: Path, alpha: bool = False) -> Target:
     """`path` as a picture, tried: a kind nothing here writes, or a video's name, says so now.
     With `alpha` (a picture with transparency), whether the kind keeps it."""
-    muxer = muxer_of(path)
-    if muxer is not None and muxer not in IMAGE_MUXERS and muxer not in ANIMATED:
-        raise UserError(f"the input is one picture and {path.suffix} is a video's; {PICTURE_HINT}")
+    if not _names_a_picture(path, muxer_of(path)):
+        raise UserError(f"{path.suffix} is a video's and this writes one picture; {PICTURE_HINT}")
     encode_picture(path.suffix.lower(), np.zeros((16, 16, 3), np.uint8))
     return Target(path, PICTURE, alpha=alpha and keeps_alpha(path.suffix.lower()))
 

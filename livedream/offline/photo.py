@@ -1,4 +1,5 @@
-"""`livedream dream PHOTO`: the TensorFlow tutorial's dream of one still."""
+"""`livedream dream PHOTO`: the TensorFlow tutorial's dream of one still (a photo, or a clip
+of one frame), written as a picture or, where the output is a video's, a one-frame video."""
 
 from __future__ import annotations
 
@@ -8,14 +9,20 @@ from pathlib import Path
 
 import numpy as np
 
-from livedream.media.clips import ClipInfo
+from livedream.media.clips import ClipFrame, ClipInfo, frames
 from livedream.media.keeping import Keeping, plan
 from livedream.media.pictures import read_picture
-from livedream.media.targets import Target
+from livedream.media.targets import PICTURE, Target, size_note
 from livedream.objective import Objective
 from livedream.offline.imageio import check_dreamable, write_photo
 from livedream.offline.model import console, open_engine
-from livedream.offline.render import DEFAULT_CRF, DEFAULT_PIECE_FRAMES, DEFAULT_WARMUP
+from livedream.offline.render import (
+    DEFAULT_CRF,
+    DEFAULT_PIECE_FRAMES,
+    DEFAULT_WARMUP,
+    RenderJob,
+    write_one_frame,
+)
 from livedream.pipeline.dream import (
     AscentSettings,
     OctaveCallback,
@@ -77,10 +84,10 @@ def octave_timer(octave_count: int) -> OctaveCallback:
 
 
 def keeping_said(job: OfflineJob) -> Keeping:
-    """What the output keeps of the source beside the picture; what it cannot keep is said in
-    one line now, before the dream starts."""
+    """What the output keeps of the source beside the picture; what it cannot keep (a pixel of
+    an odd size, too) is said in one line now, before the dream starts."""
     keeping = plan(job.source, job.clip, job.target)
-    for line in (keeping.kept_line(), keeping.lost_line()):
+    for line in (keeping.kept_line(), keeping.lost_line(), size_note(job.target, job.clip)):
         if line:
             console.print(line, markup=False, soft_wrap=True)  # one line; FFmpeg names its part in [brackets]
     return keeping
@@ -89,7 +96,7 @@ def keeping_said(job: OfflineJob) -> Keeping:
 def dream_photo(job: OfflineJob) -> None:
     """Dream the photo `job.source` into `job.output` (the tutorial's octaves and steps)."""
     source, settings, seed = job.source, job.settings, job.seed
-    keeping_said(job)
+    keeping = keeping_said(job)
     rgb, alpha = read_picture(source, job.clip)
     engine = open_engine(job.model, job.device, settings.tile, objective=job.objective, guide=job.guide,
                          guide_mode=job.guide_mode)
@@ -99,5 +106,18 @@ def dream_photo(job: OfflineJob) -> None:
     base = to_nchw(rgb)
     rng = np.random.default_rng(seed)
     detail, _ = dream(engine, base, settings, rng, on_octave=octave_timer(octave_count))
-    write_photo(job.output, to_rgb(dreamed_image(base, detail)), alpha if job.target.alpha else None)
-    console.print(f"wrote {job.output} in {time.perf_counter() - started:.1f} s (seed {seed})")
+    write_dream(job, keeping, to_rgb(dreamed_image(base, detail)), alpha)
+    kind = "" if job.target.kind == PICTURE else f" as a one-frame {job.target.codec.name} video"  # type: ignore[union-attr]
+    console.print(f"wrote {job.output}{kind} in {time.perf_counter() - started:.1f} s (seed {seed})")
+
+
+def write_dream(job: OfflineJob, keeping: Keeping, rgb: np.ndarray, alpha: np.ndarray | None) -> None:
+    """The dreamed still as the target asks: a picture, or a one-frame video at the source
+    picture's time (so carried sound stays in step with it)."""
+    kept_alpha = alpha if job.target.alpha else None
+    if job.target.kind == PICTURE:
+        write_photo(job.output, rgb, kept_alpha)
+        return
+    pts = next(frames(job.source, job.clip)).pts
+    write_one_frame(RenderJob(job.source, job.output, job.target, job.crf), job.clip, keeping,
+                    ClipFrame(0, pts, rgb, kept_alpha))

@@ -26,7 +26,7 @@ import numpy as np
 
 from livedream.errors import UserError
 from livedream.files import write_atomically
-from livedream.media.clips import ClipInfo, frames
+from livedream.media.clips import ClipFrame, ClipInfo, frames
 from livedream.media.keeping import Keeping, join
 from livedream.media.targets import VIDEO, Target
 from livedream.media.writing import VideoFileWriter, encode_pieces
@@ -269,6 +269,27 @@ def stitch(job: RenderJob, chunks: list[Chunk], info: ClipInfo, keeping: Keeping
     frames written."""
     pieces = [job.state_folder / chunk.label / name for chunk in chunks
               for name in ChunkState.load(job.state_folder / chunk.label).pieces]  # type: ignore[union-attr]
+    _write_pieces(job, pieces, info, keeping)
+    shutil.rmtree(job.state_folder)
+    return sum(chunk.stop - chunk.start for chunk in chunks)
+
+
+def write_one_frame(job: RenderJob, info: ClipInfo, keeping: Keeping, picture: ClipFrame) -> None:
+    """One dreamed picture as a one-frame video at OUT (a photo, or a clip of one frame, into
+    a video's container), with what `keeping` carries of the source: written and joined as a
+    render's one piece would be, atomically, with no state to resume (one frame is done at once)."""
+    with tempfile.TemporaryDirectory(prefix="livedream-one-frame-") as folder:
+        piece = Path(folder) / ("piece" + job.target.piece_suffix)
+        writer = VideoFileWriter(piece, info.canvas(), job.target.piece_codec, job.crf, job.target.piece_muxer,
+                                 alpha=job.target.alpha)
+        writer.write(picture.rgb, picture.pts, picture.alpha)
+        writer.close()
+        _write_pieces(job, [piece], info, keeping)
+
+
+def _write_pieces(job: RenderJob, pieces: list[Path], info: ClipInfo, keeping: Keeping) -> None:
+    """`pieces` as OUT: joined with what `keeping` carries (a video), or encoded once (an
+    animation), into a temp file beside OUT renamed onto it at the end."""
     fd, temp = tempfile.mkstemp(dir=job.output.parent, prefix=f".{job.output.stem}.", suffix=f".partial{job.output.suffix}")
     os.close(fd)
     try:
@@ -280,8 +301,6 @@ def stitch(job: RenderJob, chunks: list[Chunk], info: ClipInfo, keeping: Keeping
         os.replace(temp, job.output)
     finally:
         Path(temp).unlink(missing_ok=True)
-    shutil.rmtree(job.state_folder)
-    return sum(chunk.stop - chunk.start for chunk in chunks)
 
 
 class Throughput:

@@ -15,7 +15,7 @@ from rich.console import Console
 
 from livedream.errors import UserError
 from livedream.media.clips import ClipInfo
-from livedream.media.targets import VIDEO, size_note
+from livedream.media.targets import VIDEO
 from livedream.objective import Objective
 from livedream.offline.farm import Farm
 from livedream.offline.imageio import check_dreamable
@@ -179,9 +179,6 @@ def dream_video(job: OfflineJob) -> None:
         f"{len(chunks)} chunk(s), state in {render.state_folder.name}"
     )
     keeping = keeping_said(job)
-    note = size_note(job.target, info)
-    if note:
-        console.print(note, markup=False, soft_wrap=True)
     started = time.perf_counter()
     wanted = [chunks[job.chunk[0] - 1]] if job.chunk else chunks
     try:

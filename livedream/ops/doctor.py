@@ -186,8 +186,10 @@ def nvidia_gpu_present() -> bool:
 def check_providers(model_cfg: ModelConfig, gpu_present: Callable[[], bool] = nvidia_gpu_present) -> list[Check]:
     import onnxruntime as ort
 
+    from livedream.runtime.devices import short_name
+
     available = ort.get_available_providers()
-    names = ", ".join(p.removesuffix("ExecutionProvider") for p in available)
+    names = ", ".join(short_name(provider) for provider in available)
     return [
         Check(OK, "ONNX Runtime providers", names),
         *_check_cuda(model_cfg.device, available, gpu_present),

@@ -13,6 +13,15 @@ a = −0.75) amplifies mid frequencies, and repeated every frame for 8 s at 60 f
 carried disc by 25 % and moved it 6 px (bilinear: 1 %); bilinear's softening does not pile
 up, because each frame's fresh steps are sharp and the decay retires old detail (the
 coherence benchmark tracks the detail's high-frequency energy over 100 frames).
+
+Visitor-aware, given a visitor mask per frame (`pipeline.visitors`): the flow of a moving
+figure bleeds into the still room around it (DIS matches coarse patches: on the walk-in clip
+the room 10 small pixels from the figure moves 0.3 px a frame, fully trusted), and the carry
+drags the room's detail along with the figure into streaks. With a mask, only the visitors
+(widened by VISITOR_MARGIN) keep their flow and the room stays where it is (a mask exists only
+while the camera is still); where the mask changed under a pixel (the figure uncovered the
+room, or covered it) the carry is not trusted, so the figure's old detail fades and the room's
+dream comes back. `tools/bench.py --streaks` measures it.
 """
 
 from __future__ import annotations
@@ -32,6 +41,15 @@ CONSISTENT_PX, INCONSISTENT_PX = 0.75, 2.0
 # levels of the small frames, after a 3x3 box blur. A flow smooth across a moving edge passes the
 # forward-backward check but not this one: what it claims came from there looks different.
 MATCHED_LEVELS, MISMATCHED_LEVELS = 10.0, 30.0
+# The visitor mask is widened by this share of the flow frame's width (2 px at the live loop's 160,
+# 4 at a video's 320) before it says whose motion a pixel takes: it is soft at its edge, and the
+# flow of a figure's own edge lags the figure. On the streak bench (`tools/bench.py --streaks`,
+# the video's carry, the true outline) 1 px at 320 left 0.59 of streaks, 2 px 0.27, 4 px 0.11.
+VISITOR_MARGIN = 1 / 80
+# A change of the mask under a pixel by this much (of 0..1) and its carry is not trusted at all: a
+# soft edge passes a pixel in a few frames, so each frame's share of the change is small, and a
+# chain of moves keeps only the least confidence, not the product.
+VISITOR_CHANGE = 0.25
 
 
 # DIS presets: the live loop's is the fastest (0.3 ms a flow at 160 px on 2 cores); a video
@@ -75,6 +93,8 @@ class DetailWarper:
         self._size: tuple[int, int] | None = None  # (height, width) of the dream
         self._has_previous = False
         self._feedback: Feedback | None = None
+        self._room_still = False  # this frame and the previous one came with a visitor mask
+        self._had_visitors = False
 
     def reset(self) -> None:
         """Forget the previous frame (e.g. after a cut): the next carry() returns None."""
@@ -86,8 +106,10 @@ class DetailWarper:
         detail: np.ndarray | None,
         decay: float,
         feedback: Feedback = Feedback(),
+        visitors: np.ndarray | None = None,
     ) -> np.ndarray | None:
         """`detail` (1, 3, H, W) of the previous frame, moved to match `source_rgb` (H, W, 3 uint8).
+        `visitors`: this frame's visitor mask (`Visitors.mask`, any size, 0..1), or None.
 
         Returns a buffer owned by the warper (valid until the next-but-one call), or None when
         there is nothing to carry: first frame, size change, decay 0 or no detail. The flow
@@ -98,6 +120,7 @@ class DetailWarper:
         if self._size != (height, width):
             self._allocate(height, width)
         self._update_grey(source_rgb)
+        self._take_visitors(visitors)
         carried = None
         if self._has_previous and detail is not None and decay > 0 and detail.shape[-2:] == (height, width):
             self._update_map(feedback)
@@ -107,23 +130,24 @@ class DetailWarper:
         self.flow_ms = (time.perf_counter() - started) * 1000
         return carried
 
-    def track(self, source_rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    def track(self, source_rgb: np.ndarray, visitors: np.ndarray | None = None
+              ) -> tuple[np.ndarray, np.ndarray] | None:
         """For the next frame of a stream (H, W, 3 uint8, frames in order), on the small flow
         frames (`small_size`): where each small pixel was in the previous frame (in small
         pixels, for cv2.remap) and how far that is trusted (0..1; all ones without
         occlusion); None on the first frame or after a size change. The arrays are the
-        warper's own buffers."""
+        warper's own buffers. `visitors`: this frame's visitor mask (`Visitors.mask`, any
+        size, 0..1), or None (the flow alone decides what moves)."""
         started = time.perf_counter()
         height, width = source_rgb.shape[:2]
         if self._size != (height, width):
             self._allocate(height, width)
         self._update_grey(source_rgb)
+        self._take_visitors(visitors)
         moved = None
         if self._has_previous:
-            self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
-            if self.occlusion:
-                self._update_small_confidence()
-            else:
+            self._update_small_flow()
+            if not self.occlusion:
                 np.add(self._small_xy, self._small_flow, out=self._small_map)
             moved = self._small_map, self._small_confidence
         self._grey_previous, self._grey_current = self._grey_current, self._grey_previous
@@ -136,23 +160,22 @@ class DetailWarper:
         """(width, height) of the frames the flow is computed on."""
         return self._small_size
 
-    def motion(self, source_rgb: np.ndarray, feedback: Feedback = Feedback()
+    def motion(self, source_rgb: np.ndarray, feedback: Feedback = Feedback(), visitors: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
         """For a warp done elsewhere (the GPU frame graph): the small backward flow in dream
         pixels, its confidence (same small size; the graph enlarges it like the flow), the
         inverse feedback matrix (2, 3), and whether there is a previous frame to carry from
         (False on the first frame or after a size change; the flow is then 0). The arrays are
-        the warper's own buffers."""
+        the warper's own buffers. `visitors`: as `track`'s."""
         started = time.perf_counter()
         height, width = source_rgb.shape[:2]
         if self._size != (height, width):
             self._allocate(height, width)
         self._update_grey(source_rgb)
+        self._take_visitors(visitors)
         has_previous = self._has_previous
         if has_previous:
-            self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
-            if self.occlusion:
-                self._update_small_confidence()
+            self._update_small_flow()
             self._small_flow *= self._flow_to_dream
         else:
             self._small_flow[...] = 0.0
@@ -183,6 +206,12 @@ class DetailWarper:
         self._small_ones = np.ones((small_h, small_w), np.float32)
         self._grey_moved = np.empty((small_h, small_w), np.uint8)
         self._photometric = np.empty((small_h, small_w), np.float32)
+        self._visitors = np.zeros((small_h, small_w), np.float32)  # this frame's, widened
+        self._visitors_before = np.zeros((small_h, small_w), np.float32)  # the previous frame's
+        self._visitors_scratch = np.empty((small_h, small_w), np.float32)
+        margin = max(1, round(small_w * VISITOR_MARGIN))
+        self._widen = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * margin + 1,) * 2)
+        self._room_still = self._had_visitors = False
         self.confidence = np.ones((height, width), np.float32)  # of the last carry: 1 = trusted
         self._flow_up = np.empty((height, width, 2), np.float32)
         self._feedback = Feedback()
@@ -199,11 +228,9 @@ class DetailWarper:
 
     def _update_map(self, feedback: Feedback) -> None:
         """sample_map[p] = where pixel p of this frame was in the previous frame's detail."""
-        # Backward flow: current(p) ≈ previous(p + flow(p)).
-        self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
+        self._update_small_flow()
         height, width = self._size  # type: ignore[misc]
         if self.occlusion:
-            self._update_small_confidence()
             cv2.resize(self._small_confidence, (width, height), dst=self.confidence, interpolation=cv2.INTER_LINEAR)
         self._small_flow *= self._flow_to_dream
         cv2.resize(self._small_flow, (width, height), dst=self._flow_up, interpolation=cv2.INTER_LINEAR)
@@ -212,12 +239,49 @@ class DetailWarper:
             self._feedback = feedback
         np.add(self._feedback_grid, self._flow_up, out=self._sample_map)
 
+    def _take_visitors(self, visitors: np.ndarray | None) -> None:
+        """This frame's visitor mask, widened, at the small size; the previous one is kept: the
+        room is held still only when both frames had one (`_room_still`)."""
+        self._visitors, self._visitors_before = self._visitors_before, self._visitors
+        self._room_still = visitors is not None and self._had_visitors and self._has_previous
+        self._had_visitors = visitors is not None  # for the next frame
+        if visitors is None:
+            return
+        cv2.resize(visitors, self._small_size, dst=self._visitors_scratch, interpolation=cv2.INTER_LINEAR)
+        cv2.dilate(self._visitors_scratch, self._widen, dst=self._visitors)
+
+    def _update_small_flow(self) -> None:
+        """Backward flow, current(p) ≈ previous(p + flow(p)), on the small frames; with the
+        visitors known, only theirs moves (the bleed of their motion into the still room would
+        drag its detail). Then the confidence, with occlusion."""
+        self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
+        if self._room_still:
+            self._small_flow *= self._visitors[..., None]
+        if self.occlusion:
+            self._update_small_confidence()
+            if self._room_still:
+                self._distrust_where_visitors_changed()
+
+    def _distrust_where_visitors_changed(self) -> None:
+        """A pixel whose source was a visitor and is room now (the figure uncovered it), or
+        the other way round, carries what is no longer there: the confidence falls with the
+        change, to 0 at VISITOR_CHANGE."""
+        trust = self._visitors_scratch
+        cv2.remap(self._visitors_before, self._small_map, None, cv2.INTER_LINEAR, dst=trust,
+                  borderMode=cv2.BORDER_REPLICATE)
+        cv2.absdiff(self._visitors, trust, dst=trust)
+        cv2.addWeighted(trust, -1.0 / VISITOR_CHANGE, trust, 0.0, 1.0, dst=trust)  # 1 − change / VISITOR_CHANGE
+        np.clip(trust, 0.0, 1.0, out=trust)
+        self._small_confidence *= trust
+
     def _update_small_confidence(self) -> None:
         """Checks on the small frames: p's backward flow b leads to q = p + b in the previous
         frame; the forward flow there should lead back, f(q) ≈ −b, and the previous frame at q
         should look like this one at p. Where either fails (occlusion, disocclusion, a flow
         error) or q lies outside the frame, the confidence falls to 0."""
         self._forward.calc(self._grey_previous, self._grey_current, self._forward_flow)
+        if self._room_still:  # the forward flow bleeds as the backward one did
+            self._forward_flow *= self._visitors_before[..., None]
         np.add(self._small_xy, self._small_flow, out=self._small_map)
         cv2.remap(self._forward_flow, self._small_map, None, cv2.INTER_LINEAR, dst=self._returned,
                   borderMode=cv2.BORDER_REPLICATE)

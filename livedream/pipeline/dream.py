@@ -6,7 +6,14 @@ across frames and add it to the next frame.
 
 Per step (tutorial): random roll, gradient (in tiles for big images), divide by its std
 (+1e-8), times the step size, add, clip to [-1, 1]. Octaves go from small to large with
-scale 1.3.
+scale 1.3. With `gradient_norm = "laplacian"` the gradient's Laplacian-pyramid bands are each
+brought to RMS 1 before the std division (`pipeline.lapnorm`, Google's TF1 notebook): the
+same step, as far in RMS, with its energy spread over the octaves, so the coarse bands draw
+large motifs.
+
+A live dream may visit one octave of the pyramid (`octave`): successive dreams then cycle
+through the scales (`live.schedule`), each starting from the carried detail at its scale,
+so the coarse scales' large motifs (eyes, faces) appear live at a fraction of a still's cost.
 
 Across octaves the lost detail is re-injected (Google's original notebook) by default:
 each octave dreams on the sharp base image at that size plus the enlarged detail so far.
@@ -23,7 +30,9 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from livedream.manifest import LAPLACIAN_NORM, STD_NORM
 from livedream.pipeline.images import to_nchw
+from livedream.pipeline.lapnorm import LaplacianNormaliser
 from livedream.runtime.engine import NO_VISITORS, GradientEngine
 from livedream.runtime.model import StepAscent
 
@@ -51,6 +60,8 @@ class AscentSettings:
     tile: int = 512  # gradient tile size; larger images are done in tiles
     jitter: bool = True  # random roll before each step, so tile seams never stay put
     reinject: bool = True  # re-inject lost detail per octave (False = the tutorial's carry)
+    gradient_norm: str = STD_NORM  # `manifest.GRADIENT_NORMS`: std, or Laplacian bands to RMS 1 first
+    octave: int | None = None  # dream only this octave of the pyramid (0 = the coarsest); None = all
 
 
 # ---- image transforms ------------------------------------------------------------------
@@ -85,7 +96,10 @@ def octave_sizes(height: int, width: int, settings: AscentSettings, min_size: in
         size = (int(height * factor), int(width * factor))
         if min(size) >= min_size:
             sizes.append(size)
-    return sizes or [(height, width)]
+    sizes = sizes or [(height, width)]
+    if settings.octave is None:
+        return sizes
+    return [sizes[min(settings.octave, len(sizes) - 1)]]  # octaves below the model's minimum: the coarsest left
 
 
 def tile_starts(length: int, tile: int, min_size: int) -> list[int]:
@@ -131,6 +145,7 @@ class Ascent:
         self.grad = np.empty(shape, np.float32)
         self.unrolled = np.empty(shape, np.float32)
         self.rolled_mask = np.empty((1, 1, *shape[2:]), np.float32)
+        self._laplacian: LaplacianNormaliser | None = None  # made on the first step that asks for it
 
     def step(
         self, engine: GradientEngine, image: np.ndarray, settings: AscentSettings, rng: np.random.Generator,
@@ -148,6 +163,9 @@ class Ascent:
             source = image
         loss = tiled_gradient(engine, source, settings.tile, self.grad, mask)
         grad = roll_into(self.grad, -shift_y, -shift_x, self.unrolled) if settings.jitter else self.grad
+        if settings.gradient_norm == LAPLACIAN_NORM:
+            self._laplacian = self._laplacian or LaplacianNormaliser(grad.shape)
+            self._laplacian.normalise(grad)
         grad *= settings.step_size / (grad.std() + STD_EPSILON)
         image += grad
         np.clip(image, -1.0, 1.0, out=image)
@@ -219,7 +237,7 @@ def dream(
     height, width = base.shape[2:]
     sizes = octave_sizes(height, width, settings, engine.min_size)
     workspace = {} if workspace is None else workspace
-    if detail is not None and settings.reinject and len(sizes) > 1:
+    if detail is not None and settings.reinject and sizes != [(height, width)]:
         return _dream_on_carried(engine, base, settings, rng, detail, sizes, on_octave, workspace, stepper, should_stop,
                                  mask)
     image = None

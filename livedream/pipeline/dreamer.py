@@ -52,8 +52,9 @@ class StageTimings:
         return self.resize_ms + self.flow_ms + self.dream_ms + self.output_ms
 
 
-def ascent_settings(params: Params) -> AscentSettings:
-    """The dream loop's settings for one live frame.
+def ascent_settings(params: Params, octave: int | None = None) -> AscentSettings:
+    """The dream loop's settings for one live frame: every octave of `params`, or only `octave`
+    (0 = the coarsest; `live.schedule` cycles them across dreams).
 
     A live frame is dreamed as one tile and without the random roll: the roll exists to
     hide tile seams, and on a single tile it would only move the wrap-around seam into the
@@ -66,6 +67,8 @@ def ascent_settings(params: Params) -> AscentSettings:
         octave_scale=params.octave_scale,
         tile=max(params.dream_height, params.dream_width),
         jitter=False,
+        gradient_norm=params.gradient_norm,
+        octave=octave,
     )
 
 
@@ -154,7 +157,7 @@ class LiveDreamer:
 
     def dream_detail(
         self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, carried: Carried | None = None,
-        should_stop: StopCheck | None = None, frame_s: float = NOMINAL_FRAME_S,
+        should_stop: StopCheck | None = None, frame_s: float = NOMINAL_FRAME_S, octave: int | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The live worker's dream of `frame_rgb`: (the frame at the dream size, uint8 RGB; the
         dream's detail there, dream − frame in grey levels, int16), so the show loop can carry
@@ -164,8 +167,10 @@ class LiveDreamer:
         `carried`: the detail as the show loop laid it over this very frame (it followed the
         motion frame by frame) and how far it is trusted; the dream starts from it, faded by
         one dream's share of the half-life and moved by the feedback. None: from nothing. On
-        a frame graph the detail stays on the device and the graph carries it itself."""
-        dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, None, None, carried)
+        a frame graph the detail stays on the device and the graph carries it itself. `octave`:
+        dream only that octave of the pyramid (`ascent_settings`), None: all of them."""
+        settings = None if octave is None else ascent_settings(params, octave)
+        dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, settings, None, carried)
         np.subtract(dreamed, self._base_rgb, out=self._detail_small, dtype=np.int16)
         return self._base_rgb, self._detail_small
 

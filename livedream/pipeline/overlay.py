@@ -101,15 +101,17 @@ class CarriedOverlay:
         """Lay nothing until the next dream (a cut, a new source, opening hours)."""
         self._dream = None
 
-    def advance(self, frame_rgb: np.ndarray, dream_size: tuple[int, int]) -> None:
-        """A new frame (in order) at the dream size (height, width): follow its motion."""
+    def advance(self, frame_rgb: np.ndarray, dream_size: tuple[int, int], visitors: np.ndarray | None = None) -> None:
+        """A new frame (in order) at the dream size (height, width): follow its motion.
+        `visitors`: this frame's visitor mask (`Visitors.mask`), or None: with it, a passing
+        visitor never drags the room's detail along (`DetailWarper.track`)."""
         if self._size != dream_size:
             self._allocate(*dream_size)
         height, width = dream_size
         shrinking = frame_rgb.shape[0] * frame_rgb.shape[1] > height * width
         cv2.resize(frame_rgb, (width, height), dst=self._base_rgb,
                    interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
-        moved = self._warper.track(self._base_rgb)
+        moved = self._warper.track(self._base_rgb, visitors)
         if moved is None:
             self._current.restart()
             self._offered.restart()

@@ -76,6 +76,12 @@ class Placement:
         return VALUE_DEVICES[self.provider]
 
 
+def short_name(provider: str) -> str:
+    """A provider's name as people say it: ours as `SHORT_NAMES` has them, any other (TensorRT,
+    Azure…) without ONNX Runtime's common suffix."""
+    return SHORT_NAMES.get(provider, provider.removesuffix("ExecutionProvider"))
+
+
 def provider_of(session: ort.InferenceSession) -> str:
     """Where `session` runs, by its first provider's short name."""
     return SHORT_NAMES.get(session.get_providers()[0], "CPU")

@@ -104,8 +104,9 @@ def graph_unavailable(model: str, device: str) -> str | None:
     import onnxruntime as ort
 
     from livedream.manifest import read_manifest
+    from livedream.runtime.devices import CUDA
 
-    if device == "cuda" and "CUDAExecutionProvider" not in ort.get_available_providers():
+    if device == "cuda" and CUDA not in ort.get_available_providers():
         return "onnxruntime has no CUDA provider"
     if model not in read_manifest(default_models_dir()):
         return f"graph {model!r} not exported (livedream export{' --fp16' if 'fp16' in model else ''})"
@@ -369,6 +370,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         + "; ".join(f"{kind}: {what}" for kind, what in SESSION_KINDS.items()))
     parser.add_argument("--visitors", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the visitor-mask table (its cost per frame beside the dream's gradient) at these source HxW sizes, e.g. 720x1280")
+    parser.add_argument("--streaks", type=parse_sizes, default=None, metavar="SIZES",
+                        help="only the streak table (how far a passing visitor drags the room's carried detail, "
+                        "without and with a visitor mask) at these dream HxW sizes, e.g. 180x320")
     parser.add_argument("--large", type=parse_sizes, default=None, metavar="SIZES",
                         help="only the large-frame table (s/frame, peak RSS) at these HxW sizes, e.g. 1080x1920,2160x3840")
     raw = list(sys.argv[1:] if argv is None else argv)
@@ -427,6 +431,11 @@ def main(argv: list[str] | None = None) -> int:
         from livedream.testing.bench_visitors import run as bench_visitors
 
         bench_visitors(args.visitors)
+        return 0
+    if args.streaks:
+        from livedream.testing.bench_streaks import run as bench_streaks
+
+        bench_streaks(args.streaks)
         return 0
     if args.large:
         from livedream.testing.bench_large import run as bench_large

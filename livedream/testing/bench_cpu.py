@@ -154,6 +154,7 @@ def compare_graphs(runs: list[GraphRun], sizes: list[tuple[int, int]], repeats: 
 def _session(run: GraphRun, height: int, width: int) -> ort.InferenceSession:
     import onnxruntime as ort
 
+    from livedream.runtime.devices import CPU
     from livedream.runtime.engine import CpuThreads, session_options
     from livedream.runtime.runners import open_fixed_size_session
 
@@ -163,7 +164,7 @@ def _session(run: GraphRun, height: int, width: int) -> ort.InferenceSession:
     if run.session == "parallel":
         options.execution_mode = ort.ExecutionMode.ORT_PARALLEL
         options.inter_op_num_threads = 2
-    return ort.InferenceSession(str(run.path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(str(run.path), options, providers=[CPU])
 
 
 def _sample_feed(objective: "ObjectiveInputs", height: int, width: int) -> dict[str, np.ndarray]:

@@ -30,10 +30,12 @@ class LiveRow:
     dreams_per_s: float = 0.0
     dream_age_s: float = 0.0  # median age of the dream laid over a shown frame
     look: float | None = None  # the last shown picture's share of a still's DeepDream (testing.look)
+    motifs: float | None = None  # the same judged at half the dream's size: the large motifs' share
 
 
-ADAPTIVE_FLOOR_FPS = 12  # issue #14: the shipped defaults on a 2-core CPU, warm, at least this
-LOOK_FLOOR = 0.5  # issue #31: the shipped defaults' shown picture carries at least this of a still's
+ADAPTIVE_FLOOR_FPS = 24  # issue #39 (was #14's 12): the shipped defaults on a 2-core CPU, warm, at least this
+LOOK_FLOOR = 0.6  # issue #39: the shipped defaults' shown picture carries at least this of a still's
+MOTIF_FLOOR = 0.5  # and at least this judged at half size, where only the large motifs count
 
 
 def measure_live(height: int, width: int, device: str, steps: int, seconds: float, adaptive: bool = False,
@@ -62,7 +64,8 @@ def measure_live(height: int, width: int, device: str, steps: int, seconds: floa
             stats = app.run(max_seconds=seconds)
             shown, frame = app.shown_image.copy(), app.source_frame
         if frame is not None:
-            row.look = judge(shown, frame.image, stats.dream_size, config).score.share
+            score = judge(shown, frame.image, stats.dream_size, config).score
+            row.look, row.motifs = score.full.share, score.half.share
         row.frames, row.fps, row.provider = stats.frames, stats.fps, stats.provider
         row.stage_ms = dict(stats.stage_ms)
         row.dreams_per_s, row.dream_age_s = stats.dreams_per_s, stats.dream_age_s
@@ -84,10 +87,12 @@ def render_live_table(rows: list[LiveRow], steps: int) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Live loop: demo source, 1920x1080 window; fixed rows {steps} step(s) per frame, 1 octave")
+    table = Table(title=f"Live loop: demo source, 1920x1080 window; fixed rows {steps} step(s) per frame, 1 octave; "
+                        "look and motifs: the share of a still's DeepDream judged at the dream's size and at half")
     stages = (*SHOW_STAGES, "dream")
     headings = ("dream size (HxW)", "provider", "fps", "target fps", "fps / target", f"fps / {ADAPTIVE_FLOOR_FPS}",
-                "dreams/s", "dream age s", "look", f"look / {LOOK_FLOOR}", *[f"{s} ms" for s in stages], "frames")
+                "dreams/s", "dream age s", "look", f"look / {LOOK_FLOOR}", "motifs", f"motifs / {MOTIF_FLOOR}",
+                *[f"{s} ms" for s in stages], "frames")
     for heading in headings:
         table.add_column(heading, justify="left" if heading.startswith("dream size") else "right")
     for row in rows:
@@ -97,7 +102,8 @@ def render_live_table(rows: list[LiveRow], steps: int) -> None:
             continue
         ratios = ((str(row.target_fps), f"{row.fps / row.target_fps:.2f}", f"{row.fps / ADAPTIVE_FLOOR_FPS:.2f}")
                   if row.target_fps else ("off", "", ""))
-        looks = ("", "") if row.look is None else (f"{row.look:.2f}", f"{row.look / LOOK_FLOOR:.2f}")
+        looks = ("", "", "", "") if row.look is None or row.motifs is None else (
+            f"{row.look:.2f}", f"{row.look / LOOK_FLOOR:.2f}", f"{row.motifs:.2f}", f"{row.motifs / MOTIF_FLOOR:.2f}")
         table.add_row(size, row.provider, f"{row.fps:.1f}", *ratios,
                       f"{row.dreams_per_s:.2f}", f"{row.dream_age_s:.2f}", *looks,
                       *[f"{row.stage_ms.get(s, 0.0):.1f}" for s in stages], str(row.frames))

