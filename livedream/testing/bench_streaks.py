@@ -36,7 +36,7 @@ from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.overlay import CarriedOverlay, FinishedDream
 from livedream.pipeline.sharp import SharpComposer
 from livedream.pipeline.visitors import ANALYSIS_WIDTH, VisitorMask
-from livedream.testing.visitor_clip import ClipFrame, Schedule, visitor_clip
+from livedream.testing.visitor_clip import ClipFrame, Schedule, gallery_room, visitor_clip
 
 SIZE = (180, 320)  # (height, width): the dream size the CPU's budget gives the shipped 360x640 box
 FPS = 30
@@ -71,10 +71,9 @@ def dreamed_detail(frame: ClipFrame, room_rgb: np.ndarray) -> np.ndarray:
 
 
 def room_photo(size: tuple[int, int] = SIZE) -> np.ndarray:
-    from livedream.media.pictures import read_image
-    from livedream.pipeline.images import SAMPLE_PHOTO
-
-    return cv2.resize(read_image(SAMPLE_PHOTO), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    """The room with nobody in it (the sample photo is a portrait: the person model would
+    rightly call her a visitor)."""
+    return gallery_room(*size)
 
 
 def no_mask(frame: ClipFrame) -> None:
