@@ -1,9 +1,9 @@
 """`python tools/bench.py --streaks`: how far a passing visitor drags the room's carried detail.
 
-A still room (the sample photo) carries a known dream detail (`own_detail`: its band-pass, a
-stand-in for a dream's detail, which sits on the room's structure), and the walk-in clip's
-striped figure crosses it (`testing.visitor_clip`, its outline known in every frame). The
-carry runs as it does live on the 2-core CPU: the overlay follows every frame, a dream starts
+A still room (the generated gallery of `testing.visitor_clip`) carries a known dream detail
+(`own_detail`: its band-pass, a stand-in for a dream's detail, which sits on the room's
+structure), and the walk-in clip's striped figure crosses it (`testing.visitor_clip`, its
+outline known in every frame). The carry runs as it does live on the 2-core CPU: the overlay follows every frame, a dream starts
 every DREAM_EVERY frames from the detail carried onto its frame and is laid over the frames
 DREAM_LAG frames later. A dream here adds nothing where the carry is trusted and lays the
 frame's own detail where it is not (what the dreamer's catch-up does), so only the carry is
