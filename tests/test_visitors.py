@@ -102,7 +102,8 @@ def judged(answers, part: str) -> list[float]:
 def test_the_mask_covers_the_figures_walking_in_standing_and_walking_out(walk):
     spec, answers = walk
     scores = {part: judged(answers, part) for part in ("walk_in", "stand", "walk_out")}
-    print("IoU min/mean: " + ", ".join(f"{part} {min(s):.2f}/{np.mean(s):.2f} ({len(s)} frames)" for part, s in scores.items()))
+    print("IoU min/mean: " + ", ".join(f"{part} {min(s):.2f}/{np.mean(s):.2f} ({len(s)} frames)"
+                                       for part, s in scores.items()))
     assert all(len(s) >= 2 for s in scores.values())
     assert min(scores["walk_in"]) >= spec.walking and min(scores["walk_out"]) >= spec.walking
     assert min(scores["stand"]) >= spec.standing
@@ -128,7 +129,8 @@ def test_boxes_hold_each_standing_figure_within_a_margin(walk):
     height, width = SIZE
     truths = []
     for figure in spec.figures:
-        x, y, w, h = cv2.boundingRect(figure_silhouette(height, width, figure.stand_at * width, figure.tall).astype(np.uint8))
+        outline = figure_silhouette(height, width, figure.stand_at * width, figure.tall)
+        x, y, w, h = cv2.boundingRect(outline.astype(np.uint8))
         truths.append((x / width, y / height, (x + w) / width, (y + h) / height))
     # From half a second after they stopped: a person-model guess the walk left (a painting
     # beside the head) is held for up to FADE_S where the picture is still.

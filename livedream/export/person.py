@@ -52,6 +52,7 @@ was changed. It is distributed under the Apache License 2.0, whose text follows.
 FUSED = {0: None, 1: "Relu"}
 SAME, VALID = 0, 1
 CUSTOM_SAME = 1
+DOC_STRING = "MediaPipe selfie segmentation (landscape), Apache-2.0; see person.LICENSE"  # in the file: its hash
 
 
 class _Converter:
@@ -66,7 +67,8 @@ class _Converter:
         self.nodes: list[onnx.NodeProto] = []
         self.initializers: list[onnx.TensorProto] = []
         self.constants: dict[int, np.ndarray] = {}  # TFLite tensor index → its value (NHWC)
-        self.op_names = {value: name for name, value in vars(tflite.BuiltinOperator).items() if not name.startswith("_")}
+        self.op_names = {value: name for name, value in vars(tflite.BuiltinOperator).items()
+                         if not name.startswith("_")}
 
     # --- tensors ------------------------------------------------------------------------
 
@@ -168,7 +170,8 @@ class _Converter:
         options = self.options(op, self.tflite.Conv2DOptions)
         weights = self.constant(inputs[1])  # (O, kh, kw, I)
         kernel = weights.shape[1:3]
-        stride, dilation = (options.StrideH(), options.StrideW()), (options.DilationHFactor(), options.DilationWFactor())
+        stride = (options.StrideH(), options.StrideW())
+        dilation = (options.DilationHFactor(), options.DilationWFactor())
         names = [self.name(inputs[0]), self.initializer(self.name(inputs[1]), weights.transpose(0, 3, 1, 2))]
         if len(inputs) > 2 and inputs[2] >= 0:
             names.append(self.initializer(self.name(inputs[2]), self.constant(inputs[2])))
@@ -181,7 +184,8 @@ class _Converter:
         weights = self.constant(inputs[1])  # (1, kh, kw, C · multiplier)
         channels = self.shape(inputs[0])[3]
         kernel = weights.shape[1:3]
-        stride, dilation = (options.StrideH(), options.StrideW()), (options.DilationHFactor(), options.DilationWFactor())
+        stride = (options.StrideH(), options.StrideW())
+        dilation = (options.DilationHFactor(), options.DilationWFactor())
         names = [self.name(inputs[0]), self.initializer(self.name(inputs[1]), weights.transpose(3, 0, 1, 2)),
                  self.initializer(self.name(inputs[2]), self.constant(inputs[2]))]
         self.activated("Conv", names, outputs[0], options.FusedActivationFunction(), group=channels,
@@ -258,7 +262,7 @@ class _Converter:
             self.initializers,
         )
         model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)], producer_name="livedream",
-                                  doc_string="MediaPipe selfie segmentation (landscape), Apache-2.0; see person.LICENSE")
+                                  doc_string=DOC_STRING)
         model.ir_version = 8  # what every onnxruntime since 1.14 reads
         onnx.checker.check_model(model, full_check=True)
         return model

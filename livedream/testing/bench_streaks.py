@@ -3,11 +3,12 @@
 A still room (the generated gallery of `testing.visitor_clip`) carries a known dream detail
 (`own_detail`: its band-pass, a stand-in for a dream's detail, which sits on the room's
 structure), and the walk-in clip's striped figure crosses it (`testing.visitor_clip`, its
-outline known in every frame). The carry runs as it does live on the 2-core CPU: the overlay follows every frame, a dream starts
-every DREAM_EVERY frames from the detail carried onto its frame and is laid over the frames
-DREAM_LAG frames later. A dream here adds nothing where the carry is trusted and lays the
-frame's own detail where it is not (what the dreamer's catch-up does), so only the carry is
-measured. The offline video's carry (`DetailWarper.carry`, a dream every frame) is measured too.
+outline known in every frame). The carry runs as it does live on the 2-core CPU: the overlay
+follows every frame, a dream starts every DREAM_EVERY frames from the detail carried onto its
+frame and is laid over the frames DREAM_LAG frames later. A dream here adds nothing where the
+carry is trusted and lays the frame's own detail where it is not (what the dreamer's catch-up
+does), so only the carry is measured. The offline video's carry (`DetailWarper.carry`, a dream
+every frame) is measured too.
 
 - **streak**: in the room near the figure's path (within NEAR of the width of where it has been,
   outside where it is now), the energy of the carried detail that is not the room's own

@@ -94,7 +94,8 @@ def gallery_room(height: int, width: int, seed: int = 0) -> np.ndarray:
     floor = int(0.72 * height)
     rows = np.arange(height - floor, dtype=np.float32)[:, None]
     cols = np.arange(width, dtype=np.float32)[None, :]
-    grain = 0.5 + 0.5 * np.sin(cols / max(1.0, width / 90) + 3 * _smooth_noise(generator, height - floor, width, max(2, width // 40)))
+    wobble = 3 * _smooth_noise(generator, height - floor, width, max(2, width // 40))
+    grain = 0.5 + 0.5 * np.sin(cols / max(1.0, width / 90) + wobble)
     planks = (rows / max(1.0, height / 30)).astype(int) % 2 * 0.12
     room[floor:] = (0.55 + 0.15 * grain + planks)[..., None] * np.array([150, 100, 60], np.float32)
     cv2.line(room, (0, floor), (width, floor), (70, 55, 40), max(1, height // 90))
@@ -102,9 +103,11 @@ def gallery_room(height: int, width: int, seed: int = 0) -> np.ndarray:
         x0, x1, y0, y1 = int(left * width), int(right * width), int(top * height), int(bottom * height)
         cv2.rectangle(room, (x0 - 3, y0 - 3), (x1 + 3, y1 + 3), (60, 45, 30), -1)
         colours = generator.random((3, 3)).astype(np.float32) * 200 + 30
-        weights = np.stack([_smooth_noise(generator, y1 - y0, x1 - x0, max(2, (x1 - x0) // 6)) for _ in range(3)], axis=2)
+        cell = max(2, (x1 - x0) // 6)
+        weights = np.stack([_smooth_noise(generator, y1 - y0, x1 - x0, cell) for _ in range(3)], axis=2)
         room[y0:y1, x0:x1] = weights @ colours / weights.sum(axis=2, keepdims=True).clip(1e-3)
-    cv2.rectangle(room, (int(0.58 * width), int(0.66 * height)), (int(0.86 * width), int(0.7 * height)), (80, 70, 65), -1)
+    bench_top = (int(0.58 * width), int(0.66 * height)), (int(0.86 * width), int(0.7 * height))
+    cv2.rectangle(room, *bench_top, (80, 70, 65), -1)
     for leg in (0.6, 0.83):
         cv2.rectangle(room, (int(leg * width), int(0.7 * height)), (int((leg + 0.02) * width), int(0.8 * height)),
                       (70, 60, 55), -1)
