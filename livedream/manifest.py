@@ -24,6 +24,10 @@ POOL_BY_COMPARISON = "compare"  # finds each window's winner by comparison: the 
 WEBGPU_SUFFIX = "-webgpu"  # the index-free variant of a graph: `default` → `default-webgpu`
 # Shipped built (`export/sharpen.py` writes it): frame + upscaled dream detail, on the device.
 SHARPEN_GRAPH = Path(__file__).resolve().parent / "assets" / "sharpen.onnx"
+# Shipped built (`export/person.py` converts it from MediaPipe's TFLite): who is a person, per
+# pixel. The runtime checks the file against this hash before opening it.
+PERSON_GRAPH = Path(__file__).resolve().parent / "assets" / "person.onnx"
+PERSON_SHA256 = "47687f5bc4ef83aecaadfd022dd81943364391ff0aa2b8e5cb680e25687ea3a0"
 MANIFEST_NAME = "manifest.json"
 # A graph's own metadata: its objective layers, their channel counts and default weights.
 LAYERS_KEY, CHANNELS_KEY, WEIGHTS_KEY = "livedream.layers", "livedream.channels", "livedream.layer_weights"

@@ -89,6 +89,7 @@ def run_doctor(
     report(check_packages())
     report(check_providers(config.model))
     report(check_models(config.dream.model, models_dir or default_models_dir()))
+    report(check_person_model())
     report(check_source(config.source, capture_factory or _open_if_present))
     report(check_displays(config.display.display))
     report(check_folders(config))
@@ -298,6 +299,24 @@ def check_models(model: str, models_dir: Path) -> list[Check]:
         except UserError as error:
             checks.append(Check(WARN, f"model {name}", f"{error} (not the configured model)", ""))
     return checks
+
+
+def check_person_model(path: Path | None = None, sha256: str | None = None) -> list[Check]:
+    """The shipped person model (`runtime.person`) is intact and opens: it names what finds the visitors."""
+    from livedream.manifest import PERSON_GRAPH, PERSON_SHA256
+    from livedream.pipeline.visitors import FOUND_BY_BOTH
+    from livedream.runtime.person import FIX, person_model_problem, person_session
+
+    path, sha256 = path or PERSON_GRAPH, sha256 or PERSON_SHA256
+    problem = person_model_problem(path, sha256)
+    if problem is None:
+        try:
+            person_session(path, sha256)
+        except UserError as error:
+            problem = str(error).removesuffix(f"; {FIX}")
+    if problem is not None:
+        return [Check(FAIL, "person model", problem, FIX)]
+    return [Check(OK, "person model", f"{path} matches its sha256; visitors are found by the {FOUND_BY_BOTH}")]
 
 
 # --- cameras -------------------------------------------------------------------------------

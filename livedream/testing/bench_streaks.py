@@ -1,13 +1,14 @@
 """`python tools/bench.py --streaks`: how far a passing visitor drags the room's carried detail.
 
-A still room (the sample photo) carries a known dream detail (`own_detail`: its band-pass, a
-stand-in for a dream's detail, which sits on the room's structure), and the walk-in clip's
-striped figure crosses it (`testing.visitor_clip`, its outline known in every frame). The
-carry runs as it does live on the 2-core CPU: the overlay follows every frame, a dream starts
-every DREAM_EVERY frames from the detail carried onto its frame and is laid over the frames
-DREAM_LAG frames later. A dream here adds nothing where the carry is trusted and lays the
-frame's own detail where it is not (what the dreamer's catch-up does), so only the carry is
-measured. The offline video's carry (`DetailWarper.carry`, a dream every frame) is measured too.
+A still room (the generated gallery of `testing.visitor_clip`) carries a known dream detail
+(`own_detail`: its band-pass, a stand-in for a dream's detail, which sits on the room's
+structure), and the walk-in clip's striped figure crosses it (`testing.visitor_clip`, its
+outline known in every frame). The carry runs as it does live on the 2-core CPU: the overlay
+follows every frame, a dream starts every DREAM_EVERY frames from the detail carried onto its
+frame and is laid over the frames DREAM_LAG frames later. A dream here adds nothing where the
+carry is trusted and lays the frame's own detail where it is not (what the dreamer's catch-up
+does), so only the carry is measured. The offline video's carry (`DetailWarper.carry`, a dream
+every frame) is measured too.
 
 - **streak**: in the room near the figure's path (within NEAR of the width of where it has been,
   outside where it is now), the energy of the carried detail that is not the room's own
@@ -36,7 +37,7 @@ from livedream.pipeline.coherence import DetailWarper
 from livedream.pipeline.overlay import CarriedOverlay, FinishedDream
 from livedream.pipeline.sharp import SharpComposer
 from livedream.pipeline.visitors import ANALYSIS_WIDTH, VisitorMask
-from livedream.testing.visitor_clip import ClipFrame, Schedule, visitor_clip
+from livedream.testing.visitor_clip import ClipFrame, Schedule, gallery_room, visitor_clip
 
 SIZE = (180, 320)  # (height, width): the dream size the CPU's budget gives the shipped 360x640 box
 FPS = 30
@@ -71,10 +72,9 @@ def dreamed_detail(frame: ClipFrame, room_rgb: np.ndarray) -> np.ndarray:
 
 
 def room_photo(size: tuple[int, int] = SIZE) -> np.ndarray:
-    from livedream.media.pictures import read_image
-    from livedream.pipeline.images import SAMPLE_PHOTO
-
-    return cv2.resize(read_image(SAMPLE_PHOTO), (size[1], size[0]), interpolation=cv2.INTER_AREA)
+    """The room with nobody in it (the sample photo is a portrait: the person model would
+    rightly call her a visitor)."""
+    return gallery_room(*size)
 
 
 def no_mask(frame: ClipFrame) -> None:
