@@ -11,7 +11,7 @@ import dataclasses
 from dataclasses import dataclass, field
 
 from livedream.errors import UserError
-from livedream.manifest import GRADIENT_NORMS, STD_NORM
+from livedream.manifest import GRADIENT_NORMS, LAPLACIAN_NORM
 from livedream.objective import (
     DEFAULT_OBJECTIVE,
     GUIDE_MODES,
@@ -107,10 +107,10 @@ class Params:
     visitor_objective: Objective = field(default=(), metadata={"parse": parse_visitor_objective})  # (): the room's
     strength: float = 0.06  # step size of one normalised ascent step
     # How a step normalises the gradient (`manifest.GRADIENT_NORMS`): std, or the Laplacian bands first.
-    gradient_norm: str = field(default=STD_NORM, metadata={"parse": parse_gradient_norm})
-    steps: int = 2  # ascent steps per octave per frame
-    octaves: int = 1  # octaves per frame, coarsest first
-    octave_scale: float = 1.3
+    gradient_norm: str = field(default=LAPLACIAN_NORM, metadata={"parse": parse_gradient_norm})
+    steps: int = 2  # ascent steps per octave per frame (live: a coarse octave's dream takes more, `octave_steps`)
+    octaves: int = 2  # octaves of the pyramid, coarsest first (live: one per dream, in turn: `live.schedule`)
+    octave_scale: float = 1.7
     dream_height: int = 360
     dream_width: int = 640
     # The feedback is per second, so a show looks the same at 8 fps and at 60 fps (`per_frame`).

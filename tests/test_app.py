@@ -152,7 +152,7 @@ def test_every_shown_frame_differs_from_its_source_frame(make_app) -> None:
     print("mean |shown - source| per frame:", [round(d, 2) for d in differences])
     assert stats.frames == 6 and stats.dreamed == 6 and recorder.calls == 6
     assert len(differences) == 5 and min(differences) > 1.0
-    assert set(stats.stage_ms) == {"capture", "flow", "compose", "display", "dream", "interval", "age"}
+    assert set(stats.stage_ms) == {"capture", "visitors", "flow", "compose", "display", "dream", "interval", "age"}
     assert stats.stage_ms["dream"] > 0 and stats.stopped_by == "frames"
 
 

@@ -13,8 +13,9 @@ import pytest
 
 from livedream.live.app import LiveApp
 from livedream.live.schedule import DreamPlan, DreamSchedule, OctaveCycle, cycle_cost
-from livedream.params import Params
+from livedream.params import Params, parse_where
 from livedream.pipeline.dreamer import LiveDreamer, octave_steps
+from livedream.pipeline.visitors import Visitors, VisitorState
 from livedream.runtime.engine import NO_VISITORS
 from tests.conftest import as_model, models_of
 from tests.test_two_rates import DREAM, NumberedSource, ShownLevels, display, worker_threads
@@ -90,10 +91,12 @@ def test_a_coarse_dream_starts_from_the_carried_detail_resampled_to_its_scale(oc
 def test_cycling_octaves_keeps_the_shown_rate_and_every_dream_is_whole(tmp_path):
     """500 ms a gradient, three octaves in turn: the picture keeps the camera's rate, the dreams
     go coarsest first, and each one handed over is whole: a detail at the dream's full size,
-    which the picture takes (a detail of another size it would pass over)."""
+    which the picture takes (a detail of another size it would pass over). The room alone
+    dreams (its flickering grey would be a visitor, whose box would come between)."""
     source = NumberedSource(CYCLE.dream_height, CYCLE.dream_width)
     engine = RecordingEngine(delay_s=0.5)
-    app = LiveApp(source, LiveDreamer(), display(tmp_path), CYCLE, models_of(engine), controls=[ShownLevels(source)],
+    room = dataclasses.replace(CYCLE, where=parse_where("room"))
+    app = LiveApp(source, LiveDreamer(), display(tmp_path), room, models_of(engine), controls=[ShownLevels(source)],
                   show_fps=60)
     with app:
         stats = app.run(max_seconds=2.5)
@@ -105,3 +108,37 @@ def test_cycling_octaves_keeps_the_shown_rate_and_every_dream_is_whole(tmp_path)
     assert sizes[:sum(steps)] == [size for size, count in zip(expected, steps) for _ in range(count)]
     assert app.dreamed >= app.worker.dreams - 1 >= 2  # every finished dream but the one in flight was taken
     assert not worker_threads()
+
+
+def visitors_at(*boxes) -> Visitors:
+    mask = np.zeros((90, 160), np.float32)
+    return Visitors(mask, VisitorState.WATCHING, boxes)
+
+
+@pytest.mark.parametrize("where, expected", [
+    ("all", ["whole", "box", "box", "box", "box", "whole", "box"]),  # a room dream every ROOM_EVERY_S
+    ("visitors", ["box"] * 7),  # the room does not dream
+    ("room", ["whole"] * 7),  # the visitors do not
+])
+def test_visitors_are_dreamed_between_whole_frames_as_where_asks(where, expected):
+    """Dreams at 0.5 s intervals with a visitor there: the box between whole frames."""
+    params = dataclasses.replace(CYCLE, where=parse_where(where))
+    schedule = DreamSchedule()
+    plans = [schedule.next_plan(params, visitors_at((0.4, 0.2, 0.6, 0.9)), 0.5 * n) for n in range(7)]
+    assert ["whole" if plan.box is None else "box" for plan in plans] == expected
+
+
+def test_with_nobody_there_or_a_moving_feedback_every_dream_is_whole():
+    schedule = DreamSchedule()
+    nobody = Visitors(np.zeros((90, 160), np.float32), VisitorState.WATCHING)
+    zooming = dataclasses.replace(CYCLE, zoom_per_s=0.2)
+    assert all(schedule.next_plan(CYCLE, nobody, 0.5 * n).box is None for n in range(5))
+    assert all(schedule.next_plan(CYCLE, None, 0.5 * n).box is None for n in range(5))
+    assert all(schedule.next_plan(zooming, visitors_at((0.4, 0.2, 0.6, 0.9)), 0.5 * n).box is None for n in range(5))
+
+
+def test_the_box_holds_every_visitor():
+    schedule = DreamSchedule()
+    schedule.next_plan(CYCLE, None, 0.0)  # the room's dream: the next is a box
+    plan = schedule.next_plan(CYCLE, visitors_at((0.1, 0.2, 0.2, 0.9), (0.7, 0.3, 0.8, 0.8)), 0.5)
+    assert plan.box == (0.1, 0.2, 0.8, 0.9)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from livedream.config import DEVICE_HELP, DEVICES
 from livedream.errors import UserError
-from livedream.manifest import DEFAULT_MODEL
+from livedream.manifest import DEFAULT_MODEL, GRADIENT_NORMS
 from livedream.media.pictures import read_image
 from livedream.media.targets import target_for
 from livedream.media.writing import CODECS
@@ -60,6 +60,10 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--octave-scale", type=float, default=STILL.octave_scale, help="size ratio between octaves (default: %(default)s)")
     parser.add_argument("--tile", type=int, default=STILL.tile, help="gradient tile size in pixels (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=None, help="random seed; the same seed repeats a photo dream exactly")
+    parser.add_argument("--gradient-norm", choices=GRADIENT_NORMS, default=STILL.gradient_norm,
+                        help="how a step normalises its gradient: std (the tutorial's), or laplacian (each "
+                             "Laplacian-pyramid band to RMS 1 first: the live default; a still gains at full size "
+                             "and a little less at half) (default: %(default)s)")
     parser.add_argument("--carry", action="store_true", help="carry the dreamed image between octaves (the TF tutorial) instead of re-injecting detail")
     parser.add_argument("--device", choices=DEVICES, default="auto", help=DEVICE_HELP + " (default: %(default)s)")
     parser.add_argument("--half-life", type=float, default=VIDEO_HALF_LIFE_S, metavar="S", help="video: seconds the carried dream takes to fade to half, 0 = none (default: %(default)s)")
@@ -104,6 +108,7 @@ def settings_from(args: argparse.Namespace) -> AscentSettings:
         octave_scale=args.octave_scale,
         tile=args.tile,
         reinject=not args.carry,
+        gradient_norm=args.gradient_norm,
     )
 
 

@@ -47,12 +47,13 @@ from livedream.live.worker import DreamJob, DreamWorker
 from livedream.ops.logs import HealthReporter
 from livedream.ops.schedule import DailySchedule
 from livedream.outputs.seam import Outputs
-from livedream.params import Params
+from livedream.params import NOMINAL_FRAME_S, Params
 from livedream.pipeline.display import Action, Screen
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.frames import Frame, Source
-from livedream.pipeline.images import cropped_to_aspect, fitted_to_aspect
+from livedream.pipeline.images import cropped_to_aspect, fitted_to_aspect, resized_into
 from livedream.pipeline.overlay import CarriedOverlay
+from livedream.pipeline.visitors import VisitorMask, Visitors
 
 log = logging.getLogger(__name__)
 
@@ -120,6 +121,8 @@ class LiveApp:
         self.times, self.counters, self.fps, self.frame_clock = StageTimes(), SourceCounters(), FpsMeter(), FrameClock()
         self.dream_rate = FpsMeter()  # finished dreams per second
         self.plans = DreamSchedule()  # what each dream visits: an octave, the whole frame or the visitors' box
+        self.visitor_mask = VisitorMask()  # who is a visitor, on every new source frame (`pipeline.visitors`)
+        self.visitors: Visitors | None = None  # this frame's: the overlay, the schedule, the dream and the HUD read it
         self.paused, self.frames, self.dreamed = False, 0, 0  # dreamed: finished dreams taken into the picture
         self.show_ms = 1000.0 / show_fps if show_fps > 0 else 0.0
         self.screenshots = Screenshots(Path(display.cfg.screenshot_dir), disk)
@@ -131,12 +134,13 @@ class LiveApp:
         self.source_frame: Frame | None = None  # the source frame read on the last step
         self._shown: np.ndarray | None = None  # the picture of the last frame shown
         self._camera_only: np.ndarray | None = None  # the frame itself, before the first dream
+        self._small: np.ndarray | None = None  # the frame at the dream size
         self._placeholder: np.ndarray | None = None
         self._last_offer: tuple[int, Params] | None = None  # (source index, effective Params)
         self._dream_size: tuple[int, int] | None = None  # (height, width) of the last dream
         self._fresh = True  # the next dream starts from nothing
         self._taken = 0  # the number of the last finished dream taken into the picture
-        self._visitors = ""  # what the visitor mask saw in the last dream taken, for the HUD
+        self._visitors_seen: tuple[int, float] | None = None  # (source index, loop time) of the last update
         self._poll_ms = 0.0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -220,9 +224,11 @@ class LiveApp:
         if frame is not None:
             effective, image = sized_for(self._budgeted, frame.image, self.models.guard.min_size,
                                          self.display.cfg.fit)
-            self._follow(image, effective)
+            small = self._at_dream_size(image, effective)  # what the visitors, the flow and the dream see
+            self._see_visitors(frame.index, small, now)
+            self._follow(small, effective)
             self._take_dream()  # before the offer: the next dream starts from the newest one
-            self._offer(frame.index, image, effective, now)
+            self._offer(frame.index, small, effective, now)
             self._take_dream()  # a worker that is not threaded has dreamed this very frame
             self._compose(image)
         self._show(now, dark)
@@ -301,9 +307,28 @@ class LiveApp:
             self.worker.stop()
 
     def _start_afresh(self) -> None:
-        """The carried dream is stale (the opening hours begin: it is hours old)."""
+        """The carried dream is stale (the opening hours begin: it is hours old), and so is the room."""
         self._fresh = True
         self.overlay.clear()
+        self.visitor_mask.reset()
+
+    def _at_dream_size(self, image: np.ndarray, effective: Params) -> np.ndarray:
+        """`image` at the dream size, resized once a frame into a buffer made once per size."""
+        size = (effective.dream_height, effective.dream_width, 3)
+        if self._small is None or self._small.shape != size:
+            self._small = np.empty(size, np.uint8)
+        return resized_into(image, self._small)
+
+    def _see_visitors(self, index: int, image: np.ndarray, now: float) -> None:
+        """Who is a visitor on this frame, once per new source frame: the carry keeps the room
+        still around them, the schedule dreams them first, the dream and the HUD read them."""
+        if self._visitors_seen is not None and self._visitors_seen[0] == index:
+            return
+        started = time.perf_counter()
+        since = NOMINAL_FRAME_S if self._visitors_seen is None else now - self._visitors_seen[1]
+        self.visitors = self.visitor_mask.update(image, since)
+        self._visitors_seen = (index, now)
+        self.times.record("visitors", (time.perf_counter() - started) * 1000)
 
     def _offer(self, index: int, image: np.ndarray, effective: Params, now: float) -> None:
         """Hand frame `index` (`image`, cut to the dream's aspect) to the worker when it is free
@@ -314,7 +339,7 @@ class LiveApp:
         if not self.deepen and self._last_offer == (index, effective):
             return
         job = DreamJob(index, now, effective, self.frame_clock.tick(now), self._fresh,
-                       self.plans.next_plan(effective, None, now))
+                       self.plans.next_plan(effective, self.visitors, now), self.visitors)
         self._fresh = False
         self._last_offer = (index, effective)
         self.worker.offer(image, job, self.models.guard.run_frame, self.overlay.offered())
@@ -322,7 +347,8 @@ class LiveApp:
     def _follow(self, image: np.ndarray, effective: Params) -> None:
         """The overlay follows this frame's motion (at the dream size)."""
         started = time.perf_counter()
-        self.overlay.advance(image, (effective.dream_height, effective.dream_width))
+        mask = None if self.visitors is None else self.visitors.mask
+        self.overlay.advance(image, (effective.dream_height, effective.dream_width), mask)
         self.times.record("flow", (time.perf_counter() - started) * 1000)
 
     def _take_dream(self) -> None:
@@ -337,7 +363,6 @@ class LiveApp:
         if dream.whole:  # the budget holds whole-frame dreams to their time; a box's is a fraction of it
             self.budget.record(dream.dream_ms, self.params)
         self._dream_size = dream.base_rgb.shape[:2]
-        self._visitors = dream.visitors
         self.dreamed += 1
 
     def _compose(self, image: np.ndarray) -> None:
@@ -406,7 +431,7 @@ class LiveApp:
         model = self.models.guard.guarded
         return compose_hud(self.fps.fps, self.dream_rate.fps, self.times, self.effective,
                            self.budget.describe(self.params), loop, lines, self.models.guard.provider, model.layers,
-                           self.source.state, model.placement, self._visitors)
+                           self.source.state, model.placement, self.visitors.summary if self.visitors else "")
 
     def _stats(self, frames: int, dreamed: int, seconds: float) -> RunStats:
         effective = self.effective

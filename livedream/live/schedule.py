@@ -30,10 +30,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livedream.params import Params, per_frame
-from livedream.pipeline.boxdream import Box
 from livedream.pipeline.dream import octave_sizes
 from livedream.pipeline.dreamer import ascent_settings
-from livedream.pipeline.visitors import Visitors
+from livedream.pipeline.visitors import Box, Visitors
 
 ROOM_EVERY_S = 2.0  # while visitors are there, the room still gets a whole-frame dream this often
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from livedream.params import NOMINAL_FRAME_S
 
-SHOW_STAGES = ("capture", "flow", "compose", "display")  # the show loop's work for one shown frame
+SHOW_STAGES = ("capture", "visitors", "flow", "compose", "display")  # the show loop's work for one shown frame
 # Plus the worker's dreams, the time between shown frames and the age of the dream laid over each.
 STAGES = (*SHOW_STAGES, "dream", "interval", "age")
 

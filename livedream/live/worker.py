@@ -16,6 +16,7 @@ on the caller's thread (tests that count frames; the show loop is then the dream
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -29,6 +30,7 @@ from livedream.params import Params
 from livedream.pipeline.dream import DreamInterrupted
 from livedream.pipeline.dreamer import Carried, LiveDreamer
 from livedream.pipeline.overlay import FinishedDream
+from livedream.pipeline.visitors import Visitors
 from livedream.runtime.model import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -49,7 +51,8 @@ class DreamJob:
     params: Params  # the effective Params (adaptive quality applied)
     frame_s: float  # seconds since the previous dream began: the feedback's share
     fresh: bool  # drop the carried detail first (a cut, a model switch, opening hours)
-    plan: DreamPlan = DreamPlan()  # the octave it visits (`live.schedule`)
+    plan: DreamPlan = DreamPlan()  # the octave and the part of the frame it visits (`live.schedule`)
+    visitors: Visitors | None = None  # the frame's, as the show loop found them (None: the dreamer looks itself)
 
 
 class DreamSlot:
@@ -66,8 +69,7 @@ class DreamSlot:
         self._dream: FinishedDream | None = None
         self._count = 0
 
-    def publish(self, base_rgb: np.ndarray, detail: np.ndarray, job: DreamJob, dream_ms: float,
-                visitors: str = "") -> None:
+    def publish(self, base_rgb: np.ndarray, detail: np.ndarray, job: DreamJob, dream_ms: float) -> None:
         with self._lock:
             if not self._buffers or self._buffers[0][0].shape != base_rgb.shape:
                 self._buffers = [(np.empty_like(base_rgb), np.empty_like(detail)) for _ in range(self.BUFFERS)]
@@ -80,7 +82,7 @@ class DreamSlot:
             self._count += 1
             self._published = slot
             self._dream = FinishedDream(base_copy, detail_copy, job.index, self._count, job.offered_at, dream_ms,
-                                        visitors, job.plan.box is None)
+                                        job.plan.box is None)
 
     def newest(self) -> FinishedDream | None:
         """The newest finished dream (the same object until a newer one is published)."""
@@ -108,6 +110,8 @@ class DreamWorker:
         self._job: DreamJob | None = None
         self._frame: np.ndarray | None = None  # the worker's copy of the offered frame
         self._carried: list[np.ndarray] = []  # and of the detail it starts from, and its confidence
+        self._mask: np.ndarray | None = None  # and of the visitor mask
+        self._visitors: Visitors | None = None  # the offered frame's, with that copy
         self._starts_carried = False
         self._run_frame: RunFrame | None = None
         self._busy = False
@@ -149,10 +153,16 @@ class DreamWorker:
     def offer(self, frame_rgb: np.ndarray, job: DreamJob, run_frame: RunFrame, carried: Carried | None) -> None:
         """Dream `frame_rgb` as `job` asks, with `run_frame`, starting from `carried` (the
         detail as shown on this frame; None: from nothing). Both are copied (the source and
-        the overlay reuse their buffers). Call it only when `free`."""
+        the overlay reuse their buffers), and so is the visitor mask of `job`. Call it only when `free`."""
         if self._frame is None or self._frame.shape != frame_rgb.shape:
             self._frame = np.empty_like(frame_rgb)
         np.copyto(self._frame, frame_rgb)
+        self._visitors = job.visitors
+        if job.visitors is not None and job.visitors.mask is not None:
+            if self._mask is None or self._mask.shape != job.visitors.mask.shape:
+                self._mask = np.empty_like(job.visitors.mask)
+            np.copyto(self._mask, job.visitors.mask)
+            self._visitors = dataclasses.replace(job.visitors, mask=self._mask)
         self._starts_carried = carried is not None
         if carried is not None:
             if not self._carried or self._carried[0].shape != carried[0].shape:
@@ -200,10 +210,11 @@ class DreamWorker:
         started = time.perf_counter()
 
         carried = (self._carried[0], self._carried[1]) if self._starts_carried and not job.fresh else None
+        visitors = self._visitors
 
         def dream(model: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
             return self.dreamer.dream_detail(frame, job.params, model, carried, self._should_stop, job.frame_s,
-                                             job.plan.octave)
+                                             job.plan.octave, job.plan.box, visitors)
 
         try:
             result = run_frame(dream)
@@ -214,4 +225,4 @@ class DreamWorker:
             return
         self.error = ""
         self.dreams += 1
-        self.slot.publish(*result, job, (time.perf_counter() - started) * 1000, self.dreamer.visitors.summary)
+        self.slot.publish(*result, job, (time.perf_counter() - started) * 1000)

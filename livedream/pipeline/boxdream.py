@@ -20,10 +20,10 @@ import numpy as np
 
 from livedream.params import CATCH_UP
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream
+from livedream.pipeline.visitors import Box
 from livedream.runtime.engine import GradientEngine
 from livedream.runtime.model import StepAscent
 
-Box = tuple[float, float, float, float]  # x0, y0, x1, y1 in 0..1 of the frame's width and height
 GRID = 8  # the region's edges fall on eighths of the dream's sides
 MARGIN = 0.25  # of the box's own sides, added on every side: the net sees the visitor's surroundings
 FEATHER = 0.1  # of the region's sides: the pasted detail ramps in over this band inside its edge

@@ -22,12 +22,12 @@ import numpy as np
 from livedream.errors import UserError
 from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
-from livedream.pipeline.boxdream import Box, BoxDreams, box_region
+from livedream.pipeline.boxdream import BoxDreams, box_region
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
-from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at
-from livedream.pipeline.images import bytes_from_unit, unit_from_bytes
+from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at, octave_sizes
+from livedream.pipeline.images import bytes_from_unit, resized_into, unit_from_bytes
 from livedream.pipeline.sharp import SharpComposer
-from livedream.pipeline.visitors import VisitorMask, Visitors, VisitorState
+from livedream.pipeline.visitors import Box, VisitorMask, Visitors, VisitorState
 from livedream.runtime.model import FrameDreaming, Guide, LoadedModel
 from livedream.runtime.objective import Aim
 from livedream.runtime.runners import shown_larger
@@ -71,6 +71,13 @@ def ascent_settings(params: Params, octave: int | None = None) -> AscentSettings
         gradient_norm=params.gradient_norm,
         octave=octave,
     )
+
+
+def within_reach(params: Params, octave: int, min_size: int) -> int:
+    """`octave`, or the coarsest octave the network takes at this dream size when `octave`'s
+    picture would be smaller than `min_size` (its steps are then that octave's own)."""
+    reachable = len(octave_sizes(params.dream_height, params.dream_width, ascent_settings(params), min_size))
+    return max(octave, params.octaves - reachable)
 
 
 def octave_steps(params: Params, octave: int) -> int:
@@ -186,7 +193,7 @@ class LiveDreamer:
         only the visitors' box (`pipeline.boxdream`); the rest keeps the carried detail as it is.
         `visitors`: this frame's, as the show loop found them; None: the dreamer's own mask
         finds them."""
-        settings = None if octave is None else ascent_settings(params, octave)
+        settings = None if octave is None else ascent_settings(params, within_reach(params, octave, model.min_size))
         dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, settings, None, carried, box, visitors)
         np.subtract(dreamed, self._base_rgb, out=self._detail_small, dtype=np.int16)
         return self._base_rgb, self._detail_small
@@ -219,7 +226,8 @@ class LiveDreamer:
         region = None if box is None or carried is OWN_CARRY or carried is None else box_region(
             box, *self._size, model.min_size)  # type: ignore[misc]
         if carried is OWN_CARRY:
-            start = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback)
+            start = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback,
+                                       self.visitors.mask)
             confidence = self._warper.confidence
         else:  # a box dream fades only its region: the rest is not dreamed again
             start, confidence = self._start_from(carried, feedback, 1.0 if region else feedback.decay)  # type: ignore[arg-type]
@@ -263,7 +271,8 @@ class LiveDreamer:
         if runner is not self._device_runner:  # its detail is stale: other frames ran elsewhere
             runner.reset()
             self._device_runner = runner
-        flow, confidence, feedback, has_previous = self._warper.motion(self._base_rgb, frame_feedback.feedback)
+        flow, confidence, feedback, has_previous = self._warper.motion(self._base_rgb, frame_feedback.feedback,
+                                                                       self.visitors.mask)
         flowed = time.perf_counter()
         decay = frame_feedback.decay if has_previous else 0.0
         shown, self.loss = runner.dream_frame(self._base_rgb, flow, confidence, feedback, decay, params.strength,
@@ -356,10 +365,7 @@ class LiveDreamer:
         self._device_runner = None  # nor can the device's
 
     def _resize_into_base_rgb(self, frame_rgb: np.ndarray) -> None:
-        height, width = self._size  # type: ignore[misc]
-        shrinking = frame_rgb.shape[0] * frame_rgb.shape[1] > height * width
-        interpolation = cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR
-        cv2.resize(frame_rgb, (width, height), dst=self._base_rgb, interpolation=interpolation)
+        resized_into(frame_rgb, self._base_rgb)
 
     def _compose_output(self) -> None:
         """output = clip(base + detail) as uint8 RGB, through preallocated buffers."""

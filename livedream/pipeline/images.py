@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 # NASA photo of astronaut Eileen Collins (public domain), from scikit-image's data set
@@ -14,6 +15,14 @@ SAMPLE_PHOTO = Path(__file__).resolve().parent.parent / "assets" / "sample.jpg"
 
 # uint8 → [-1, 1] as a lookup: one exact pass with no temporaries.
 _UNIT_FROM_BYTE = (np.arange(256, dtype=np.float32) / np.float32(127.5) - 1).astype(np.float32)
+
+
+def resized_into(image: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """`image` resized to `out`'s size, into `out`: area-averaged when it shrinks (no aliasing),
+    bilinear when it grows."""
+    height, width = out.shape[:2]
+    shrinking = image.shape[0] * image.shape[1] > height * width
+    return cv2.resize(image, (width, height), dst=out, interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
 
 
 def unit_from_bytes(rgb: np.ndarray, out: np.ndarray) -> np.ndarray:

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from livedream.pipeline.coherence import DetailWarper, pixel_coordinates
+from livedream.pipeline.images import resized_into
 from livedream.pipeline.sharp import SharpComposer
 
 # The detail a dream starts from has been resampled once per dream before it, so bilinear's
@@ -40,7 +41,6 @@ class FinishedDream:
     number: int  # counts finished dreams from 1 (a new number = a new dream)
     offered_at: float  # when the loop offered its frame, on the loop's clock: the dream's age counts from here
     dream_ms: float  # how long the dream took
-    visitors: str = ""  # what the visitor mask saw (`Visitors.summary`), for the HUD
     whole: bool = True  # the whole frame was dreamed (False: only the visitors' box)
 
 
@@ -108,10 +108,7 @@ class CarriedOverlay:
         visitor never drags the room's detail along (`DetailWarper.track`)."""
         if self._size != dream_size:
             self._allocate(*dream_size)
-        height, width = dream_size
-        shrinking = frame_rgb.shape[0] * frame_rgb.shape[1] > height * width
-        cv2.resize(frame_rgb, (width, height), dst=self._base_rgb,
-                   interpolation=cv2.INTER_AREA if shrinking else cv2.INTER_LINEAR)
+        resized_into(frame_rgb, self._base_rgb)
         moved = self._warper.track(self._base_rgb, visitors)
         if moved is None:
             self._current.restart()
