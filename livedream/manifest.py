@@ -49,9 +49,11 @@ LAP_LEVELS = 4
 LAP_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)
 RMS_FLOOR = 1e-30  # a band of zeros (a zero gradient: nobody to dream under where = "visitors") stays zeros
 GUIDE_GRID = 12  # a guide's feature map is matched at 12x12 positions per layer: fixed shapes for CUDA graphs
-# The graphs' inputs of this release: 2 = visitor mask, two objectives and the matched guide
-# (1 = objective inputs only; 0 = an objective baked in). A graph of another format is exported again.
-GRAPH_FORMAT = 2
+# The graphs' inputs and what they mean in this release: 3 = the matched guide turns each place
+# toward its best cosine match (2 = visitor mask, two objectives and the guide grown along its best
+# dot product; 1 = objective inputs only; 0 = an objective baked in). A graph of another format is
+# exported again.
+GRAPH_FORMAT = 3
 EARLIER_RELEASE = "was exported by an earlier release, whose graphs take no visitor mask, second objective or matched guide"
 EXPORT_HINT = "run `livedream export` (needs: pip install 'livedream[export]')"
 

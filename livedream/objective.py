@@ -89,9 +89,13 @@ def parse_visitor_objective(value: Any) -> Objective:
     return parse_objective(value)
 
 
-# How a guide image steers the objective: each position pulled toward the guide's best-matching
-# feature (Google's DeepDream notebook), or the whole picture's mean features toward the guide's.
+# How a guide image steers the objective: each position turned toward the guide's best-matching
+# feature (Google's DeepDream notebook's match), or the whole picture's mean features toward the guide's.
 GUIDE_MODES = ("match", "mean")
+# The layer the matched guide acts at, whatever layers the objective names: mixed5 moved the
+# dream toward the guide furthest by both of the independent net's figures and to the eye,
+# ahead of mixed4 (the notebook's inception_4c) and both together (README, Guide images).
+GUIDE_LAYER = "mixed5"
 
 
 def parse_guide_mode(value: Any) -> str:

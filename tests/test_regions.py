@@ -10,7 +10,7 @@ import pytest
 torch = pytest.importorskip("torch")
 import torch.nn.functional as F  # noqa: E402
 
-from livedream.export.backward import DreamGradient, ObjectiveTensors, best_match  # noqa: E402
+from livedream.export.backward import DreamGradient, ObjectiveTensors, best_match, turned_toward  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015, canonical_layer  # noqa: E402
 from livedream.manifest import GUIDE_GRID  # noqa: E402
@@ -45,7 +45,8 @@ def random_inputs(module: DreamGradient, generator: torch.Generator, dtype=torch
 
 def masked_reference(model, module: DreamGradient, image, inputs: ObjectiveTensors, mask):
     """autograd of the masked two-objective loss with the guide's match held constant (the
-    notebook's `dst.diff = y[:, A.argmax(1)]`), times the pixel gain."""
+    notebook's `y[:, A.argmax(1)]`) and each place's guide term |act| · cos(act, best) · |best|
+    with |act| held too, times the pixel gain."""
     image = image.clone().requires_grad_(True)
     activations = model(image, module.layers)
     loss = 0.0
@@ -62,8 +63,11 @@ def masked_reference(model, module: DreamGradient, image, inputs: ObjectiveTenso
         x = act[0].flatten(1)
         y = inputs.guide_features[start:start + count]
         best = y[:, (x.T @ y).argmax(1)].view_as(act).detach()  # the notebook's argmax, first index
+        length = act.norm(dim=1, keepdim=True)
+        matched = length.detach() * best.norm(dim=1, keepdim=True) * F.cosine_similarity(act, best, dim=1)[:, None]
         guided = room * inputs.guide_weights[0, index] + visitor * inputs.guide_weights[1, index]
-        loss = loss + scale * ((room * room_w + visitor * visitor_w + guided * best) * act).mean((2, 3)).sum()
+        weighted = ((room * room_w + visitor * visitor_w) * act).mean((2, 3)).sum()
+        loss = loss + scale * (weighted + (guided * matched).mean())
         start += count
     (grad,) = torch.autograd.grad(loss, image)
     visitor = F.interpolate(mask[None, None], size=image.shape[2:], mode="bilinear", align_corners=False)
@@ -102,6 +106,24 @@ def test_an_all_visitor_mask_with_one_objective_is_todays_gradient(model):
     assert relative_error(grad, today) <= 1e-6
 
 
+def test_the_guide_turns_each_place_toward_its_match_without_lengthening_it():
+    """The guide's seed is orthogonal to each place's features (a step along it turns them, to
+    first order, and leaves their length), lies in the plane of act and best, and a place of
+    no features takes its match whole."""
+    generator = torch.Generator().manual_seed(1)
+    act = torch.rand(1, 6, 3, 4, dtype=torch.float64, generator=generator)
+    act[..., 0, 0] = 0.0
+    best = torch.rand(1, 6, 3, 4, dtype=torch.float64, generator=generator)
+    turned = turned_toward(act, best)
+    along = (turned * act).sum(1)
+    assert along.abs().max() <= 1e-12 * float((best * act).sum(1).abs().max())
+    assert torch.equal(turned[..., 0, 0], best[..., 0, 0])
+    # best = turned + (a multiple of act): what the seed lost is only the part along act
+    lost = best - turned
+    assert torch.allclose(lost, act * ((lost * act).sum(1, keepdim=True) / (act * act).sum(1, keepdim=True).clamp_min(1e-30)))
+    assert (turned * best).sum(1)[0, 1:].min() > 0  # still toward the match
+
+
 def test_the_match_is_the_argmax_of_the_dot_products():
     generator = torch.Generator().manual_seed(0)
     act = torch.rand(1, 5, 4, 6, generator=generator)
@@ -118,10 +140,12 @@ def region_graph(model, tmp_path_factory):
     return path
 
 
-def test_the_exported_graph_takes_mask_and_regions_like_the_module(model, region_graph):
+def test_the_exported_graph_takes_mask_regions_and_guide_like_the_module(model, region_graph):
     engine = Engine(region_graph, "cpu")
-    engine.objective.set(Aim(parse_objective("mixed0=1,mixed2:5=2"), parse_objective("mixed1=1"), (0.25, 1.0)))
     rng = np.random.default_rng(4)
+    guide = engine.objective.guide_features_of(*engine.features(rng.uniform(-1, 1, (1, 3, 80, 90)).astype(np.float32)))
+    engine.objective.set(Aim(parse_objective("mixed0=1,mixed2:5=2"), parse_objective("mixed1=1"), (0.25, 1.0)), guide)
+    assert engine.objective.guide_weights[0].tolist() == [0.0, 0.0, 1.0]  # mixed0's weight, at the deepest layer
     image = rng.uniform(-1, 1, (1, 3, 96, 128)).astype(np.float32)
     mask = rng.uniform(0, 1, (24, 32)).astype(np.float32)
     loss, grad = engine.gradient(image, mask)

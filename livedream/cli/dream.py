@@ -12,7 +12,7 @@ from livedream.manifest import DEFAULT_MODEL, GRADIENT_NORMS
 from livedream.media.pictures import read_image
 from livedream.media.targets import target_for
 from livedream.media.writing import CODECS
-from livedream.objective import GUIDE_MODES, parse_objective, parse_visitor_objective
+from livedream.objective import GUIDE_LAYER, GUIDE_MODES, parse_objective, parse_visitor_objective
 from livedream.offline.imageio import check_input, check_output
 from livedream.offline.photo import VIDEO_HALF_LIFE_S, OfflineJob, dream_photo
 from livedream.offline.render import (
@@ -49,7 +49,7 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--sample", action="store_true", help="dream the bundled sample photo instead of IN")
     parser.add_argument("--model", default=DEFAULT_MODEL, help="graph name in models/ or an .onnx path (default: %(default)s)")
     parser.add_argument("--objective", default=None, metavar="TERMS", help="what to amplify: layers and layer:channel picks with weights, e.g. mixed4=1,mixed5:139=0.5 (default: the graph's own, mixed3=1,mixed5=1)")
-    parser.add_argument("--guide", type=Path, default=None, metavar="IMAGE", help="dream toward this image's features (Google's guided dream: each place pulled toward the guide's best-matching feature)")
+    parser.add_argument("--guide", type=Path, default=None, metavar="IMAGE", help=f"dream toward this image's features (Google's guided dream: each place turned toward the guide's best-matching feature at {GUIDE_LAYER}, whatever layers --objective names)")
     parser.add_argument("--guide-mode", choices=GUIDE_MODES, default="match", help="match: per place, as Google's notebook; mean: the whole picture's mean features (default: %(default)s)")
     parser.add_argument("--where", choices=tuple(WHERE), default="all", help="video: dream the visitors (people the background model finds; the room is learned where nobody moves), the room, or all (default: %(default)s)")
     parser.add_argument("--visitor-objective", default=None, metavar="TERMS", help="video: what the visitors dream, as --objective (default: the same as the room)")

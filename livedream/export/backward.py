@@ -197,15 +197,18 @@ class DreamGradient(nn.Module):
         room(p)     = g_room · (1 − m(p)),   visitors(p) = g_visitors · m(p)
         loss_l = lw / C_l · mean_p [ room(p) · Σ_c channel_weights[c] · act[c, p]
                                    + visitors(p) · Σ_c visitor_weights[c] · act[c, p]
-                                   + guided(p) · act[:, p] · best(p) ]
+                                   + guided(p) · |act[:, p]| · |best(p)| · cos(act[:, p], best(p)) ]
         guided(p)   = room(p) · guide_weights[0, l] + visitors(p) · guide_weights[1, l]
 
     `channel_weights` (the room's objective) and `visitor_weights` are every layer's vector
     of C_l, concatenated in layer order; all ones and a mask of zeros make a layer's term its
     plain mean (the TF tutorial's objective). `best(p)` is the guide's feature vector that
-    matches act[:, p] best (largest dot product) among the guide's `guide_features` — every
-    layer's feature map at GUIDE_GRID² positions, as `feature_grid` returns them for the
-    guide image: the guided objective of Google's DeepDream notebook, held constant as there.
+    matches act[:, p] best among the guide's `guide_features` — every layer's feature map at
+    GUIDE_GRID² positions, as `feature_grid` returns them for the guide image, each column
+    scaled to one length, so the best dot product is the best cosine. As in Google's DeepDream
+    notebook the match is held constant; unlike there, so is |act[:, p]|: the guide term turns
+    each place toward its match (`turned_toward`) instead of growing it along the match, which
+    mostly grows what the picture has already (measured: README, Guide images).
 
     The second output is d loss / d image times the pixel gain room + visitors at the image's
     size: the gradient of the masked loss, confined to its region (a deep layer's receptive
@@ -294,9 +297,10 @@ class DreamGradient(nn.Module):
             seed = (room * room_weights[index].view(1, -1, 1, 1) + visitor * visitor_weights[index].view(1, -1, 1, 1))
             best = best_match(act, guides[index])
             guided = room * inputs.guide_weights[0, index] + visitor * inputs.guide_weights[1, index]
-            seed = (seed + guided * best) * scale
             spatial = act.shape[2] * act.shape[3]
-            loss = loss + (seed * act).sum() / spatial
+            # The guide term's value is act · best; its gradient holds |act| constant.
+            loss = loss + ((seed + guided * best) * scale * act).sum() / spatial
+            seed = (seed + guided * turned_toward(act, best)) * scale
             means.append(act.mean((2, 3))[0])
             grids.append(F.interpolate(act, size=(GUIDE_GRID, GUIDE_GRID), mode="bilinear",
                                        align_corners=False)[0].flatten(1))
@@ -320,7 +324,7 @@ class ObjectiveTensors:
     channel_weights: torch.Tensor  # (ΣC,): the room's objective
     visitor_weights: torch.Tensor  # (ΣC,): the visitors'
     region_gains: torch.Tensor  # (2,): room, visitors
-    guide_features: torch.Tensor  # (ΣC, GUIDE_GRID²): the guide's feature grid, scaled per layer to mean 1
+    guide_features: torch.Tensor  # (ΣC, GUIDE_GRID²): the guide's feature grid, each column of length √C_l
     guide_weights: torch.Tensor  # (2, L): each layer's weight of the matched guide term, room and visitors
 
     def as_tuple(self) -> tuple[torch.Tensor, ...]:
@@ -345,9 +349,10 @@ def pixel_gain(mask: torch.Tensor, region_gains: torch.Tensor, like: torch.Tenso
 
 def best_match(act: torch.Tensor, guide: torch.Tensor) -> torch.Tensor:
     """For each position of `act` (1, C, h, w), the column of `guide` (C, M) with the largest
-    dot product, as (1, C, h, w). The argmax is a comparison with the row maximum (a tie,
-    which real activations never make, averages its columns): no int64 index, so every GPU
-    provider runs it. Matched in float32: a float16 dot product over 768 channels overflows."""
+    dot product, as (1, C, h, w); with columns of one length, the best cosine. The argmax is a
+    comparison with the row maximum (a tie, which real activations never make, averages its
+    columns): no int64 index, so every GPU provider runs it. Matched in float32: a float16 dot
+    product over 768 channels overflows."""
     x = act.float()[0].flatten(1)  # (C, hw)
     y = guide.float()
     scores = x.transpose(0, 1) @ y  # (hw, M)
@@ -386,6 +391,18 @@ def _unit_rms(band: torch.Tensor) -> torch.Tensor:
     # A floor, not an added epsilon: the exporter's optimiser deletes an Add of a tiny constant,
     # and a zero gradient (nobody to dream under where = "visitors") must stay zero, not NaN.
     return band / band.square().mean().sqrt().clamp_min(RMS_FLOOR)
+
+
+def turned_toward(act: torch.Tensor, best: torch.Tensor) -> torch.Tensor:
+    """The gradient of |act| · |best| · cos(act, best) at each position of `act` (1, C, h, w)
+    with |act| held: `best` less its projection onto act, so the ascent turns each place's
+    feature vector toward its match rather than lengthening it. A place of no features takes
+    `best` whole. In float32 at least: |act|² over 768 channels overflows float16."""
+    dtype = torch.promote_types(act.dtype, torch.float32)
+    x, y = act.to(dtype), best.to(dtype)
+    # clamp, not + epsilon: the exporter's optimiser deletes an Add of a constant this small.
+    along = (x * y).sum(1, keepdim=True) / (x * x).sum(1, keepdim=True).clamp_min(1e-12)
+    return (y - along * x).to(act.dtype)
 
 
 class AscentSteps(nn.Module):

@@ -7,7 +7,8 @@ The inputs (`manifest.OBJECTIVE_INPUTS`; `export.backward.DreamGradient` defines
 weight per region and layer. For an objective term of a region:
 
 - a whole layer `l = w`: layer weight 1, channel weights += w — or, with a guide, the mean
-  form's channel weights += w × the guide's, the matching form's guide weight += w;
+  form's channel weights += w × the guide's, the matching form's guide weight at the guide's
+  own layer (`objective.GUIDE_LAYER`, else the graph's deepest) += w;
 - a channel `l:c = w`: layer weight 1, channel c's weight += w · C_l, so one channel at
   weight 1 counts like a whole layer at weight 1 (the loss divides by C_l).
 
@@ -25,7 +26,7 @@ import numpy as np
 
 from livedream.errors import UserError
 from livedream.manifest import GUIDE_GRID, OBJECTIVE_INPUTS
-from livedream.objective import Objective, covered_by, describe, public_layer, split_term
+from livedream.objective import GUIDE_LAYER, Objective, covered_by, describe, public_layer, split_term
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,8 @@ class Aim:
 @dataclass(frozen=True)
 class GuideFeatures:
     """A guide image as one graph reads it: per-channel weights (the mean form, each layer
-    scaled to mean 1) and the feature grid (the matching form, each layer scaled to mean 1)."""
+    scaled to mean 1) and the feature grid (the matching form, each column of layer l scaled
+    to length √C_l, the length of a plain term's all-ones weights)."""
 
     mean_weights: np.ndarray  # (ΣC,)
     grid: np.ndarray  # (ΣC, GUIDE_GRID²)
@@ -73,6 +75,8 @@ class ObjectiveInputs:
         self.guide_features = np.zeros((total, GUIDE_GRID * GUIDE_GRID), np.float32)
         self.guide_weights = np.zeros((2, len(layers)), np.float32)
         self.guide: GuideFeatures | None = None
+        # where the matched guide acts: its own layer where this graph reaches it, else the deepest
+        self.guide_layer = self.layers.index(GUIDE_LAYER) if GUIDE_LAYER in self.layers else len(self.layers) - 1
         self.version = 0
         self._covers_asked: Objective | None = None
         self._covers = False
@@ -134,16 +138,19 @@ class ObjectiveInputs:
             elif mode == "mean":
                 channel_weights[start:end] += weight * guide.mean_weights[start:end]
             else:
-                guide_weights[index] += weight
+                self.layer_weights[self.guide_layer] = 1.0
+                guide_weights[self.guide_layer] += weight
 
     def guide_features_of(self, channel_means: np.ndarray, grid: np.ndarray) -> GuideFeatures:
-        """A guide image's features, each layer scaled to mean 1, so a guided term is on the
-        scale of a plain one: the mean form's channel weights (the dot product of the dream's
-        mean features with the guide's) and the matching form's grid."""
+        """A guide image's features on the scale of a plain term: the mean form's channel
+        weights (the dot product of the dream's mean features with the guide's), each layer
+        scaled to mean 1, and the matching form's grid, each column scaled to length √C_l, so
+        the graph's best dot product is the best cosine. A column of no features stays 0."""
         weights = np.zeros_like(self.channel_weights)
         scaled = np.zeros_like(self.guide_features)
-        for index in range(len(self.layers)):
+        for index, channels in enumerate(self.channels):
             start, end = self.offsets[index], self.offsets[index + 1]
             weights[start:end] = channel_means[start:end] / max(float(channel_means[start:end].mean()), 1e-12)
-            scaled[start:end] = grid[start:end] / max(float(grid[start:end].mean()), 1e-12)
+            lengths = np.linalg.norm(grid[start:end], axis=0, keepdims=True)
+            scaled[start:end] = grid[start:end] * (np.sqrt(channels) / np.maximum(lengths, 1e-12))
         return GuideFeatures(weights, scaled)

@@ -45,19 +45,25 @@ def reference_net():
         return torch.jit.load(str(load_weights(None).path), map_location="cpu").eval()
 
 
-def tutorial_loss(rgb: np.ndarray) -> float:
-    """mean(mixed3) + mean(mixed5) of uint8 RGB `rgb` at its own size (the tutorial's loss)."""
+def reference_features(rgb: np.ndarray, scopes: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The judge's feature maps (C, h, w) at `scopes` (the TF 2015 graph's names, e.g.
+    "mixed_5") of uint8 RGB `rgb` at its own size."""
     import torch
 
     layers = reference_net().net.layers
     x = torch.from_numpy(np.ascontiguousarray(rgb, dtype=np.float32) / 127.5 - 1.0).permute(2, 0, 1)[None]
-    loss = 0.0
+    wanted: dict[str, np.ndarray] = {}
     with torch.no_grad():
-        for scope in _SCOPES:
+        for scope in _SCOPES[: max(_SCOPES.index(scope) for scope in scopes) + 1]:
             x = getattr(layers, scope)(x)
-            if scope in TUTORIAL_LAYERS:
-                loss += float(x.mean())
-    return loss
+            if scope in scopes:
+                wanted[scope] = x[0].numpy()
+    return wanted
+
+
+def tutorial_loss(rgb: np.ndarray) -> float:
+    """mean(mixed3) + mean(mixed5) of uint8 RGB `rgb` at its own size (the tutorial's loss)."""
+    return sum(float(features.mean()) for features in reference_features(rgb, TUTORIAL_LAYERS).values())
 
 
 @dataclass(frozen=True)
