@@ -37,14 +37,16 @@ def up(low: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 def reference(grad: np.ndarray) -> tuple[np.ndarray, list[np.ndarray]]:
-    """(the normalised gradient, its bands as merged: finest first, then the rest), in float64."""
+    """(the normalised gradient, its bands as merged: finest first, then the rest less its
+    per-channel mean), in float64."""
     level = grad[0].astype(np.float64)
     bands = []
     for _ in range(LAP_LEVELS):
         low = down(level)
         bands.append(level - up(low, *level.shape[1:]))
         level = low
-    scaled = [band / np.sqrt(np.mean(band**2)) for band in [*bands, level]]
+    rest = level - level.mean(axis=(1, 2), keepdims=True)  # the rest's colour cast goes
+    scaled = [band / np.sqrt(np.mean(band**2)) for band in [*bands, rest]]
     merged = scaled[-1]
     for band in reversed(scaled[:-1]):
         merged = up(merged, *band.shape[1:]) + band

@@ -381,7 +381,7 @@ def laplacian_normalised(grad: torch.Tensor) -> torch.Tensor:
         low = F.conv2d(level, kernel, None, 2, 2, groups=channels)
         bands.append(level - up(low, level))
         level = low
-    merged = _unit_rms(level)
+    merged = _unit_rms(level - level.mean((2, 3), keepdim=True))  # no colour cast (`manifest.LAP_LEVELS`)
     for band in reversed(bands):
         merged = up(merged, band) + _unit_rms(band)
     return merged

@@ -60,6 +60,7 @@ class LaplacianNormaliser:
             low = self._down(level, index)
             np.subtract(level, self._upsampled(low, index), out=band)
             level = low
+        level -= level.mean(axis=(1, 2), keepdims=True)  # no colour cast (`manifest.LAP_LEVELS`)
         _to_unit_rms(level)
         for index in reversed(range(len(self._bands))):
             merged = grad[0] if index == 0 else self._low[index - 1]
