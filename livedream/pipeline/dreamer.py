@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from livedream.errors import UserError
+from livedream.manifest import AscentVariant
 from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
@@ -80,12 +81,20 @@ class DreamPath(Enum):
     HOST = "host"  # every step's gradient run from the host (the CPU path, and stills)
 
 
+def live_ascent(params: Params) -> AscentVariant:
+    """What one live frame of `params` dreams, as a frame graph bakes it in."""
+    return AscentVariant.of(params.steps, params.octaves, params.octave_scale, params.gradient_norm)
+
+
 def choose_path(params: Params, model: LoadedModel) -> DreamPath:
-    """The fastest path `model` offers for `params`: a frame graph needs one octave and a
-    graph exported for exactly `params.steps`; a step graph serves any other setting."""
-    if params.octaves == 1 and params.steps in model.frame_runners:
+    """The fastest path `model` offers for `params`: a frame graph exported for exactly their
+    ascent (`live_ascent`) when the dream is as large as its coarsest octave needs; a step graph
+    of their gradient norm for any other setting; else the host."""
+    frames = model.frame_runners.get(live_ascent(params))
+    if frames is not None and min(params.dream_height, params.dream_width) >= frames.min_size:
         return DreamPath.FRAME_GRAPH
-    return DreamPath.STEP_GRAPH if model.step_runner is not None else DreamPath.HOST
+    steps = model.step_runner
+    return DreamPath.STEP_GRAPH if steps is not None and steps.gradient_norm == params.gradient_norm else DreamPath.HOST
 
 
 class LiveDreamer:
@@ -191,7 +200,7 @@ class LiveDreamer:
         mask = self.visitors.mask if aim.uses_mask else None
         path = choose_path(params, model)
         if path is DreamPath.FRAME_GRAPH:
-            runner = model.frame_runners[params.steps]
+            runner = model.frame_runners[live_ascent(params)]
             return self._dream_frame_on_device(runner, shown_rgb, params, feedback, started, mask)
         self._device_runner = None
         unit_from_bytes(self._base_rgb, self._base)
