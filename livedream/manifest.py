@@ -9,6 +9,7 @@ minimum input size. The runtime checks a graph against it before loading.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -52,6 +53,13 @@ LAP_LEVELS = 4
 LAP_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)
 RMS_FLOOR = 1e-30  # a band of zeros (a zero gradient: nobody to dream under where = "visitors") stays zeros
 GUIDE_GRID = 12  # a guide's feature map is matched at 12x12 positions per layer: fixed shapes for CUDA graphs
+# Octave sizes, for the host (`pipeline.dream.octave_sizes`) and the frame graphs alike: an
+# octave's side is `side * factor // OCTAVE_ONE` with the factor `ceil(scale**octave * OCTAVE_ONE)`.
+# Integer arithmetic, so torch.export keeps it symbolic and a graph of dynamic size resizes to
+# exactly the host's sizes (a float product cut by int() would be baked in as a constant). The
+# ceiling keeps whole products whole (200 x 1.3**2 is 338, not 337): a side up to 8K comes out as
+# floor(side x scale**octave) unless that product lies within 1/2000 of a pixel below a whole one.
+OCTAVE_ONE = 2**24
 # The graphs' inputs and what they mean in this release: 3 = the matched guide turns each place
 # toward its best cosine match (2 = visitor mask, two objectives and the guide grown along its best
 # dot product; 1 = objective inputs only; 0 = an objective baked in). A graph of another format is
@@ -84,6 +92,11 @@ class GraphInfo:
     channels: tuple[int, ...] = ()
     pool_backward: str = POOL_BY_INDICES
     graph_format: int = GRAPH_FORMAT  # of the release that exported it (an entry without one: earlier)
+    # A step or frame graph's ascent, baked in (`ascent`): its gradient normalisation (one of
+    # GRADIENT_NORMS) and, for a frame graph, its octaves `octave_scale` apart, coarsest first.
+    gradient_norm: str = STD_NORM
+    octaves: int = 1
+    octave_scale: float = 1.0
 
     @classmethod
     def from_json(cls, name: str, entry: dict) -> "GraphInfo":
@@ -106,12 +119,20 @@ class GraphInfo:
                 channels=tuple(int(c) for c in entry.get("channels", ())),
                 pool_backward=entry.get("pool_backward", POOL_BY_INDICES),
                 graph_format=int(entry.get("graph_format", 1 if entry.get("channels") else 0)),
+                gradient_norm=entry.get("gradient_norm", STD_NORM),
+                octaves=int(entry.get("octaves", 1)),
+                octave_scale=float(entry.get("octave_scale", 1.0)),
             )
         except (KeyError, TypeError, ValueError) as error:
             raise UserError(
                 f"models/{MANIFEST_NAME}: entry {name!r} is damaged ({error}); "
                 f"re-export it with `livedream export`"
             ) from None
+
+    @property
+    def ascent(self) -> "AscentVariant":
+        """What one run of this step or frame graph dreams."""
+        return AscentVariant.of(self.steps_per_run, self.octaves, self.octave_scale, self.gradient_norm)
 
     @property
     def of_this_release(self) -> bool:
@@ -122,6 +143,46 @@ class GraphInfo:
         entry = asdict(self)
         del entry["name"]
         return entry
+
+
+@dataclass(frozen=True)
+class AscentVariant:
+    """What one run of a step or frame graph dreams, baked in at export: `steps` ascent steps per
+    octave, `octaves` octaves `octave_scale` apart (coarsest first; a step graph has one) and the
+    gradient's normalisation. A live frame runs on a graph whose variant equals its Params'."""
+
+    steps: int
+    octaves: int = 1
+    octave_scale: float = 1.0  # 1.0 with one octave, where no scale applies
+    gradient_norm: str = STD_NORM
+
+    @classmethod
+    def of(cls, steps: int, octaves: int, octave_scale: float, gradient_norm: str) -> "AscentVariant":
+        """The variant of these settings: with one octave every scale is the same dream."""
+        return cls(steps, octaves, octave_scale if octaves > 1 else 1.0, gradient_norm)
+
+    def name_suffix(self, frame: bool) -> str:
+        """The graph name's part for it: `frame2`, `step1-laplacian`, `frame1-octaves3x1.3-laplacian`."""
+        suffix = f"{'frame' if frame else 'step'}{self.steps}"
+        if self.octaves > 1:
+            suffix += f"-octaves{self.octaves}x{self.octave_scale:g}"
+        return suffix + ("" if self.gradient_norm == STD_NORM else f"-{self.gradient_norm}")
+
+
+def octave_factors(octaves: int, octave_scale: float, above: int = 0) -> tuple[int, ...]:
+    """Each octave's size factor in units of 1/OCTAVE_ONE, coarsest first: `octaves` octaves at or
+    below the full size (the last is it), then `above` larger ones."""
+    return tuple(math.ceil(octave_scale**octave * OCTAVE_ONE) for octave in range(-(octaves - 1), above + 1))
+
+
+def octave_side(side, factor: int):
+    """`side` (an int, or a torch SymInt in a graph of dynamic size) at an octave's `factor`."""
+    return side * factor // OCTAVE_ONE
+
+
+def smallest_side(min_size: int, factor: int) -> int:
+    """The smallest side whose octave at `factor` is at least `min_size`."""
+    return -(-min_size * OCTAVE_ONE // factor)
 
 
 def webgpu_variant(name: str) -> str:

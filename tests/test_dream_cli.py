@@ -283,9 +283,10 @@ def test_first_live_run_on_a_cuda_machine_also_exports_the_gpu_live_graphs(fake_
     exporting.ensure_model("default", models)
     assert exported == []  # a still needs only the gradient graph
     exporting.ensure_model("default", models, live=True)
-    assert exported == ["default-fp16-frame1", "default-fp16-frame2", "default-fp16-step1"]
+    assert exported == [f"default-fp16-{kind}" for kind in exporting.LIVE_GPU_GRAPHS]  # the shipped Params' own
+    assert any("frame" in name for name in exported) and any("step" in name for name in exported)
     exporting.ensure_model("default", models, live=True)
-    assert len(exported) == 3
+    assert len(exported) == len(exporting.LIVE_GPU_GRAPHS)
 
 
 def test_first_run_on_webgpu_exports_the_index_free_variants_once(fake_exports, monkeypatch):
@@ -301,10 +302,10 @@ def test_first_run_on_webgpu_exports_the_index_free_variants_once(fake_exports, 
     exporting.ensure_model("default", models)
     assert exported == ["default-webgpu", "deep-webgpu"]
     exporting.ensure_model("default", models, live=True)
-    assert exported[2:] == ["default-webgpu-frame1", "default-webgpu-frame2", "default-webgpu-step1"]
+    assert exported[2:] == [f"default-webgpu-{kind}" for kind in exporting.LIVE_GPU_GRAPHS]
     exporting.ensure_model("default", models, "webgpu", live=True)
     exporting.ensure_model("default", models, "cpu", live=True)
-    assert len(exported) == 5
+    assert len(exported) == 2 + len(exporting.LIVE_GPU_GRAPHS)
 
 
 def test_the_first_runs_export_leaves_the_show_process_without_torch(tmp_path):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import onnx
 import onnxruntime as ort
@@ -152,3 +154,71 @@ def test_too_small_image_is_a_clear_error(small_engine):
 
     with pytest.raises(UserError, match="smaller than the model's minimum 75x75"):
         small_engine.gradient(np.zeros((1, 3, 60, 90), np.float32))
+
+
+# ---- the ascent a step or frame graph bakes in (gradient norm, octaves) ----------------------
+
+NAMES = [  # (ExportRequest options, the graph's name)
+    ({}, "default"),
+    ({"steps_per_run": 2, "frame": True}, "default-frame2"),
+    ({"steps_per_run": 1, "gradient_norm": "laplacian"}, "default-step1-laplacian"),
+    ({"steps_per_run": 1, "frame": True, "octaves": 3, "octave_scale": 1.5}, "default-frame1-octaves3x1.5"),
+    ({"steps_per_run": 2, "frame": True, "octaves": 2, "gradient_norm": "laplacian", "fp16": True},
+     "default-fp16-frame2-octaves2x1.3-laplacian"),
+    ({"steps_per_run": 1, "frame": True, "octaves": 1, "octave_scale": 1.7}, "default-frame1"),  # one octave: no scale
+]
+
+
+@pytest.mark.parametrize("options, name", NAMES, ids=[name for _, name in NAMES])
+def test_graph_names_tell_the_ascent_apart(options, name):
+    from livedream.export.graph import ExportRequest, graph_name
+
+    assert graph_name(ExportRequest(**options)) == name
+
+
+BAD_ASCENTS = [  # (ExportRequest options, what the one-line error names)
+    ({"gradient_norm": "laplacian"}, "--gradient-norm laplacian needs --steps-per-run"),
+    ({"steps_per_run": 1, "gradient_norm": "l2"}, "'l2' is not one of std, laplacian"),
+    ({"steps_per_run": 1, "octaves": 2}, "--octaves 2 needs --frame"),
+    ({"steps_per_run": 1, "frame": True, "octaves": 0}, "--octaves 0 is out of range; use 1 to 8"),
+    ({"steps_per_run": 1, "frame": True, "octaves": 9}, "--octaves 9 is out of range"),
+    ({"steps_per_run": 1, "frame": True, "octaves": 2, "octave_scale": 1.0}, "--octave-scale 1 is out of range"),
+    ({"steps_per_run": 1, "frame": True, "octaves": 2, "octave_scale": float("nan")}, "--octave-scale nan is out"),
+]
+
+
+@pytest.mark.parametrize("options, message", BAD_ASCENTS, ids=[m for _, m in BAD_ASCENTS])
+def test_an_ascent_no_graph_can_bake_in_is_refused_before_any_work(options, message, tmp_path):
+    from livedream.errors import UserError
+    from livedream.export.graph import ExportRequest, validate
+
+    with pytest.raises(UserError, match=re.escape(message)):
+        validate(ExportRequest(out_dir=tmp_path / "models", **options))
+    assert not (tmp_path / "models").exists()
+
+
+def test_a_manifest_entry_of_an_earlier_release_reads_as_std_and_one_octave():
+    from livedream.manifest import AscentVariant, GraphInfo
+
+    entry = {"file": "default-frame2.onnx", "layers": ["mixed3"], "layer_weights": [1.0], "weights_source": "x",
+             "weights_sha256": "0", "graph_sha256": "0", "opset": 18, "dtype": "float32", "input_range": [-1, 1],
+             "min_size": 75, "variant": "tf2015", "steps_per_run": 2, "kind": "frame", "channels": [288],
+             "graph_format": 2}
+    assert GraphInfo.from_json("default-frame2", entry).ascent == AscentVariant(2)
+
+
+def test_the_live_gpu_graphs_are_named_as_export_names_them_and_serve_the_shipped_params():
+    """`device_graphs` finds an exported graph by name: a name export would not write means an
+    export on every start. And the frame graph of the shipped defaults serves them."""
+    from livedream.export.graph import ExportRequest, graph_name
+    from livedream.params import Params
+    from livedream.pipeline.dreamer import live_ascent
+    from livedream.runtime.exporting import device_graphs, live_gpu_graphs
+
+    for provider in ("CUDA", "WebGPU"):
+        for name, options in device_graphs(provider, live=True).items():
+            assert graph_name(ExportRequest(**options)) == name
+    for shipped in (Params(), Params(steps=3, octaves=3, octave_scale=1.5, gradient_norm="laplacian")):
+        requests = [ExportRequest(**options) for options in live_gpu_graphs(shipped).values()]
+        assert live_ascent(shipped) in [request.ascent for request in requests if request.frame]
+        assert [request.gradient_norm for request in requests if not request.frame] == [shipped.gradient_norm]

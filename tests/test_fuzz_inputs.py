@@ -171,6 +171,12 @@ VALUES = {
     "export --layers": [["--layers", "nope"], ["--layers", ","], ["--layers", "mixed11"], ["--layers", "Mixed_9z"]],
     "export --layer-weights": [["--layers", "mixed3,mixed5", "--layer-weights", "1"], ["--layer-weights", "1,x"],
                                ["--layer-weights", "nan"], ["--layer-weights", "inf"]],
+    # laplacian alone: the gradient graph has no norm to bake in
+    "export --gradient-norm": [["--gradient-norm", "l2"], ["--gradient-norm", "laplacian"]],
+    "export --octaves": [["--octaves", "3"], ["--frame", "--steps-per-run", "1", "--octaves", "0"],
+                         ["--frame", "--steps-per-run", "1", "--octaves", "x"],
+                         ["--frame", "--steps-per-run", "1", "--octaves", "2", "--octave-scale", "9"],
+                         ["--frame", "--steps-per-run", "1", "--octaves", "2", "--octave-scale", "nan"]],
     "run --source": [["--source", "webcam"], ["--source", ""], ["--source", "video"]],
     "run --camera": [["--camera", "-1"], ["--camera", ""], ["--camera", " "]],
     "run --size": [["--size", "640"], ["--size", "0x0"], ["--size", "-5x10"], ["--size", "99999x99999"]],

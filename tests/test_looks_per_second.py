@@ -56,9 +56,9 @@ class TimedDreamer(LiveDreamer):
         super().__init__()
         self.frame_times: list[float] = []
 
-    def dream_detail(self, frame_rgb, params, model, carried=None, should_stop=None, frame_s=1 / 20):
+    def dream_detail(self, frame_rgb, params, model, carried=None, should_stop=None, frame_s=1 / 20, *plan):
         self.frame_times.append(frame_s)
-        return super().dream_detail(frame_rgb, params, model, carried, should_stop, frame_s)
+        return super().dream_detail(frame_rgb, params, model, carried, should_stop, frame_s, *plan)
 
 
 def run_show_at(rate: int, small_engine) -> list[float]:

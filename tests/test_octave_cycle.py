@@ -116,7 +116,7 @@ def visitors_at(*boxes) -> Visitors:
 
 
 @pytest.mark.parametrize("where, expected", [
-    ("all", ["whole", "box", "box", "box", "box", "whole", "box"]),  # a room dream every ROOM_EVERY_S
+    ("all", ["whole", "box", "box", "box", "whole", "box", "box"]),  # a room dream every ROOM_EVERY_S (2 s)
     ("visitors", ["box"] * 7),  # the room does not dream
     ("room", ["whole"] * 7),  # the visitors do not
 ])

@@ -178,6 +178,7 @@ def test_a_bug_in_the_frame_code_is_not_swallowed() -> None:
 def test_runtime_exception_from_the_step_graph_is_guarded_too() -> None:
     class Stepper:
         steps_per_run = 1
+        gradient_norm = "std"
 
         def ascend(self, image: np.ndarray, steps: int, step_size: float, mask: np.ndarray) -> float:
             raise RuntimeException("CUDA error: an illegal memory access")

@@ -11,7 +11,8 @@ torch = pytest.importorskip("torch")
 from livedream.export.backward import AscentSteps, DreamGradient  # noqa: E402
 from livedream.export.graph import export_module  # noqa: E402
 from livedream.export.inception import TF2015  # noqa: E402
-from livedream.pipeline.dream import STD_EPSILON  # noqa: E402
+from livedream.manifest import LAPLACIAN_NORM  # noqa: E402
+from livedream.pipeline.dream import STD_EPSILON, Ascent, AscentSettings  # noqa: E402
 from livedream.runtime.devices import CPU  # noqa: E402
 from livedream.runtime.engine import NO_VISITORS, Engine  # noqa: E402
 from livedream.runtime.runners import StepRunner  # noqa: E402
@@ -30,6 +31,7 @@ def graphs(tmp_path_factory):
         "gradient": DreamGradient(model, LAYERS),
         "step1": AscentSteps(DreamGradient(model, LAYERS), 1),
         "step2": AscentSteps(DreamGradient(model, LAYERS), 2),
+        "lap1": AscentSteps(DreamGradient(model, LAYERS), 1, LAPLACIAN_NORM),
         "fp16": DreamGradient(model, LAYERS, torch.float16),
     }.items():
         paths[name] = folder / f"{name}.onnx"
@@ -57,6 +59,22 @@ def test_in_graph_step_equals_reference_update(graphs):
     assert stepped.shape == image.shape
     assert not np.allclose(stepped, image)
     np.testing.assert_allclose(stepped, expected, atol=2e-5)
+
+
+def test_lap_norm_step_graph_equals_the_hosts_laplacian_step(graphs):
+    """One step with the Laplacian-normalised gradient: the graph's (`backward.laplacian_normalised`)
+    against `dream.Ascent.step`'s (`pipeline.lapnorm`), element-wise; and not the std step."""
+    engine = Engine(graphs["gradient"], "cpu")
+    runner = StepRunner(graphs["lap1"], steps_per_run=1, device="cpu", gradient_norm=LAPLACIAN_NORM)
+    image = random_image(5)
+    expected = image.copy()
+    settings = AscentSettings(steps=1, step_size=0.05, tile=max(image.shape[2:]), jitter=False,
+                              gradient_norm=LAPLACIAN_NORM)
+    Ascent(image.shape).step(engine, expected, settings, np.random.default_rng(0))
+    stepped = image.copy()
+    runner.ascend(stepped, steps=1, step_size=0.05, mask=NO_VISITORS)
+    np.testing.assert_allclose(stepped, expected, atol=2e-5)
+    assert np.abs(stepped - reference_update(engine, image.copy(), 0.05)).max() > 1e-2  # the norm matters
 
 
 def ascents(runner: StepRunner, start: np.ndarray, runs: int, step_size: float) -> list[np.ndarray]:

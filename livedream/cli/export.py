@@ -6,6 +6,9 @@ import argparse
 import math
 from pathlib import Path
 
+from livedream.manifest import GRADIENT_NORMS, STD_NORM
+from livedream.params import Params
+
 
 def _csv(text: str) -> tuple[str, ...]:
     parts = tuple(part.strip() for part in text.split(","))
@@ -56,6 +59,27 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
         help="with --steps-per-run K: a whole live frame per run (warp, add, K steps, uint8 out), for the GPU",
     )
     parser.add_argument(
+        "--gradient-norm",
+        choices=GRADIENT_NORMS,
+        default=STD_NORM,
+        help="with --steps-per-run K: how each step normalises the gradient; laplacian brings each "
+        "Laplacian-pyramid band to RMS 1 first, so the coarse bands draw large motifs (default: std)",
+    )
+    parser.add_argument(
+        "--octaves",
+        type=int,
+        default=1,
+        metavar="N",
+        help="with --frame: the octaves each frame dreams, coarsest first, as the live host path does (default: 1)",
+    )
+    parser.add_argument(
+        "--octave-scale",
+        type=float,
+        default=Params.octave_scale,
+        metavar="S",
+        help=f"with --octaves N: the size ratio between octaves (default: {Params.octave_scale:g})",
+    )
+    parser.add_argument(
         "--webgpu",
         action="store_true",
         help="max pools backward without indices: the variant ONNX Runtime's WebGPU provider runs whole",
@@ -82,5 +106,8 @@ def run_export(args: argparse.Namespace) -> int:
         steps_per_run=args.steps_per_run,
         frame=args.frame,
         webgpu=args.webgpu,
+        gradient_norm=args.gradient_norm,
+        octaves=args.octaves,
+        octave_scale=args.octave_scale,
     )
     return 0

@@ -10,10 +10,17 @@ inputs:  `frame` (H, W, 3) uint8 RGB at the dream size; `detail` (1, 3, H, W) fl
 outputs: `dream` (H, W, 3) uint8 RGB; `detail_out` (1, 3, H, W); `loss`.
 
 It is the host path of `dreamer.LiveDreamer` + `coherence.DetailWarper` + `dream.dream`
-(one octave) written as graph ops: warp the detail where the flow says the pixels came from
-(bilinear, zero outside, like cv2.remap), decay, add to the frame, clip, K ascent steps,
-subtract the frame, round to uint8. The carried detail is kept only as far as the region
-gains say (`where`): where the room is not dreamed, the room's carried detail fades too.
+written as graph ops: warp the detail where the flow says the pixels came from (bilinear, zero
+outside, like cv2.remap), decay, add to the frame, clip, K ascent steps, subtract the frame,
+round to uint8. The carried detail is kept only as far as the region gains say (`where`):
+where the room is not dreamed, the room's carried detail fades too.
+
+With several octaves (baked in: `octaves`, `octave_scale`) it dreams them as the host dreams
+them on a carried detail (`dream._dream_on_carried`): coarsest first, each octave starts from the
+frame at its size plus the whole detail so far resized there, takes its K steps, and adds what
+they changed, resized back up, to the detail. The octave sizes are `manifest.octave_side`'s,
+integer arithmetic on the dynamic size, so they equal the host's at every size; a frame smaller
+than the coarsest octave allows (`min_side`) is not this graph's (the host skips that octave).
 """
 
 from __future__ import annotations
@@ -23,6 +30,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from livedream.export.backward import AscentSteps, pixel_gain
+from livedream.export.inception import MIN_INPUT_SIZE
+from livedream.manifest import OCTAVE_ONE, octave_factors, octave_side, smallest_side
 from livedream.params import CATCH_UP
 
 
@@ -47,10 +56,21 @@ def warp_detail(detail: torch.Tensor, flow: torch.Tensor, confidence: torch.Tens
     return F.grid_sample(detail, grid, mode="bilinear", padding_mode="zeros", align_corners=True) * trust, trust
 
 
+def _resized(image: torch.Tensor, height: torch.SymInt | int, width: torch.SymInt | int) -> torch.Tensor:
+    """`dream.resize` (cv2.resize INTER_LINEAR): bilinear with half-pixel centres, no antialiasing."""
+    return F.interpolate(image, size=(height, width), mode="bilinear", align_corners=False)
+
+
 class FrameDream(nn.Module):
-    def __init__(self, ascent: AscentSteps) -> None:
+    def __init__(self, ascent: AscentSteps, octaves: int = 1, octave_scale: float = 1.0) -> None:
         super().__init__()
         self.ascent = ascent
+        self.factors = octave_factors(octaves, octave_scale)
+
+    @property
+    def min_side(self) -> int:
+        """The smallest frame side whose coarsest octave the network still takes."""
+        return smallest_side(MIN_INPUT_SIZE, self.factors[0])
 
     def forward(
         self,
@@ -75,11 +95,27 @@ class FrameDream(nn.Module):
         carried = carried * decay
         if region_gains is not None and mask is not None:
             carried = carried * pixel_gain(mask, region_gains, base)
-        image = (base + carried).clamp(-1.0, 1.0)
-        image, loss = self.ascent(image, step_size, layer_weights, channel_weights, visitor_weights, region_gains,
-                                  guide_features, guide_weights, mask)
+        objective = (layer_weights, channel_weights, visitor_weights, region_gains, guide_features, guide_weights)
+        image, loss = self._octaves(base, carried, step_size, *objective, mask)
         # `LiveDreamer._catch_up`: where nothing was carried the fresh steps count CATCH_UP times.
         carrying = (decay > 0).to(image.dtype)  # the host path skips it when nothing is carried
         image = image + (image - base - carried) * ((CATCH_UP - 1.0) * (1.0 - trust) * carrying)
         dreamed = ((image + 1.0) * 127.5 + 0.5).floor().clamp(0.0, 255.0)
         return dreamed.to(torch.uint8)[0].permute(1, 2, 0), image - base, loss
+
+    def _octaves(self, base: torch.Tensor, carried: torch.Tensor, step_size: torch.Tensor, *inputs: torch.Tensor | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """The dreamed image at the frame's size and the last octave's loss (`dream.dream`)."""
+        if len(self.factors) == 1:  # one octave: the steps go on from the clipped start, as on the host
+            return self.ascent((base + carried).clamp(-1.0, 1.0), step_size, *inputs)
+        height, width = base.shape[2], base.shape[3]
+        total = carried
+        for factor in self.factors:
+            full = factor == OCTAVE_ONE  # the host's resize to the same size is the image itself
+            size = (octave_side(height, factor), octave_side(width, factor))
+            start = base + total if full else _resized(base, *size) + _resized(total, *size)
+            start = start.clamp(-1.0, 1.0)
+            image, loss = self.ascent(start, step_size, *inputs)
+            change = image - start
+            total = total + (change if full else _resized(change, height, width))
+        return (base + total).clamp(-1.0, 1.0), loss

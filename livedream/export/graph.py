@@ -7,6 +7,9 @@ size; outputs `loss` (scalar), `gradient` (exactly the image's shape), `channel_
 
 The step graph (`--steps-per-run K`, for the GPU): inputs `image`, `step_size` (scalar), the
 objective inputs and `mask`; outputs `image_out` (K normalised, clipped ascent steps later) and `loss`.
+The frame graph (`--frame`): a whole live frame (`frame.FrameDream`). Both bake in their ascent
+(`manifest.AscentVariant`): the gradient's normalisation (`--gradient-norm`) and, for a frame
+graph, the octaves (`--octaves N --octave-scale S`); the graph's name and manifest entry say it.
 """
 
 from __future__ import annotations
@@ -43,17 +46,21 @@ from livedream.manifest import (
     CHANNELS_KEY,
     DEEP_MODEL,
     DEFAULT_MODEL,
+    GRADIENT_NORMS,
     GRAPH_FORMAT,
     LAYERS_KEY,
     OBJECTIVE_INPUTS,
     POOL_BY_COMPARISON,
     POOL_BY_INDICES,
+    STD_NORM,
     WEIGHTS_KEY,
     WEBGPU_SUFFIX,
+    AscentVariant,
     GraphInfo,
     write_manifest_entry,
 )
 from livedream.objective import public_layer
+from livedream.params import PARAM_RANGES, Params
 
 OPSET = 18
 
@@ -70,6 +77,14 @@ class ExportRequest:
     steps_per_run: int = 0  # 0 = the gradient graph; K > 0 = K whole ascent steps per run
     frame: bool = False  # with steps_per_run: a whole live frame (warp, add, K steps, uint8 out)
     webgpu: bool = False  # max pools backward without indices (`backward.ComparedMaxPool`): WebGPU runs it whole
+    gradient_norm: str = STD_NORM  # with steps_per_run: how each step normalises the gradient (GRADIENT_NORMS)
+    octaves: int = 1  # with frame: the octaves each frame dreams, coarsest first
+    octave_scale: float = Params.octave_scale  # with octaves > 1: the size ratio between them
+
+    @property
+    def ascent(self) -> AscentVariant:
+        """What one run of the step or frame graph dreams."""
+        return AscentVariant.of(self.steps_per_run, self.octaves, self.octave_scale, self.gradient_norm)
 
 
 @dataclass(frozen=True)
@@ -97,7 +112,7 @@ def graph_name(request: ExportRequest) -> str:
     if request.webgpu:
         base += WEBGPU_SUFFIX
     if request.steps_per_run:
-        base += f"-{'frame' if request.frame else 'step'}{request.steps_per_run}"
+        base += "-" + request.ascent.name_suffix(request.frame)
     return base
 
 
@@ -121,9 +136,26 @@ def validate(request: ExportRequest) -> dict[str, float]:
         raise UserError("--frame needs --steps-per-run K (the steps of one live frame), e.g. --frame --steps-per-run 1")
     if not 0 <= request.steps_per_run <= 16:
         raise UserError(f"--steps-per-run {request.steps_per_run} is out of range; use 0 (gradient graph) to 16")
+    _check_ascent(request)
     _check_writable(request.out_dir)
     defaults = dict(zip(stages, map(float, weights)))
     return {stage: defaults.get(stage, 0.0) for stage in covered_layers([*stages, *([through] if through else [])])}
+
+
+def _check_ascent(request: ExportRequest) -> None:
+    """The ascent options: in their ranges (the live `Params`' own), and only where a graph bakes them in."""
+    if request.gradient_norm not in GRADIENT_NORMS:
+        raise UserError(f"--gradient-norm {request.gradient_norm!r} is not one of {', '.join(GRADIENT_NORMS)}")
+    if request.gradient_norm != STD_NORM and not request.steps_per_run:
+        raise UserError(f"--gradient-norm {request.gradient_norm} needs --steps-per-run K: the gradient graph "
+                        "returns the raw gradient, which the host normalises itself")
+    octaves, scale = PARAM_RANGES["octaves"], PARAM_RANGES["octave_scale"]
+    if request.octaves not in octaves:
+        raise UserError(f"--octaves {request.octaves} is out of range; use {octaves.low:g} to {octaves.high:g}")
+    if request.octaves > 1 and not request.frame:
+        raise UserError(f"--octaves {request.octaves} needs --frame: only a frame graph dreams several octaves")
+    if request.octave_scale not in scale:
+        raise UserError(f"--octave-scale {request.octave_scale:g} is out of range; use {scale.low:g} to {scale.high:g}")
 
 
 def covered_layers(stages: list[str]) -> list[str]:
@@ -157,9 +189,11 @@ def build_gradient_module(
 
 def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) -> None:
     """Export with dynamic H and W and name the image-shaped outputs' dims like the input's."""
-    height = torch.export.Dim("height", min=MIN_INPUT_SIZE)
-    width = torch.export.Dim("width", min=MIN_INPUT_SIZE)
-    example = torch.rand(1, 3, 128, 160) * 2 - 1
+    smallest = _min_side(module)
+    height = torch.export.Dim("height", min=smallest)
+    width = torch.export.Dim("width", min=smallest)
+    example_height = max(128, smallest)  # every octave at least the network's minimum
+    example = torch.rand(1, 3, example_height, example_height + 32) * 2 - 1
     gradient = _gradient_of(module)
     objective = gradient.default_inputs(example).as_tuple()
     objective_dims: dict[str, object] = {name: None for name in OBJECTIVE_INPUTS}
@@ -167,7 +201,7 @@ def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) 
     mask_width = torch.export.Dim("mask_width", min=2)
     if isinstance(module, FrameDream):
         flow_height, flow_width = torch.export.Dim("flow_height", min=2), torch.export.Dim("flow_width", min=2)
-        frame = (torch.rand(128, 160, 3) * 255).to(torch.uint8)
+        frame = (torch.rand(*example.shape[2:], 3) * 255).to(torch.uint8)
         args = (frame, example * 0.1, torch.randn(24, 30, 2), torch.rand(24, 30),
                 torch.tensor([[1.0, 0, 0], [0, 1.0, 0]]), torch.tensor(0.9), torch.tensor(0.01), *objective,
                 torch.rand(24, 30))
@@ -220,6 +254,11 @@ def export_module(module: DreamGradient | AscentSteps | FrameDream, path: Path) 
     onnx.save(proto, str(path))
 
 
+def _min_side(module: DreamGradient | AscentSteps | FrameDream) -> int:
+    """The smallest image side the graph takes: a frame graph's coarsest octave must fit the network."""
+    return module.min_side if isinstance(module, FrameDream) else MIN_INPUT_SIZE
+
+
 def _gradient_of(module: DreamGradient | AscentSteps | FrameDream) -> DreamGradient:
     if isinstance(module, FrameDream):
         return module.ascent.gradient
@@ -252,9 +291,9 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
     dtype = torch.float16 if request.fp16 else torch.float32
     module = build_gradient_module(weights, layer_weights, dtype, request.webgpu)
     if request.steps_per_run:
-        module = AscentSteps(module, request.steps_per_run)
+        module = AscentSteps(module, request.steps_per_run, request.gradient_norm)
         if request.frame:
-            module = FrameDream(module)
+            module = FrameDream(module, request.octaves, request.octave_scale)
     progress("tracing the loss and hand-written gradient to ONNX")
     final = request.out_dir / f"{name}.onnx"
     request.out_dir.mkdir(parents=True, exist_ok=True)
@@ -278,12 +317,15 @@ def export_graph(request: ExportRequest, progress: Progress = lambda message: No
         opset=OPSET,
         dtype="float16" if request.fp16 else "float32",
         input_range=(-1.0, 1.0),
-        min_size=MIN_INPUT_SIZE,
+        min_size=_min_side(module),
         variant=weights.variant.name,
         steps_per_run=request.steps_per_run,
         kind="frame" if request.frame else "step" if request.steps_per_run else "gradient",
         pool_backward=POOL_BY_COMPARISON if request.webgpu else POOL_BY_INDICES,
         graph_format=GRAPH_FORMAT,
+        gradient_norm=request.ascent.gradient_norm,
+        octaves=request.ascent.octaves,
+        octave_scale=request.ascent.octave_scale,
     )
     progress("writing the manifest")
     write_manifest_entry(request.out_dir, info)

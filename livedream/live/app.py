@@ -347,7 +347,7 @@ class LiveApp:
     def _follow(self, image: np.ndarray, effective: Params) -> None:
         """The overlay follows this frame's motion (at the dream size)."""
         started = time.perf_counter()
-        mask = None if self.visitors is None else self.visitors.mask
+        mask = None if self.visitors is None else self.visitors.still_room
         self.overlay.advance(image, (effective.dream_height, effective.dream_width), mask)
         self.times.record("flow", (time.perf_counter() - started) * 1000)
 

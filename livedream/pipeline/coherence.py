@@ -91,12 +91,14 @@ class DetailWarper:
     """
 
     def __init__(self, flow_longest_side: int = FLOW_LONGEST_SIDE, method: str = "dis",
-                 occlusion: bool = True) -> None:
+                 occlusion: bool = True, visitor_trust: float = VISITOR_TRUST) -> None:
         """`occlusion` False: no confidence, the carry of earlier releases (the coherence
-        benchmark's comparison row)."""
+        benchmark's comparison row). `visitor_trust`: the floor of trust on a figure's own
+        pixels (VISITOR_TRUST; 0: none)."""
         self.flow_longest_side = flow_longest_side
         self.flow_ms = 0.0  # time of the last carry(), for the HUD
         self.occlusion = occlusion
+        self._visitor_trust = visitor_trust
         self._flow = create_flow(method)
         self._forward = create_flow(method)  # its own instance: DIS keeps state between calls
         self._size: tuple[int, int] | None = None  # (height, width) of the dream
@@ -278,7 +280,7 @@ class DetailWarper:
     def _distrust_where_visitors_changed(self) -> None:
         """A pixel whose source was a visitor and is room now (the figure uncovered it) carries
         what is no longer there: the confidence falls with the change, to 0 at VISITOR_CHANGE.
-        A pixel that was a visitor's and still is keeps at least VISITOR_TRUST of it."""
+        A pixel that was a visitor's and still is keeps at least the visitor trust of it."""
         uncovered = self._visitors_scratch
         cv2.remap(self._visitors_before, self._small_map, None, cv2.INTER_LINEAR, dst=uncovered,
                   borderMode=cv2.BORDER_REPLICATE)
@@ -290,7 +292,7 @@ class DetailWarper:
         cv2.remap(self._bodies_before, self._small_map, None, cv2.INTER_LINEAR, dst=stayed,
                   borderMode=cv2.BORDER_REPLICATE)
         np.minimum(stayed, self._bodies, out=stayed)
-        stayed *= VISITOR_TRUST
+        stayed *= self._visitor_trust
         np.maximum(self._small_confidence, stayed, out=self._small_confidence)
 
     def _update_small_confidence(self) -> None:

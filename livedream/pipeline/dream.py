@@ -30,7 +30,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from livedream.manifest import LAPLACIAN_NORM, STD_NORM
+from livedream.manifest import LAPLACIAN_NORM, STD_NORM, octave_factors, octave_side
 from livedream.pipeline.images import to_nchw
 from livedream.pipeline.lapnorm import LaplacianNormaliser
 from livedream.runtime.engine import NO_VISITORS, GradientEngine
@@ -89,11 +89,11 @@ def roll_into(src: np.ndarray, shift_y: int, shift_x: int, out: np.ndarray) -> n
 
 
 def octave_sizes(height: int, width: int, settings: AscentSettings, min_size: int) -> list[tuple[int, int]]:
-    """Sizes visited, coarsest first; octaves that would fall below the model minimum are skipped."""
+    """Sizes visited, coarsest first; octaves that would fall below the model minimum are skipped.
+    The sizes are `manifest.octave_side`'s, which the frame graphs resize to as well."""
     sizes = []
-    for octave in range(-(settings.octaves - 1), settings.octaves_above + 1):
-        factor = settings.octave_scale**octave
-        size = (int(height * factor), int(width * factor))
+    for factor in octave_factors(settings.octaves, settings.octave_scale, settings.octaves_above):
+        size = (octave_side(height, factor), octave_side(width, factor))
         if min(size) >= min_size:
             sizes.append(size)
     sizes = sizes or [(height, width)]

@@ -20,6 +20,7 @@ import cv2
 import numpy as np
 
 from livedream.errors import UserError
+from livedream.manifest import AscentVariant
 from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
 from livedream.pipeline.boxdream import BoxDreams, box_region
@@ -99,12 +100,20 @@ class DreamPath(Enum):
     HOST = "host"  # every step's gradient run from the host (the CPU path, and stills)
 
 
+def live_ascent(params: Params) -> AscentVariant:
+    """What one live frame of `params` dreams, as a frame graph bakes it in."""
+    return AscentVariant.of(params.steps, params.octaves, params.octave_scale, params.gradient_norm)
+
+
 def choose_path(params: Params, model: LoadedModel) -> DreamPath:
-    """The fastest path `model` offers for `params`: a frame graph needs one octave and a
-    graph exported for exactly `params.steps`; a step graph serves any other setting."""
-    if params.octaves == 1 and params.steps in model.frame_runners:
+    """The fastest path `model` offers for `params`: a frame graph exported for exactly their
+    ascent (`live_ascent`) when the dream is as large as its coarsest octave needs; a step graph
+    of their gradient norm for any other setting; else the host."""
+    frames = model.frame_runners.get(live_ascent(params))
+    if frames is not None and min(params.dream_height, params.dream_width) >= frames.min_size:
         return DreamPath.FRAME_GRAPH
-    return DreamPath.STEP_GRAPH if model.step_runner is not None else DreamPath.HOST
+    steps = model.step_runner
+    return DreamPath.STEP_GRAPH if steps is not None and steps.gradient_norm == params.gradient_norm else DreamPath.HOST
 
 
 class LiveDreamer:
@@ -217,7 +226,7 @@ class LiveDreamer:
         mask = self.visitors.mask if aim.uses_mask else None
         path = choose_path(params, model)
         if path is DreamPath.FRAME_GRAPH:
-            runner = model.frame_runners[params.steps]
+            runner = model.frame_runners[live_ascent(params)]
             return self._dream_frame_on_device(runner, shown_rgb, params, feedback, started, mask)
         self._device_runner = None
         unit_from_bytes(self._base_rgb, self._base)
@@ -227,7 +236,7 @@ class LiveDreamer:
             box, *self._size, model.min_size)  # type: ignore[misc]
         if carried is OWN_CARRY:
             start = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback,
-                                       self.visitors.mask)
+                                       self.visitors.still_room)
             confidence = self._warper.confidence
         else:  # a box dream fades only its region: the rest is not dreamed again
             start, confidence = self._start_from(carried, feedback, 1.0 if region else feedback.decay)  # type: ignore[arg-type]
@@ -272,7 +281,7 @@ class LiveDreamer:
             runner.reset()
             self._device_runner = runner
         flow, confidence, feedback, has_previous = self._warper.motion(self._base_rgb, frame_feedback.feedback,
-                                                                       self.visitors.mask)
+                                                                       self.visitors.still_room)
         flowed = time.perf_counter()
         decay = frame_feedback.decay if has_previous else 0.0
         shown, self.loss = runner.dream_frame(self._base_rgb, flow, confidence, feedback, decay, params.strength,

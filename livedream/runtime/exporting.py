@@ -16,11 +16,14 @@ from livedream.manifest import (
     DEEP_MODEL,
     DEFAULT_MODEL,
     EXPORT_HINT,
+    STD_NORM,
+    AscentVariant,
     GraphInfo,
     find_graph,
     read_manifest,
     webgpu_variant,
 )
+from livedream.params import Params
 from livedream.runtime.devices import place
 
 console = Console()  # progress on stdout: stderr carries only the error line, if any
@@ -41,6 +44,9 @@ def export_with_progress(
     frame: bool = False,
     through: str | None = None,
     webgpu: bool = False,
+    gradient_norm: str = STD_NORM,
+    octaves: int = 1,
+    octave_scale: float = Params.octave_scale,
 ) -> GraphInfo:
     if not export_available():
         raise UserError("exporting needs torch and onnx: pip install 'livedream[export]'")
@@ -58,6 +64,9 @@ def export_with_progress(
         frame=frame,
         through=through,
         webgpu=webgpu,
+        gradient_norm=gradient_norm,
+        octaves=octaves,
+        octave_scale=octave_scale,
     )
     started = time.perf_counter()
     with console.status("exporting", spinner="dots") as status:
@@ -122,12 +131,28 @@ def ensure_model(name: str, models_dir: Path, device: str = "auto", live: bool =
     return find_graph(name, models_dir)
 
 
-# The GPU live path: a whole frame (1 step) per run, and whole steps for other settings.
-LIVE_GPU_GRAPHS = {
-    "frame1": {"frame": True, "steps_per_run": 1},
-    "frame2": {"frame": True, "steps_per_run": 2},  # config.toml's default steps
-    "step1": {"frame": False, "steps_per_run": 1},
-}
+def live_gpu_graphs(shipped: Params) -> dict[str, dict[str, object]]:
+    """The GPU live path's graphs for the `shipped` live settings, by name suffix with their export
+    options: whole frames of the shipped ascent (its octaves and gradient norm) at its steps and at
+    one step, and whole steps of its gradient norm for any other setting."""
+    graphs: dict[str, dict[str, object]] = {}
+    for steps in sorted({1, max(1, shipped.steps)}):
+        ascent = AscentVariant.of(steps, shipped.octaves, shipped.octave_scale, shipped.gradient_norm)
+        graphs[ascent.name_suffix(frame=True)] = ascent_options(ascent, frame=True)
+    stepping = AscentVariant(1, gradient_norm=shipped.gradient_norm)
+    graphs[stepping.name_suffix(frame=False)] = ascent_options(stepping, frame=False)
+    return graphs
+
+
+def ascent_options(ascent: AscentVariant, frame: bool) -> dict[str, object]:
+    """`export_with_progress`'s options for a frame (or step) graph of `ascent`."""
+    options: dict[str, object] = {"frame": frame, "steps_per_run": ascent.steps, "gradient_norm": ascent.gradient_norm}
+    if ascent.octaves > 1:
+        options.update(octaves=ascent.octaves, octave_scale=ascent.octave_scale)
+    return options
+
+
+LIVE_GPU_GRAPHS = live_gpu_graphs(Params())  # the defaults config.toml ships
 
 
 def device_graphs(provider: str, live: bool) -> dict[str, dict[str, object]]:

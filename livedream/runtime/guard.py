@@ -185,7 +185,7 @@ def guarded(loaded: LoadedModel) -> LoadedModel:
     return LoadedModel(
         engine=_GuardedGradient(loaded.engine),
         step_runner=_GuardedSteps(loaded.step_runner) if loaded.step_runner is not None else None,
-        frame_runners={steps: _GuardedFrames(runner) for steps, runner in loaded.frame_runners.items()},
+        frame_runners={ascent: _GuardedFrames(runner) for ascent, runner in loaded.frame_runners.items()},
         provider=loaded.provider,
         layers=loaded.layers,
         objective=loaded.objective,
@@ -201,6 +201,7 @@ class _GuardedSteps:
     def __init__(self, runner: StepAscent) -> None:
         self._runner = runner
         self.steps_per_run = runner.steps_per_run
+        self.gradient_norm = runner.gradient_norm
 
     def ascend(self, image: np.ndarray, steps: int, step_size: float, mask: np.ndarray) -> float:
         return _guarded(self._runner.ascend, image, steps, step_size, mask)
@@ -211,6 +212,7 @@ class _GuardedFrames:
 
     def __init__(self, runner: FrameDreaming) -> None:
         self._runner = runner
+        self.min_size = runner.min_size
 
     def reset(self) -> None:
         _guarded(self._runner.reset)

@@ -1,8 +1,9 @@
 """`load_model`: one exported graph and its GPU live runners, as one declared `LoadedModel`.
 
 What a caller may use is what `LoadedModel` lists: the gradient engine always; a step
-runner and frame runners (by steps per frame) when the session runs on a GPU and such
-graphs were exported. Nothing is attached later and nothing is found by probing.
+runner and frame runners (by the ascent they bake in, `manifest.AscentVariant`) when the
+session runs on a GPU and such graphs were exported. Nothing is attached later and nothing is
+found by probing.
 """
 
 from __future__ import annotations
@@ -19,12 +20,14 @@ from livedream.manifest import (
     DEEP_MODEL,
     DEFAULT_MODEL,
     POOL_BY_COMPARISON,
+    AscentVariant,
     GraphInfo,
     find_graph,
     read_manifest,
     webgpu_variant,
 )
 from livedream.objective import Objective, covered_by, describe
+from livedream.params import Params
 from livedream.runtime.devices import place
 from livedream.runtime.engine import CpuThreads, Engine, GradientEngine
 from livedream.runtime.objective import Aim, GuideFeatures, ObjectiveInputs
@@ -37,13 +40,17 @@ class StepAscent(Protocol):
     """K whole ascent steps per run on the device (`runners.StepRunner`)."""
 
     steps_per_run: int
+    gradient_norm: str  # what its steps normalise by (`manifest.GRADIENT_NORMS`); a dream of another takes the host's
 
     def ascend(self, image: np.ndarray, steps: int, step_size: float, mask: np.ndarray) -> float:
         """`steps` steps on `image` in place under the visitor `mask` (h, w) at the image's size."""
 
 
 class FrameDreaming(Protocol):
-    """A whole live frame per run on the device (`runners.FrameRunner`)."""
+    """A whole live frame per run on the device (`runners.FrameRunner`); what it dreams is its
+    key in `LoadedModel.frame_runners`."""
+
+    min_size: int  # the smallest dream side its coarsest octave allows
 
     def reset(self) -> None: ...
 
@@ -61,7 +68,7 @@ class LoadedModel:
 
     engine: GradientEngine
     step_runner: StepAscent | None = None
-    frame_runners: Mapping[int, FrameDreaming] = field(default_factory=dict)  # by steps per frame
+    frame_runners: Mapping[AscentVariant, FrameDreaming] = field(default_factory=dict)  # by what a frame dreams
     provider: str = "CPU"  # "CUDA", "WebGPU" or "CPU": where the gradient runs
     layers: tuple[str, ...] = ()
     # The objective inputs the engine and runners read; None for a fake with its objective built in.
@@ -146,15 +153,16 @@ def load_model(
     step_runner = None
     step_graphs = _best_graphs(info, models_dir, "step")
     if step_graphs:
-        step_path, step_info = find_graph(step_graphs[min(step_graphs)], models_dir)
+        step_path, step_info = find_graph(step_graphs[min(step_graphs, key=_step_preference)], models_dir)
         step_runner = StepRunner(step_path, step_info.steps_per_run, device, threads, captured,
-                                 objective=engine.objective)
+                                 objective=engine.objective, gradient_norm=step_info.gradient_norm)
         log.info("whole steps on the GPU with %s%s", step_info.name, " (CUDA graphs)" if captured else "")
     frame_runners = {}
-    for steps, name in _best_graphs(info, models_dir, "frame").items():
-        frame_path, _ = find_graph(name, models_dir)
-        frame_runners[steps] = FrameRunner(frame_path, steps, device, threads, captured, objective=engine.objective)
-        log.info("whole live frames of %d step(s) on the GPU with %s", steps, name)
+    for ascent, name in _best_graphs(info, models_dir, "frame").items():
+        frame_path, frame_info = find_graph(name, models_dir)
+        frame_runners[ascent] = FrameRunner(frame_path, ascent.steps, device, threads, captured,
+                                            objective=engine.objective, min_size=frame_info.min_size)
+        log.info("whole live frames on the GPU with %s", name)
     return LoadedModel(engine, step_runner, frame_runners, engine.provider, info.layers, engine.objective, deeper,
                        engine.features, placement)
 
@@ -200,13 +208,19 @@ def _deeper(name: str, models_dir: Path, device: str, threads: CpuThreads, cuda_
     return load_model(DEEP_MODEL, models_dir, device, threads, cuda_graph)
 
 
-def _best_graphs(model: GraphInfo, models_dir: Path, kind: str) -> dict[int, str]:
-    """For each steps-per-run, the fastest graph of `kind` exported for `model` (and its max
-    pools' backward: the WebGPU variant's own): float16 first (H100: 2.3 vs 2.6 ms a step at
-    360x640 with CUDA graphs; tools/bench.py), then float32."""
-    best: dict[int, str] = {}
+def _best_graphs(model: GraphInfo, models_dir: Path, kind: str) -> dict[AscentVariant, str]:
+    """For each ascent (steps per run, octaves, gradient norm), the fastest graph of `kind`
+    exported for `model` (and its max pools' backward: the WebGPU variant's own): float16 first
+    (H100: 2.3 vs 2.6 ms a step at 360x640 with CUDA graphs; tools/bench.py), then float32."""
+    best: dict[AscentVariant, str] = {}
     candidates = [g for g in read_manifest(models_dir).values()
                   if g.kind == kind and g.pool_backward == model.pool_backward and g.name.startswith(f"{model.name}-")]
     for graph in sorted(candidates, key=lambda g: g.dtype != "float16"):
-        best.setdefault(graph.steps_per_run, graph.name)
+        best.setdefault(graph.ascent, graph.name)
     return best
+
+
+def _step_preference(ascent: AscentVariant) -> tuple[bool, int]:
+    """The step graph a model takes: of the shipped live gradient norm (`Params`' default, the one
+    `exporting.device_graphs` exports) if there is one, then the fewest steps per run."""
+    return ascent.gradient_norm != Params.gradient_norm, ascent.steps

@@ -14,7 +14,7 @@ import numpy as np
 import onnxruntime as ort
 
 from livedream.errors import first_line
-from livedream.manifest import MASK_INPUT, SHARPEN_GRAPH
+from livedream.manifest import MASK_INPUT, SHARPEN_GRAPH, STD_NORM
 from livedream.runtime.devices import VALUE_DEVICES, provider_of
 from livedream.runtime.engine import MAX_CACHED_SIZES, CpuThreads, objective_inputs_of, open_session
 from livedream.runtime.objective import ObjectiveInputs
@@ -109,10 +109,13 @@ class StepRunner:
         cuda_graph: bool = False,
         cuda_options: dict[str, str] | None = None,
         objective: ObjectiveInputs | None = None,
+        gradient_norm: str = STD_NORM,
     ) -> None:
-        """`objective`: the inputs shared with the gradient engine; None = the graph's default."""
+        """`objective`: the inputs shared with the gradient engine; None = the graph's default.
+        `gradient_norm`: the one the graph was exported with (its manifest entry's)."""
         self.model_path = Path(model_path)
         self.steps_per_run = steps_per_run
+        self.gradient_norm = gradient_norm
         self.device, self.threads = device, threads
         self.cuda_graph = cuda_graph
         self.cuda_options = dict(cuda_options or {})
@@ -189,6 +192,9 @@ class StepRunner:
         return float(buffers.loss.numpy())
 
 
+PROBE_SIDE = 96  # the size a frame runner's first session is opened at, to learn its provider
+
+
 class FrameRunner:
     """Runs a frame graph: a whole live frame (warp the carried detail, add, K steps, uint8 out).
 
@@ -206,14 +212,19 @@ class FrameRunner:
         threads: CpuThreads = CpuThreads(),
         cuda_graph: bool = False,
         objective: ObjectiveInputs | None = None,
+        min_size: int = PROBE_SIDE,
     ) -> None:
-        """`objective`: the inputs shared with the gradient engine; None = the graph's default."""
+        """`objective`: the inputs shared with the gradient engine; None = the graph's default.
+        `min_size`: the smallest side the graph takes (its manifest entry's: a graph of several
+        octaves needs its coarsest to fit the network)."""
         self.model_path = Path(model_path)
         self.steps_per_run = steps_per_run
+        self.min_size = min_size
         self.device, self.threads = device, threads
         self.cuda_graph = cuda_graph
         self._slots: dict[tuple[int, ...], _FrameSlot] = {}
-        probe = self._open((96, 96), (8, 8))
+        probe_side = max(PROBE_SIDE, min_size)
+        probe = self._open((probe_side, probe_side), (8, 8))
         self.provider = provider_of(probe)
         self.objective = objective or objective_inputs_of(probe)
 

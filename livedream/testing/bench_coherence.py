@@ -117,12 +117,11 @@ def dream_clip(clip: Clip, engine, kind: str, seed: int = 0, frame_steps: int | 
     occlusion check" (today's carry without it) or "today"."""
     from livedream.cli.dream import STILL
     from livedream.offline.photo import VIDEO_HALF_LIFE_S
-    from livedream.offline.video import VIDEO_FLOW, VIDEO_FLOW_SIDE, VideoFrames, frame_settings
-    from livedream.pipeline.coherence import DetailWarper
+    from livedream.offline.video import VideoFrames, frame_settings, video_warper
 
     later = frame_settings(STILL, frame_steps)
     half_life = 0.0 if kind == "naive" else VIDEO_HALF_LIFE_S if half_life is None else half_life
-    warper = DetailWarper(VIDEO_FLOW_SIDE, method=VIDEO_FLOW, occlusion=kind != "no occlusion check")
+    warper = video_warper(occlusion=kind != "no occlusion check")
     # naive: every frame is a first frame, but with the later frames' steps (what a per-frame
     # dream of the same cost would do)
     frames = VideoFrames(engine, later if kind == "naive" else STILL, later, half_life, RATE, seed, warper)

@@ -174,9 +174,9 @@ def video_streaks(room_rgb: np.ndarray, frames: list[ClipFrame], masks: MaskFeed
                   warper: DetailWarper | None = None) -> Streaks:
     """The offline video's carry (`DetailWarper.carry` with `livedream dream`'s flow, every
     frame dreamed as `_dream` does) over the clip."""
-    from livedream.offline.video import VIDEO_FLOW, VIDEO_FLOW_SIDE
+    from livedream.offline.video import video_warper
 
-    warper = warper or DetailWarper(VIDEO_FLOW_SIDE, method=VIDEO_FLOW)
+    warper = warper or video_warper()
     meter, composer = StreakMeter(room_rgb.shape[:2]), SharpComposer()
     detail = None
     for index, frame in enumerate(frames):

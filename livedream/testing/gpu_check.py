@@ -11,6 +11,7 @@ bound it must meet:
 
 - gradient: the still's engine (cosine and relative L2 of d loss / d image);
 - steps: the step runner's device ping-pong (with CUDA graphs on CUDA), two steps;
+- lap-norm steps: the same with the Laplacian-normalised gradient (`--gradient-norm laplacian`);
 - frame: a whole live frame with a live objective (a channel term the graph's default lacks),
   a confidence map that is not all ones (the carried detail's occlusion weights) and a
   visitor mask whose visitor dreams another objective while the room takes half the dream
@@ -18,6 +19,9 @@ bound it must meet:
 - sharpen: the frame shown larger than the dream, sharpened on the device;
 - objective change: the next frames after the objective changed, which on CUDA replays the
   captured graphs with the new weights in the same device buffers;
+- octave frame: the frame graph of several octaves (the shipped live octaves, at least two, and
+  gradient norm; one step each), two frames at the checks' size or, where its coarsest octave
+  needs more, the smallest size it takes;
 - float16: the float16 frame graph against the float32 one on the CPU (CUDA only).
 
 Then the live table of `tools/bench.py` (shown fps, dreams/s, dream size, look) at 720p and
@@ -28,6 +32,7 @@ Then the live table of `tools/bench.py` (shown fps, dreams/s, dream size, look) 
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,13 +42,23 @@ import cv2
 import numpy as np
 
 from livedream.errors import UserError
-from livedream.manifest import DEFAULT_MODEL, default_models_dir, find_graph, read_manifest, webgpu_variant
+from livedream.manifest import (
+    DEFAULT_MODEL,
+    LAPLACIAN_NORM,
+    AscentVariant,
+    GraphInfo,
+    default_models_dir,
+    find_graph,
+    read_manifest,
+    webgpu_variant,
+)
 from livedream.media.pictures import read_image
 from livedream.objective import parse_objective
+from livedream.params import Params
 from livedream.pipeline.images import SAMPLE_PHOTO, to_nchw
 from livedream.runtime.devices import place
 from livedream.runtime.engine import CpuThreads, Engine
-from livedream.runtime.exporting import LIVE_GPU_GRAPHS, ensure_model, export_with_progress
+from livedream.runtime.exporting import ascent_options, ensure_model, export_with_progress
 from livedream.runtime.objective import Aim
 from livedream.runtime.runners import FrameRunner, StepRunner
 
@@ -51,6 +66,10 @@ LIVE_OBJECTIVE = "mixed4:97=1,mixed3=0.5"  # a channel term: the channel weights
 CHANGED_OBJECTIVE = "mixed5=1"
 VISITOR_OBJECTIVE = "mixed2=1"
 LIVE_SIZES = ((720, 1280), (1080, 1920))
+ONE_STEP = AscentVariant(1)
+LAP_STEP = AscentVariant(1, gradient_norm=LAPLACIAN_NORM)
+_SHIPPED = Params()
+OCTAVE_FRAME = AscentVariant.of(1, max(2, _SHIPPED.octaves), _SHIPPED.octave_scale, _SHIPPED.gradient_norm)
 
 
 @dataclass(frozen=True)
@@ -71,27 +90,32 @@ class Graphs:
     step: Path
     frame: Path
     frame_fp16: Path | None  # CUDA only: float16 on WebGPU needs an adapter feature not every one has
+    lap_step: Path
+    octave_frame: Path
+    octave_min_size: int  # the smallest side the octave frame graph takes
 
 
-def graph_file(models_dir: Path, name: str, options: dict[str, object]) -> Path:
-    """The graph `name`, exported once with `options` when it is not there yet."""
+def graph_file(models_dir: Path, name: str, options: dict[str, object]) -> tuple[Path, GraphInfo]:
+    """The graph `name` and its manifest entry, exported once with `options` when it is not there yet."""
     if name not in read_manifest(models_dir):
         export_with_progress(out_dir=models_dir, **options)  # type: ignore[arg-type]
-    return find_graph(name, models_dir)[0]
+    return find_graph(name, models_dir)
 
 
 def graphs_for(provider: str, models_dir: Path) -> Graphs:
     ensure_model(DEFAULT_MODEL, models_dir, "cpu")
-    frame1, step1 = LIVE_GPU_GRAPHS["frame1"], LIVE_GPU_GRAPHS["step1"]
-    if provider == "WebGPU":
-        base = webgpu_variant(DEFAULT_MODEL)
-        return Graphs(graph_file(models_dir, base, {"webgpu": True}),
-                      graph_file(models_dir, f"{base}-step1", {"webgpu": True, **step1}),
-                      graph_file(models_dir, f"{base}-frame1", {"webgpu": True, **frame1}), None)
-    return Graphs(find_graph(DEFAULT_MODEL, models_dir)[0],
-                  graph_file(models_dir, f"{DEFAULT_MODEL}-step1", step1),
-                  graph_file(models_dir, f"{DEFAULT_MODEL}-frame1", frame1),
-                  graph_file(models_dir, f"{DEFAULT_MODEL}-fp16-frame1", {"fp16": True, **frame1}))
+    base, variant = (webgpu_variant(DEFAULT_MODEL), {"webgpu": True}) if provider == "WebGPU" else (DEFAULT_MODEL, {})
+
+    def runner_graph(ascent: AscentVariant, frame: bool, fp16: bool = False) -> tuple[Path, GraphInfo]:
+        precision = {"fp16": True} if fp16 else {}  # CUDA's: its base name has no -webgpu to come after
+        name = f"{base}{'-fp16' if fp16 else ''}-{ascent.name_suffix(frame)}"
+        return graph_file(models_dir, name, {**variant, **precision, **ascent_options(ascent, frame)})
+
+    octave_frame, octave_info = runner_graph(OCTAVE_FRAME, frame=True)
+    half = None if provider == "WebGPU" else runner_graph(ONE_STEP, frame=True, fp16=True)[0]
+    return Graphs(graph_file(models_dir, base, variant)[0], runner_graph(ONE_STEP, frame=False)[0],
+                  runner_graph(ONE_STEP, frame=True)[0], half, runner_graph(LAP_STEP, frame=False)[0], octave_frame,
+                  octave_info.min_size)
 
 
 def cosine_and_relative(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
@@ -184,28 +208,47 @@ def gradient_check(device: str, graphs: Graphs, size: tuple[int, int], threads: 
                  cosine >= 0.9999 and relative <= 1e-2)
 
 
-def steps_check(device: str, provider: str, graphs: Graphs, size: tuple[int, int], threads: CpuThreads) -> Check:
+def steps_check(name: str, device: str, provider: str, graph: Path, ascent: AscentVariant, size: tuple[int, int],
+                threads: CpuThreads) -> Check:
+    """Two steps of the step graph `graph` (of `ascent`) on the device and on the CPU."""
     inputs = FrameInputs(*size)
     start = to_nchw(inputs.frame)
     mask = visitor_mask(inputs, *size)
     images = []
     for where, captured in ((device, provider == "CUDA"), ("cpu", False)):
-        runner = StepRunner(graphs.step, 1, where, threads, cuda_graph=captured)
+        runner = StepRunner(graph, ascent.steps, where, threads, cuda_graph=captured,
+                            gradient_norm=ascent.gradient_norm)
         runner.objective.set(regions_aim(LIVE_OBJECTIVE))
         image = start.copy()
         runner.ascend(image, 2, 0.05, mask)
         images.append(image)
     largest = float(np.abs(images[0] - images[1]).max())
     moved = float(np.abs(images[1] - start).mean())
-    return Check("steps", f"max |device - cpu| {largest:.1e} of a mean move of {moved:.1e} (≤ 2e-2)", largest <= 2e-2)
+    return Check(name, f"max |device - cpu| {largest:.1e} of a mean move of {moved:.1e} (≤ 2e-2)", largest <= 2e-2)
+
+
+def octave_frame_check(device: str, provider: str, graphs: Graphs, size: tuple[int, int], threads: CpuThreads) -> Check:
+    """Two frames of the octave frame graph, at `size` or the smallest size its coarsest octave takes."""
+    grow = max(1.0, graphs.octave_min_size / min(size))
+    inputs = FrameInputs(math.ceil(size[0] * grow), math.ceil(size[1] * grow))
+    results = []
+    for where, captured in ((device, provider == "CUDA"), ("cpu", False)):
+        runner = FrameRunner(graphs.octave_frame, OCTAVE_FRAME.steps, where, threads, cuda_graph=captured,
+                             min_size=graphs.octave_min_size)
+        runner.objective.set(regions_aim(LIVE_OBJECTIVE))
+        results.append(run_frames(runner, inputs, shown=False))
+    (picture, loss), (expected, expected_loss) = results
+    return picture_check("octave frame", picture, expected, loss, expected_loss, 0.25, 1e-3)
 
 
 def run_checks(device: str, provider: str, graphs: Graphs, size: tuple[int, int]) -> list[Check]:
     threads = CpuThreads()
     runs: list[Callable[[], list[Check]]] = [
         lambda: [gradient_check(device, graphs, size, threads)],
-        lambda: [steps_check(device, provider, graphs, size, threads)],
+        lambda: [steps_check("steps", device, provider, graphs.step, ONE_STEP, size, threads)],
+        lambda: [steps_check("lap-norm steps", device, provider, graphs.lap_step, LAP_STEP, size, threads)],
         lambda: frame_checks(device, provider, graphs, size, threads),
+        lambda: [octave_frame_check(device, provider, graphs, size, threads)],
     ]
     checks = []
     for run in runs:
