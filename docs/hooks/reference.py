@@ -72,6 +72,7 @@ OSC_WORDS: dict[str, tuple[str | None, str]] = {
     "record_start": ("–", "start recording"),
     "record_stop": ("–", "stop recording"),
     "pause": ("–", "freeze / resume"),
+    "mask_view": ("–", "the visitor mask over the picture on/off, in the operator's window only (never the outputs)"),
     "learn": ("parameter or preset name", "MIDI learn: the next CC (or pad, for a preset) binds to it"),
 }
 # What a sync leader sends its followers ([sync]); the followers' OSC server answers them.

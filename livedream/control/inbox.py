@@ -56,6 +56,7 @@ SHOW_COMMANDS = (
     Command("record_start", "Record", switch=("record", 1)),
     Command("record_stop", "Stop recording", switch=("record", 0)),
     Command("pause", "Pause"),
+    Command("mask_view", "Visitor mask"),  # the operator's window only (`live.maskview`)
 )
 COMMANDS = tuple(command.name for command in SHOW_COMMANDS)  # the names a control may send
 MAX_COMMANDS = 64  # queued commands beyond this drop the oldest

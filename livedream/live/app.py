@@ -32,6 +32,7 @@ from livedream.live.controls import Controls
 from livedream.live.hours import OpeningHours
 from livedream.live.hud import HudStats, LoopState, banner_text, compose_hud
 from livedream.live.keys import KeyActions, PresetRecall, Recording, Request, remote_actions
+from livedream.live.maskview import MaskView
 from livedream.live.models import ModelSet
 from livedream.live.schedule import DreamSchedule
 from livedream.live.screenshots import Screenshots
@@ -113,6 +114,7 @@ class LiveApp:
             "screenshot": lambda _: self.request_screenshot(),
             "guide_from_source": lambda _: self._guide_from_source(),
             "learn": self._learn,
+            "mask_view": lambda _: self.mask_view.toggle(),
         }
         self.deepen, self.health = deepen, health
         self.hours = OpeningHours(schedule, self._start_afresh, wall_clock)
@@ -122,7 +124,8 @@ class LiveApp:
         self.dream_rate = FpsMeter()  # finished dreams per second
         self.plans = DreamSchedule()  # what each dream visits: an octave, the whole frame or the visitors' box
         self.visitor_mask = VisitorMask()  # who is a visitor, on every new source frame (`pipeline.visitors`)
-        self.visitors: Visitors | None = None  # this frame's: the overlay, the schedule, the dream and the HUD read it
+        self.visitors: Visitors | None = None  # this frame's: the overlay, the schedule, the dream, the HUD, the mask view
+        self.mask_view = MaskView()  # the visitors over the picture, in the window only (key v)
         self.paused, self.frames, self.dreamed = False, 0, 0  # dreamed: finished dreams taken into the picture
         self.show_ms = 1000.0 / show_fps if show_fps > 0 else 0.0
         self.screenshots = Screenshots(Path(display.cfg.screenshot_dir), disk)
@@ -397,7 +400,9 @@ class LiveApp:
         hud = self.hud_stats.lines() if self.display.hud_visible else None
         # A full disk is a HUD line; with the HUD hidden it is an operator alert like a lost camera.
         alert = self.banner or (None if hud else self.screenshots.warning)
-        self.display.show(image, hud, None if dark else alert)
+        # The mask view, like the HUD, is the window's alone: the outputs and controls get `image`.
+        window = self.mask_view.over(image, self.visitors) if self.mask_view.on and not dark else image
+        self.display.show(window, hud, None if dark else alert)
         if dark or self._shown is not None:  # nothing before the first frame: a recording takes its size
             self.outputs.send(image)
         for control in self.controls:

@@ -41,7 +41,7 @@ class Request:
     detail: str = ""
 
 
-REQUESTS = ("quit", "fullscreen", "hud", "help", "pause", "screenshot", "guide_from_source", "learn")
+REQUESTS = ("quit", "fullscreen", "hud", "help", "pause", "screenshot", "guide_from_source", "learn", "mask_view")
 
 Intent = Params | Request
 """A key's answer: the `Params` to run with from now, or a `Request` of the loop."""
@@ -59,6 +59,7 @@ class KeyActions:
             "quit": lambda p, _, now: Request("quit"),
             "toggle_fullscreen": lambda p, _, now: Request("fullscreen"),
             "toggle_hud": lambda p, _, now: Request("hud"),
+            "mask_view": lambda p, _, now: Request("mask_view"),
             "help": lambda p, _, now: Request("help"),
             "pause": lambda p, _, now: Request("pause"),
             "strength_up": lambda p, _, now: changed(p, strength=round(p.strength + STRENGTH_STEP, 4)),

@@ -60,6 +60,7 @@ KEY_BINDINGS: tuple[KeyBinding, ...] = (
     KeyBinding("m", "learn", "MIDI learn: then a parameter's key (+ strength, ] steps)", chars=("m",)),
     KeyBinding("g / G", "guide", "the camera's frame becomes the guide (G: no guide)", chars=("g",)),
     KeyBinding("G", "guide_clear", "no guide", chars=("G",)),
+    KeyBinding("v", "mask_view", "the visitor mask over the picture on/off (this window only)", chars=("v",)),
     KeyBinding("w", "where", "who dreams: all → visitors → room (the people a still camera sees)", chars=("w",)),
     KeyBinding("1 … 9", "preset", "recall preset 1 … 9", chars=tuple("123456789")),
     KeyBinding("?", "help", "this help", chars=("?",), keys=("f1",)),
