@@ -124,7 +124,7 @@ class LiveApp:
         self.dream_rate = FpsMeter()  # finished dreams per second
         self.plans = DreamSchedule()  # what each dream visits: an octave, the whole frame or the visitors' box
         self.visitor_mask = VisitorMask()  # who is a visitor, on every new source frame (`pipeline.visitors`)
-        self.visitors: Visitors | None = None  # this frame's: the overlay, the schedule, the dream, the HUD, the mask view
+        self.visitors: Visitors | None = None  # this frame's: the overlay, schedule, dream, HUD, mask view
         self.mask_view = MaskView()  # the visitors over the picture, in the window only (key v)
         self.paused, self.frames, self.dreamed = False, 0, 0  # dreamed: finished dreams taken into the picture
         self.show_ms = 1000.0 / show_fps if show_fps > 0 else 0.0
