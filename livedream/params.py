@@ -102,7 +102,7 @@ class Params:
     objective: Objective = field(default=DEFAULT_OBJECTIVE, metadata={"parse": parse_objective})
     guide: str = ""  # an image whose features the dream moves toward ("" = none)
     guide_mode: str = field(default="match", metadata={"parse": parse_guide_mode})  # `objective.GUIDE_MODES`
-    # Visitors (the people the background model finds) and the room dream apart: what each takes.
+    # Visitors (the people the person and background models find) and the room dream apart: what each takes.
     where: Where = field(default=Where(), metadata={"parse": parse_where})
     visitor_objective: Objective = field(default=(), metadata={"parse": parse_visitor_objective})  # (): the room's
     strength: float = 0.06  # step size of one normalised ascent step

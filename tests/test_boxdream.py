@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from livedream.params import Params
-from livedream.pipeline.boxdream import GRID, MARGIN, box_region, feather
+from livedream.pipeline.boxdream import BOX_STEPS, GRID, MARGIN, box_region, feather
 from livedream.pipeline.dreamer import LiveDreamer
 from tests.conftest import as_model
 
@@ -59,7 +59,8 @@ def test_a_box_dream_never_writes_outside_its_region(lively_engine, box):
 
 
 def test_a_box_dream_costs_its_region_not_the_frame(lively_engine):
-    """The gradient runs on the region's pixels only (what makes it several a second on a CPU)."""
+    """The gradient runs on the region's pixels only (what makes it several a second on a CPU),
+    BOX_STEPS times the steps of a whole-frame dream."""
     seen = []
 
     class Counting:
@@ -71,7 +72,10 @@ def test_a_box_dream_costs_its_region_not_the_frame(lively_engine):
 
     frame = np.full((DREAM.dream_height, DREAM.dream_width, 3), 120, np.uint8)
     carried = (np.zeros(frame.shape, np.float32), np.ones(frame.shape[:2], np.float32))
-    params = dataclasses.replace(DREAM, steps=1)
+    params = dataclasses.replace(DREAM, steps=1, octaves=1)
     LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried, box=BOXES[0])
     region = box_region(BOXES[0], DREAM.dream_height, DREAM.dream_width, Counting.min_size)
-    assert seen == [region.shape]
+    assert seen == [region.shape] * BOX_STEPS
+    seen.clear()
+    LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried)
+    assert seen == [frame.shape[:2]]

@@ -65,7 +65,8 @@ def test_frame_graph_dreams_like_the_host_path(graphs):
     host_model = as_model(Engine(gradient_path, "cpu"))
     device_model = as_model(Engine(gradient_path, "cpu"),
                             {ONE_STEP: FrameRunner(frame_path, steps_per_run=1, device="cpu")})
-    params = Params(steps=1, octaves=1, strength=0.05, half_life=0.9, dream_height=96, dream_width=128, zoom_per_s=0.2)
+    params = Params(steps=1, octaves=1, gradient_norm=STD_NORM, strength=0.05, half_life=0.9, dream_height=96,
+                    dream_width=128, zoom_per_s=0.2)
     host, device = LiveDreamer(), LiveDreamer()
     differences = []
     for frame in moving_frames(4):
@@ -89,7 +90,8 @@ def test_frame_runner_falls_back_to_the_host_path_for_other_step_counts(graphs):
     model = as_model(Engine(gradient_path, "cpu"), {ONE_STEP: runner})
     dreamer = LiveDreamer()
     frame = moving_frames(1)[0]
-    two_steps, one_step = (Params(steps=n, octaves=1, dream_height=96, dream_width=128) for n in (2, 1))
+    two_steps, one_step = (Params(steps=n, octaves=1, gradient_norm=STD_NORM, dream_height=96, dream_width=128)
+                           for n in (2, 1))
     assert choose_path(two_steps, model) is DreamPath.HOST and choose_path(one_step, model) is DreamPath.FRAME_GRAPH
     dreamer.dream_frame(frame, two_steps, model)
     assert calls == []
@@ -119,7 +121,8 @@ def test_frame_graph_path_shows_sharp_at_the_frames_size_like_the_host(graphs):
     host_model = as_model(Engine(gradient_path, "cpu"))
     device_model = as_model(Engine(gradient_path, "cpu"),
                             {ONE_STEP: FrameRunner(frame_path, steps_per_run=1, device="cpu")})
-    params = Params(steps=1, octaves=1, strength=0.05, half_life=0.9, dream_height=96, dream_width=128)
+    params = Params(steps=1, octaves=1, gradient_norm=STD_NORM, strength=0.05, half_life=0.9, dream_height=96,
+                    dream_width=128)
     host, device = LiveDreamer(), LiveDreamer()
     assert choose_path(params, device_model) is DreamPath.FRAME_GRAPH
     for small in moving_frames(3):

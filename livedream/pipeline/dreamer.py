@@ -23,7 +23,7 @@ from livedream.errors import UserError
 from livedream.manifest import AscentVariant
 from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
-from livedream.pipeline.boxdream import BoxDreams, box_region
+from livedream.pipeline.boxdream import BoxDreams, box_params, box_region
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at, octave_sizes
 from livedream.pipeline.images import bytes_from_unit, resized_into, unit_from_bytes
@@ -202,6 +202,8 @@ class LiveDreamer:
         only the visitors' box (`pipeline.boxdream`); the rest keeps the carried detail as it is.
         `visitors`: this frame's, as the show loop found them; None: the dreamer's own mask
         finds them."""
+        if box is not None and carried is not None:  # a dream of the box alone (`_dream`'s region)
+            params = box_params(params)
         settings = None if octave is None else ascent_settings(params, within_reach(params, octave, model.min_size))
         dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, settings, None, carried, box, visitors)
         np.subtract(dreamed, self._base_rgb, out=self._detail_small, dtype=np.int16)
