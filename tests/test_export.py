@@ -163,7 +163,7 @@ NAMES = [  # (ExportRequest options, the graph's name)
     ({"steps_per_run": 2, "frame": True}, "default-frame2"),
     ({"steps_per_run": 1, "gradient_norm": "laplacian"}, "default-step1-laplacian"),
     ({"steps_per_run": 1, "frame": True, "octaves": 3, "octave_scale": 1.5}, "default-frame1-octaves3x1.5"),
-    ({"steps_per_run": 2, "frame": True, "octaves": 2, "gradient_norm": "laplacian", "fp16": True},
+    ({"steps_per_run": 2, "frame": True, "octaves": 2, "octave_scale": 1.3, "gradient_norm": "laplacian", "fp16": True},
      "default-fp16-frame2-octaves2x1.3-laplacian"),
     ({"steps_per_run": 1, "frame": True, "octaves": 1, "octave_scale": 1.7}, "default-frame1"),  # one octave: no scale
 ]
