@@ -46,9 +46,11 @@ GRADIENT_NORMS = (STD_NORM, LAPLACIAN_NORM)
 # The Laplacian pyramid's definition, for the host (`pipeline.lapnorm`) and the graphs
 # (`export.backward.laplacian_normalised`) alike: 4 band levels, the 5x5 binomial kernel (these
 # taps' outer product / 256), stride 2, zero padding; each band divided by max(RMS, RMS_FLOOR).
-# The low-pass rest loses its per-channel mean first (the notebook keeps it): brought to RMS 1
-# the mean is a colour cast that every step pushes the same way, and a still scene dreamed for
-# ten minutes drifted 30 grey levels in green with it (tests/test_coherence_v2.py).
+# The low-pass rest is divided by its RMS as the notebook does, then loses its per-channel mean:
+# kept, the mean is a colour cast that every step pushes the same way (a still scene dreamed for
+# ten minutes drifted 30 grey levels in green: tests/test_coherence_v2.py); brought to RMS 1
+# without it, the rest's blotches of colour swamped the live picture (tools/look.py: 0.26 of a
+# still's DeepDream at 640x360, against 0.8 at the notebook's scale).
 LAP_LEVELS = 4
 LAP_TAPS = (1.0, 4.0, 6.0, 4.0, 1.0)
 RMS_FLOOR = 1e-30  # a band of zeros (a zero gradient: nobody to dream under where = "visitors") stays zeros

@@ -177,3 +177,15 @@ def test_a_step_that_fails_to_time_still_starts_the_show_at_the_ceiling(small_gr
     budget = adaptive_budget(config, as_model(FaultyEngine()), small_graph.parent, CostCache(tmp_path / "c.json"))
     assert budget.dreams_per_s == 1 and budget.cost is None and not budget.active
     assert any("could not time a step" in record.getMessage() for record in caplog.records)
+
+
+@pytest.mark.parametrize("cores, configured, expected", [(2, 0, 1), (1, 0, 1), (8, 0, 7), (2, 2, 2), (8, 3, 3)])
+def test_the_live_dream_leaves_the_show_loop_a_core(monkeypatch, cores, configured, expected) -> None:
+    """`[model] threads = 0` live: one ONNX Runtime thread fewer than the cores, never spinning
+    (the show loop runs beside the dream); a number the user set is kept."""
+    from livedream.config import ModelConfig
+    from livedream.live.build import live_threads
+
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    threads = live_threads(ModelConfig(threads=configured))
+    assert (threads.count, threads.spin) == (expected, False)

@@ -381,7 +381,8 @@ def laplacian_normalised(grad: torch.Tensor) -> torch.Tensor:
         low = F.conv2d(level, kernel, None, 2, 2, groups=channels)
         bands.append(level - up(low, level))
         level = low
-    merged = _unit_rms(level - level.mean((2, 3), keepdim=True))  # no colour cast (`manifest.LAP_LEVELS`)
+    rest = level - level.mean((2, 3), keepdim=True)  # no colour cast (`manifest.LAP_LEVELS`)
+    merged = rest / _rms(level)  # at the notebook's scale, its mean included
     for band in reversed(bands):
         merged = up(merged, band) + _unit_rms(band)
     return merged
@@ -390,7 +391,11 @@ def laplacian_normalised(grad: torch.Tensor) -> torch.Tensor:
 def _unit_rms(band: torch.Tensor) -> torch.Tensor:
     # A floor, not an added epsilon: the exporter's optimiser deletes an Add of a tiny constant,
     # and a zero gradient (nobody to dream under where = "visitors") must stay zero, not NaN.
-    return band / band.square().mean().sqrt().clamp_min(RMS_FLOOR)
+    return band / _rms(band)
+
+
+def _rms(band: torch.Tensor) -> torch.Tensor:
+    return band.square().mean().sqrt().clamp_min(RMS_FLOOR)
 
 
 def turned_toward(act: torch.Tensor, best: torch.Tensor) -> torch.Tensor:

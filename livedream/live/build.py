@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Callable, Iterable, Sequence
@@ -40,8 +41,12 @@ def load_live_model(name: str, model_cfg: ModelConfig, models_dir: Path | None =
 
 def live_threads(model_cfg: ModelConfig) -> CpuThreads:
     """The show loop shares the cores with the dream, so ONNX Runtime's threads must not
-    spin-wait on them (2-core EPYC, demo: 0.87 → 1.03–1.10 dreams/s and the look 0.46–0.50 → 0.58–0.59; README)."""
-    return CpuThreads(model_cfg.threads, spin=False)
+    spin-wait on them (2-core EPYC, demo: 0.87 → 1.03–1.10 dreams/s and the look 0.46–0.50 → 0.58–0.59; README),
+    and by default leave the show loop a core of its own: on 2 cores the dream's second thread
+    slowed the shown picture to 18–24 fps, with one thread it holds 27–30 and the dream rate
+    barely moves (0.53 → 0.83 dreams/s, the adaptive steps cut once more; docs: the look)."""
+    count = model_cfg.threads or max(1, (os.cpu_count() or 1) - 1)
+    return CpuThreads(count, spin=False)
 
 
 def open_app(

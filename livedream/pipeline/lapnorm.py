@@ -50,7 +50,8 @@ class LaplacianNormaliser:
 
     @property
     def bands(self) -> list[np.ndarray]:
-        """The last `normalise`'s bands as merged, each (C, h, w) of RMS 1: finest first, then the rest."""
+        """The last `normalise`'s bands as merged, each (C, h, w): finest first, each of RMS 1, then the
+        rest (at the notebook's scale, less its colour cast)."""
         return [*self._bands, self._low[-1]]
 
     def normalise(self, grad: np.ndarray) -> np.ndarray:
@@ -60,8 +61,9 @@ class LaplacianNormaliser:
             low = self._down(level, index)
             np.subtract(level, self._upsampled(low, index), out=band)
             level = low
-        level -= level.mean(axis=(1, 2), keepdims=True)  # no colour cast (`manifest.LAP_LEVELS`)
-        _to_unit_rms(level)
+        scale = 1.0 / _rms(level)  # the notebook's scale, its mean included
+        level -= level.mean(axis=(1, 2), keepdims=True)  # but no colour cast (`manifest.LAP_LEVELS`)
+        level *= scale
         for index in reversed(range(len(self._bands))):
             merged = grad[0] if index == 0 else self._low[index - 1]
             np.add(self._upsampled(level, index), _to_unit_rms(self._bands[index]), out=merged)
@@ -86,8 +88,13 @@ class LaplacianNormaliser:
         return up
 
 
-def _to_unit_rms(band: np.ndarray) -> np.ndarray:
-    """`band` divided by its root mean square, in place (float32 sums: the dot product of BLAS)."""
+def _rms(band: np.ndarray) -> float:
+    """`band`'s root mean square, at least RMS_FLOOR (float32 sums: the dot product of BLAS)."""
     flat = band.reshape(-1)
-    band *= 1.0 / max(float(np.sqrt(np.dot(flat, flat) / flat.size)), RMS_FLOOR)
+    return max(float(np.sqrt(np.dot(flat, flat) / flat.size)), RMS_FLOOR)
+
+
+def _to_unit_rms(band: np.ndarray) -> np.ndarray:
+    """`band` divided by its root mean square, in place."""
+    band *= 1.0 / _rms(band)
     return band
