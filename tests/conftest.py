@@ -23,6 +23,21 @@ if SWIFTSHADER_ICD.exists() and "VK_ICD_FILENAMES" not in os.environ and NO_GPU:
     os.environ["VK_ICD_FILENAMES"] = str(SWIFTSHADER_ICD)
     os.environ.setdefault("ORT_WEBGPU_EP_ALLOW_SOFTWARE_ADAPTER", "1")
 
+# The suite's tolerances must hold whatever thread split ONNX Runtime's kernels take (issue 43):
+# LIVEDREAM_TEST_ORT_THREADS=N opens every session the project opens with N threads.
+TEST_ORT_THREADS = int(os.environ.get("LIVEDREAM_TEST_ORT_THREADS", "0"))
+if TEST_ORT_THREADS:
+    from livedream.runtime import engine as _engine
+
+    _project_options = _engine.session_options
+
+    def _with_test_threads(threads, dims=None):
+        options = _project_options(threads, dims)
+        options.intra_op_num_threads = TEST_ORT_THREADS
+        return options
+
+    _engine.session_options = _with_test_threads
+
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "livedream" / "assets" / "sample.jpg"
 
