@@ -118,7 +118,8 @@ def ensure_model(name: str, models_dir: Path, device: str = "auto", live: bool =
     if name == DEFAULT_MODEL and not (_usable(models_dir, DEFAULT_MODEL) and _usable(models_dir, DEEP_MODEL)):
         if not export_available():
             raise UserError(f"the default model is not exported yet (or is from an earlier release); {EXPORT_HINT}")
-        console.print("first run: exporting the default DeepDream graphs (once, about a minute and a half)")
+        console.print("first run: exporting the default DeepDream graphs "
+                      "(once, about two and a half minutes on 2 CPU cores)")
         if not _usable(models_dir, DEFAULT_MODEL):
             export_in_child(out_dir=models_dir)
         export_in_child(out_dir=models_dir, through=DEEP_THROUGH)
