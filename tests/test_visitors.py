@@ -13,8 +13,11 @@ import pytest
 
 from livedream.pipeline.visitors import (
     ABSORB_S,
+    ANALYSIS_WIDTH,
+    DRIFT_S,
     FOUND_BY_BACKGROUND,
     FOUND_BY_BOTH,
+    MOVING_SHIFT_PX,
     WARM_UP,
     VisitorMask,
     Visitors,
@@ -221,6 +224,24 @@ def test_a_moving_camera_gives_no_mask_and_says_so(room, figures, shift_px, zoom
         visitors.update(frame, 1.0 / FPS)  # the room is learned from a still camera first
     answers = [visitors.update(frame, 1.0 / FPS) for frame in panning_clip(seen_from, 40, SIZE, shift_px, zoom)][1:]
     assert all(seen.mask is None and seen.state is VisitorState.CAMERA_MOVING for seen in answers)
+
+
+
+@pytest.mark.parametrize("figures", [(), (Figure(tall=0.8, stand_at=0.4),)], ids=["empty room", "a visitor standing"])
+def test_a_pan_too_slow_for_one_frames_test_still_gives_no_mask(room, figures):
+    """A fifth of an analysis pixel a frame at 30 fps (the demo's pan): each frame's move is under
+    MOVING_SHIFT_PX, but DRIFT_S of them are not; without the drift test the whole picture became
+    a visitor and the room was held still under the pan."""
+    fps, shift_px = 30.0, 0.4  # at SIZE's 320 wide: 0.2 at the analysis size
+    assert shift_px * ANALYSIS_WIDTH / SIZE[1] < MOVING_SHIFT_PX
+    wide = gallery_room(270, 480, seed=1)
+    seen_from = next(visitor_clip(wide, fps, Schedule(empty=0, walk_in=0, stand=0.1, walk_out=0, after=0), figures=figures)).rgb
+    visitors = VisitorMask()
+    for frame in panning_clip(seen_from, WARM_UP + 5, SIZE, 0.0):
+        visitors.update(frame, 1.0 / fps)
+    answers = [kept(visitors.update(frame, 1.0 / fps)) for frame in panning_clip(seen_from, 120, SIZE, shift_px)]
+    settled = answers[round(DRIFT_S * fps) + 1:]
+    assert all(seen.mask is None and seen.state is VisitorState.CAMERA_MOVING for seen in settled)
 
 
 def test_a_new_source_size_learns_its_room_anew(room):

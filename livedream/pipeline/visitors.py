@@ -21,7 +21,11 @@ Rules that make the fusion work for an installation:
   tracked in the ROOM only (outside the last mask, widened), so a big visitor (up to 40 % of the
   picture) is never taken for camera motion. A shift, zoom or turn beyond MOVING_* means no
   mask (a wrong one would dream the whole room as a visitor), the state says so for the HUD,
-  and once the camera is still again the room is learned anew.
+  and once the camera is still again the room is learned anew. A pan too slow for one frame's
+  test adds up: the room is also compared with itself DRIFT_S ago (the demo's pan moves a
+  quarter of a pixel a frame here, and taken for a still room it made the whole picture a
+  visitor, whose box dreams starved the room and whose held-still room left the carried
+  detail behind the pan); that answer holds until the next comparison.
 - **No flicker.** The fused mask rises at once; where the picture is still it fades over
   FADE_S, so a model missing a still visitor for a frame does not blink the dream off them,
   and where the picture moved it follows the models at once, so a walker leaves no trail.
@@ -61,6 +65,7 @@ MIN_CORNERS = 8  # fewer room corners than this tell no motion (a similarity nee
 MOVING_SHIFT_PX = 0.6  # camera motion at the analysis size: shift in pixels,
 MOVING_SCALE = 0.004  # zoom as a fraction,
 MOVING_TURN_DEG = 0.3  # and rotation in degrees
+DRIFT_S = 0.5  # the room is also compared with itself this long ago, against the same MOVING_* limits
 ROOM_MARGIN_PX = 5  # corners this close to the last mask may be a visitor's: not the room's
 SOFT_PX = 5  # MOG2's mask edge, blurred over this many analysis pixels
 PERSON_RATE = 10.0  # person-model runs a second of source time, at most
@@ -143,6 +148,7 @@ class _Buffers:
         self.moved = grey()  # 255 where this frame differs from the previous one
         self.near_motion = grey()  # and within SOFT_PX of that (the soft mask's edge)
         self.corners = unit()  # how much of a corner each pixel of the previous frame is
+        self.anchor, self.anchor_room = grey(), grey()  # the frame DRIFT_S ago and its room (255)
         self.mask = unit(0.0)  # the answer: fused, risen at once, faded over FADE_S
 
 
@@ -173,6 +179,8 @@ class VisitorMask:
         self._turn = 0  # which of the two grey buffers this frame writes
         self._still_s = self._ghost_s = 0.0  # how long the foreground no person is seen in has not moved
         self._person_due_s = math.inf  # source seconds since the person model ran
+        self._anchor_s: float | None = None  # source seconds since the anchor frame (None: none yet)
+        self._drifting = False  # the last comparison with the anchor saw the room move
         if self._buffers is not None:
             self._buffers.mask.fill(0.0)
 
@@ -184,10 +192,10 @@ class VisitorMask:
         self._turn = 1 - self._turn  # the next frame keeps this one as its previous
         person = self._person_now(frame_rgb, grey, frame_s, buffers)
         self._motion(previous, grey, buffers)
-        if previous is not None and self._camera_moves(previous, grey, person, buffers):
-            self._frames = 0  # the room seen from here must be learned anew
-            self._model = self._new_model()
-            self._person_due_s = math.inf
+        if previous is not None and self._camera_moves(previous, grey, person, frame_s, buffers):
+            if self._frames:  # the room seen from here must be learned anew (once, however long it moves)
+                self._frames = 0
+                self._model = self._new_model()
             buffers.mask.fill(0.0)
             return Visitors(None, VisitorState.CAMERA_MOVING, found_by=self._found_by)
         if self._frames < WARM_UP:
@@ -213,10 +221,12 @@ class VisitorMask:
         cv2.resize(frame_rgb, buffers.size, dst=buffers.resized, interpolation=cv2.INTER_AREA)
         return cv2.GaussianBlur(buffers.resized, (3, 3), 0, dst=buffers.small)
 
-    def _camera_moves(self, previous: np.ndarray, grey: np.ndarray, person: np.ndarray, buffers: _Buffers) -> bool:
-        """Whether the room moved: judged on corners outside the last mask and the people the
-        person model sees now, widened by ROOM_MARGIN_PX (a walker's step between frames), so
-        the visitors never outvote it."""
+    def _camera_moves(self, previous: np.ndarray, grey: np.ndarray, person: np.ndarray, frame_s: float,
+                      buffers: _Buffers) -> bool:
+        """Whether the room moved, since the previous frame or since the anchor (`_drifts`):
+        judged on corners outside the last mask and the people the person model sees now,
+        widened by ROOM_MARGIN_PX (a walker's step between frames), so the visitors never
+        outvote it."""
         np.maximum(buffers.mask, person, out=buffers.unit)
         cv2.compare(buffers.unit, 0.1, cv2.CMP_LT, dst=buffers.scratch)
         cv2.erode(buffers.scratch, self._room_kernel, dst=buffers.room)
@@ -224,8 +234,26 @@ class VisitorMask:
         _, strongest, _, _ = cv2.minMaxLoc(buffers.corners, buffers.room)
         if strongest < CORNER_FLOOR:
             return False  # a bare wall, or visitors everywhere: nothing to tell motion by, nothing a mask would spoil
+        quality = CORNER_FLOOR / strongest
+        drifts = self._drifts(grey, quality, frame_s, buffers)
         swing = cv2.countNonZero(buffers.moved) > SWING_SHARE * buffers.moved.size
-        return _camera_moves(previous, grey, buffers.room, CORNER_FLOOR / strongest, swing)
+        return drifts or _camera_moves(previous, grey, buffers.room, quality, swing)
+
+    def _drifts(self, grey: np.ndarray, quality: float, frame_s: float, buffers: _Buffers) -> bool:
+        """Whether the room moved between the anchor, DRIFT_S ago, and this frame, on the corners
+        that were room then (a visitor there then was masked; one there now hides corners, which
+        the tracking drops or RANSAC outvotes; and a slow pan taken for a still room grows the
+        mask over the room's own corners: so not the room of now); the answer holds until the
+        next comparison, and this frame becomes the anchor."""
+        if self._anchor_s is not None:
+            self._anchor_s += frame_s
+            if self._anchor_s < DRIFT_S:
+                return self._drifting
+            self._drifting = _camera_moves(buffers.anchor, grey, buffers.anchor_room, quality, swing=False)
+        np.copyto(buffers.anchor, grey)
+        np.copyto(buffers.anchor_room, buffers.room)
+        self._anchor_s = 0.0
+        return self._drifting
 
     def _motion(self, previous: np.ndarray | None, grey: np.ndarray, buffers: _Buffers) -> None:
         """`buffers.moved`: 255 where this frame differs from the last beyond the camera's noise;
