@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from livedream.live.app import LiveApp
-from livedream.live.schedule import DreamPlan, DreamSchedule, OctaveCycle, cycle_cost
+from livedream.live.schedule import BOX_MOST, DreamPlan, DreamSchedule, OctaveCycle, box_share, cycle_cost
 from livedream.params import Params, parse_where
 from livedream.pipeline.dreamer import LiveDreamer, octave_steps
 from livedream.pipeline.visitors import Visitors, VisitorState
@@ -140,5 +140,18 @@ def test_with_nobody_there_or_a_moving_feedback_every_dream_is_whole():
 def test_the_box_holds_every_visitor():
     schedule = DreamSchedule()
     schedule.next_plan(CYCLE, None, 0.0)  # the room's dream: the next is a box
-    plan = schedule.next_plan(CYCLE, visitors_at((0.1, 0.2, 0.2, 0.9), (0.7, 0.3, 0.8, 0.8)), 0.5)
-    assert plan.box == (0.1, 0.2, 0.8, 0.9)
+    plan = schedule.next_plan(CYCLE, visitors_at((0.1, 0.2, 0.2, 0.5), (0.3, 0.3, 0.4, 0.6)), 0.5)
+    assert plan.box == (0.1, 0.2, 0.4, 0.6)
+
+
+@pytest.mark.parametrize("boxes", [((0.05, 0.2, 0.15, 0.9), (0.85, 0.3, 0.95, 0.8)), ((0.1, 0.05, 0.9, 0.95),)],
+                         ids=["visitors at both sides", "one close to the camera"])
+def test_a_box_that_is_most_of_the_frame_is_dreamed_whole(boxes):
+    """The box's dream takes BOX_STEPS times the steps on its share of the frame: when that is most
+    of the frame (the margin included), a whole frame's dream costs less and dreams the room too."""
+    schedule = DreamSchedule()
+    schedule.next_plan(CYCLE, None, 0.0)
+    x0s, y0s, x1s, y1s = zip(*boxes)
+    union = min(x0s), min(y0s), max(x1s), max(y1s)
+    assert box_share(CYCLE, union) > BOX_MOST
+    assert all(schedule.next_plan(CYCLE, visitors_at(*boxes), 0.5 + 0.1 * n).box is None for n in range(5))

@@ -16,7 +16,10 @@ stride, and none for the first seconds of a visit. So while visitors are there, 
 box (plus a margin, `pipeline.boxdream`) come between whole-frame dreams: the box is a fraction
 of the frame, so it dreams several times a second, and the carry moves its detail with them
 while the room deepens at its own pace (a whole frame at least every ROOM_EVERY_S). With
-nobody there every dream is of the whole frame, as before. Where the room does not dream
+nobody there every dream is of the whole frame, as before, and so it is when the box (its
+margin included) is most of the frame (BOX_MOST: visitors spread across the room, one close to
+the camera): its dream would be a whole frame's at the box's extra steps, twice as long, and the
+room would be in it anyway. Where the room does not dream
 (`where = "visitors"`) every dream is of the box; where the visitors do not (`"room"`) none
 is. A feedback that moves the carried dream (zoom, turn, shift) moves all of it, so it
 dreams whole frames only.
@@ -30,11 +33,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from livedream.params import Params, per_frame
+from livedream.pipeline.boxdream import box_region
 from livedream.pipeline.dream import octave_sizes
 from livedream.pipeline.dreamer import ascent_settings
 from livedream.pipeline.visitors import Box, Visitors
 
 ROOM_EVERY_S = 2.0  # while visitors are there, the room still gets a whole-frame dream this often
+BOX_MOST = 0.75  # a box (with its margin, on the grid) over this share of the frame is dreamed as the whole frame
 
 
 @dataclass(frozen=True)
@@ -97,9 +102,17 @@ class DreamSchedule:
 
 
 def visitors_box(params: Params, visitors: Visitors | None) -> Box | None:
-    """The box around every visitor, when a dream of it alone is what `params` asks for."""
+    """The box around every visitor, when a dream of it alone is what `params` asks for and
+    it is not most of the frame (BOX_MOST)."""
     moves = not per_frame(params, 1.0).feedback.is_identity
     if visitors is None or not visitors.boxes or params.where.visitors == 0.0 or moves:
         return None
     x0s, y0s, x1s, y1s = zip(*visitors.boxes)
-    return min(x0s), min(y0s), max(x1s), max(y1s)
+    box = min(x0s), min(y0s), max(x1s), max(y1s)
+    return box if box_share(params, box) <= BOX_MOST else None
+
+
+def box_share(params: Params, box: Box) -> float:
+    """The share of the frame a dream of `box` works on: the box with its margin, on the grid."""
+    rows, columns = box_region(box, params.dream_height, params.dream_width, 1).shape
+    return rows * columns / (params.dream_height * params.dream_width)

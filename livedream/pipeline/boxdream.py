@@ -121,14 +121,14 @@ class BoxDreams:
     def __init__(self) -> None:
         self._sizes: OrderedDict[tuple[int, int], dict] = OrderedDict()
 
-    def dream(self, engine: GradientEngine, base: np.ndarray, carried: np.ndarray, confidence: np.ndarray | None,
+    def dream(self, engine: GradientEngine, base: np.ndarray, carried: np.ndarray, lag: np.ndarray | None,
               region: Region, decay: float, settings: AscentSettings, rng: np.random.Generator,
               stepper: StepAscent | None = None, should_stop: StopCheck | None = None,
               mask: np.ndarray | None = None) -> float:
         """`carried` (1, 3, H, W), the detail as shown on `base`, becomes in place the detail
         with `region` dreamed: there it starts faded by `decay` (the rest of the frame is not
-        dreamed, so it keeps its detail as it is), catches up where `confidence` (H, W) did not
-        trust the carry, and is pasted back with a feathered edge inside the region. `mask`:
+        dreamed, so it keeps its detail as it is), catches up where it lags (`lag` (H, W),
+        `pipeline.lag`), and is pasted back with a feathered edge inside the region. `mask`:
         the visitors at (H, W), or None. Returns the dream's last loss."""
         ys, xs = region.slices
         workspace = self._workspace(region.shape)
@@ -139,9 +139,8 @@ class BoxDreams:
         detail, loss = dream(engine, crop_base, settings, rng, start, workspace=workspace, stepper=stepper,
                              should_stop=should_stop, mask=crop_mask)
         change = np.subtract(detail, start, out=workspace["change"])
-        if confidence is not None:  # `LiveDreamer._catch_up`, inside the region
-            weight = np.subtract(1.0, confidence[ys, xs], out=workspace["lag"])
-            weight *= CATCH_UP - 1.0
+        if lag is not None:  # `LiveDreamer._catch_up`, inside the region
+            weight = np.multiply(lag[ys, xs], CATCH_UP - 1.0, out=workspace["lag"])
             weight += 1.0
             change *= weight
         np.add(change, start, out=change)  # the region's new detail ...

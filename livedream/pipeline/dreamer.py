@@ -27,6 +27,7 @@ from livedream.pipeline.boxdream import BoxDreams, box_params, box_region
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at, octave_sizes
 from livedream.pipeline.images import bytes_from_unit, resized_into, unit_from_bytes
+from livedream.pipeline.lag import LagMap
 from livedream.pipeline.sharp import SharpComposer
 from livedream.pipeline.visitors import Box, VisitorMask, Visitors, VisitorState
 from livedream.runtime.model import FrameDreaming, Guide, LoadedModel
@@ -131,6 +132,7 @@ class LiveDreamer:
         self._device_runner: FrameDreaming | None = None  # the runner that dreamed the last frame
         self._composer = SharpComposer()  # dream small, show sharp
         self._boxes = BoxDreams()  # the visitors' box, dreamed between whole frames (`live.schedule`)
+        self._lags = LagMap()  # how far the carried dream lags, live (`pipeline.lag`)
         self._guide: Guide | None = None  # the features of `Params.guide`, read once per guide
         self._visitor_model = VisitorMask()
         self.visitors = Visitors(None, VisitorState.LEARNING)  # the last frame's, for the HUD
@@ -236,20 +238,23 @@ class LiveDreamer:
 
         region = None if box is None or carried is OWN_CARRY or carried is None else box_region(
             box, *self._size, model.min_size)  # type: ignore[misc]
+        lag: np.ndarray | None = None  # how far each pixel's carried dream lags (`pipeline.lag`)
         if carried is OWN_CARRY:
             start = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback,
                                        self.visitors.still_room)
-            confidence = self._warper.confidence
+            lag = np.subtract(1.0, self._warper.confidence, out=self._lag)
         else:  # a box dream fades only its region: the rest is not dreamed again
             start, confidence = self._start_from(carried, feedback, 1.0 if region else feedback.decay)  # type: ignore[arg-type]
         if start is not None and aim.gains != (1.0, 1.0):
             start *= self._region_gain(mask, aim.gains)  # the frame graph's `pixel_gain`, on the host
+        if start is not None and carried is not OWN_CARRY:  # live, a dream a second: the shallow lag too
+            lag = self._lags.of(start, confidence)
         flowed = time.perf_counter()
 
         stepper = model.step_runner if path is DreamPath.STEP_GRAPH else None
         if region is not None and start is not None:
             full_mask = None if mask is None else mask_at(mask, *self._size, self._workspace)  # type: ignore[misc]
-            self.loss = self._boxes.dream(model.engine, self._base, start, confidence if self._warper.occlusion else None,
+            self.loss = self._boxes.dream(model.engine, self._base, start, lag if self._warper.occlusion else None,
                                           region, feedback.decay, settings or ascent_settings(params), self._rng,
                                           stepper, should_stop, full_mask)
             self._detail = start
@@ -259,7 +264,7 @@ class LiveDreamer:
                 workspace=self._workspace, stepper=stepper, should_stop=should_stop, mask=mask,
             )
             if start is not None and self._warper.occlusion:
-                self._catch_up(start, confidence)
+                self._catch_up(start, lag)
         dreamed = time.perf_counter()
 
         self._compose_output()
@@ -315,15 +320,14 @@ class LiveDreamer:
         np.multiply(moved.transpose(2, 0, 1)[None], decay / 127.5, out=self._carried)
         return self._carried, confidence
 
-    def _catch_up(self, carried: np.ndarray, confidence: np.ndarray) -> None:
-        """Where the carry was not trusted (what a moving person uncovers, or where the flow
-        failed) the dream starts from nothing; there this frame's fresh steps count up to
-        CATCH_UP times, so the region catches up with its surroundings in a few frames
-        instead of showing a seam for a whole half-life."""
-        np.subtract(1.0, confidence, out=self._lag)
-        self._lag *= CATCH_UP - 1.0
+    def _catch_up(self, carried: np.ndarray, lag: np.ndarray) -> None:
+        """Where the carried dream lags (`pipeline.lag`: the carry was not trusted, what a moving
+        person uncovers or where the flow failed; live, also where it is shallow, what a pan just
+        brought in) this frame's fresh steps count up to CATCH_UP times, so the region catches
+        up with its surroundings in a few frames instead of showing a seam for a whole half-life."""
+        lag *= CATCH_UP - 1.0
         fresh = np.subtract(self._detail, carried, out=self._fresh)
-        fresh *= self._lag
+        fresh *= lag
         self._detail += fresh
 
     def _region_gain(self, mask: np.ndarray | None, gains: tuple[float, float]) -> np.ndarray:

@@ -7,7 +7,9 @@ the flow is not trusted (what a moving visitor uncovers), and laid over it at fu
 
 The motion is followed frame by frame, where it is small and the flow is good, and the
 per-frame moves are composed into one map back to the dream's frame (`Chain`, on the small
-flow frames: cheap), so the detail is resampled once however many frames it is carried over. A second chain starts at
+flow frames: cheap), so the detail is resampled once however many frames it is carried over.
+Every REFINE_EVERY frames one flow straight back to the chain's first frame makes the map good
+(`DetailWarper.refine`: per-frame flows of a slow pan add up a bias). A second chain starts at
 the frame the worker is dreaming: when that dream is finished, its chain is exactly the
 map from the frame shown now back to it. What the worker starts each dream from is the
 detail as shown on its input frame (`carried`): still parts deepen, moved parts follow.
@@ -28,6 +30,7 @@ from livedream.pipeline.sharp import SharpComposer
 # blur (a fractional shift averages neighbours) would add up over a moving scene's dreams
 # and wash out the fine motifs; cubic keeps them, at the same cost here (2.4 ms at 640x360).
 CARRY_INTERPOLATION = cv2.INTER_CUBIC
+REFINE_EVERY = 5  # frames of a chain between flows straight back to its first frame (1.9 ms each at 160 px)
 
 
 @dataclass(frozen=True)
@@ -53,19 +56,25 @@ class Chain:
     def __init__(self, height: int, width: int) -> None:
         self.map = np.empty((height, width, 2), np.float32)
         self.confidence = np.empty((height, width), np.float32)
+        self.first_grey = np.zeros((height, width), np.uint8)  # the small grey frame it maps back to
+        self._frames = 0  # frames extended since the start or since it was last made good
         self._scratch_map = np.empty_like(self.map)
         self._scratch_confidence = np.empty_like(self.confidence)
         self._identity = np.dstack(pixel_coordinates(height, width))
-        self.restart()
+        self.restart(self.first_grey)
 
-    def restart(self) -> None:
-        """Start at the newest frame: the identity, fully trusted."""
+    def restart(self, grey: np.ndarray) -> None:
+        """Start at the newest frame (`grey`, small): the identity, fully trusted."""
         np.copyto(self.map, self._identity)
         self.confidence.fill(1.0)
+        np.copyto(self.first_grey, grey)
+        self._frames = 0
 
     def take(self, other: "Chain") -> None:
         np.copyto(self.map, other.map)
         np.copyto(self.confidence, other.confidence)
+        np.copyto(self.first_grey, other.first_grey)
+        self._frames = other._frames
 
     def extend(self, sample_map: np.ndarray, confidence: np.ndarray) -> None:
         """One more frame: where it came from in the previous one, and how far that is trusted."""
@@ -76,14 +85,25 @@ class Chain:
         self.map, self._scratch_map = self._scratch_map, self.map
         self.confidence, self._scratch_confidence = self._scratch_confidence, self.confidence
         np.minimum(self.confidence, confidence, out=self.confidence)
+        self._frames += 1
+
+    def make_good(self, warper: DetailWarper, every: int) -> None:
+        """Every `every` frames (0: never), the map made good by one flow straight back to the first frame."""
+        if 0 < every <= self._frames:
+            warper.refine(self.first_grey, self.map)
+            self._frames = 0
 
 
 class CarriedOverlay:
     """Lays the newest finished dream over each shown frame. Buffers are made once per
     dream size; `advance`, `take` and `shown` allocate nothing."""
 
-    def __init__(self, occlusion: bool = True, warper: DetailWarper | None = None) -> None:
+    def __init__(self, occlusion: bool = True, warper: DetailWarper | None = None,
+                 refine_every: int = REFINE_EVERY) -> None:
+        """`refine_every` 0: the chains are never made good (the carry of earlier releases, the
+        streak benchmark's comparison row)."""
         self._warper = warper or DetailWarper(occlusion=occlusion)
+        self._refine_every = refine_every
         self._composer = SharpComposer()
         self._size: tuple[int, int] | None = None
         self._dream: FinishedDream | None = None
@@ -111,11 +131,12 @@ class CarriedOverlay:
         resized_into(frame_rgb, self._base_rgb)
         moved = self._warper.track(self._base_rgb, visitors)
         if moved is None:
-            self._current.restart()
-            self._offered.restart()
+            self._current.restart(self._warper.newest_grey)
+            self._offered.restart(self._warper.newest_grey)
             return
-        self._current.extend(*moved)
-        self._offered.extend(*moved)
+        for chain in (self._current, self._offered):
+            chain.extend(*moved)
+            chain.make_good(self._warper, self._refine_every)
         self._enlarge(self._current)
 
     def _enlarge(self, chain: Chain) -> None:
@@ -132,7 +153,7 @@ class CarriedOverlay:
         dream starts from: the detail as laid over this frame (h, w, 3, grey levels) and
         how far it is trusted (h, w); None while there is none. The overlay's own buffers:
         copy them."""
-        self._offered.restart()
+        self._offered.restart(self._warper.newest_grey)
         self._pending = True
         if self._dream is None:
             return None
@@ -148,7 +169,7 @@ class CarriedOverlay:
             self._current.take(self._offered)
             self._pending = False
         else:  # dreamed inside `offer` (the worker unthreaded): it belongs to this very frame
-            self._current.restart()
+            self._current.restart(self._warper.newest_grey)
         self._enlarge(self._current)
         self._dream = dream
 

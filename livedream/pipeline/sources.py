@@ -452,13 +452,13 @@ class DemoSource:
         if out is None:
             out = np.empty((height, width, 3), np.uint8)
         cv2.warpAffine(
-            self._photo, self._ken_burns(t), (width, height), dst=out,
+            self._photo, self.ken_burns(t), (width, height), dst=out,
             flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT,
         )
         self._draw_shapes(out, t)
         return out
 
-    def _ken_burns(self, t: float) -> np.ndarray:
+    def ken_burns(self, t: float) -> np.ndarray:
         """Affine photo → frame: a crop of the frame's aspect that slowly zooms and pans."""
         width, height = self.size
         photo_h, photo_w = self._photo.shape[:2]
