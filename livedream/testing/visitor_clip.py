@@ -64,6 +64,9 @@ class Figure:
     stand_at: float = 0.5
     enters_from: str = "left"  # or "right"
     sway: float = 0.0  # while standing, it sways this share of the width to each side (people do)
+    # The clothes' stripes move with the figure, as a real visitor's clothes do. False: they stay
+    # in place while the outline moves over them, so no optical flow can follow the figure.
+    cloth_moves: bool = False
 
 
 FEET_ON_FLOOR = 0.93  # up to this tall a figure's feet are in the picture
@@ -131,10 +134,11 @@ def bare_wall(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(np.array([205, 200, 190], np.float32) + unevenness, 0, 255).astype(np.uint8)
 
 
-def _clothes(height: int, width: int) -> np.ndarray:
-    """Striped, shaded cloth: a colour the room does not have, with texture to dream on."""
+def _clothes(height: int, width: int, shift_px: float = 0.0) -> np.ndarray:
+    """Striped, shaded cloth: a colour the room does not have, with texture to dream on; moved
+    `shift_px` to the right."""
     rows = np.arange(height, dtype=np.float32)[:, None]
-    cols = np.arange(width, dtype=np.float32)[None, :]
+    cols = np.arange(width, dtype=np.float32)[None, :] - shift_px
     stripes = 0.5 + 0.5 * np.sin(rows / 3.0 + cols / 9.0)
     cloth = np.stack([40 + 150 * stripes, 60 + 40 * stripes, 170 - 90 * stripes], axis=2)
     return np.broadcast_to(cloth, (height, width, 3)).astype(np.float32)
@@ -175,11 +179,14 @@ def visitor_clip(room_rgb: np.ndarray, fps: float, schedule: Schedule = Schedule
     for index in range(int(round(schedule.seconds * fps))):
         t = index / fps
         truth = np.zeros((height, width), bool)
+        frame = room
         for figure in figures:
             centre = _centre_x(t, schedule, width, figure)
             if centre is not None:
-                truth |= figure_silhouette(height, width, centre, figure.tall)
-        frame = np.where(truth[..., None], clothes, room)
+                outline = figure_silhouette(height, width, centre, figure.tall)
+                cloth = _clothes(height, width, centre - figure.stand_at * width) if figure.cloth_moves else clothes
+                frame = np.where(outline[..., None], cloth, frame)
+                truth |= outline
         frame = frame + generator.normal(0.0, NOISE, frame.shape).astype(np.float32)
         yield ClipFrame(np.clip(frame, 0, 255).astype(np.uint8), truth, _part(t, schedule))
 

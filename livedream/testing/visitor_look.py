@@ -34,7 +34,7 @@ from livedream.live.app import LiveApp, SignalsStopLoop
 from livedream.pipeline.frames import CLOSED, ENDED, LIVE, STARTING, Frame
 from livedream.pipeline.images import cropped_to_aspect
 from livedream.testing.deepdream_score import score_look
-from livedream.testing.visitor_clip import ClipFrame, Schedule, gallery_room, visitor_clip
+from livedream.testing.visitor_clip import ClipFrame, Figure, Schedule, gallery_room, visitor_clip
 
 CLIP_SIZE = (720, 1280)  # (height, width): a camera's usual mode, the shipped [source] size
 CLIP_FPS = 30
@@ -132,11 +132,11 @@ class PlayedClip:
         self._closed = True
 
 
-def played_clip(schedule: Schedule) -> PlayedClip:
-    """The walk-in clip in the generated gallery, made before the app starts (about 1.8 GB for
-    16 s: generating it on the fly would take the app's CPU)."""
+def played_clip(schedule: Schedule, figure: Figure = Figure()) -> PlayedClip:
+    """The walk-in clip of `figure` in the generated gallery, made before the app starts (about
+    1.8 GB for 16 s: generating it on the fly would take the app's CPU)."""
     height, width = CLIP_SIZE
-    return PlayedClip(list(visitor_clip(gallery_room(height, width), CLIP_FPS, schedule)), CLIP_FPS)
+    return PlayedClip(list(visitor_clip(gallery_room(height, width), CLIP_FPS, schedule, figures=(figure,))), CLIP_FPS)
 
 
 @dataclass(frozen=True)
