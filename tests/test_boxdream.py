@@ -60,7 +60,7 @@ def test_a_box_dream_never_writes_outside_its_region(lively_engine, box):
 
 def test_a_box_dream_costs_its_region_not_the_frame(lively_engine):
     """The gradient runs on the region's pixels only (what makes it several a second on a CPU),
-    BOX_STEPS times the steps of a whole-frame dream."""
+    BOX_STEPS times the steps of a whole-frame dream, or the same steps when lean."""
     seen = []
 
     class Counting:
@@ -76,6 +76,9 @@ def test_a_box_dream_costs_its_region_not_the_frame(lively_engine):
     LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried, box=BOXES[0])
     region = box_region(BOXES[0], DREAM.dream_height, DREAM.dream_width, Counting.min_size)
     assert seen == [region.shape] * BOX_STEPS
+    seen.clear()
+    LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried, box=BOXES[0], lean=True)
+    assert seen == [region.shape]  # a visitor on the move: the live steps
     seen.clear()
     LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried)
     assert seen == [frame.shape[:2]]

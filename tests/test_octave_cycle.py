@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from livedream.live.app import LiveApp
-from livedream.live.schedule import BOX_MOST, DreamPlan, DreamSchedule, OctaveCycle, box_share, cycle_cost
+from livedream.live.schedule import BOX_MOST, MOVED, DreamPlan, DreamSchedule, OctaveCycle, box_share, cycle_cost
 from livedream.params import Params, parse_where
 from livedream.pipeline.dreamer import LiveDreamer, octave_steps
 from livedream.pipeline.visitors import Visitors, VisitorState
@@ -155,3 +155,21 @@ def test_a_box_that_is_most_of_the_frame_is_dreamed_whole(boxes):
     union = min(x0s), min(y0s), max(x1s), max(y1s)
     assert box_share(CYCLE, union) > BOX_MOST
     assert all(schedule.next_plan(CYCLE, visitors_at(*boxes), 0.5 + 0.1 * n).box is None for n in range(5))
+
+
+def test_a_visitor_on_the_move_gets_lean_coarse_box_dreams_and_one_who_stands_the_box_cycle():
+    """Arriving and walking, the box moves more than MOVED between its dreams: each is lean (the
+    live steps) at the coarsest octave, several a stride; standing, the box's own octave cycle
+    at its steps. Whoever comes after an empty room arrives anew."""
+    params = dataclasses.replace(CYCLE, where=parse_where("visitors"))
+    schedule = DreamSchedule()
+    step = 2 * MOVED
+    walking = [schedule.next_plan(params, visitors_at((0.1 + step * n, 0.2, 0.3 + step * n, 0.9)), 0.2 * n)
+               for n in range(4)]
+    assert [(plan.lean, plan.octave) for plan in walking] == [(True, 0)] * 4
+    standing = [schedule.next_plan(params, visitors_at((0.1 + step * 3, 0.2, 0.3 + step * 3, 0.9)), 1.0 + 0.2 * n)
+                for n in range(4)]
+    assert [(plan.lean, plan.octave) for plan in standing] == [(False, 0), (False, 1), (False, 2), (False, 0)]
+    schedule.next_plan(params, None, 2.0)  # they left
+    again = schedule.next_plan(params, visitors_at((0.1 + step * 3, 0.2, 0.3 + step * 3, 0.9)), 2.2)
+    assert again.lean and again.box is not None

@@ -214,7 +214,7 @@ class DreamWorker:
 
         def dream(model: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
             return self.dreamer.dream_detail(frame, job.params, model, carried, self._should_stop, job.frame_s,
-                                             job.plan.octave, job.plan.box, visitors)
+                                             job.plan.octave, job.plan.box, visitors, job.plan.lean)
 
         try:
             result = run_frame(dream)

@@ -33,6 +33,7 @@ FEATHER = 0.1  # of the region's sides: the pasted detail ramps in over this ban
 # before they have moved on. On the walk-in clip (2-core CPU's cost model, the visitor's share
 # of a still's DeepDream inside their outline, walking in / standing 0.5 s / 2 s / 6 s / walking
 # out): 1x 0.23 / 0.29 / 0.76 / 1.05 / 0.15, 2x 0.37 / 0.45 / 1.05 / 1.54 / 0.46; the room 0.7 both.
+# A visitor on the move gets lean box dreams instead (`live.schedule`: the live steps, coarsest octave).
 BOX_STEPS = 2
 
 

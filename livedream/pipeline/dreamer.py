@@ -189,7 +189,7 @@ class LiveDreamer:
     def dream_detail(
         self, frame_rgb: np.ndarray, params: Params, model: LoadedModel, carried: Carried | None = None,
         should_stop: StopCheck | None = None, frame_s: float = NOMINAL_FRAME_S, octave: int | None = None,
-        box: Box | None = None, visitors: Visitors | None = None,
+        box: Box | None = None, visitors: Visitors | None = None, lean: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
         """The live worker's dream of `frame_rgb`: (the frame at the dream size, uint8 RGB; the
         dream's detail there, dream − frame in grey levels, int16), so the show loop can carry
@@ -201,10 +201,11 @@ class LiveDreamer:
         one dream's share of the half-life and moved by the feedback. None: from nothing. On
         a frame graph the detail stays on the device and the graph carries it itself. `octave`:
         dream only that octave of the pyramid (`ascent_settings`), None: all of them. `box`: dream
-        only the visitors' box (`pipeline.boxdream`); the rest keeps the carried detail as it is.
+        only the visitors' box (`pipeline.boxdream`); the rest keeps the carried detail as it is;
+        `lean`: at the live steps, not the box's (a visitor on the move, `live.schedule`).
         `visitors`: this frame's, as the show loop found them; None: the dreamer's own mask
         finds them."""
-        if box is not None and carried is not None:  # a dream of the box alone (`_dream`'s region)
+        if box is not None and carried is not None and not lean:  # a dream of the box alone (`_dream`'s region)
             params = box_params(params)
         settings = None if octave is None else ascent_settings(params, within_reach(params, octave, model.min_size))
         dreamed = self._dream(frame_rgb, params, model, should_stop, frame_s, settings, None, carried, box, visitors)
