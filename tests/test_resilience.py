@@ -219,13 +219,22 @@ def test_watchdog_monitor_logs_a_stall_once_with_the_loop_stack(caplog: pytest.L
     assert "no frame for 2.5 s" in stall and "test_watchdog_monitor_logs_a_stall_once" in stall
 
 
-def test_watchdog_monitor_thread_stops() -> None:
-    watchdog = FrameWatchdog(max_gap_s=2.0)
+def test_watchdog_monitor_thread_has_ended_when_stop_returns() -> None:
+    """Stopped in the middle of a check (its clock is slow), the monitor has ended by the time
+    `stop` returns: the app's `close` leaves no thread behind, however loaded the machine."""
+    checking = threading.Event()
+
+    def slow_clock() -> float:
+        checking.set()
+        threading.Event().wait(0.2)
+        return 0.0
+
+    watchdog = FrameWatchdog(max_gap_s=2.0, clock=slow_clock)
+    before = set(threading.enumerate())
     watchdog.start(interval_s=0.01)
-    monitor = watchdog._monitor
+    assert checking.wait(5)
     watchdog.stop()
-    monitor.join(timeout=5)
-    assert isinstance(monitor, threading.Thread) and not monitor.is_alive()
+    assert set(threading.enumerate()) <= before
 
 
 def test_watchdog_gives_the_first_frames_time_to_load() -> None:

@@ -10,6 +10,8 @@ import time
 import traceback
 from typing import Callable
 
+STOP_S = 5.0  # `stop` waits this long for the monitor's check in flight (it takes milliseconds)
+
 log = logging.getLogger(__name__)
 
 
@@ -88,7 +90,11 @@ class FrameWatchdog:
             self._monitor.start()
 
     def stop(self) -> None:
+        """End the monitor: it returns when the thread has ended (a check in flight finishes
+        first), so no thread outlives the app's `close`."""
         self._stop.set()
+        if self._monitor is not None:
+            self._monitor.join(STOP_S)
 
     def _watch(self, interval_s: float) -> None:
         while not self._stop.wait(interval_s):
