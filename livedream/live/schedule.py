@@ -19,14 +19,17 @@ while the room deepens at its own pace (a whole frame at least every ROOM_EVERY_
 nobody there every dream is of the whole frame, as before, and so it is when the box (its
 margin included) is most of the frame (BOX_MOST: visitors spread across the room, one close to
 the camera): its dream would be a whole frame's at the box's extra steps, twice as long, and the
-room would be in it anyway. A visitor on the move (their box moved since its last dream by
-more than MOVED of the frame's side: arriving, walking) gets lean box dreams: the coarsest octave
-at the live steps, not the box's BOX_STEPS, a fraction of the time (0.13–0.28 s against
-0.4–0.75 s on a 2-core CPU), so a walker is dreamed several times a stride and the carry moves
-it with them; a visitor who stands gets the box's own octave cycle at its steps, which the
-fine detail of a face needs. Measured on the walk-in clip (docs: the visitor first). Where the room does not dream
-(`where = "visitors"`) every dream is of the box; where the visitors do not (`"room"`) none
-is. A feedback that moves the carried dream (zoom, turn, shift) moves all of it, so it
+room would be in it anyway.
+
+A visitor on the move (their box moved since its last dream by more than MOVED of the frame's
+side: arriving, walking) gets lean box dreams: the coarsest octave at the live steps, not the
+box's BOX_STEPS, a fraction of the time (0.13–0.28 s against 0.4–0.75 s on a 2-core CPU), so a
+walker is dreamed several times a stride and the carry moves it with them; a visitor who stands
+gets the box's own octave cycle at its steps, which the fine detail of a face needs. Measured on
+the walk-in clip (docs: the visitor first).
+
+Where the room does not dream (`where = "visitors"`) every dream is of the box; where the
+visitors do not (`"room"`) none is. A feedback that moves the carried dream (zoom, turn, shift) moves all of it, so it
 dreams whole frames only.
 
 A path that dreams every octave of the whole frame in one run (a multi-octave GPU frame
