@@ -3,10 +3,13 @@ and agreement with a plain torch-autograd version of the TensorFlow tutorial's l
 
 from __future__ import annotations
 
+import threading
+import time
+
 import cv2
 import numpy as np
 
-from livedream.runtime.engine import NO_VISITORS
+from livedream.runtime.engine import NO_VISITORS, DreamInterrupted
 import pytest
 
 from livedream.pipeline.dream import (
@@ -211,3 +214,28 @@ def test_loss_gain_matches_torch_autograd_tutorial_loop(lively_engine, sample_im
     assert gain_reference > before  # a real dream, not a rounding error
     assert gain_ours == pytest.approx(gain_reference, rel=0.03)
     assert np.abs(ours - reference.numpy()).mean() < 0.02
+
+
+def test_an_interrupt_ends_the_run_in_flight_and_the_next_run_is_whole(small_engine):
+    """`Engine.interrupt` from another thread ends a gradient run mid-way (a visitor cannot wait
+    for a room's half-second step), and the session then runs the same image to the same result."""
+    image = np.random.default_rng(3).uniform(-1, 1, (1, 3, 512, 512)).astype(np.float32)
+    expected_loss, gradient = small_engine.gradient(image)
+    expected = gradient.copy()
+    done = threading.Event()
+
+    def keep_interrupting() -> None:
+        while not done.is_set():
+            small_engine.interrupt()
+            time.sleep(0.001)
+
+    interrupter = threading.Thread(target=keep_interrupting)
+    interrupter.start()
+    try:
+        with pytest.raises(DreamInterrupted):
+            small_engine.gradient(image)
+    finally:
+        done.set()
+        interrupter.join()
+    loss, gradient = small_engine.gradient(image)
+    assert loss == expected_loss and np.array_equal(gradient, expected)

@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 
 from livedream.live.app import LiveApp
-from livedream.live.schedule import BOX_MOST, MOVED, DreamPlan, DreamSchedule, OctaveCycle, box_share, cycle_cost
+from livedream.live.schedule import (
+    BOX_MOST, MOVED, ROOM_EVERY_S, DreamPlan, DreamSchedule, OctaveCycle, box_share, cycle_cost,
+)
 from livedream.params import Params, parse_where
 from livedream.pipeline.dreamer import LiveDreamer, octave_steps
 from livedream.pipeline.visitors import Visitors, VisitorState
@@ -173,3 +175,30 @@ def test_a_visitor_on_the_move_gets_lean_coarse_box_dreams_and_one_who_stands_th
     schedule.next_plan(params, None, 2.0)  # they left
     again = schedule.next_plan(params, visitors_at((0.1 + step * 3, 0.2, 0.3 + step * 3, 0.9)), 2.2)
     assert again.lean and again.box is not None
+
+
+def test_a_room_dream_in_flight_gives_way_once_to_a_visitor_who_arrives():
+    """Planned with nobody there (long before: a slow dream), a whole frame's dream is abandoned
+    when a visitor arrives (once); the plans of the next ROOM_EVERY_S are their box, and the
+    room's own turn after that, planned with them there, is kept."""
+    schedule = DreamSchedule()
+    visitor = visitors_at((0.1, 0.2, 0.3, 0.9))
+    assert schedule.next_plan(CYCLE, None, 0.0).box is None
+    arrived = 1.5 * ROOM_EVERY_S
+    assert not schedule.gives_way(CYCLE, None, arrived)
+    assert schedule.gives_way(CYCLE, visitor, arrived)
+    assert not schedule.gives_way(CYCLE, visitor, arrived)
+    first = schedule.next_plan(CYCLE, visitor, arrived)
+    assert first.box is not None and first.lean
+    boxes = [schedule.next_plan(CYCLE, visitor, arrived + 0.25 * n) for n in range(1, int(4 * ROOM_EVERY_S))]
+    assert all(plan.box is not None for plan in boxes)
+    assert not schedule.gives_way(CYCLE, visitor, arrived + ROOM_EVERY_S)
+    room = schedule.next_plan(CYCLE, visitor, arrived + ROOM_EVERY_S)
+    assert room.box is None and not schedule.gives_way(CYCLE, visitor, arrived + ROOM_EVERY_S)
+
+
+def test_where_the_visitors_do_not_dream_the_room_never_gives_way():
+    params = dataclasses.replace(CYCLE, where=parse_where("room"))
+    schedule = DreamSchedule()
+    schedule.next_plan(params, None, 0.0)
+    assert not schedule.gives_way(params, visitors_at((0.1, 0.2, 0.3, 0.9)), 0.5)

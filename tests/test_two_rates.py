@@ -16,10 +16,10 @@ import numpy as np  # noqa: E402
 import pygame  # noqa: E402
 
 from livedream.config import DisplayConfig  # noqa: E402
-from livedream.runtime.engine import NO_VISITORS  # noqa: E402
+from livedream.runtime.engine import NO_VISITORS, DreamInterrupted  # noqa: E402
 from livedream.live.app import LiveApp  # noqa: E402
 from livedream.live.controls import PassiveControls  # noqa: E402
-from livedream.live.worker import DreamJob, DreamSlot  # noqa: E402
+from livedream.live.worker import DreamJob, DreamSlot, DreamWorker  # noqa: E402
 from livedream.params import Params  # noqa: E402
 from livedream.pipeline.display import Display  # noqa: E402
 from livedream.pipeline.dreamer import LiveDreamer  # noqa: E402
@@ -27,6 +27,7 @@ from livedream.pipeline.frames import LIVE, Frame  # noqa: E402
 from livedream.pipeline.images import to_nchw  # noqa: E402
 from livedream.pipeline.overlay import CarriedOverlay, FinishedDream  # noqa: E402
 from livedream.runtime.guard import GuardedModel  # noqa: E402
+from livedream.runtime.model import LoadedModel  # noqa: E402
 from tests.conftest import as_model, models_of  # noqa: E402
 
 DREAM = Params(dream_height=96, dream_width=128, steps=1, strength=0.05, half_life=5.0)
@@ -281,4 +282,45 @@ def test_an_engine_restart_happens_on_the_worker_while_the_show_goes_on(small_en
     with app:
         stats = app.run(max_seconds=1.5)
     assert guard.restarts >= 1 and app.dreamed > 0 and stats.frames > app.dreamed
+    assert not worker_threads()
+
+
+class RunsUntilInterrupted:
+    """An engine whose gradient run lasts until the model is interrupted (or WAIT_S: a whole
+    frame's step far longer than a visitor can wait), as `Engine.interrupt` ends one."""
+
+    WAIT_S = 10.0
+
+    def __init__(self, engine) -> None:
+        self.engine = engine
+        self.min_size = engine.min_size
+        self.running = threading.Event()
+        self._interrupted = threading.Event()
+
+    def gradient(self, image: np.ndarray, mask: np.ndarray = NO_VISITORS):
+        self.running.set()
+        if self._interrupted.wait(self.WAIT_S):
+            raise DreamInterrupted
+        return self.engine.gradient(image, mask)
+
+    def interrupt(self) -> None:
+        self._interrupted.set()
+
+
+def test_an_abandoned_dream_ends_its_run_at_once_and_shows_nothing(small_engine) -> None:
+    engine = RunsUntilInterrupted(small_engine)
+    model = LoadedModel(engine, interrupt=engine.interrupt)
+    worker = DreamWorker(LiveDreamer())
+    worker.start()
+    try:
+        frame = np.full((DREAM.dream_height, DREAM.dream_width, 3), 90, np.uint8)
+        worker.offer(frame, DreamJob(1, 0.0, DREAM, 0.05, False), lambda dream: dream(model), None)
+        assert engine.running.wait(5)
+        worker.abandon()
+        deadline = time.monotonic() + RunsUntilInterrupted.WAIT_S / 2
+        while not worker.free(0.0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.free(0.0) and worker.slot.newest() is None
+    finally:
+        worker.stop()
     assert not worker_threads()

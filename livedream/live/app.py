@@ -336,8 +336,10 @@ class LiveApp:
     def _offer(self, index: int, image: np.ndarray, effective: Params, now: float) -> None:
         """Hand frame `index` (`image`, cut to the dream's aspect) to the worker when it is free
         and there is something new to dream: a new frame or new Params, an unchanged one too
-        while still scenes deepen."""
+        while still scenes deepen. A room's dream in flight gives way to a visitor who just arrived."""
         if not self.worker.free(now):
+            if self.plans.gives_way(effective, self.visitors, now):
+                self.worker.abandon()
             return
         if not self.deepen and self._last_offer == (index, effective):
             return

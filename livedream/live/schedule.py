@@ -21,6 +21,11 @@ margin included) is most of the frame (BOX_MOST: visitors spread across the room
 the camera): its dream would be a whole frame's at the box's extra steps, twice as long, and the
 room would be in it anyway.
 
+A visitor who arrives while the room's whole frame is being dreamed does not wait for it: that
+dream gives way (`DreamSchedule.gives_way`; the worker interrupts its run, which otherwise takes
+most of a second on a CPU, two on a slow day), their first box dream starts at once, and the
+room's next turn counts from their arrival.
+
 A visitor on the move (their box moved since its last dream by more than MOVED of the frame's
 side: arriving, walking) gets lean box dreams: the coarsest octave at the live steps, not the
 box's BOX_STEPS, a fraction of the time (0.13–0.28 s against 0.4–0.75 s on a 2-core CPU), so a
@@ -102,6 +107,7 @@ class DreamSchedule:
         self._box = OctaveCycle()
         self._room_at: float | None = None  # when the room last got a whole-frame dream
         self._last_box: Box | None = None  # the box of the last box dream (None: nobody since)
+        self._whole_planned = False  # the last plan was a whole frame's, and it has not given way
 
     def next_plan(self, params: Params, visitors: Visitors | None, now: float) -> DreamPlan:
         """The next dream's plan, at `now` on the loop's clock, for this frame's `visitors`."""
@@ -109,10 +115,23 @@ class DreamSchedule:
         if box is None:
             self._last_box = None  # whoever comes next arrives
         room_due = self._room_at is None or now - self._room_at >= ROOM_EVERY_S
-        if box is not None and (params.where.room == 0.0 or not room_due):
+        self._whole_planned = box is None or (params.where.room != 0.0 and room_due)
+        if box is not None and not self._whole_planned:
             return self._box_plan(params, box)
         self._room_at = now
         return DreamPlan(self._whole.next_octave(params))
+
+    def gives_way(self, params: Params, visitors: Visitors | None, now: float) -> bool:
+        """Whether the whole-frame dream last planned is to be abandoned, at `now`: a visitor has
+        arrived since it was planned (nobody had a box dream since) and their box is to be
+        dreamed alone. True once for that dream; the plans of the next ROOM_EVERY_S are the
+        newcomer's box (the room's turn counts from the arrival: an abandoned dream planned
+        long ago would otherwise be due again after one box)."""
+        if not self._whole_planned or self._last_box is not None or visitors_box(params, visitors) is None:
+            return False
+        self._whole_planned = False
+        self._room_at = now
+        return True
 
     def _box_plan(self, params: Params, box: Box) -> DreamPlan:
         """A lean dream of the coarsest octave while the box moves, else the box's octave cycle."""

@@ -9,7 +9,9 @@ than frames come (a GPU), every frame is offered and dreamed: one dream per show
 same code.
 
 Control reaches the worker only through what the loop offers: each job carries the
-effective Params, the seconds since the previous dream and whether to start afresh. A model
+effective Params, the seconds since the previous dream and whether to start afresh; and the
+loop may abandon the dream in flight (`abandon`: a visitor arrived during a room's dream),
+whose ONNX Runtime run then ends at its next node, as it does on a stop. A model
 restart happens inside the guard, on this thread. `threaded=False` dreams inside `offer`,
 on the caller's thread (tests that count frames; the show loop is then the dream's pace).
 """
@@ -27,10 +29,10 @@ import numpy as np
 
 from livedream.live.schedule import DreamPlan
 from livedream.params import Params
-from livedream.pipeline.dream import DreamInterrupted
 from livedream.pipeline.dreamer import Carried, LiveDreamer
 from livedream.pipeline.overlay import FinishedDream
 from livedream.pipeline.visitors import Visitors
+from livedream.runtime.engine import DreamInterrupted
 from livedream.runtime.model import LoadedModel
 
 log = logging.getLogger(__name__)
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 RunFrame = Callable[[Callable[[LoadedModel], tuple[np.ndarray, np.ndarray]]], "tuple[np.ndarray, np.ndarray] | None"]
 """`GuardedModel.run_frame` of the current model: the dream with it, or None when skipped."""
 
-JOIN_S = 10.0  # how long `stop` waits for a dream in flight (one gradient run: a stop is asked between steps)
+JOIN_S = 10.0  # how long `stop` waits for a dream in flight (its run is interrupted: milliseconds on a CPU)
 ERROR_BACKOFF_S = 2.0  # after a worker error, the loop offers nothing for this long
 
 
@@ -116,6 +118,8 @@ class DreamWorker:
         self._run_frame: RunFrame | None = None
         self._busy = False
         self._stopping = False
+        self._abandoning = False  # the loop gave up the dream in flight (`abandon`)
+        self._interrupt: Callable[[], None] | None = None  # ends the run of the dream in flight
         self._thread: threading.Thread | None = None
         self._retry_at = 0.0
 
@@ -133,7 +137,7 @@ class DreamWorker:
         self._thread.start()
 
     def stop(self) -> None:
-        """Abandon the dream in flight (between two steps) and end the thread."""
+        """Abandon the dream in flight (its run ends at once) and end the thread."""
         thread = self._thread
         if thread is None:
             return
@@ -141,10 +145,22 @@ class DreamWorker:
             self._stopping = True
             self._job = None
             self._wake.notify_all()
+        self._interrupt_run()
         thread.join(JOIN_S)
         if thread.is_alive():
             log.error("the dream worker did not stop within %.0f s", JOIN_S)
         self._thread = None
+
+    def abandon(self) -> None:
+        """Give up the dream in flight: its run ends at once and nothing of it is shown (a
+        visitor arrived during a room's dream, `live.schedule`). The next `offer` dreams as usual."""
+        self._abandoning = True
+        self._interrupt_run()
+
+    def _interrupt_run(self) -> None:
+        interrupt = self._interrupt
+        if interrupt is not None:
+            interrupt()
 
     def free(self, now: float) -> bool:
         """Whether an offer now would be dreamed next (nothing pending, nothing in flight)."""
@@ -158,6 +174,7 @@ class DreamWorker:
             self._frame = np.empty_like(frame_rgb)
         np.copyto(self._frame, frame_rgb)
         self._visitors = job.visitors
+        self._abandoning = False  # on the loop's thread, as `abandon`: an abandon after this is this job's
         if job.visitors is not None and job.visitors.mask is not None:
             if self._mask is None or self._mask.shape != job.visitors.mask.shape:
                 self._mask = np.empty_like(job.visitors.mask)
@@ -180,7 +197,7 @@ class DreamWorker:
     # --- the worker's side --------------------------------------------------------------------
 
     def _should_stop(self) -> bool:
-        return self._stopping or self._loop_stopping()
+        return self._stopping or self._abandoning or self._loop_stopping()
 
     def _run(self) -> None:
         while True:
@@ -213,12 +230,16 @@ class DreamWorker:
         visitors = self._visitors
 
         def dream(model: LoadedModel) -> tuple[np.ndarray, np.ndarray]:
-            return self.dreamer.dream_detail(frame, job.params, model, carried, self._should_stop, job.frame_s,
-                                             job.plan.octave, job.plan.box, visitors, job.plan.lean)
+            self._interrupt = model.interrupt
+            try:
+                return self.dreamer.dream_detail(frame, job.params, model, carried, self._should_stop, job.frame_s,
+                                                 job.plan.octave, job.plan.box, visitors, job.plan.lean)
+            finally:
+                self._interrupt = None
 
         try:
             result = run_frame(dream)
-        except DreamInterrupted:  # a stop: its coherence state is half-updated
+        except DreamInterrupted:  # a stop or an abandon: its coherence state is half-updated
             self.dreamer.reset()
             return
         if result is None:  # an engine fault, logged by the guard: the last dream stays shown

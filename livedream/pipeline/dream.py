@@ -33,21 +33,13 @@ import numpy as np
 from livedream.manifest import LAPLACIAN_NORM, STD_NORM, octave_factors, octave_side
 from livedream.pipeline.images import to_nchw
 from livedream.pipeline.lapnorm import LaplacianNormaliser
-from livedream.runtime.engine import NO_VISITORS, GradientEngine
+from livedream.runtime.engine import NO_VISITORS, DreamInterrupted, GradientEngine
 from livedream.runtime.model import StepAscent
 
 STD_EPSILON = 1e-8
 
 StopCheck = Callable[[], bool]
 """Asked before each ascent step; True abandons the dream with `DreamInterrupted`."""
-
-
-class DreamInterrupted(Exception):
-    """The caller's stop check said stop: the dream was abandoned between two steps.
-
-    One ONNX Runtime run cannot be interrupted, but a frame is steps × octaves runs, so a
-    live app asked to quit waits for one gradient, not for the rest of the frame.
-    """
 
 
 @dataclass(frozen=True)

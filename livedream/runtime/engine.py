@@ -137,6 +137,12 @@ def open_session(
     return session, active
 
 
+class DreamInterrupted(Exception):
+    """A dream was abandoned: its stop check said stop between two steps, or `Engine.interrupt`
+    ended the run in flight (a quit waits for nothing; a visitor who arrives during a room's
+    dream gets theirs at once, `live.schedule`)."""
+
+
 class GradientEngine(Protocol):
     """What a dream needs of a graph: its minimum size and the gradient (tests use small fakes)."""
 
@@ -185,6 +191,7 @@ class Engine:
         self.channel_means = np.zeros_like(self.objective.channel_weights)
         self.feature_grid = np.zeros_like(self.objective.guide_features)
         self._binding = self.session.io_binding()
+        self._run_options = ort.RunOptions()  # `interrupt` raises its terminate flag
         self._outputs: dict[tuple[int, ...], tuple[np.ndarray, np.ndarray]] = {}
 
     def check_size(self, height: int, width: int) -> None:
@@ -222,8 +229,22 @@ class Engine:
                             self.channel_means.ctypes.data)
         binding.bind_output("feature_grid", "cpu", 0, np.float32, list(self.feature_grid.shape),
                             self.feature_grid.ctypes.data)
-        self.session.run_with_iobinding(binding)
+        # Each run starts unflagged: an interrupt meant for an earlier one must not end it. One
+        # that lands between a dream's stop check and this line is seen at the next check.
+        self._run_options.terminate = False
+        try:
+            self.session.run_with_iobinding(binding, self._run_options)
+        except Exception:
+            if self._run_options.terminate:
+                raise DreamInterrupted from None
+            raise
         return float(loss), grad
+
+    def interrupt(self) -> None:
+        """End the run in flight (from another thread) at its next node: it raises
+        `DreamInterrupted`. ONNX Runtime checks the flag between nodes, so a whole-frame step of
+        half a second on a CPU ends within one convolution."""
+        self._run_options.terminate = True
 
     def features(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """`image`'s per-channel mean activations and feature grid (copies): one gradient run."""

@@ -192,6 +192,7 @@ def guarded(loaded: LoadedModel) -> LoadedModel:
         deeper=guarded(loaded.deeper) if loaded.deeper is not None else None,
         features=(lambda image: _guarded(features, image)) if features is not None else None,
         placement=loaded.placement,
+        interrupt=loaded.interrupt,  # it only raises a flag: nothing to guard
     )
 
 

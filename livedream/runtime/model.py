@@ -62,6 +62,10 @@ class FrameDreaming(Protocol):
         frame, has more pixels — `shown_rgb` plus the upscaled dream detail, made on the device."""
 
 
+def _nothing_to_interrupt() -> None:
+    """A fake's runs end on their own."""
+
+
 @dataclass(frozen=True)
 class LoadedModel:
     """A graph ready to dream: built whole by `load_model` (or by a test, around a fake)."""
@@ -77,6 +81,8 @@ class LoadedModel:
     # image (1, 3, H, W) → each channel's mean activation and the feature grid: a guide's features
     features: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]] | None = None
     placement: str = ""  # in one line, why `provider` (`runtime.devices.place`): for the log and the HUD
+    # Ends the gradient run in flight on this graph or its deep one, from another thread (`Engine.interrupt`)
+    interrupt: Callable[[], None] = _nothing_to_interrupt
 
     @property
     def min_size(self) -> int:
@@ -146,9 +152,10 @@ def load_model(
     engine = Engine(placed.path, device, threads, min_size=info.min_size, layers=info.layers)
     placement = placed.why_on(engine.provider)
     deeper = _deeper(model, models_dir, device, threads, cuda_graph)
+    interrupt = _interrupter(engine, deeper)
     if engine.provider == "CPU":
         return LoadedModel(engine, provider=engine.provider, layers=info.layers, objective=engine.objective,
-                           deeper=deeper, features=engine.features, placement=placement)
+                           deeper=deeper, features=engine.features, placement=placement, interrupt=interrupt)
     captured = cuda_graph and engine.provider == "CUDA"
     step_runner = None
     step_graphs = _best_graphs(info, models_dir, "step")
@@ -164,7 +171,16 @@ def load_model(
                                             objective=engine.objective, min_size=frame_info.min_size)
         log.info("whole live frames on the GPU with %s", name)
     return LoadedModel(engine, step_runner, frame_runners, engine.provider, info.layers, engine.objective, deeper,
-                       engine.features, placement)
+                       engine.features, placement, interrupt)
+
+
+def _interrupter(engine: Engine, deeper: LoadedModel | None) -> Callable[[], None]:
+    """Interrupts whichever of the two graphs runs (an objective past this one's layers dreams on the deep one)."""
+    def interrupt() -> None:
+        engine.interrupt()
+        if deeper is not None:
+            deeper.interrupt()
+    return interrupt
 
 
 @dataclass(frozen=True)
