@@ -197,6 +197,20 @@ def test_a_room_dream_in_flight_gives_way_once_to_a_visitor_who_arrives():
     assert room.box is None and not schedule.gives_way(CYCLE, visitor, arrived + ROOM_EVERY_S)
 
 
+def test_a_visitor_found_and_lost_over_and_over_does_not_starve_the_room():
+    """Each arrival within ROOM_EVERY_S of the last giving way leaves the room's dream in flight alone."""
+    schedule = DreamSchedule()
+    visitor = visitors_at((0.1, 0.2, 0.3, 0.9))
+    gave_way = []
+    for n in range(8):  # found, then lost, every quarter of a second
+        now = 0.25 * n
+        schedule.next_plan(CYCLE, None, now)  # lost: the room's dream
+        gave_way.append(schedule.gives_way(CYCLE, visitor, now + 0.1))  # found again during it
+    assert gave_way == [True] + [False] * 7
+    schedule.next_plan(CYCLE, None, ROOM_EVERY_S + 0.5)
+    assert schedule.gives_way(CYCLE, visitor, ROOM_EVERY_S + 0.6)
+
+
 def test_where_the_visitors_do_not_dream_the_room_never_gives_way():
     params = dataclasses.replace(CYCLE, where=parse_where("room"))
     schedule = DreamSchedule()

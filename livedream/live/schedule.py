@@ -108,6 +108,7 @@ class DreamSchedule:
         self._room_at: float | None = None  # when the room last got a whole-frame dream
         self._last_box: Box | None = None  # the box of the last box dream (None: nobody since)
         self._whole_planned = False  # the last plan was a whole frame's, and it has not given way
+        self._gave_way_at: float | None = None  # when the room last gave way
 
     def next_plan(self, params: Params, visitors: Visitors | None, now: float) -> DreamPlan:
         """The next dream's plan, at `now` on the loop's clock, for this frame's `visitors`."""
@@ -124,13 +125,16 @@ class DreamSchedule:
     def gives_way(self, params: Params, visitors: Visitors | None, now: float) -> bool:
         """Whether the whole-frame dream last planned is to be abandoned, at `now`: a visitor has
         arrived since it was planned (nobody had a box dream since) and their box is to be
-        dreamed alone. True once for that dream; the plans of the next ROOM_EVERY_S are the
-        newcomer's box (the room's turn counts from the arrival: an abandoned dream planned
-        long ago would otherwise be due again after one box)."""
+        dreamed alone. True once for that dream, and at most once every ROOM_EVERY_S (a visitor
+        found and lost over and over must not starve the room); the plans of the next
+        ROOM_EVERY_S are the newcomer's box (the room's turn counts from the arrival: an
+        abandoned dream planned long ago would otherwise be due again after one box)."""
         if not self._whole_planned or self._last_box is not None or visitors_box(params, visitors) is None:
             return False
+        if self._gave_way_at is not None and now - self._gave_way_at < ROOM_EVERY_S:
+            return False
         self._whole_planned = False
-        self._room_at = now
+        self._room_at = self._gave_way_at = now
         return True
 
     def _box_plan(self, params: Params, box: Box) -> DreamPlan:
