@@ -129,9 +129,11 @@ class DreamSchedule:
         found and lost over and over must not starve the room); the plans of the next
         ROOM_EVERY_S are the newcomer's box (the room's turn counts from the arrival: an
         abandoned dream planned long ago would otherwise be due again after one box)."""
-        if not self._whole_planned or self._last_box is not None or visitors_box(params, visitors) is None:
+        if not self._whole_planned or self._last_box is not None:
             return False
         if self._gave_way_at is not None and now - self._gave_way_at < ROOM_EVERY_S:
+            return False
+        if visitors_box(params, visitors) is None:  # asked every shown frame of the dream: the cheap tests first
             return False
         self._whole_planned = False
         self._room_at = self._gave_way_at = now
