@@ -219,7 +219,9 @@ def test_loss_gain_matches_torch_autograd_tutorial_loop(lively_engine, sample_im
 def test_an_interrupt_ends_the_run_in_flight_and_the_next_run_is_whole(small_engine):
     """`Engine.interrupt` from another thread ends a gradient run mid-way (a visitor cannot wait
     for a room's half-second step), and the session then runs the same image to the same result."""
-    image = np.random.default_rng(3).uniform(-1, 1, (1, 3, 512, 512)).astype(np.float32)
+    # A run of about a third of a second here: the interrupting thread, waking every millisecond,
+    # gets a turn within it even on a loaded machine.
+    image = np.random.default_rng(3).uniform(-1, 1, (1, 3, 1024, 1024)).astype(np.float32)
     expected_loss, gradient = small_engine.gradient(image)
     expected = gradient.copy()
     done = threading.Event()
