@@ -22,8 +22,10 @@ drags the room's detail along with the figure into streaks. With a mask, only th
 while the camera is still); where the figure uncovered the room (a visitor's pixel before, the
 room's now, the mask followed along the flow) the carry is not trusted, so the figure's old
 detail fades and the room's dream comes back, and on the figure's own pixels the carry is
-trusted at least VISITOR_TRUST, so a walker's detail builds up and moves with them.
-`tools/bench.py --streaks` measures it.
+trusted at least VISITOR_TRUST, so a walker's detail builds up and moves with them. A walking
+visitor moves by their outline's shift between the two masks (`walkers`), not by the flow, which
+often loses a body on the small frames: their detail goes with them instead of staying behind
+as a figure-shaped trail. `tools/bench.py --streaks` measures it.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import cv2
 import numpy as np
 
 from livedream.params import Feedback
+from livedream.pipeline.walkers import WalkerShifts
 
 FLOW_LONGEST_SIDE = 160
 # Forward-backward disagreement (in small-flow pixels) where the confidence starts to fall,
@@ -109,6 +112,7 @@ class DetailWarper:
         self._flow = create_flow(method)
         self._forward = create_flow(method)  # its own instance: DIS keeps state between calls
         self._refiner = cv2.DISOpticalFlow_create(REFINE_PRESET)  # `refine`'s
+        self._walkers = WalkerShifts()
         self._size: tuple[int, int] | None = None  # (height, width) of the dream
         self._has_previous = False
         self._feedback: Feedback | None = None
@@ -182,12 +186,15 @@ class DetailWarper:
     def refine(self, first_grey: np.ndarray, sample_map: np.ndarray) -> None:
         """`sample_map` (small pixels, a chain of per-frame moves from the newest frame back to the
         frame whose small grey is `first_grey`) made good in place by one flow straight between the
-        two, started from it (REFINE_PRESET). With the visitors known the room stays where it is,
-        as in `track`."""
+        two, started from it (REFINE_PRESET). With the visitors known the room is put back where it
+        is (the mask's soft edge moved some of it as it passed) and the visitors keep their chain:
+        a walker moves by their outline's shifts, which a flow straight back, as blind to them as
+        the per-frame flows were, would undo."""
         np.subtract(sample_map, self._small_xy, out=self._refined)
-        self._refiner.calc(self._grey_previous, first_grey, self._refined)  # DIS starts from the flow it is given
         if self._room_still:
             self._refined *= self._visitors[..., None]
+        else:
+            self._refiner.calc(self._grey_previous, first_grey, self._refined)  # DIS starts from the flow it is given
         np.add(self._small_xy, self._refined, out=sample_map)
 
     @property
@@ -293,9 +300,11 @@ class DetailWarper:
     def _update_small_flow(self) -> None:
         """Backward flow, current(p) ≈ previous(p + flow(p)), on the small frames; with the
         visitors known, only theirs moves (the bleed of their motion into the still room would
-        drag its detail). Then the confidence, with occlusion."""
+        drag its detail), a walking visitor by their outline's shift (`walkers`). Then the
+        confidence, with occlusion."""
         self._flow.calc(self._grey_current, self._grey_previous, self._small_flow)
         if self._room_still:
+            self._walkers.apply(self._bodies_before, self._bodies, self._visitors, self._small_flow)
             self._small_flow *= self._visitors[..., None]
         if self.occlusion:
             self._update_small_confidence()
