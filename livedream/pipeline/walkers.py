@@ -38,9 +38,11 @@ class WalkerShifts:
 
     def apply(self, before: np.ndarray, now: np.ndarray, region: np.ndarray, flow: np.ndarray) -> int:
         """`flow` (h, w, 2; this frame's pixel p was at p + flow[p] in the previous one), set
-        to −shift on each part of `region` (h, w, 0..1: where the visitors' motion counts,
-        the mask widened) whose outline (`before` → `now`, the masks as found, h, w, 0..1)
-        walked. Returns how many parts walked."""
+        to −shift on the body (`now` over one half) of each part of `region` (h, w, 0..1: where
+        the visitors' motion counts, the mask widened, so that one visitor's pieces are one
+        part) whose outline (`before` → `now`, the masks as found, h, w, 0..1) walked. The
+        widened margin keeps the flow: it is the room's, and moved with a walker it would drag
+        the room's detail. Returns how many parts walked."""
         height, width = now.shape
         if self._size != (height, width):
             self._allocate(height, width)
