@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 
 from livedream.params import Params
-from livedream.pipeline.boxdream import BOX_STEPS, GRID, MARGIN, box_region, feather
-from livedream.pipeline.dreamer import LiveDreamer
+from livedream.pipeline.boxdream import BOX_STEPS, GRID, MARGIN, box_region, dream_region, feather
+from livedream.pipeline.dream import octave_sizes
+from livedream.pipeline.dreamer import LiveDreamer, ascent_settings
 from tests.conftest import as_model
 
 DREAM = Params(dream_height=144, dream_width=256, steps=2, strength=0.08, half_life=5.0)
@@ -50,7 +51,7 @@ def test_a_box_dream_never_writes_outside_its_region(lively_engine, box):
     confidence = np.ones(frame.shape[:2], np.float32)
     dreamer = LiveDreamer()
     base, detail = dreamer.dream_detail(frame, DREAM, as_model(lively_engine), (carried, confidence), box=box)
-    region = box_region(box, DREAM.dream_height, DREAM.dream_width, lively_engine.min_size)
+    region = dream_region(box, DREAM.dream_height, DREAM.dream_width, ascent_settings(DREAM), lively_engine.min_size)
     inside = np.zeros(frame.shape[:2], bool)
     inside[region.slices] = True
     expected = np.clip(frame.astype(np.float32) + carried, 0, 255) - frame  # what the carry shows there
@@ -74,7 +75,7 @@ def test_a_box_dream_costs_its_region_not_the_frame(lively_engine):
     carried = (np.zeros(frame.shape, np.float32), np.ones(frame.shape[:2], np.float32))
     params = dataclasses.replace(DREAM, steps=1, octaves=1)
     LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried, box=BOXES[0])
-    region = box_region(BOXES[0], DREAM.dream_height, DREAM.dream_width, Counting.min_size)
+    region = dream_region(BOXES[0], DREAM.dream_height, DREAM.dream_width, ascent_settings(params), Counting.min_size)
     assert seen == [region.shape] * BOX_STEPS
     seen.clear()
     LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried, box=BOXES[0], lean=True)
@@ -82,3 +83,30 @@ def test_a_box_dream_costs_its_region_not_the_frame(lively_engine):
     seen.clear()
     LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried)
     assert seen == [frame.shape[:2]]
+
+
+@pytest.mark.parametrize("octave", [0, 1])
+def test_a_thin_band_dreamed_at_a_coarse_octave_is_grown_until_that_octave_is_in_reach(octave):
+    """A band a pan brought in (an eighth of the frame) dreamed at the coarsest octave runs at
+    that octave's scale, not at the full size: the region is grown until it is in reach."""
+    seen = []
+
+    class Counting:
+        min_size = 48
+
+        def gradient(self, image, mask=None):
+            seen.append(image.shape[2:])
+            return 0.0, np.zeros_like(image)
+
+    params = dataclasses.replace(DREAM, octaves=2, octave_scale=1.7, steps=1)
+    band = (0.0, 7 / 8, 1.0, 1.0)
+    frame = np.full((params.dream_height, params.dream_width, 3), 120, np.uint8)
+    carried = (np.zeros(frame.shape, np.float32), np.ones(frame.shape[:2], np.float32))
+    LiveDreamer().dream_detail(frame, params, as_model(Counting()), carried, octave=octave, box=band, lean=True)
+    settings = ascent_settings(params, octave)
+    region = dream_region(band, params.dream_height, params.dream_width, settings, Counting.min_size)
+    thin = box_region(band, params.dream_height, params.dream_width, Counting.min_size)
+    assert thin.shape[0] < region.shape[0] or octave == 1  # the band alone is too thin for the coarse octave
+    (expected,) = octave_sizes(*region.shape, settings, Counting.min_size)
+    assert set(seen) == {expected}
+    assert octave == 1 or expected[0] < region.shape[0]  # the coarse octave's scale, not the full size

@@ -8,7 +8,9 @@ import cv2
 import numpy as np
 
 from livedream.pipeline.coherence import DetailWarper
-from livedream.pipeline.lag import DEPTH_CELL_PX, LagMap
+import pytest
+
+from livedream.pipeline.lag import DEPTH_CELL_PX, ENTERING_MIN, LagMap, entering_band
 from livedream.pipeline.overlay import REFINE_EVERY, Chain
 from livedream.pipeline.sources import DemoSource
 
@@ -86,3 +88,68 @@ def test_a_second_of_a_slow_pan_is_followed_within_a_pixel():
     print(f"chain error after 1 s of the demo's pan: {unrefined:.2f} px per-frame only, {refined:.2f} px made good")
     assert unrefined > 2.0
     assert refined < 1.0
+
+
+BARE_ROWS = round(0.1 * HEIGHT)
+BARE_COLUMNS = round(0.1 * WIDTH)
+
+
+@pytest.mark.parametrize("edge, expected", [
+    ("top", (0.0, 0.0, 1.0, BARE_ROWS / HEIGHT)),
+    ("bottom", (0.0, 1.0 - BARE_ROWS / HEIGHT, 1.0, 1.0)),
+    ("left", (0.0, 0.0, BARE_COLUMNS / WIDTH, 1.0)),
+    ("right", (1.0 - BARE_COLUMNS / WIDTH, 0.0, 1.0, 1.0)),
+])
+def test_a_pan_brings_in_a_bare_band_along_the_edge_it_comes_in_by(edge, expected):
+    confidence = np.ones((HEIGHT, WIDTH), np.float32)
+    bare = {"top": np.s_[:BARE_ROWS], "bottom": np.s_[-BARE_ROWS:],
+            "left": np.s_[:, :BARE_COLUMNS], "right": np.s_[:, -BARE_COLUMNS:]}[edge]
+    confidence[bare] = 0.0
+    assert entering_band(confidence) == pytest.approx(expected)
+
+
+@pytest.mark.parametrize("case", ["still camera", "a hole inside", "a sliver", "half-trusted edge"])
+def test_no_band_where_the_carry_holds_the_edges(case):
+    """A still camera, a flow that failed inside the frame (a moving visitor), a band thinner than
+    ENTERING_MIN, an edge the carry still half trusts: nothing to dream first."""
+    confidence = np.ones((HEIGHT, WIDTH), np.float32)
+    if case == "a hole inside":
+        confidence[20:70, 30:120] = 0.0
+    elif case == "a sliver":
+        confidence[-max(1, int(ENTERING_MIN * HEIGHT) - 1):] = 0.0
+    elif case == "half-trusted edge":
+        confidence[-20:] = 0.6
+    assert entering_band(confidence) is None
+
+
+def test_the_demos_pan_brings_in_a_band_as_wide_as_it_moved():
+    """A second of the demo's pan followed by the carry's chain: the band found is on the edge
+    the photo moved in by, as wide (within 2 % of the side) as the part of the frame whose true
+    origin lies outside the frame a second before."""
+    demo = DemoSource(1280, 720, clock=lambda: 0.0)
+    height, width, start = 360, 640, 28.5
+    warper = DetailWarper()
+    chain: Chain | None = None
+    for index in range(31):
+        frame = cv2.resize(demo.render(start + index / 30), (width, height), interpolation=cv2.INTER_AREA)
+        moved = warper.track(frame)
+        if moved is None:
+            small_width, small_height = warper.small_size
+            chain = Chain(small_height, small_width)
+            chain.restart(warper.newest_grey)
+            continue
+        chain.extend(*moved)
+        chain.make_good(warper, REFINE_EVERY)
+    assert chain is not None
+    confidence = cv2.resize(chain.confidence, (width, height), interpolation=cv2.INTER_LINEAR)
+    band = entering_band(confidence)
+    halve = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25], [0, 0, 1]])
+    to_dream = [halve @ np.vstack([demo.ken_burns(t), [0, 0, 1]]) for t in (start, start + 1.0)]
+    truth = to_dream[0] @ np.linalg.inv(to_dream[1])  # a pixel now → where it was a second before
+    rows = np.arange(height, dtype=np.float64)
+    was_y = truth[1, 1] * rows + truth[1, 0] * width / 2 + truth[1, 2]  # the middle column
+    outside = (was_y < 0) | (was_y > height - 1)
+    assert outside[-1] and not outside[0]  # the demo at 28.5 s pans down: the photo comes in from below
+    assert band is not None and band[1] > 0.5
+    print(f"band {1.0 - band[1]:.3f} of the height, truth {outside.mean():.3f}")
+    assert abs((1.0 - band[1]) - outside.mean()) < 0.02

@@ -17,6 +17,7 @@ from livedream.live.schedule import (
 )
 from livedream.params import Params, parse_where
 from livedream.pipeline.dreamer import LiveDreamer, octave_steps
+from livedream.pipeline.sources import DemoSource
 from livedream.pipeline.visitors import Visitors, VisitorState
 from livedream.runtime.engine import NO_VISITORS
 from tests.conftest import as_model, models_of
@@ -175,6 +176,61 @@ def test_a_visitor_on_the_move_gets_lean_coarse_box_dreams_and_one_who_stands_th
     schedule.next_plan(params, None, 2.0)  # they left
     again = schedule.next_plan(params, visitors_at((0.1 + step * 3, 0.2, 0.3 + step * 3, 0.9)), 2.2)
     assert again.lean and again.box is not None
+
+
+BAND = (0.0, 0.875, 1.0, 1.0)  # the bottom eighth: what a pan down brought in
+
+
+def test_after_each_whole_frame_the_band_a_pan_brought_in_gets_a_lean_coarse_dream():
+    schedule = DreamSchedule()
+    plans = [schedule.next_plan(CYCLE, None, 0.5 * n, BAND) for n in range(6)]
+    assert [plan.box for plan in plans] == [None, BAND] * 3
+    assert all(plan.lean and plan.octave == 0 for plan in plans[1::2])
+    assert [plan.octave for plan in plans[0::2]] == [0, 1, 2]  # the whole frame's cycle goes on between
+    assert all(schedule.next_plan(CYCLE, None, 3.0 + n, None).box is None for n in range(3))  # no band: as before
+
+
+def test_a_panning_camera_gets_the_band_it_brings_in_dreamed_between_whole_frames(tmp_path):
+    """The demo's pan, sped up eight times, 200 ms a gradient: the loop finds the bare band along
+    the edge the pan comes in by in the carry it offers, and the dream after a whole frame's is
+    of a band as long as that edge; the whole frames go on between. A still camera gets none
+    (`test_cycling_octaves_keeps_the_shown_rate_and_every_dream_is_whole`)."""
+    params = dataclasses.replace(CYCLE, dream_height=180, dream_width=320, octaves=1, steps=1,
+                                 where=parse_where("room"))
+    start = time.monotonic()
+    source = DemoSource(320, 180, clock=lambda: start + 8 * (time.monotonic() - start))
+    engine = RecordingEngine(delay_s=0.2)
+    app = LiveApp(source, LiveDreamer(), display(tmp_path), params, models_of(engine), show_fps=30)
+    with app:
+        app.run(max_seconds=4.0)
+    sizes = [image.shape[2:] for image in engine.images]
+    whole = (params.dream_height, params.dream_width)
+    bands = [size for size in sizes if size != whole]
+    print(f"{len(sizes)} dreams: {sizes}")
+    assert bands, "no band was dreamed"
+    assert all(rows == whole[0] or columns == whole[1] for rows, columns in bands)  # the length of an edge
+    assert all(a == whole or b == whole for a, b in zip(sizes, sizes[1:]))  # never two bands in a row
+    assert sizes.count(whole) >= len(bands)
+    assert not worker_threads()
+
+
+@pytest.mark.parametrize("case", ["the room does not dream", "a zoom", "most of the frame", "a visitor"])
+def test_no_band_dream_where_the_room_is_not_dreamed_alone(case):
+    """`where = "visitors"` never dreams the room; a feedback moves the whole carried dream; a
+    band over BOX_MOST costs a whole frame's dream; a visitor's box comes first."""
+    params, band, visitors = CYCLE, BAND, None
+    if case == "the room does not dream":
+        params = dataclasses.replace(CYCLE, where=parse_where("visitors"))
+    elif case == "a zoom":
+        params = dataclasses.replace(CYCLE, zoom_per_s=0.2)
+    elif case == "most of the frame":
+        band = (0.0, 0.2, 1.0, 1.0)
+        assert box_share(CYCLE, band) > BOX_MOST
+    else:
+        visitors = visitors_at((0.4, 0.2, 0.6, 0.6))
+    schedule = DreamSchedule()
+    plans = [schedule.next_plan(params, visitors, 0.5 * n, band) for n in range(6)]
+    assert all(plan.box != band for plan in plans)
 
 
 def test_a_room_dream_in_flight_gives_way_once_to_a_visitor_who_arrives():

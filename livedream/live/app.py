@@ -53,6 +53,7 @@ from livedream.pipeline.display import Action, Screen
 from livedream.pipeline.dreamer import LiveDreamer
 from livedream.pipeline.frames import Frame, Source
 from livedream.pipeline.images import cropped_to_aspect, fitted_to_aspect, resized_into
+from livedream.pipeline.lag import entering_band
 from livedream.pipeline.overlay import CarriedOverlay
 from livedream.pipeline.visitors import VisitorMask, Visitors
 
@@ -336,18 +337,21 @@ class LiveApp:
     def _offer(self, index: int, image: np.ndarray, effective: Params, now: float) -> None:
         """Hand frame `index` (`image`, cut to the dream's aspect) to the worker when it is free
         and there is something new to dream: a new frame or new Params, an unchanged one too
-        while still scenes deepen. A room's dream in flight gives way to a visitor who just arrived."""
+        while still scenes deepen. The plan learns from the carry offered with the frame where a
+        pan left it bare. A room's dream in flight gives way to a visitor who just arrived."""
         if not self.worker.free(now):
             if self.plans.gives_way(effective, self.visitors, now):
                 self.worker.abandon()
             return
         if not self.deepen and self._last_offer == (index, effective):
             return
+        carried = self.overlay.offered()
+        entering = None if carried is None else entering_band(carried[1])
         job = DreamJob(index, now, effective, self.frame_clock.tick(now), self._fresh,
-                       self.plans.next_plan(effective, self.visitors, now), self.visitors)
+                       self.plans.next_plan(effective, self.visitors, now, entering), self.visitors)
         self._fresh = False
         self._last_offer = (index, effective)
-        self.worker.offer(image, job, self.models.guard.run_frame, self.overlay.offered())
+        self.worker.offer(image, job, self.models.guard.run_frame, carried)
 
     def _follow(self, image: np.ndarray, effective: Params) -> None:
         """The overlay follows this frame's motion (at the dream size)."""

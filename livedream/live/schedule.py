@@ -33,6 +33,13 @@ walker is dreamed several times a stride and the carry moves it with them; a vis
 gets the box's own octave cycle at its steps, which the fine detail of a face needs. Measured on
 the walk-in clip (docs: the visitor first).
 
+What a pan (a moving camera, the demo) brought into view since the newest dream's frame is
+bare: the carry holds nothing there, a band along the edge it came in by (`pipeline.lag`'s
+`entering_band`), as wide as the pan moves while a dream is made and shown (on a slow 2-core CPU
+the demo's fine octave takes 1.2 s: a band of an eighth of the picture). So after each whole
+frame, the band alone gets a lean dream (a fraction of a whole one's time) and is shown bare for
+that long instead. Measured on the demo (docs: the look). A still camera has no band.
+
 Where the room does not dream (`where = "visitors"`) every dream is of the box; where the
 visitors do not (`"room"`) none is. A feedback that moves the carried dream (zoom, turn, shift) moves all of it, so it
 dreams whole frames only.
@@ -60,8 +67,9 @@ MOVED = 0.02  # a box edge that moved more than this share of the frame's side s
 class DreamPlan:
     """One dream's share of the schedule: the octave it visits (0 = the coarsest of
     `Params.octaves`; None = every octave in the one dream), the part of the frame it
-    dreams (the visitors' box, or None: the whole frame), and whether a box dream is lean (the
-    live steps, not `pipeline.boxdream.BOX_STEPS`: a visitor on the move)."""
+    dreams (the visitors' box or the band a pan brought in, or None: the whole frame), and
+    whether a box dream is lean (the live steps, not `pipeline.boxdream.BOX_STEPS`: a visitor
+    on the move, a band)."""
 
     octave: int | None = None
     box: Box | None = None
@@ -109,16 +117,25 @@ class DreamSchedule:
         self._last_box: Box | None = None  # the box of the last box dream (None: nobody since)
         self._whole_planned = False  # the last plan was a whole frame's, and it has not given way
         self._gave_way_at: float | None = None  # when the room last gave way
+        self._band_due = False  # the last plan was a whole frame's: a band a pan brought in may come next
 
-    def next_plan(self, params: Params, visitors: Visitors | None, now: float) -> DreamPlan:
-        """The next dream's plan, at `now` on the loop's clock, for this frame's `visitors`."""
+    def next_plan(self, params: Params, visitors: Visitors | None, now: float,
+                  entering: Box | None = None) -> DreamPlan:
+        """The next dream's plan, at `now` on the loop's clock, for this frame's `visitors`
+        and the band a pan brought into it (`pipeline.lag.entering_band`, or None)."""
         box = visitors_box(params, visitors)
         if box is None:
             self._last_box = None  # whoever comes next arrives
         room_due = self._room_at is None or now - self._room_at >= ROOM_EVERY_S
         self._whole_planned = box is None or (params.where.room != 0.0 and room_due)
         if box is not None and not self._whole_planned:
+            self._band_due = False
             return self._box_plan(params, box)
+        band = entering_box(params, entering) if box is None and self._band_due else None
+        self._band_due = band is None
+        if band is not None:
+            self._whole_planned = False
+            return DreamPlan(0 if params.octaves > 1 else None, band, lean=True)
         self._room_at = now
         return DreamPlan(self._whole.next_octave(params))
 
@@ -150,12 +167,24 @@ class DreamSchedule:
 def visitors_box(params: Params, visitors: Visitors | None) -> Box | None:
     """The box around every visitor, when a dream of it alone is what `params` asks for and
     it is not most of the frame (BOX_MOST)."""
-    moves = not per_frame(params, 1.0).feedback.is_identity
-    if visitors is None or not visitors.boxes or params.where.visitors == 0.0 or moves:
+    if visitors is None or not visitors.boxes or params.where.visitors == 0.0 or feedback_moves(params):
         return None
     x0s, y0s, x1s, y1s = zip(*visitors.boxes)
     box = min(x0s), min(y0s), max(x1s), max(y1s)
     return box if box_share(params, box) <= BOX_MOST else None
+
+
+def entering_box(params: Params, band: Box | None) -> Box | None:
+    """The band a pan brought in, when a dream of it alone is what `params` asks for (the room
+    dreams, no feedback moves the carried dream) and it is not most of the frame (BOX_MOST)."""
+    if band is None or params.where.room == 0.0 or feedback_moves(params):
+        return None
+    return band if box_share(params, band) <= BOX_MOST else None
+
+
+def feedback_moves(params: Params) -> bool:
+    """A feedback that moves the carried dream (zoom, turn, shift) moves all of it: whole frames only."""
+    return not per_frame(params, 1.0).feedback.is_identity
 
 
 def box_share(params: Params, box: Box) -> float:

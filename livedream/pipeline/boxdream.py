@@ -20,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from livedream.params import CATCH_UP, Params
-from livedream.pipeline.dream import AscentSettings, StopCheck, dream
+from livedream.pipeline.dream import AscentSettings, StopCheck, dream, reaching_side
 from livedream.pipeline.visitors import Box
 from livedream.runtime.engine import GradientEngine
 from livedream.runtime.model import StepAscent
@@ -68,6 +68,14 @@ def box_region(box: Box, height: int, width: int, min_side: int) -> Region:
     rows = _snapped(y0 - margin_y, y1 + margin_y, height, min_side)
     columns = _snapped(x0 - margin_x, x1 + margin_x, width, min_side)
     return Region(*rows, *columns)
+
+
+def dream_region(box: Box, height: int, width: int, settings: AscentSettings, min_size: int) -> Region:
+    """The region a dream of `box` with `settings` works on: `box_region`, at least as large as
+    the octave it visits needs (`pipeline.dream.reaching_side`). Smaller, a coarse octave's dream
+    would fall back to the full size: a thin band, a small visitor would get texture where the
+    schedule asked for motifs, at the cost of motifs."""
+    return box_region(box, height, width, reaching_side(settings, min_size))
 
 
 def _snapped(low: float, high: float, length: int, min_side: int) -> tuple[int, int]:

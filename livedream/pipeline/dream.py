@@ -30,7 +30,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from livedream.manifest import LAPLACIAN_NORM, STD_NORM, octave_factors, octave_side
+from livedream.manifest import LAPLACIAN_NORM, STD_NORM, octave_factors, octave_side, smallest_side
 from livedream.pipeline.images import to_nchw
 from livedream.pipeline.lapnorm import LaplacianNormaliser
 from livedream.runtime.engine import NO_VISITORS, DreamInterrupted, GradientEngine
@@ -92,6 +92,14 @@ def octave_sizes(height: int, width: int, settings: AscentSettings, min_size: in
     if settings.octave is None:
         return sizes
     return [sizes[min(settings.octave, len(sizes) - 1)]]  # octaves below the model's minimum: the coarsest left
+
+
+def reaching_side(settings: AscentSettings, min_size: int) -> int:
+    """The smallest side on which `settings.octave` (None: the coarsest) is in reach of a model
+    that takes `min_size`: a part of the frame dreamed alone is at least this large, or its
+    dream falls back to a finer octave (`octave_sizes`) and draws texture where motifs were asked."""
+    factors = octave_factors(settings.octaves, settings.octave_scale, settings.octaves_above)
+    return smallest_side(min_size, factors[settings.octave or 0])
 
 
 def tile_starts(length: int, tile: int, min_size: int) -> list[int]:

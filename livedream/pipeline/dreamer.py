@@ -23,7 +23,7 @@ from livedream.errors import UserError
 from livedream.manifest import AscentVariant
 from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
-from livedream.pipeline.boxdream import BoxDreams, box_params, box_region
+from livedream.pipeline.boxdream import BoxDreams, box_params, dream_region
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at, octave_sizes
 from livedream.pipeline.images import bytes_from_unit, resized_into, unit_from_bytes
@@ -237,8 +237,8 @@ class LiveDreamer:
         unit_from_bytes(self._base_rgb, self._base)
         resized = time.perf_counter()
 
-        region = None if box is None or carried is OWN_CARRY or carried is None else box_region(
-            box, *self._size, model.min_size)  # type: ignore[misc]
+        region = None if box is None or carried is OWN_CARRY or carried is None else dream_region(
+            box, *self._size, settings or ascent_settings(params), model.min_size)  # type: ignore[misc]
         lag: np.ndarray | None = None  # how far each pixel's carried dream lags (`pipeline.lag`)
         if carried is OWN_CARRY:
             start = self._warper.carry(self._base_rgb, self._detail, feedback.decay, feedback.feedback,

@@ -13,6 +13,11 @@ DeepDream.
 Shallowness is the carried detail's local depth (mean |detail| over cells of DEPTH_CELL_PX)
 below the depth of the picture's well-dreamed part (the DEPTH_PERCENTILE-th cell), as a share:
 1 − depth / that, in 0..1. A picture dreamed evenly (a still scene, the first dreams) has none.
+
+What a pan brought in since the newest dream's frame lags most: the carry holds nothing there
+at all, a band along the edge it comes in by (`entering_band`). It grows for as long as a dream
+takes and is shown for (1.2 s and 0.6 s for the two octaves of the demo on a slow 2-core CPU),
+so `live.schedule` dreams that band alone after each whole frame.
 """
 
 from __future__ import annotations
@@ -20,9 +25,35 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from livedream.pipeline.visitors import Box
+
 DEPTH_CELL_PX = 16  # the local depth is measured over cells this wide at the dream size
 DEPTH_PERCENTILE = 75  # the picture's well-dreamed depth: this percentile of its cells
 MIN_DEPTH = 1.0 / 127.5  # a reference shallower than a grey level: nothing is dreamed enough to lag behind
+BARE = 0.5  # a row or column along an edge whose mean confidence is below this carries (next to) nothing
+ENTERING_MIN = 0.03  # a bare band narrower than this share of the side waits for the next whole dream
+
+
+def entering_band(confidence: np.ndarray) -> Box | None:
+    """The widest bare band along an edge of `confidence` (H, W, the carry's trust at the dream
+    size: 0 where the carried detail comes from outside its frame), as a Box of the whole edge's
+    length; None when none is ENTERING_MIN of the side wide (a still camera: never)."""
+    height, width = confidence.shape
+    rows, columns = confidence.mean(axis=1), confidence.mean(axis=0)
+    bands = (
+        (_bare_run(rows) / height, lambda share: (0.0, 0.0, 1.0, share)),
+        (_bare_run(rows[::-1]) / height, lambda share: (0.0, 1.0 - share, 1.0, 1.0)),
+        (_bare_run(columns) / width, lambda share: (0.0, 0.0, share, 1.0)),
+        (_bare_run(columns[::-1]) / width, lambda share: (1.0 - share, 0.0, 1.0, 1.0)),
+    )
+    share, box_of = max(bands, key=lambda band: band[0])
+    return box_of(share) if share >= ENTERING_MIN else None
+
+
+def _bare_run(means: np.ndarray) -> int:
+    """How many of `means`, from the first on, are below BARE."""
+    covered = np.flatnonzero(means >= BARE)
+    return int(covered[0]) if covered.size else len(means)
 
 
 class LagMap:
