@@ -133,6 +133,7 @@ BAD_ARGUMENTS = [
     (["--visitors", "--clip", "3,2,-8,2,1"], "--clip"),
     (["--visitors", "--clip", "nan,2,8,2,1"], "--clip"),
     (["--visitors", "--cloth", "flies"], "--cloth"),
+    (["--moments", "0"], "--moments"),
 ]
 
 

