@@ -46,15 +46,13 @@ def test_nothing_lags_behind_a_picture_not_dreamed_yet():
     assert not lag.any()
 
 
-def demo_chain_error(refine_every: int) -> float:
-    """The median distance (dream pixels at 640x360) between the chain's map after a second of
-    the demo's pan and the demo's own motion (its affine per time is known)."""
+def demo_chain(start: float, refine_every: int) -> tuple[DemoSource, DetailWarper, Chain]:
+    """The carry's chain over a second of the demo's pan from `start`, at 640x360."""
     demo = DemoSource(1280, 720, clock=lambda: 0.0)
-    height, width, start = 360, 640, 15.0
     warper = DetailWarper()
     chain: Chain | None = None
     for index in range(31):
-        frame = cv2.resize(demo.render(start + index / 30), (width, height), interpolation=cv2.INTER_AREA)
+        frame = cv2.resize(demo.render(start + index / 30), (640, 360), interpolation=cv2.INTER_AREA)
         moved = warper.track(frame)
         if moved is None:
             small_width, small_height = warper.small_size
@@ -64,6 +62,14 @@ def demo_chain_error(refine_every: int) -> float:
         chain.extend(*moved)
         chain.make_good(warper, refine_every)
     assert chain is not None
+    return demo, warper, chain
+
+
+def demo_chain_error(refine_every: int) -> float:
+    """The median distance (dream pixels at 640x360) between the chain's map after a second of
+    the demo's pan and the demo's own motion (its affine per time is known)."""
+    height, width, start = 360, 640, 15.0
+    demo, warper, chain = demo_chain(start, refine_every)
     small_width, small_height = warper.small_size
     mapped = cv2.resize(chain.map, (width, height), interpolation=cv2.INTER_LINEAR)
     mapped = (mapped + 0.5) * np.array([width / small_width, height / small_height], np.float32) - 0.5
@@ -126,21 +132,8 @@ def test_the_demos_pan_brings_in_a_band_as_wide_as_it_moved():
     """A second of the demo's pan followed by the carry's chain: the band found is on the edge
     the photo moved in by, as wide (within 2 % of the side) as the part of the frame whose true
     origin lies outside the frame a second before."""
-    demo = DemoSource(1280, 720, clock=lambda: 0.0)
     height, width, start = 360, 640, 28.5
-    warper = DetailWarper()
-    chain: Chain | None = None
-    for index in range(31):
-        frame = cv2.resize(demo.render(start + index / 30), (width, height), interpolation=cv2.INTER_AREA)
-        moved = warper.track(frame)
-        if moved is None:
-            small_width, small_height = warper.small_size
-            chain = Chain(small_height, small_width)
-            chain.restart(warper.newest_grey)
-            continue
-        chain.extend(*moved)
-        chain.make_good(warper, REFINE_EVERY)
-    assert chain is not None
+    demo, _, chain = demo_chain(start, REFINE_EVERY)
     confidence = cv2.resize(chain.confidence, (width, height), interpolation=cv2.INTER_LINEAR)
     band = entering_band(confidence)
     halve = np.array([[0.5, 0, -0.25], [0, 0.5, -0.25], [0, 0, 1]])
@@ -151,5 +144,4 @@ def test_the_demos_pan_brings_in_a_band_as_wide_as_it_moved():
     outside = (was_y < 0) | (was_y > height - 1)
     assert outside[-1] and not outside[0]  # the demo at 28.5 s pans down: the photo comes in from below
     assert band is not None and band[1] > 0.5
-    print(f"band {1.0 - band[1]:.3f} of the height, truth {outside.mean():.3f}")
     assert abs((1.0 - band[1]) - outside.mean()) < 0.02
