@@ -47,8 +47,8 @@ from livedream.config import apply_overrides, config_path_or_default, load_confi
 from livedream.control.hub import ControlHub  # noqa: E402
 from livedream.errors import UserError  # noqa: E402
 from livedream.live.app import LiveApp  # noqa: E402
-from livedream.live.controls import Controls, PassiveControls  # noqa: E402
 from livedream.live.build import open_app  # noqa: E402
+from livedream.live.controls import Controls, PassiveControls  # noqa: E402
 from livedream.params import WHERE  # noqa: E402
 from livedream.pipeline.frames import Source  # noqa: E402
 from livedream.pipeline.images import cropped_to_aspect  # noqa: E402
@@ -186,14 +186,13 @@ def print_moments(earlier: list[Kept], last: Look, seconds: float, dream_size: t
           f"{half:.2f} at half of it (the motifs)")
 
 
-
 @contextlib.contextmanager
 def opened_app(config, source: Source | None = None, controls: Sequence[Controls] = ()) -> Iterator[LiveApp]:
     """The app as `livedream` opens it (its controls and presets), headless, on `source` if
     given, with `controls` (probes) beside its own."""
     with contextlib.closing(ControlHub(config)) as hub, open_app(
-        config, controls=[hub, *controls], recall_preset=hub.select_preset, models=hub.preset_models(), open_devices=False,
-        source=source,
+        config, controls=[hub, *controls], recall_preset=hub.select_preset, models=hub.preset_models(),
+        open_devices=False, source=source,
     ) as app:
         yield app
 
