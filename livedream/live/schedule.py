@@ -135,7 +135,7 @@ class DreamSchedule:
         self._band_due = band is None
         if band is not None:
             self._whole_planned = False
-            return DreamPlan(0 if params.octaves > 1 else None, band, lean=True)
+            return lean_plan(params, band)
         self._room_at = now
         return DreamPlan(self._whole.next_octave(params))
 
@@ -160,7 +160,7 @@ class DreamSchedule:
         """A lean dream of the coarsest octave while the box moves, else the box's octave cycle."""
         last, self._last_box = self._last_box, box
         if last is None or max(abs(edge - was) for edge, was in zip(box, last)) > MOVED:
-            return DreamPlan(0 if params.octaves > 1 else None, box, lean=True)
+            return lean_plan(params, box)
         return DreamPlan(self._box.next_octave(params), box)
 
 
@@ -171,7 +171,7 @@ def visitors_box(params: Params, visitors: Visitors | None) -> Box | None:
         return None
     x0s, y0s, x1s, y1s = zip(*visitors.boxes)
     box = min(x0s), min(y0s), max(x1s), max(y1s)
-    return box if box_share(params, box) <= BOX_MOST else None
+    return not_most(params, box)
 
 
 def entering_box(params: Params, band: Box | None) -> Box | None:
@@ -179,7 +179,17 @@ def entering_box(params: Params, band: Box | None) -> Box | None:
     dreams, no feedback moves the carried dream) and it is not most of the frame (BOX_MOST)."""
     if band is None or params.where.room == 0.0 or feedback_moves(params):
         return None
-    return band if box_share(params, band) <= BOX_MOST else None
+    return not_most(params, band)
+
+
+def lean_plan(params: Params, box: Box) -> DreamPlan:
+    """A lean dream of `box`: the coarsest octave at the live steps (a visitor on the move, a band)."""
+    return DreamPlan(0 if params.octaves > 1 else None, box, lean=True)
+
+
+def not_most(params: Params, box: Box) -> Box | None:
+    """`box`, unless its dream would be most of the frame's (BOX_MOST): then None, a whole frame."""
+    return box if box_share(params, box) <= BOX_MOST else None
 
 
 def feedback_moves(params: Params) -> bool:
