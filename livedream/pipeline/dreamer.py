@@ -25,6 +25,7 @@ from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
 from livedream.pipeline.boxdream import BoxDreams, box_params, dream_region
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
+from livedream.pipeline.depth import DepthCeiling
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at, octave_sizes
 from livedream.pipeline.images import bytes_from_unit, resized_into, unit_from_bytes
 from livedream.pipeline.lag import LagMap
@@ -133,6 +134,7 @@ class LiveDreamer:
         self._composer = SharpComposer()  # dream small, show sharp
         self._boxes = BoxDreams()  # the visitors' box, dreamed between whole frames (`live.schedule`)
         self._lags = LagMap()  # how far the carried dream lags, live (`pipeline.lag`)
+        self._ceiling = DepthCeiling()  # the carried dream never deepens past a DeepDream of its scene, live
         self._guide: Guide | None = None  # the features of `Params.guide`, read once per guide
         self._visitor_model = VisitorMask()
         self.visitors = Visitors(None, VisitorState.LEARNING)  # the last frame's, for the HUD
@@ -306,7 +308,8 @@ class LiveDreamer:
     def _start_from(self, carried: Carried | None, feedback: FrameFeedback,
                     decay: float) -> tuple[np.ndarray | None, np.ndarray]:
         """The show loop's carried detail as this dream's start: NCHW in [-1, 1] units, faded by
-        `decay` and moved by the feedback's zoom, rotation and shift; and its confidence."""
+        `decay`, held under the depth ceiling (`pipeline.depth`) and moved by the feedback's zoom,
+        rotation and shift; and its confidence."""
         if carried is None or feedback.decay <= 0:
             return None, self._lag
         detail, confidence = carried
@@ -318,6 +321,7 @@ class LiveDreamer:
             matrix = inverse_feedback_matrix(height, width, feedback.feedback)
             cv2.warpAffine(detail, matrix, (width, height), dst=moved, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        self._ceiling.hold(moved)
         np.multiply(moved.transpose(2, 0, 1)[None], decay / 127.5, out=self._carried)
         return self._carried, confidence
 

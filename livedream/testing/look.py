@@ -22,7 +22,9 @@ against a still of its own frame, and gives their mean too: compare code by that
 Secondary lines, at the shown resolution:
 
 - mean |shown − source|: how far the dream moved the pixels, in grey levels (a blur moves
-  them too: this figure alone rewarded one);
+  them too: this figure alone rewarded one), beside the still's own: a live picture far deeper
+  than its still has clipped its colours and lost its scene (`pipeline.depth`), and the shares
+  above still rose with it;
 - high-frequency energy (mean squared Laplacian) of the detail (shown − source) against the
   source's own.
 """
@@ -121,9 +123,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     look = judge(shown, frame.image, dream_size, config)
     figures = visibility(look.shown, look.source)
+    still_depth = visibility(look.still, look.source)["mean_abs"]
     print(stats.summary())
     print(f"look after {args.seconds:g} s: {look.score.line()}")
-    print(f"  at {shown.shape[1]}x{shown.shape[0]}: mean |shown − source| {figures['mean_abs']:.1f} grey levels; "
+    print(f"  at {shown.shape[1]}x{shown.shape[0]}: mean |shown − source| {figures['mean_abs']:.1f} grey levels "
+          f"(the still's: {still_depth:.1f}); "
           f"high-frequency energy of the detail {figures['detail_hf']:.0f} (the source's own: {figures['source_hf']:.0f})")
     if args.out is not None:
         write_pictures(args.out, look.shown, look.source, look.still)

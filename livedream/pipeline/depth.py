@@ -1,0 +1,54 @@
+"""How deep the carried live dream may grow: a ceiling on its local strength.
+
+Live, each dream starts from the carried detail and adds its steps, and on a CPU a dream counts
+at most `params.MAX_FRAME_S` of the half-life, so the detail fades by a fixed share per dream
+and settles where one dream's steps make up for it: at the shipped 5 s, after twenty dreams and
+more, at two to three times a still's strength (mean |shown − source| 35–44 grey levels against a
+still's 15 on the demo). By then the colours clip and the scene under the dream is gone: a
+visitor no longer finds their own face in it. A shorter half-life would settle lower, but it
+also slows every new region's start (a visitor walking in, what a pan brings in), which fades
+as much per dream as the deep room does.
+
+So the fade stays, and the carried detail is held under a ceiling where it is deep: wherever
+its local RMS (over the three colours, in a Gaussian neighbourhood of about a fortieth of the
+dream's height) exceeds CEILING grey levels it is scaled down to it, and left alone elsewhere.
+A new region deepens at the full pace; a deep one stays a DeepDream of its scene. Measured on
+the demo (tools/look.py, five moments of 30 s): mean |shown − source| 28–30 with it, 35–44
+without; the judge's shares 0.58 / 0.97 with it, 0.66 / 1.15 without, at the picture where her
+face is gone. On the walk-in clip the visitor's shares held (docs: the look).
+"""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+CEILING = 40.0  # grey levels of local RMS the carried detail is held under (a still's mean |change| is about 15)
+SPREAD = 1 / 45  # the neighbourhood's Gaussian sigma, as a share of the dream's height (8 px at 360)
+
+
+class DepthCeiling:
+    """`hold(detail)`: the detail (h, w, 3) float32 grey levels, scaled down in place where its
+    local RMS exceeds `ceiling`. Buffers are made once per size; a call allocates nothing."""
+
+    def __init__(self, ceiling: float = CEILING) -> None:
+        self._ceiling = ceiling
+        self._shape: tuple[int, ...] = ()
+
+    def hold(self, detail: np.ndarray) -> None:
+        if detail.shape != self._shape:
+            self._allocate(detail.shape)
+        np.multiply(detail, detail, out=self._squares)
+        np.mean(self._squares, axis=2, out=self._power)
+        cv2.GaussianBlur(self._power, (0, 0), self._sigma, dst=self._local, borderType=cv2.BORDER_REFLECT)
+        np.sqrt(self._local, out=self._local)
+        np.maximum(self._local, self._ceiling, out=self._local)
+        np.divide(self._ceiling, self._local, out=self._local)  # 1 where shallow, below 1 where deep
+        detail *= self._local[..., None]
+
+    def _allocate(self, shape: tuple[int, ...]) -> None:
+        self._shape = shape
+        self._squares = np.empty(shape, np.float32)
+        self._power = np.empty(shape[:2], np.float32)
+        self._local = np.empty(shape[:2], np.float32)
+        self._sigma = max(shape[0] * SPREAD, 1.0)

@@ -1,0 +1,70 @@
+"""The depth ceiling (`pipeline.depth`): the carried live dream is held under a local strength
+where it is deep and left as it is where it is not, so a still scene stays a DeepDream of itself."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+
+from livedream.params import Params
+from livedream.pipeline.depth import CEILING, SPREAD, DepthCeiling
+from livedream.pipeline import dreamer as dreamer_module
+from livedream.pipeline.dreamer import LiveDreamer
+from tests.conftest import as_model
+
+HEIGHT, WIDTH = 90, 160
+
+
+def local_rms(detail: np.ndarray) -> np.ndarray:
+    """The local RMS as the ceiling defines it, recomputed in float64."""
+    power = (detail.astype(np.float64) ** 2).mean(axis=2)
+    return np.sqrt(cv2.GaussianBlur(power, (0, 0), max(detail.shape[0] * SPREAD, 1.0), borderType=cv2.BORDER_REFLECT))
+
+
+def test_a_shallow_detail_is_left_exactly_as_it_is():
+    detail = np.random.default_rng(0).normal(0, CEILING / 3, (HEIGHT, WIDTH, 3)).astype(np.float32)
+    held = detail.copy()
+    DepthCeiling().hold(held)
+    np.testing.assert_array_equal(held, detail)
+
+
+def test_a_deep_region_is_held_at_the_ceiling_and_a_shallow_one_beside_it_keeps_its_strength():
+    rng = np.random.default_rng(1)
+    detail = rng.normal(0, 10, (HEIGHT, WIDTH, 3)).astype(np.float32)
+    detail[:, WIDTH // 2:] *= 12  # the right half is 120 grey levels deep: three times the ceiling
+    held = detail.copy()
+    DepthCeiling().hold(held)
+    right, left = local_rms(held)[:, WIDTH * 3 // 4], local_rms(held)[:, WIDTH // 8]
+    assert np.all(right < CEILING * 1.05) and np.all(right > CEILING * 0.8)
+    np.testing.assert_allclose(held[:, : WIDTH // 8], detail[:, : WIDTH // 8])  # far from the deep half: untouched
+    assert np.all(left > 8)
+    # scaled, not clipped: the pattern keeps its shape (the sign of every value)
+    assert np.array_equal(np.sign(held), np.sign(detail))
+
+
+def settled_depth(engine, dreams: int = 12) -> tuple[float, float]:
+    """The live worker's loop on one still frame, each dream starting from the last one's
+    detail: (the RMS of the first dream's detail, of the last one's)."""
+    params = Params(dream_height=HEIGHT, dream_width=WIDTH, steps=2, strength=0.08, half_life=60.0, octaves=1)
+    frame = np.random.default_rng(2).integers(60, 196, (HEIGHT, WIDTH, 3), dtype=np.uint8)
+    confidence = np.ones((HEIGHT, WIDTH), np.float32)
+    dreamer, model = LiveDreamer(), as_model(engine)
+    depths, carried = [], None
+    for _ in range(dreams):
+        base, detail = dreamer.dream_detail(frame, params, model, carried, frame_s=0.25)
+        carried = (detail.astype(np.float32), confidence)
+        depths.append(float(np.sqrt((carried[0] ** 2).mean())))
+    return depths[0], depths[-1]
+
+
+def test_a_still_scene_dreamed_over_and_over_settles_within_one_dream_of_the_ceiling(lively_engine):
+    first, last = settled_depth(lively_engine)
+    assert last > CEILING  # it deepened to the ceiling
+    assert last < CEILING + first  # and no further than one dream's steps past it
+
+
+def test_without_the_ceiling_the_same_dreams_deepen_far_past_it(lively_engine, monkeypatch):
+    """What the ceiling is for: the same loop, held nowhere, clips its colours."""
+    monkeypatch.setattr(dreamer_module, "DepthCeiling", lambda: DepthCeiling(ceiling=1e9))
+    first, last = settled_depth(lively_engine)
+    assert last > CEILING + 2 * first
