@@ -13,9 +13,10 @@ So the fade stays, and the carried detail is held under a ceiling where it is de
 its local RMS (over the three colours, in a Gaussian neighbourhood of about a fortieth of the
 dream's height) exceeds CEILING grey levels it is scaled down to it, and left alone elsewhere.
 A new region deepens at the full pace; a deep one stays a DeepDream of its scene. Measured on
-the demo (tools/look.py, five moments of 30 s): mean |shown − source| 28–30 with it, 35–44
-without; the judge's shares 0.58 / 0.97 with it, 0.66 / 1.15 without, at the picture where her
-face is gone. On the walk-in clip the visitor's shares held (docs: the look).
+the demo (tools/look.py, five moments of 30 s, one run each): mean |shown − source| 25–30 with
+it, 35–44 without; the judge's shares 0.58 / 0.97 with it, 0.66 / 1.11 without, the latter on
+pictures where her face is gone. On the walk-in clip the visitor's shares stay above what an
+installation asks of them (docs: the look).
 """
 
 from __future__ import annotations
