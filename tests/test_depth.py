@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 
 from livedream.params import Params
-from livedream.pipeline.depth import CEILING, SPREAD, DepthCeiling
+from livedream.pipeline.depth import BROAD_FADE, CEILING, SPREAD, BroadFade, DepthCeiling
 from livedream.pipeline import dreamer as dreamer_module
 from livedream.pipeline.dreamer import LiveDreamer
 from tests.conftest import as_model
@@ -42,6 +42,21 @@ def test_a_deep_region_is_held_at_the_ceiling_and_a_shallow_one_beside_it_keeps_
     assert np.array_equal(np.sign(held), np.sign(detail))
 
 
+def test_a_broad_colour_cast_loses_its_share_each_dream_and_a_motif_sized_pattern_keeps_its_strength():
+    height, width = 360, 640  # the live dream's size: broad is a Gaussian of 16 px there
+    rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
+    cast = np.dstack([30 * np.cos(columns / width * np.pi), -20 * np.ones_like(rows), 10 * np.sin(rows / height * np.pi)])
+    eyes = np.sign(np.sin(columns * np.pi / 8) * np.sin(rows * np.pi / 8))  # 8 px eyes, 16 px apart
+    motifs = 30 * eyes[..., None] * np.ones(3, np.float32)
+    fade = BroadFade()
+    faded_cast, faded_motifs = cast.astype(np.float32), motifs.astype(np.float32)
+    fade.fade(faded_cast)
+    fade.fade(faded_motifs)
+    middle = np.s_[40:-40, 40:-40]  # the border's reflection aside
+    np.testing.assert_allclose(faded_cast[middle], (1 - BROAD_FADE) * cast[middle], atol=1.5)
+    assert np.abs(faded_motifs - motifs).mean() < 0.02 * np.abs(motifs).mean()
+
+
 def settled_depth(engine, dreams: int = 12) -> tuple[float, float]:
     """The live worker's loop on one still frame, each dream starting from the last one's
     detail: (the RMS of the first dream's detail, of the last one's)."""
@@ -63,8 +78,8 @@ def test_a_still_scene_dreamed_over_and_over_settles_within_one_dream_of_the_cei
     assert last < CEILING + first  # and no further than one dream's steps past it
 
 
-def test_without_the_ceiling_the_same_dreams_deepen_far_past_it(lively_engine, monkeypatch):
-    """What the ceiling is for: the same loop, held nowhere, clips its colours."""
+def test_without_the_ceiling_the_same_dreams_deepen_past_it(lively_engine, monkeypatch):
+    """What the ceiling is for: the same loop, held nowhere, goes on deepening (its colours clip)."""
     monkeypatch.setattr(dreamer_module, "DepthCeiling", lambda: DepthCeiling(ceiling=1e9))
     first, last = settled_depth(lively_engine)
-    assert last > CEILING + 2 * first
+    assert last > CEILING + first  # past where the held loop stops

@@ -12,7 +12,14 @@ as much per dream as the deep room does.
 So the fade stays, and the carried detail is held under a ceiling where it is deep: wherever
 its local RMS (over the three colours, in a Gaussian neighbourhood of about a fortieth of the
 dream's height) exceeds CEILING grey levels it is scaled down to it, and left alone elsewhere.
-A new region deepens at the full pace; a deep one stays a DeepDream of its scene. Measured on
+A new region deepens at the full pace; a deep one stays a DeepDream of its scene.
+
+What stays under the ceiling was still colour soup where a still keeps the scene's hues: the
+live detail carried four times a still's colour broader than a motif (12 grey levels RMS of
+chroma after a Gaussian of 16 px, a still's 3), smooth pink and green casts that the Laplacian
+gradient's low-pass rest adds a little of with every step and the carry keeps. So each dream the
+carried detail also drops BROAD_FADE of its broad part (`BroadFade`): the casts settle at about
+two dreams' worth, the motifs (eyes and faces of a few dozen pixels at most) keep their pace. Measured on
 the demo (tools/look.py, five moments of 30 s, one run each): mean |shown − source| 25–30 with
 it, 35–44 without; the judge's shares 0.58 / 0.97 with it, 0.66 / 1.11 without, the latter on
 pictures where her face is gone. On the walk-in clip the visitor's shares stay above what an
@@ -24,6 +31,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+BROAD_FADE = 0.5  # the share of the carried detail's broad part (colour casts, not motifs) each dream drops
+BROAD = 1 / 22  # what counts as broad: the Gaussian sigma, as a share of the dream's height (16 px at 360)
 CEILING = 40.0  # grey levels of local RMS the carried detail is held under (a still's mean |change| is about 15)
 SPREAD = 1 / 45  # the neighbourhood's Gaussian sigma, as a share of the dream's height (8 px at 360)
 
@@ -53,3 +62,19 @@ class DepthCeiling:
         self._power = np.empty(shape[:2], np.float32)
         self._local = np.empty(shape[:2], np.float32)
         self._sigma = max(shape[0] * SPREAD, 1.0)
+
+
+class BroadFade:
+    """`fade(detail)`: the detail (h, w, 3) float32 less `share` of its broad part (a Gaussian of
+    BROAD of its height), in place. Buffers are made once per size; a call allocates nothing."""
+
+    def __init__(self, share: float = BROAD_FADE) -> None:
+        self._share = share
+        self._broad = np.empty((0, 0, 3), np.float32)
+
+    def fade(self, detail: np.ndarray) -> None:
+        if self._broad.shape != detail.shape:
+            self._broad = np.empty_like(detail)
+        cv2.GaussianBlur(detail, (0, 0), detail.shape[0] * BROAD, dst=self._broad, borderType=cv2.BORDER_REFLECT)
+        self._broad *= self._share
+        detail -= self._broad

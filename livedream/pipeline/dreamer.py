@@ -23,9 +23,9 @@ from livedream.errors import UserError
 from livedream.manifest import AscentVariant
 from livedream.media.pictures import read_image
 from livedream.params import CATCH_UP, NOMINAL_FRAME_S, FrameFeedback, Params, per_frame
-from livedream.pipeline.boxdream import BoxDreams, box_params, dream_region
+from livedream.pipeline.boxdream import BoxDreams, Region, box_params, dream_region
 from livedream.pipeline.coherence import DetailWarper, inverse_feedback_matrix
-from livedream.pipeline.depth import DepthCeiling
+from livedream.pipeline.depth import BroadFade, DepthCeiling
 from livedream.pipeline.dream import AscentSettings, StopCheck, dream, guide_image, mask_at, octave_sizes
 from livedream.pipeline.images import bytes_from_unit, resized_into, unit_from_bytes
 from livedream.pipeline.lag import LagMap
@@ -135,6 +135,7 @@ class LiveDreamer:
         self._boxes = BoxDreams()  # the visitors' box, dreamed between whole frames (`live.schedule`)
         self._lags = LagMap()  # how far the carried dream lags, live (`pipeline.lag`)
         self._ceiling = DepthCeiling()  # the carried dream never deepens past a DeepDream of its scene, live
+        self._casts = BroadFade()  # nor gathers colour casts (`pipeline.depth`)
         self._guide: Guide | None = None  # the features of `Params.guide`, read once per guide
         self._visitor_model = VisitorMask()
         self.visitors = Visitors(None, VisitorState.LEARNING)  # the last frame's, for the HUD
@@ -247,7 +248,7 @@ class LiveDreamer:
                                        self.visitors.still_room)
             lag = np.subtract(1.0, self._warper.confidence, out=self._lag)
         else:  # a box dream fades only its region: the rest is not dreamed again
-            start, confidence = self._start_from(carried, feedback, 1.0 if region else feedback.decay)  # type: ignore[arg-type]
+            start, confidence = self._start_from(carried, feedback, 1.0 if region else feedback.decay, region)  # type: ignore[arg-type]
         if start is not None and aim.gains != (1.0, 1.0):
             start *= self._region_gain(mask, aim.gains)  # the frame graph's `pixel_gain`, on the host
         if start is not None and carried is not OWN_CARRY:  # live, a dream a second: the shallow lag too
@@ -305,11 +306,12 @@ class LiveDreamer:
         )
         return shown
 
-    def _start_from(self, carried: Carried | None, feedback: FrameFeedback,
-                    decay: float) -> tuple[np.ndarray | None, np.ndarray]:
+    def _start_from(self, carried: Carried | None, feedback: FrameFeedback, decay: float,
+                    region: Region | None = None) -> tuple[np.ndarray | None, np.ndarray]:
         """The show loop's carried detail as this dream's start: NCHW in [-1, 1] units, faded by
-        `decay`, held under the depth ceiling (`pipeline.depth`) and moved by the feedback's zoom,
-        rotation and shift; and its confidence."""
+        `decay`, moved by the feedback's zoom, rotation and shift, and held under the depth
+        ceiling less its colour casts (`pipeline.depth`) inside `region` (a box dream's: it never
+        writes outside it), else everywhere; and its confidence."""
         if carried is None or feedback.decay <= 0:
             return None, self._lag
         detail, confidence = carried
@@ -321,7 +323,9 @@ class LiveDreamer:
             matrix = inverse_feedback_matrix(height, width, feedback.feedback)
             cv2.warpAffine(detail, matrix, (width, height), dst=moved, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
-        self._ceiling.hold(moved)
+        held = moved if region is None else moved[region.slices]
+        self._ceiling.hold(held)
+        self._casts.fade(held)
         np.multiply(moved.transpose(2, 0, 1)[None], decay / 127.5, out=self._carried)
         return self._carried, confidence
 
