@@ -1,5 +1,6 @@
-"""The depth ceiling (`pipeline.depth`): the carried live dream is held under a local strength
-where it is deep and left as it is where it is not, so a still scene stays a DeepDream of itself."""
+"""The depth ceiling and the cast fade (`pipeline.depth`): the carried live dream is held under a
+local strength where it is deep and left as it is where it is not, and loses its broad colour
+casts, so a still scene stays a DeepDream of itself."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import cv2
 import numpy as np
 
 from livedream.params import Params
-from livedream.pipeline.depth import BROAD_FADE, CEILING, SPREAD, BroadFade, DepthCeiling
 from livedream.pipeline import dreamer as dreamer_module
+from livedream.pipeline.depth import BROAD_FADE, CEILING, SPREAD, BroadFade, DepthCeiling
 from livedream.pipeline.dreamer import LiveDreamer
 from tests.conftest import as_model
 
