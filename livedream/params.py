@@ -115,6 +115,7 @@ class Params:
     dream_width: int = 640
     # The feedback is per second, so a show looks the same at 8 fps and at 60 fps (`per_frame`).
     half_life: float = 5.0  # seconds for the carried dream to fade to half (a dream counts at most MAX_FRAME_S); 0 = restart each frame
+    depth: float = 40.0  # live: grey levels of local RMS the carried dream is held under (`pipeline.depth`; a still's ~20); 0 = none
     zoom_per_s: float = 0.0  # feedback zoom per second (0.1 = 10 % in each second)
     rotate_per_s: float = 0.0  # feedback rotation, degrees per second
     shift_x_per_s: float = 0.0  # feedback translation, dream pixels per second
@@ -213,6 +214,7 @@ PARAM_RANGES: dict[str, Range] = {
     "dream_height": Range(75, 4320),
     "dream_width": Range(75, 7680),
     "half_life": Range(0.0, 60.0),
+    "depth": Range(0.0, 255.0),
     "zoom_per_s": Range(-0.5, 1.0),
     "rotate_per_s": Range(-180.0, 180.0),
     "shift_x_per_s": Range(-500.0, 500.0),

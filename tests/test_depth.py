@@ -8,12 +8,12 @@ import cv2
 import numpy as np
 
 from livedream.params import Params
-from livedream.pipeline import dreamer as dreamer_module
-from livedream.pipeline.depth import BROAD_FADE, CEILING, SPREAD, BroadFade, DepthCeiling
+from livedream.pipeline.depth import BROAD_FADE, SPREAD, BroadFade, DepthCeiling
 from livedream.pipeline.dreamer import LiveDreamer
 from tests.conftest import as_model
 
 HEIGHT, WIDTH = 90, 160
+CEILING = Params().depth  # the shipped ceiling
 
 
 def local_rms(detail: np.ndarray) -> np.ndarray:
@@ -25,7 +25,7 @@ def local_rms(detail: np.ndarray) -> np.ndarray:
 def test_a_shallow_detail_is_left_exactly_as_it_is():
     detail = np.random.default_rng(0).normal(0, CEILING / 3, (HEIGHT, WIDTH, 3)).astype(np.float32)
     held = detail.copy()
-    DepthCeiling().hold(held)
+    DepthCeiling().hold(held, CEILING)
     np.testing.assert_array_equal(held, detail)
 
 
@@ -34,7 +34,7 @@ def test_a_deep_region_is_held_at_the_ceiling_and_a_shallow_one_beside_it_keeps_
     detail = rng.normal(0, 10, (HEIGHT, WIDTH, 3)).astype(np.float32)
     detail[:, WIDTH // 2:] *= 12  # the right half is 120 grey levels deep: three times the ceiling
     held = detail.copy()
-    DepthCeiling().hold(held)
+    DepthCeiling().hold(held, CEILING)
     right, left = local_rms(held)[:, WIDTH * 3 // 4], local_rms(held)[:, WIDTH // 8]
     assert np.all(right < CEILING * 1.05) and np.all(right > CEILING * 0.8)
     np.testing.assert_allclose(held[:, : WIDTH // 8], detail[:, : WIDTH // 8])  # far from the deep half: untouched
@@ -58,10 +58,11 @@ def test_a_broad_colour_cast_loses_its_share_each_dream_and_a_motif_sized_patter
     assert np.abs(faded_motifs - motifs).mean() < 0.02 * np.abs(motifs).mean()
 
 
-def settled_depth(engine, dreams: int = 12) -> tuple[float, float]:
+def settled_depth(engine, depth: float = CEILING, dreams: int = 12) -> tuple[float, float]:
     """The live worker's loop on one still frame, each dream starting from the last one's
     detail: (the RMS of the first dream's detail, of the last one's)."""
-    params = Params(dream_height=HEIGHT, dream_width=WIDTH, steps=2, strength=0.08, half_life=60.0, octaves=1)
+    params = Params(dream_height=HEIGHT, dream_width=WIDTH, steps=2, strength=0.08, half_life=60.0, octaves=1,
+                    depth=depth)
     frame = np.random.default_rng(2).integers(60, 196, (HEIGHT, WIDTH, 3), dtype=np.uint8)
     confidence = np.ones((HEIGHT, WIDTH), np.float32)
     dreamer, model = LiveDreamer(), as_model(engine)
@@ -79,8 +80,13 @@ def test_a_still_scene_dreamed_over_and_over_settles_within_one_dream_of_the_cei
     assert last < CEILING + first  # and no further than one dream's steps past it
 
 
-def test_without_the_ceiling_the_same_dreams_deepen_past_it(lively_engine, monkeypatch):
+def test_a_lower_depth_settles_lower(lively_engine):
+    """`depth` is the live control of the ceiling: at half of it the same loop settles lower."""
+    first, last = settled_depth(lively_engine, depth=CEILING / 2)
+    assert CEILING / 2 < last < CEILING / 2 + first
+
+
+def test_with_depth_0_the_same_dreams_deepen_past_it(lively_engine):
     """What the ceiling is for: the same loop, held nowhere, goes on deepening (its colours clip)."""
-    monkeypatch.setattr(dreamer_module, "DepthCeiling", lambda: DepthCeiling(ceiling=1e9))
-    first, last = settled_depth(lively_engine)
+    first, last = settled_depth(lively_engine, depth=0.0)
     assert last > CEILING + first  # past where the held loop stops

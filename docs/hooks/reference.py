@@ -52,6 +52,7 @@ OSC_WORDS: dict[str, tuple[str | None, str]] = {
     "octaves": (None, "octaves per frame"),
     "octave_scale": (None, "size ratio between octaves"),
     "half_life": (None, "seconds the carried dream takes to fade to half (0 = none)"),
+    "depth": (None, "grey levels the carried dream's local strength is held under (0 = no ceiling)"),
     "zoom_per_s": (None, "feedback zoom per second (0.2 = 20 % in)"),
     "rotate_per_s": (None, "feedback rotation, degrees per second"),
     "shift_x_per_s": (None, "feedback shift, dream pixels per second"),

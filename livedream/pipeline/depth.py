@@ -11,7 +11,7 @@ as much per dream as the deep room does.
 
 So the fade stays, and the carried detail is held under a ceiling where it is deep: wherever
 its local RMS (over the three colours, in a Gaussian neighbourhood of about a fortieth of the
-dream's height) exceeds CEILING grey levels it is scaled down to it, and left alone elsewhere.
+dream's height) exceeds `Params.depth` grey levels (40; a live control) it is scaled down to it, and left alone elsewhere.
 A new region deepens at the full pace; a deep one stays a DeepDream of its scene. Measured on
 the demo (tools/look.py, five moments of 30 s, one run each): mean |shown − source| 25–30 with
 it, 35–44 without; the judge's shares 0.58 / 0.97 with it, 0.66 / 1.11 without, the latter on
@@ -38,27 +38,25 @@ import numpy as np
 
 BROAD_FADE = 0.5  # the share of the carried detail's broad part (colour casts, not motifs) each dream drops
 BROAD = 1 / 22  # what counts as broad: the Gaussian sigma, as a share of the dream's height (16 px at 360)
-CEILING = 40.0  # grey levels of local RMS the carried detail is held under (a still's mean |change| is about 15)
 SPREAD = 1 / 45  # the neighbourhood's Gaussian sigma, as a share of the dream's height (8 px at 360)
 
 
 class DepthCeiling:
-    """`hold(detail)`: the detail (h, w, 3) float32 grey levels, scaled down in place where its
-    local RMS exceeds `ceiling`. Buffers are made once per size; a call allocates nothing."""
+    """`hold(detail, ceiling)`: the detail (h, w, 3) float32 grey levels, scaled down in place where
+    its local RMS exceeds `ceiling`. Buffers are made once per size; a call allocates nothing."""
 
-    def __init__(self, ceiling: float = CEILING) -> None:
-        self._ceiling = ceiling
+    def __init__(self) -> None:
         self._shape: tuple[int, ...] = ()
 
-    def hold(self, detail: np.ndarray) -> None:
+    def hold(self, detail: np.ndarray, ceiling: float) -> None:
         if detail.shape != self._shape:
             self._allocate(detail.shape)
         np.multiply(detail, detail, out=self._squares)
         np.mean(self._squares, axis=2, out=self._power)
         cv2.GaussianBlur(self._power, (0, 0), self._sigma, dst=self._local, borderType=cv2.BORDER_REFLECT)
         np.sqrt(self._local, out=self._local)
-        np.maximum(self._local, self._ceiling, out=self._local)
-        np.divide(self._ceiling, self._local, out=self._local)  # 1 where shallow, below 1 where deep
+        np.maximum(self._local, ceiling, out=self._local)
+        np.divide(ceiling, self._local, out=self._local)  # 1 where shallow, below 1 where deep
         detail *= self._local[..., None]
 
     def _allocate(self, shape: tuple[int, ...]) -> None:

@@ -248,7 +248,8 @@ class LiveDreamer:
                                        self.visitors.still_room)
             lag = np.subtract(1.0, self._warper.confidence, out=self._lag)
         else:  # a box dream fades only its region: the rest is not dreamed again
-            start, confidence = self._start_from(carried, feedback, 1.0 if region else feedback.decay, region)  # type: ignore[arg-type]
+            fade = 1.0 if region else feedback.decay
+            start, confidence = self._start_from(carried, feedback, fade, params.depth, region)  # type: ignore[arg-type]
         if start is not None and aim.gains != (1.0, 1.0):
             start *= self._region_gain(mask, aim.gains)  # the frame graph's `pixel_gain`, on the host
         if start is not None and carried is not OWN_CARRY:  # live, a dream a second: the shallow lag too
@@ -306,12 +307,12 @@ class LiveDreamer:
         )
         return shown
 
-    def _start_from(self, carried: Carried | None, feedback: FrameFeedback, decay: float,
+    def _start_from(self, carried: Carried | None, feedback: FrameFeedback, decay: float, depth: float,
                     region: Region | None = None) -> tuple[np.ndarray | None, np.ndarray]:
         """The show loop's carried detail as this dream's start: NCHW in [-1, 1] units, faded by
-        `decay`, moved by the feedback's zoom, rotation and shift, and held under the depth
-        ceiling less its colour casts (`pipeline.depth`) inside `region` (a box dream's: it never
-        writes outside it), else everywhere; and its confidence."""
+        `decay`, moved by the feedback's zoom, rotation and shift, and held under the ceiling
+        `depth` (0: none) less its colour casts (`pipeline.depth`) inside `region` (a box dream's:
+        it never writes outside it), else everywhere; and its confidence."""
         if carried is None or feedback.decay <= 0:
             return None, self._lag
         detail, confidence = carried
@@ -324,7 +325,8 @@ class LiveDreamer:
             cv2.warpAffine(detail, matrix, (width, height), dst=moved, flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
                            borderMode=cv2.BORDER_CONSTANT, borderValue=0)
         held = moved if region is None else moved[region.slices]
-        self._ceiling.hold(held)
+        if depth > 0:
+            self._ceiling.hold(held, depth)
         self._casts.fade(held)
         np.multiply(moved.transpose(2, 0, 1)[None], decay / 127.5, out=self._carried)
         return self._carried, confidence
