@@ -354,10 +354,15 @@ def decay_per_frame(half_life: float, frame_s: float) -> float:
     return 0.5 ** (frame_s / half_life) if half_life > 0 else 0.0
 
 
+def counted_s(frame_s: float) -> float:
+    """The seconds a frame of `frame_s` counts for in the feedback: at most MAX_FRAME_S."""
+    return min(max(frame_s, 0.0), MAX_FRAME_S)
+
+
 def per_frame(params: Params, frame_s: float) -> FrameFeedback:
     """One frame of `frame_s` seconds: decay 0.5 ** (frame_s / half_life), zoom compounded,
     rotation and shift linear, so N frames of 1/N s each add up to exactly one second."""
-    frame_s = min(max(frame_s, 0.0), MAX_FRAME_S)
+    frame_s = counted_s(frame_s)
     return FrameFeedback(decay_per_frame(params.half_life, frame_s), Feedback(
         zoom=(1.0 + params.zoom_per_s) ** frame_s - 1.0,
         rotate=params.rotate_per_s * frame_s,

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 
 from livedream.params import Params
-from livedream.pipeline.depth import BROAD_FADE, SPREAD, BroadFade, DepthCeiling
+from livedream.params import MAX_FRAME_S
+from livedream.pipeline.depth import SPREAD, BroadFade, DepthCeiling
 from livedream.pipeline.dreamer import LiveDreamer
 from tests.conftest import as_model
 
@@ -51,11 +52,21 @@ def test_a_broad_colour_cast_loses_its_share_each_dream_and_a_motif_sized_patter
     motifs = 30 * eyes[..., None] * np.ones(3, np.float32)
     fade = BroadFade()
     faded_cast, faded_motifs = cast.astype(np.float32), motifs.astype(np.float32)
-    fade.fade(faded_cast)
-    fade.fade(faded_motifs)
+    fade.fade(faded_cast, MAX_FRAME_S)  # a dream on a CPU: half the broad part goes
+    fade.fade(faded_motifs, MAX_FRAME_S)
     middle = np.s_[40:-40, 40:-40]  # the border's reflection aside
-    np.testing.assert_allclose(faded_cast[middle], (1 - BROAD_FADE) * cast[middle], atol=1.5)
+    np.testing.assert_allclose(faded_cast[middle], 0.5 * cast[middle], atol=1.5)
     assert np.abs(faded_motifs - motifs).mean() < 0.02 * np.abs(motifs).mean()
+
+
+def test_a_dream_that_counts_less_drops_less_of_the_cast():
+    """A visitor's box dreams come several a second: each drops the share its seconds count for."""
+    cast = np.full((HEIGHT, WIDTH, 3), 20.0, np.float32)
+    quarter, long_after = cast.copy(), cast.copy()
+    BroadFade().fade(quarter, MAX_FRAME_S / 2)
+    BroadFade().fade(long_after, 10 * MAX_FRAME_S)  # a hang counts as one dream, not as ten
+    np.testing.assert_allclose(quarter, 20.0 * 0.5 ** 0.5, rtol=1e-5)
+    np.testing.assert_allclose(long_after, 10.0, rtol=1e-5)
 
 
 def settled_depth(engine, depth: float = CEILING, dreams: int = 12) -> tuple[float, float]:

@@ -21,11 +21,13 @@ What stays under the ceiling was still colour soup where a still keeps the scene
 live detail carried four times a still's colour broader than a motif (12 grey levels RMS of
 chroma after a Gaussian of 16 px, a still's 3), smooth pink and green casts that the Laplacian
 gradient's low-pass rest adds a little of with every step and the carry keeps. So each dream the
-carried detail also drops BROAD_FADE of its broad part (`BroadFade`): the casts settle at about
-two dreams' worth, the motifs (eyes and faces of a few dozen pixels at most) keep their pace.
-Both, ten moments of 30 s, two runs: 0.61, 0.56 at 640x360 and 0.79, 0.84 at half size, 26
-grey levels deep, against 0.60, 0.66 and 1.15, 1.10 at 44 without; on the walk-in clip the
-visitor's shares stay above what an installation asks of them (docs: the look).
+carried detail also drops half of its broad part (`BroadFade`: its half-life is what a dream on a
+CPU counts for, `params.MAX_FRAME_S`, so a visitor's box dreams, several a second, each drop
+less): the casts settle at about two dreams' worth, the motifs (eyes and faces of a few dozen
+pixels at most) keep their pace.
+Both, ten moments of 30 s, three runs: 0.61, 0.56, 0.54 at 640x360 and 0.79, 0.84, 0.82 at half
+size, 26 grey levels deep, against 0.60, 0.66 and 1.15, 1.10 at 44 without; on the walk-in clip
+the visitor's shares stay above what an installation asks of them (docs: the look).
 
 A box dream (`pipeline.boxdream`) holds and fades inside its region only: it never writes
 outside it. The GPU frame graph keeps its detail on the device and has neither yet.
@@ -36,7 +38,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-BROAD_FADE = 0.5  # the share of the carried detail's broad part (colour casts, not motifs) each dream drops
+from livedream.params import MAX_FRAME_S, counted_s, decay_per_frame
+
+BROAD_HALF_LIFE = MAX_FRAME_S  # seconds the carried detail's broad part (colour casts, not motifs) takes to halve
 BROAD = 1 / 22  # what counts as broad: the Gaussian sigma, as a share of the dream's height (16 px at 360)
 SPREAD = 1 / 45  # the neighbourhood's Gaussian sigma, as a share of the dream's height (8 px at 360)
 
@@ -68,16 +72,16 @@ class DepthCeiling:
 
 
 class BroadFade:
-    """`fade(detail)`: the detail (h, w, 3) float32 less `share` of its broad part (a Gaussian of
-    BROAD of its height), in place. Buffers are made once per size; a call allocates nothing."""
+    """`fade(detail, frame_s)`: the detail (h, w, 3) float32 less the share of its broad part (a
+    Gaussian of BROAD of its height) that fades in `frame_s` (counted as the feedback counts it),
+    in place. Buffers are made once per size; a call allocates nothing."""
 
-    def __init__(self, share: float = BROAD_FADE) -> None:
-        self._share = share
+    def __init__(self) -> None:
         self._broad = np.empty((0, 0, 3), np.float32)
 
-    def fade(self, detail: np.ndarray) -> None:
+    def fade(self, detail: np.ndarray, frame_s: float) -> None:
         if self._broad.shape != detail.shape:
             self._broad = np.empty_like(detail)
         cv2.GaussianBlur(detail, (0, 0), detail.shape[0] * BROAD, dst=self._broad, borderType=cv2.BORDER_REFLECT)
-        self._broad *= self._share
+        self._broad *= 1.0 - decay_per_frame(BROAD_HALF_LIFE, counted_s(frame_s))
         detail -= self._broad

@@ -249,7 +249,7 @@ class LiveDreamer:
             lag = np.subtract(1.0, self._warper.confidence, out=self._lag)
         else:  # a box dream fades only its region: the rest is not dreamed again
             fade = 1.0 if region else feedback.decay
-            start, confidence = self._start_from(carried, feedback, fade, params.depth, region)  # type: ignore[arg-type]
+            start, confidence = self._start_from(carried, feedback, fade, params.depth, frame_s, region)  # type: ignore[arg-type]
         if start is not None and aim.gains != (1.0, 1.0):
             start *= self._region_gain(mask, aim.gains)  # the frame graph's `pixel_gain`, on the host
         if start is not None and carried is not OWN_CARRY:  # live, a dream a second: the shallow lag too
@@ -308,11 +308,11 @@ class LiveDreamer:
         return shown
 
     def _start_from(self, carried: Carried | None, feedback: FrameFeedback, decay: float, depth: float,
-                    region: Region | None = None) -> tuple[np.ndarray | None, np.ndarray]:
+                    frame_s: float, region: Region | None = None) -> tuple[np.ndarray | None, np.ndarray]:
         """The show loop's carried detail as this dream's start: NCHW in [-1, 1] units, faded by
         `decay`, moved by the feedback's zoom, rotation and shift, and held under the ceiling
-        `depth` (0: none) less its colour casts (`pipeline.depth`) inside `region` (a box dream's:
-        it never writes outside it), else everywhere; and its confidence."""
+        `depth` (0: none) less the colour casts that fade in `frame_s` (`pipeline.depth`) inside
+        `region` (a box dream's: it never writes outside it), else everywhere; and its confidence."""
         if carried is None or feedback.decay <= 0:
             return None, self._lag
         detail, confidence = carried
@@ -327,7 +327,7 @@ class LiveDreamer:
         held = moved if region is None else moved[region.slices]
         if depth > 0:
             self._ceiling.hold(held, depth)
-        self._casts.fade(held)
+        self._casts.fade(held, frame_s)
         np.multiply(moved.transpose(2, 0, 1)[None], decay / 127.5, out=self._carried)
         return self._carried, confidence
 
