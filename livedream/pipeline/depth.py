@@ -11,8 +11,9 @@ as much per dream as the deep room does.
 
 So the fade stays, and the carried detail is held under a ceiling where it is deep: wherever
 its local RMS (over the three colours, in a Gaussian neighbourhood of about a fortieth of the
-dream's height) exceeds `Params.depth` grey levels (40; a live control) it is scaled down to it, and left alone elsewhere.
-A new region deepens at the full pace; a deep one stays a DeepDream of its scene. Measured on
+dream's height) exceeds `Params.depth` grey levels (40; a live control) it is scaled down to
+it, and left alone elsewhere. A new region deepens at the full pace; a deep one stays a
+DeepDream of its scene. Measured on
 the demo (tools/look.py, five moments of 30 s, one run each): mean |shown − source| 25–30 with
 it, 35–44 without; the judge's shares 0.58 / 0.97 with it, 0.66 / 1.11 without, the latter on
 pictures where her face is gone.
@@ -24,8 +25,7 @@ gradient's low-pass rest adds a little of with every step and the carry keeps. S
 carried detail also drops half of its broad part (`BroadFade`: its half-life is what a dream on a
 CPU counts for, `params.MAX_FRAME_S`, so a visitor's box dreams, several a second, each drop
 less): the casts settle at about two dreams' worth, the motifs (eyes and faces of a few dozen
-pixels at most) keep their pace.
-Both, ten moments of 30 s, three runs: 0.61, 0.56, 0.54 at 640x360 and 0.79, 0.84, 0.82 at half
+pixels at most) keep their pace. Both, ten moments of 30 s, three runs: 0.61, 0.56, 0.54 at 640x360 and 0.79, 0.84, 0.82 at half
 size, 26 grey levels deep, against 0.60, 0.66 and 1.15, 1.10 at 44 without; on the walk-in clip
 the visitor's shares stay above what an installation asks of them (docs: the look).
 
