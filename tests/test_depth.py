@@ -47,7 +47,8 @@ def test_a_deep_region_is_held_at_the_ceiling_and_a_shallow_one_beside_it_keeps_
 def test_a_broad_colour_cast_loses_its_share_each_dream_and_a_motif_sized_pattern_keeps_its_strength():
     height, width = 360, 640  # the live dream's size: broad is a Gaussian of 16 px there
     rows, columns = np.mgrid[0:height, 0:width].astype(np.float32)
-    cast = np.dstack([30 * np.cos(columns / width * np.pi), -20 * np.ones_like(rows), 10 * np.sin(rows / height * np.pi)])
+    cast = np.dstack([30 * np.cos(columns / width * np.pi), -20 * np.ones_like(rows),
+                      10 * np.sin(rows / height * np.pi)])
     eyes = np.sign(np.sin(columns * np.pi / 8) * np.sin(rows * np.pi / 8))  # 8 px eyes, 16 px apart
     motifs = 30 * eyes[..., None] * np.ones(3, np.float32)
     fade = BroadFade()

@@ -249,7 +249,8 @@ class LiveDreamer:
             lag = np.subtract(1.0, self._warper.confidence, out=self._lag)
         else:  # a box dream fades only its region: the rest is not dreamed again
             fade = 1.0 if region else feedback.decay
-            start, confidence = self._start_from(carried, feedback, fade, params.depth, frame_s, region)  # type: ignore[arg-type]
+            start, confidence = self._start_from(
+                carried, feedback, fade, params.depth, frame_s, region)  # type: ignore[arg-type]
         if start is not None and aim.gains != (1.0, 1.0):
             start *= self._region_gain(mask, aim.gains)  # the frame graph's `pixel_gain`, on the host
         if start is not None and carried is not OWN_CARRY:  # live, a dream a second: the shallow lag too
