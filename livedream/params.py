@@ -109,7 +109,7 @@ class Params:
     # How a step normalises the gradient (`manifest.GRADIENT_NORMS`): std, or the Laplacian bands first.
     gradient_norm: str = field(default=LAPLACIAN_NORM, metadata={"parse": parse_gradient_norm})
     steps: int = 2  # ascent steps per octave per frame (live: a coarse octave's dream takes more, `octave_steps`)
-    octaves: int = 2  # octaves of the pyramid, coarsest first (live: one per dream, in turn: `live.schedule`)
+    octaves: int = 2  # octaves of the pyramid, coarsest first (live: all in each whole-frame dream, `live.schedule`)
     octave_scale: float = 1.7
     dream_height: int = 360
     dream_width: int = 640

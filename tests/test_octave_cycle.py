@@ -1,6 +1,7 @@
-"""Octaves across time (`live.schedule`): successive live dreams visit the pyramid's scales in
-turn, coarsest first, each starting from the carried detail resampled to its scale and handing
-back a whole full-size detail; the show loop never waits for them."""
+"""The octaves of the live dream (`live.schedule`): a whole-frame dream visits every scale of the
+pyramid, coarsest first, and a standing visitor's box dreams visit them in turn, each starting
+from the carried detail resampled to its scale and handing back a whole full-size detail; the
+show loop never waits for them."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import pytest
 
 from livedream.live.app import LiveApp
 from livedream.live.schedule import (
-    BOX_MOST, MOVED, ROOM_EVERY_S, DreamPlan, DreamSchedule, OctaveCycle, box_share, cycle_cost,
+    BOX_MOST, MOVED, ROOM_EVERY_S, DreamPlan, DreamSchedule, OctaveCycle, box_share, whole_cost,
 )
 from livedream.params import Params, parse_where
 from livedream.pipeline.dreamer import LiveDreamer, octave_steps
@@ -26,27 +27,28 @@ from tests.test_two_rates import DREAM, NumberedSource, ShownLevels, display, wo
 CYCLE = dataclasses.replace(DREAM, dream_height=135, dream_width=180, octaves=3, octave_scale=1.3)
 
 
-def test_the_cycle_visits_every_octave_coarsest_first_and_starts_over_when_octaves_change():
+def test_the_box_cycle_visits_every_octave_coarsest_first_and_a_whole_frame_dreams_them_all():
     cycle = OctaveCycle()
     assert [cycle.next_octave(CYCLE) for _ in range(7)] == [0, 1, 2, 0, 1, 2, 0]
     two = dataclasses.replace(CYCLE, octaves=2)
     assert [cycle.next_octave(two) for _ in range(3)] == [0, 1, 0]
     assert cycle.next_octave(dataclasses.replace(CYCLE, octaves=1)) is None
     schedule = DreamSchedule()
-    assert [schedule.next_plan(CYCLE, None, t) for t in range(4)] == [DreamPlan(o) for o in (0, 1, 2, 0)]
+    assert [schedule.next_plan(CYCLE, None, t) for t in range(4)] == [DreamPlan(None)] * 4
 
 
 def octave_factors(params: Params) -> list[float]:
     return [params.octave_scale ** -(params.octaves - 1 - octave) for octave in range(params.octaves)]
 
 
-def test_a_coarse_octave_takes_more_steps_and_a_cycle_costs_their_areas():
+def test_a_coarse_octave_takes_more_steps_and_a_whole_dream_costs_every_octave_at_its_area():
     """1 step at full size: 0.77 of the sides takes 1 / 0.77 → 1 step, 0.59 takes 1.69 → 2."""
     assert [octave_steps(CYCLE, octave) for octave in range(3)] == [2, 1, 1]
     sides = [(int(135 * f), int(180 * f)) for f in octave_factors(CYCLE)]
     areas = [h * w / (135 * 180) for h, w in sides]
-    assert cycle_cost(CYCLE) == pytest.approx((2 * areas[0] + areas[1] + areas[2]) / 3)
-    assert cycle_cost(dataclasses.replace(CYCLE, octaves=1, steps=3)) == 3
+    assert whole_cost(CYCLE) == pytest.approx(sum(areas))
+    assert whole_cost(dataclasses.replace(CYCLE, steps=2)) == pytest.approx(2 * sum(areas))
+    assert whole_cost(dataclasses.replace(CYCLE, octaves=1, steps=3)) == 3
 
 
 class RecordingEngine:
@@ -91,25 +93,25 @@ def test_a_coarse_dream_starts_from_the_carried_detail_resampled_to_its_scale(oc
     assert np.abs(centroid(np.clip(out[..., 0], 0, None).astype(np.float64)) - centroid(detail[..., 0])).max() <= 1.0
 
 
-def test_cycling_octaves_keeps_the_shown_rate_and_every_dream_is_whole(tmp_path):
-    """500 ms a gradient, three octaves in turn: the picture keeps the camera's rate, the dreams
-    go coarsest first, and each one handed over is whole: a detail at the dream's full size,
-    which the picture takes (a detail of another size it would pass over). The room alone
-    dreams (its flickering grey would be a visitor, whose box would come between)."""
+def test_dreams_of_every_octave_keep_the_shown_rate_and_each_is_handed_over_whole(tmp_path):
+    """500 ms a gradient, three octaves in each dream (1.5 s a dream): the picture keeps the
+    camera's rate, each dream goes coarsest first through all three, and each one handed over is
+    whole: a detail at the dream's full size with every octave in it, which the picture takes (a
+    detail of another size it would pass over). The room alone dreams (its flickering grey would
+    be a visitor, whose box would come between)."""
     source = NumberedSource(CYCLE.dream_height, CYCLE.dream_width)
     engine = RecordingEngine(delay_s=0.5)
     room = dataclasses.replace(CYCLE, where=parse_where("room"))
     app = LiveApp(source, LiveDreamer(), display(tmp_path), room, models_of(engine), controls=[ShownLevels(source)],
                   show_fps=60)
     with app:
-        stats = app.run(max_seconds=2.5)
+        stats = app.run(max_seconds=4.0)
     sizes = [image.shape[2:] for image in engine.images]  # one per gradient step
     print(f"{stats.frames} frames shown, {app.worker.dreams} dreams at {sizes}, {app.dreamed} taken")
     assert stats.frames > 10 * max(1, app.worker.dreams)
     expected = [(int(CYCLE.dream_height * f), int(CYCLE.dream_width * f)) for f in octave_factors(CYCLE)]
-    steps = [octave_steps(CYCLE, octave) for octave in range(3)]
-    assert sizes[:sum(steps)] == [size for size, count in zip(expected, steps) for _ in range(count)]
-    assert app.dreamed >= app.worker.dreams - 1 >= 2  # every finished dream but the one in flight was taken
+    assert CYCLE.steps == 1 and sizes[:6] == expected * 2
+    assert app.dreamed >= app.worker.dreams - 1 >= 1  # every finished dream but the one in flight was taken
     assert not worker_threads()
 
 
@@ -186,7 +188,7 @@ def test_after_each_whole_frame_the_band_a_pan_brought_in_gets_a_lean_coarse_dre
     plans = [schedule.next_plan(CYCLE, None, 0.5 * n, BAND) for n in range(6)]
     assert [plan.box for plan in plans] == [None, BAND] * 3
     assert all(plan.lean and plan.octave == 0 for plan in plans[1::2])
-    assert [plan.octave for plan in plans[0::2]] == [0, 1, 2]  # the whole frame's cycle goes on between
+    assert all(plan == DreamPlan(None) for plan in plans[0::2])  # the whole frame's, every octave, between
     assert all(schedule.next_plan(CYCLE, None, 3.0 + n, None).box is None for n in range(3))  # no band: as before
 
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from livedream.live.schedule import cycle_cost
+from livedream.live.schedule import whole_cost
 from livedream.params import PARAM_RANGES, Params
 from livedream.runtime.cost import StepCost
 
@@ -94,11 +94,11 @@ class FrameBudget:
         self._changed(params, "start")
 
     def predicted_ms(self, effective: Params) -> float:
-        """Dream time the measured step cost predicts for `effective`: a dream of the octave cycle
-        (`live.schedule`) on average."""
+        """Dream time the measured step cost predicts for `effective`: a whole-frame dream, every
+        octave (`live.schedule`)."""
         megapixels = effective.dream_height * effective.dream_width / 1e6
         ms_per_mpx = self.cost.ms_per_mpx if self.cost is not None else 0.0
-        return self.OTHER_WORK_MS + ms_per_mpx * megapixels * max(1.0, cycle_cost(effective))
+        return self.OTHER_WORK_MS + ms_per_mpx * megapixels * max(1.0, whole_cost(effective))
 
     def _rungs(self, params: Params) -> list[tuple[int, int]]:
         steps_rungs = [(cut, 0) for cut in range(max(1, params.steps))]

@@ -1,14 +1,16 @@
-"""What the next live dream visits: one octave of the pyramid in turn, and the visitors first.
+"""What the next live dream visits: every octave of the whole frame, and the visitors first.
 
 Large DeepDream motifs (eyes, faces, animals) are drawn at the coarse octaves: a picture dreamed
-at one scale carries fine texture that a judge at half size no longer sees. A still dreams every
-octave, coarsest first; live, a CPU affords about one dream a second, so successive dreams
-cycle through the pyramid instead, each at one scale and starting from the carried detail
-resampled to it (`pipeline.dream`'s `octave`), each handing back a full-size detail that the
-overlay lays over the frames as before. A coarse octave's step costs its area's share of a full
-one (0.59x of the sides: 0.35x), so even with the extra steps it takes
-(`pipeline.dreamer.octave_steps`) a cycle costs less than its finest dream twice, and the
-motifs come for the price of the texture. Measured on the demo (docs: the look).
+at one scale carries fine texture that a judge at half size no longer sees. So a whole-frame
+dream visits every octave of the pyramid, coarsest first, as a still does, each starting from
+the carried detail resampled to its scale (`pipeline.dream`'s re-injection) and adding what its
+steps changed. A coarse octave's step costs its area's share of a full one (0.35x at 0.59 of the
+sides), so with `steps` at each octave a dream costs 1.35 full ones (`whole_cost`). Dreams that
+cycled through the pyramid instead, one octave each, were cheaper per dream, but the picture
+then swung with the cycle: after a coarse dream the motifs rose and the texture fell, and the
+other way after a fine one (one picture's shares moved by 0.3 at each scale between dreams), so
+which of them the camera's newest frame met was luck. Every octave in each dream keeps both in
+every picture. Measured on the demo (docs: the look).
 
 The visitor first. An installation exists for the moment a visitor sees themselves dreamed,
 and a whole-frame dream on a CPU takes most of a second: a walker would get new detail once a
@@ -18,8 +20,8 @@ of the frame, so it dreams several times a second, and the carry moves its detai
 while the room deepens at its own pace (a whole frame at least every ROOM_EVERY_S). With
 nobody there every dream is of the whole frame, as before, and so it is when the box (its
 margin included) is most of the frame (BOX_MOST: visitors spread across the room, one close to
-the camera): its dream would be a whole frame's at the box's extra steps, twice as long, and the
-room would be in it anyway.
+the camera): its dream at the box's extra steps would cost more than a whole frame's, and the room
+would be in it anyway.
 
 A visitor who arrives while the room's whole frame is being dreamed does not wait for it: that
 dream gives way (`DreamSchedule.gives_way`; the worker interrupts its run, which otherwise takes
@@ -30,13 +32,15 @@ A visitor on the move (their box moved since its last dream by more than MOVED o
 side: arriving, walking) gets lean box dreams: the coarsest octave at the live steps, not the
 box's BOX_STEPS, a fraction of the time (0.13–0.28 s against 0.4–0.75 s on a 2-core CPU), so a
 walker is dreamed several times a stride and the carry moves it with them; a visitor who stands
-gets the box's own octave cycle at its steps, which the fine detail of a face needs. Measured on
-the walk-in clip (docs: the visitor first).
+gets the box's own octave cycle at its steps (`OctaveCycle`: one octave a box dream, in turn,
+coarsest first; box dreams come several a second, so the swing is short), which the fine detail
+of a face needs. Measured on the walk-in clip (docs: the visitor first).
 
 What a pan (a moving camera, the demo) brought into view since the newest dream's frame is
 bare: the carry holds nothing there, a band along the edge it came in by (`pipeline.lag`'s
 `entering_band`), as wide as the pan moves while a dream is made and shown (on a slow 2-core CPU
-the demo's fine octave takes 1.2 s: a band of an eighth of the picture). So after each whole
+the demo's fine octave alone took 1.2 s: a band of an eighth of the picture; a whole dream adds
+the coarse octave's third to that). So after each whole
 frame, the band alone gets a lean dream (a fraction of a whole one's time) and is shown bare for
 that long instead. Measured on the demo (docs: the look). A still camera has no band.
 
@@ -76,22 +80,17 @@ class DreamPlan:
     lean: bool = False
 
 
-def cycle_cost(params: Params) -> float:
-    """What a dream of the octave cycle costs on average, in gradient steps at the full dream size
-    (a coarse octave's step costs its area's share: `pipeline.dreamer.octave_steps`)."""
-    if params.octaves == 1:
-        return float(params.steps)
+def whole_cost(params: Params) -> float:
+    """What a whole-frame dream costs, in gradient steps at the full dream size: `steps` at every
+    octave, a coarse octave's step at its area's share."""
     height, width = params.dream_height, params.dream_width
-    costs = []
-    for octave in range(params.octaves):
-        settings = ascent_settings(params, octave)
-        (h, w), = octave_sizes(height, width, settings, min_size=1)
-        costs.append(settings.steps * h * w / (height * width))
-    return sum(costs) / len(costs)
+    sizes = octave_sizes(height, width, ascent_settings(params), min_size=1)
+    return params.steps * sum(h * w for h, w in sizes) / (height * width)
 
 
 class OctaveCycle:
-    """Hands out the octaves in turn, coarsest first; a change of `Params.octaves` starts over."""
+    """Hands out the octaves in turn, coarsest first, for a standing visitor's box dreams; a change
+    of `Params.octaves` starts over."""
 
     def __init__(self) -> None:
         self._turn = 0
@@ -108,10 +107,9 @@ class OctaveCycle:
 
 
 class DreamSchedule:
-    """What each dream visits: the visitors' box between whole frames, each with its own octave cycle."""
+    """What each dream visits: the visitors' box between whole frames (every octave each)."""
 
     def __init__(self) -> None:
-        self._whole = OctaveCycle()
         self._box = OctaveCycle()
         self._room_at: float | None = None  # when the room last got a whole-frame dream
         self._last_box: Box | None = None  # the box of the last box dream (None: nobody since)
@@ -137,7 +135,7 @@ class DreamSchedule:
             self._whole_planned = False
             return lean_plan(params, band)
         self._room_at = now
-        return DreamPlan(self._whole.next_octave(params))
+        return DreamPlan()
 
     def gives_way(self, params: Params, visitors: Visitors | None, now: float) -> bool:
         """Whether the whole-frame dream last planned is to be abandoned, at `now`: a visitor has

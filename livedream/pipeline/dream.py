@@ -11,9 +11,9 @@ brought to RMS 1 before the std division (`pipeline.lapnorm`, Google's TF1 noteb
 same step, as far in RMS, with its energy spread over the octaves, so the coarse bands draw
 large motifs.
 
-A live dream may visit one octave of the pyramid (`octave`): successive dreams then cycle
-through the scales (`live.schedule`), each starting from the carried detail at its scale,
-so the coarse scales' large motifs (eyes, faces) appear live at a fraction of a still's cost.
+A live dream may visit one octave of the pyramid (`octave`): a visitor's successive box dreams
+cycle through the scales (`live.schedule`), each starting from the carried detail at its scale;
+a whole-frame live dream visits every octave, each adding only what its steps changed.
 
 Across octaves the lost detail is re-injected (Google's original notebook) by default:
 each octave dreams on the sharp base image at that size plus the enlarged detail so far.

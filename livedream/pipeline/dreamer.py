@@ -58,7 +58,8 @@ class StageTimings:
 
 def ascent_settings(params: Params, octave: int | None = None) -> AscentSettings:
     """The dream loop's settings for one live frame: every octave of `params`, or only `octave`
-    (0 = the coarsest; `live.schedule` cycles them across dreams) with its steps (`octave_steps`).
+    (0 = the coarsest; `live.schedule` cycles them across a visitor's box dreams) with its steps
+    (`octave_steps`).
 
     A live frame is dreamed as one tile and without the random roll: the roll exists to
     hide tile seams, and on a single tile it would only move the wrap-around seam into the
@@ -84,10 +85,11 @@ def within_reach(params: Params, octave: int, min_size: int) -> int:
 
 
 def octave_steps(params: Params, octave: int) -> int:
-    """A live dream of one octave takes `params.steps` divided by the octave's share of the
-    sides (rounded): a coarse octave's pixel is larger, and the motifs it is there for need the
-    extra steps, while its dream still costs less than a full-size one (steps x share). Measured
-    on the demo with the Laplacian gradient at 0.59 of the sides (tools/look.py's judge, 2 steps
+    """A live dream of one octave (a box's, a band's: `live.schedule`) takes `params.steps` divided
+    by the octave's share of the sides (rounded): a coarse octave's pixel is larger, and the motifs
+    it is there for need the extra steps, while its dream still costs less than a full-size one
+    (steps x share). Measured when every live dream visited one octave in turn
+    on the demo, with the Laplacian gradient at 0.59 of the sides (tools/look.py's judge, 2 steps
     at full size): 2 coarse steps carry 0.55 of a still's motifs at half size, 3 steps 0.62
     (0.83 at full size), 4 steps 0.90 (but 0.61 at full size: the coarse motifs swamp the texture)."""
     share = params.octave_scale ** -(params.octaves - 1 - octave)
