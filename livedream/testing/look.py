@@ -15,8 +15,8 @@ texture averages away; the large motifs, eyes and faces, remain). With --visitor
 is a generated walk-in clip played as a camera, and the figures are the visitor's and the room's
 shares at moments of the walk (`testing.visitor_look`).
 
-One picture's figures move by ±0.2 between runs of the same code (where the dream cycle stands
-at that moment, how far the demo's pan has gone since the shown dream's frame). --moments N
+One picture's figures move by ±0.1 between runs of the same code (how far the demo's pan has
+gone since the shown dream's frame; ±0.2 when live dreams cycled the octaves). --moments N
 judges N pictures evenly over the last 60 % of the run (the first seconds are start-up), each
 against a still of its own frame, and gives their mean too: compare code by that mean.
 Secondary lines, at the shown resolution:
