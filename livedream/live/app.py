@@ -123,7 +123,7 @@ class LiveApp:
         self.budget = budget or FrameBudget(0, models.guard.min_size)
         self.times, self.counters, self.fps, self.frame_clock = StageTimes(), SourceCounters(), FpsMeter(), FrameClock()
         self.dream_rate = FpsMeter()  # finished dreams per second
-        self.plans = DreamSchedule()  # what each dream visits: an octave, the whole frame or the visitors' box
+        self.plans = DreamSchedule()  # what each dream visits: the whole frame, the visitors' box or a band
         self.visitor_mask = VisitorMask()  # who is a visitor, on every new source frame (`pipeline.visitors`)
         self.visitors: Visitors | None = None  # this frame's: the overlay, schedule, dream, HUD, mask view
         self.mask_view = MaskView()  # the visitors over the picture, in the window only (key v)

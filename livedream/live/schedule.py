@@ -8,9 +8,9 @@ steps changed. A coarse octave's step costs its area's share of a full one (0.35
 sides), so with `steps` at each octave a dream costs 1.35 full ones (`whole_cost`). Dreams that
 cycled through the pyramid instead, one octave each, were cheaper per dream, but the picture
 then swung with the cycle: after a coarse dream the motifs rose and the texture fell, and the
-other way after a fine one (one picture's shares moved by 0.3 at each scale between dreams), so
-which of them the camera's newest frame met was luck. Every octave in each dream keeps both in
-every picture. Measured on the demo (docs: the look).
+other way after a fine one (one picture's shares moved by 0.2–0.35 at each scale within a dream
+or two), so which of them the camera's newest frame met was luck. Every octave in each dream
+keeps both in every picture. Measured on the demo (docs: the look).
 
 The visitor first. An installation exists for the moment a visitor sees themselves dreamed,
 and a whole-frame dream on a CPU takes most of a second: a walker would get new detail once a
