@@ -25,7 +25,8 @@ gradient's low-pass rest adds a little of with every step and the carry keeps. S
 carried detail also drops half of its broad part (`BroadFade`: its half-life is what a dream on a
 CPU counts for, `params.MAX_FRAME_S`, so a visitor's box dreams, several a second, each drop
 less): the casts settle at about two dreams' worth, the motifs (eyes and faces of a few dozen
-pixels at most) keep their pace. Both, ten moments of 30 s, three runs: 0.61, 0.56, 0.54 at
+pixels at most) keep their pace. Both, ten moments of 30 s, three runs (whole dreams then cycled
+the octaves; `live.schedule` has since dreamed them all in each): 0.61, 0.56, 0.54 at
 640x360 and 0.79, 0.84, 0.82 at half size, 26 grey levels deep, against 0.60, 0.66 and 1.15,
 1.10 at 44 without; on the walk-in clip the visitor's shares stay above what an installation
 asks of them (docs: the look).

@@ -88,10 +88,10 @@ def octave_steps(params: Params, octave: int) -> int:
     """A live dream of one octave (a box's, a band's: `live.schedule`) takes `params.steps` divided
     by the octave's share of the sides (rounded): a coarse octave's pixel is larger, and the motifs
     it is there for need the extra steps, while its dream still costs less than a full-size one
-    (steps x share). Measured when every live dream visited one octave in turn
-    on the demo, with the Laplacian gradient at 0.59 of the sides (tools/look.py's judge, 2 steps
-    at full size): 2 coarse steps carry 0.55 of a still's motifs at half size, 3 steps 0.62
-    (0.83 at full size), 4 steps 0.90 (but 0.61 at full size: the coarse motifs swamp the texture)."""
+    (steps x share). Measured when every live dream visited one octave in turn, on the demo, with
+    the Laplacian gradient at 0.59 of the sides (tools/look.py's judge, 2 steps at full size): 2
+    coarse steps carry 0.55 of a still's motifs at half size, 3 steps 0.62 (0.83 at full size), 4
+    steps 0.90 (but 0.61 at full size: the coarse motifs swamp the texture)."""
     share = params.octave_scale ** -(params.octaves - 1 - octave)
     return max(params.steps, round(params.steps / share))
 
